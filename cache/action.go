@@ -1,0 +1,145 @@
+package cache
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// InputRef is one input artifact of a step as recorded in its key.
+type InputRef struct {
+	// Name is the artifact's base name (never an absolute path).
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+	Dir    bool   `json:"dir,omitempty"`
+}
+
+// OutputRef is one output artifact of a step.
+type OutputRef struct {
+	// Path is the artifact's path under the step's output folder.
+	Path   string `json:"path"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+	Dir    bool   `json:"dir,omitempty"`
+}
+
+// KeyComponents are everything a step's key is computed from; the key is
+// the SHA-256 of their canonical JSON encoding.
+type KeyComponents struct {
+	Kind    string `json:"kind"`
+	Version string `json:"version"`
+	// Config maps each keyed attribute to its canonical JSON value.
+	Config map[string]json.RawMessage `json:"config"`
+	// Inputs maps each input role to its artifacts, in pipeline order.
+	Inputs map[string][]InputRef `json:"inputs"`
+}
+
+// Provenance records how an action's outputs were produced. None of it
+// enters the key.
+type Provenance struct {
+	MlbuildVersion string            `json:"mlbuild_version"`
+	GoVersion      string            `json:"go_version"`
+	Device         string            `json:"device"`
+	Host           string            `json:"host,omitempty"`
+	Started        time.Time         `json:"started"`
+	Seconds        float64           `json:"seconds"`
+	InputPaths     map[string][]string `json:"input_paths,omitempty"`
+}
+
+// ActionResult is an action-cache entry: a step key's outputs, the
+// components the key came from and how the outputs were produced.
+type ActionResult struct {
+	Key        string               `json:"key"`
+	Step       string               `json:"step"`
+	Components KeyComponents        `json:"components"`
+	Outputs    map[string]OutputRef `json:"outputs"`
+	Provenance Provenance           `json:"provenance"`
+	LastUsed   time.Time            `json:"last_used"`
+}
+
+// GetAction returns the action-cache entry for key.
+func (s *Store) GetAction(key string) (*ActionResult, bool, error) {
+	var ar ActionResult
+	ok, err := s.getJSON(pfxAction+key, &ar)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	return &ar, true, nil
+}
+
+// PutAction commits an action-cache entry. Callers store every output blob
+// first, so an entry never names a blob that is not whole.
+func (s *Store) PutAction(ar *ActionResult) error {
+	if ar.LastUsed.IsZero() {
+		ar.LastUsed = time.Now().UTC()
+	}
+	return s.putJSON(pfxAction+ar.Key, ar)
+}
+
+// TouchAction records a use of the entry (for age-based gc), at most once
+// an hour so that no-op runs stay write-free.
+func (s *Store) TouchAction(ar *ActionResult) error {
+	now := time.Now().UTC()
+	if now.Sub(ar.LastUsed) < time.Hour {
+		return nil
+	}
+	ar.LastUsed = now
+	return s.putJSON(pfxAction+ar.Key, ar)
+}
+
+// RunRecord is a pipeline's latest successful run: the roots that gc keeps.
+type RunRecord struct {
+	Pipeline string            `json:"pipeline"`
+	Finished time.Time         `json:"finished"`
+	Keys     map[string]string `json:"keys"` // step -> key
+}
+
+// PutRun records a pipeline's successful run, replacing the previous one.
+// A run of some targets only is merged into the previous record so that
+// the other steps' results stay protected.
+func (s *Store) PutRun(rec RunRecord, partial bool) error {
+	if partial {
+		var old RunRecord
+		if ok, err := s.getJSON(pfxRun+rec.Pipeline, &old); err != nil {
+			return err
+		} else if ok {
+			for step, key := range old.Keys {
+				if _, set := rec.Keys[step]; !set {
+					rec.Keys[step] = key
+				}
+			}
+		}
+	}
+	return s.putJSON(pfxRun+rec.Pipeline, rec)
+}
+
+// Runs returns every pipeline's latest successful run.
+func (s *Store) Runs() ([]RunRecord, error) {
+	var out []RunRecord
+	err := s.scan(pfxRun, true, func(_ string, val []byte) error {
+		var r RunRecord
+		if err := json.Unmarshal(val, &r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// SetHead records key as the latest result of step in pipeline, so that
+// plan and explain can compare the next key with it.
+func (s *Store) SetHead(pipeline, step, key string) error {
+	var old string
+	if ok, err := s.getJSON(pfxHead+pipeline+"\x00"+step, &old); err == nil && ok && old == key {
+		return nil
+	}
+	return s.putJSON(pfxHead+pipeline+"\x00"+step, key)
+}
+
+// Head returns the key of step's latest result in pipeline.
+func (s *Store) Head(pipeline, step string) (string, bool, error) {
+	var key string
+	ok, err := s.getJSON(pfxHead+pipeline+"\x00"+step, &key)
+	return key, ok, err
+}

@@ -1,0 +1,230 @@
+// Package cache is mlbuild's local store: a content-addressed store (CAS)
+// of blobs, an action cache from step keys to output digests and
+// provenance, a stat cache that spares re-reading unchanged inputs, and the
+// records of each pipeline's latest successful run. All of it lives in one
+// Badger database guarded by a process lock.
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/sys/unix"
+)
+
+// Key prefixes of the Badger database. Every record type has its own
+// one-byte namespace so that scans never mix them.
+const (
+	pfxChunk  = "c/" // c/<blob digest>/<index:08x> -> chunk bytes
+	pfxBlob   = "b/" // b/<blob digest> -> blobMeta (written last: the commit mark)
+	pfxAction = "a/" // a/<key> -> ActionResult
+	pfxStat   = "s/" // s/<abs path> -> statEntry
+	pfxRun    = "r/" // r/<pipeline id> -> RunRecord
+	pfxHead   = "h/" // h/<pipeline id>\x00<step> -> key of the step's latest result
+	pfxMat    = "m/" // m/<abs step dir> -> materialization record
+)
+
+// ChunkSize is the size of the pieces large blobs are stored in, so that no
+// artifact ever has to fit in memory.
+const ChunkSize = 1 << 20
+
+// Store is an open local cache. It is safe for concurrent use by the
+// goroutines of one process; other processes wait on its lock.
+type Store struct {
+	dir  string
+	db   *badger.DB
+	lock *os.File
+	log  *slog.Logger
+}
+
+// Options tunes Open.
+type Options struct {
+	// Log receives the "waiting for another mlbuild" notice; nil discards.
+	Log *slog.Logger
+	// NoWait makes Open fail at once when another process holds the store.
+	NoWait bool
+}
+
+// ErrLocked is returned by Open with NoWait when another process holds the
+// store.
+var ErrLocked = errors.New("another mlbuild process is using this cache")
+
+// Open opens (creating if needed) the store in dir. When another mlbuild
+// process holds it, Open says so once through opts.Log and waits until that
+// process ends or ctx is cancelled.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create cache directory: %w", err)
+	}
+	lock, err := acquireLock(ctx, filepath.Join(dir, "lock"), opts.NoWait, log)
+	if err != nil {
+		return nil, err
+	}
+	bopts := badger.DefaultOptions(filepath.Join(dir, "db")).
+		WithLogger(nil).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(4).
+		WithNumLevelZeroTablesStall(8).
+		WithValueThreshold(4 << 10).
+		WithValueLogFileSize(256 << 20).
+		WithNumCompactors(2).
+		WithBlockCacheSize(8 << 20).
+		WithIndexCacheSize(4 << 20).
+		WithNumGoroutines(4).
+		WithDetectConflicts(false)
+	db, err := badger.Open(bopts)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open cache database %s: %w (if it is damaged, move it aside: mlbuild rebuilds what it needs)", filepath.Join(dir, "db"), err)
+	}
+	return &Store{dir: dir, db: db, lock: lock, log: log}, nil
+}
+
+// acquireLock takes an exclusive flock on path, waiting (with one notice)
+// while another process holds it. The lock file records the holder's pid
+// so the notice can name it.
+func acquireLock(ctx context.Context, path string, noWait bool, log *slog.Logger) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open cache lock: %w", err)
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		writePid(f)
+		return f, nil
+	}
+	if !errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return nil, fmt.Errorf("lock cache %s: %w", path, err)
+	}
+	holder := "another mlbuild process"
+	if b, rerr := os.ReadFile(path); rerr == nil {
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
+			holder = fmt.Sprintf("another mlbuild process (pid %d)", pid)
+		}
+	}
+	if noWait {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s holds %s", ErrLocked, holder, filepath.Dir(path))
+	}
+	log.Warn(fmt.Sprintf("waiting: %s is using the cache in %s (Ctrl-C to stop waiting)", holder, filepath.Dir(path)))
+	for {
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("gave up waiting for %s: %w", holder, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			writePid(f)
+			return f, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock cache %s: %w", path, err)
+		}
+	}
+}
+
+func writePid(f *os.File) {
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close flushes and closes the database and releases the lock.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		_ = unix.Flock(int(s.lock.Fd()), unix.LOCK_UN)
+		s.lock.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("close cache: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) getJSON(key string, v any) (bool, error) {
+	var found bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte(key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+	})
+	if err != nil {
+		return false, fmt.Errorf("cache read %q: %w", key, err)
+	}
+	return found, nil
+}
+
+func (s *Store) putJSON(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), b) }); err != nil {
+		return fmt.Errorf("cache write %q: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) delete(keys ...string) error {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete([]byte(k)); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// scan calls fn for each key with prefix and its value (valid only during
+// the call).
+func (s *Store) scan(prefix string, withValues bool, fn func(key string, val []byte) error) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		o := badger.DefaultIteratorOptions
+		o.PrefetchValues = withValues
+		o.Prefix = []byte(prefix)
+		it := txn.NewIterator(o)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			var val []byte
+			if withValues {
+				var err error
+				if val, err = item.ValueCopy(nil); err != nil {
+					return err
+				}
+			}
+			if err := fn(string(item.Key()), val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

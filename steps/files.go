@@ -1,0 +1,90 @@
+package steps
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// WriteJSON writes v as indented JSON (no HTML escaping, trailing newline)
+// to path. Reports use it so they are byte-stable and readable.
+func WriteJSON(path string, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// JSONLWriter writes one compact JSON value per line, without HTML escaping,
+// so that outputs are byte-stable.
+type JSONLWriter struct {
+	f   *os.File
+	w   *bufio.Writer
+	enc *json.Encoder
+	n   int
+}
+
+// CreateJSONL creates (truncates) path for writing JSON lines.
+func CreateJSONL(path string) (*JSONLWriter, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &JSONLWriter{f: f, w: w, enc: enc}, nil
+}
+
+// Write appends one record.
+func (j *JSONLWriter) Write(v any) error {
+	j.n++
+	return j.enc.Encode(v)
+}
+
+// Count is the number of records written.
+func (j *JSONLWriter) Count() int { return j.n }
+
+// Close flushes and closes the file.
+func (j *JSONLWriter) Close() error {
+	if err := j.w.Flush(); err != nil {
+		j.f.Close()
+		return err
+	}
+	return j.f.Close()
+}
+
+// ReadJSONL calls fn for every non-empty line of path, with its 1-based line
+// number. Errors name the file and line.
+func ReadJSONL(path string, fn func(line int, raw []byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<16)
+	for line := 1; ; line++ {
+		raw, err := r.ReadBytes('\n')
+		if len(bytes.TrimSpace(raw)) > 0 {
+			if ferr := fn(line, bytes.TrimRight(raw, "\r\n")); ferr != nil {
+				return fmt.Errorf("%s:%d: %w", path, line, ferr)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+}

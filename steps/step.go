@@ -1,0 +1,273 @@
+// Package steps defines the contract between the engine and step kinds
+// (schema, implementation version, run) and the registry that maps a kind's
+// name to its implementation. Each built-in kind lives in its own
+// sub-package and registers itself; the engine knows kinds only through this
+// package.
+package steps
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/big"
+	"sort"
+	"sync"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Kind is one step kind: a self-describing, deterministic function from
+// inputs and config to outputs.
+type Kind interface {
+	// Schema describes the kind: its name, version, attributes and outputs.
+	Schema() Schema
+	// Run executes one step. It reads inv.Inputs, writes every declared
+	// output under inv.OutDir and returns an error describing what went
+	// wrong (naming the file, line or field at fault). It must be
+	// deterministic: the same inputs and config give byte-identical outputs.
+	Run(ctx context.Context, inv *Invocation) error
+}
+
+// Schema describes a step kind.
+type Schema struct {
+	// Kind is the first label of a step block, e.g. "csv_clean".
+	Kind string
+	// Version is the implementation version. It enters every cache key, so
+	// bump it whenever the kind can produce different output for the same
+	// inputs and config.
+	Version string
+	// Doc is a one-paragraph description for docs and `mlbuild help`.
+	Doc string
+	// Attributes are the arguments a step block of this kind accepts.
+	Attributes []Attribute
+	// Outputs are the artifacts the kind writes, each referable as
+	// KIND.NAME.OUTPUT from other steps.
+	Outputs []Output
+	// Heavy marks kinds (training) that must not run concurrently with
+	// another heavy step.
+	Heavy bool
+}
+
+// Attribute is one argument of a step block.
+type Attribute struct {
+	Name string
+	// Type is the cty type the value is converted to. Input attributes use
+	// cty.String (one path) or cty.List(cty.String) (several paths).
+	Type cty.Type
+	// Input marks attributes whose values are paths (files or directories,
+	// or references to other steps' outputs) whose content is an input of
+	// the step. Their content digests, not their paths, enter the key.
+	Input bool
+	// Required attributes must be set; others take Default.
+	Required bool
+	// Default is used when the attribute is absent; cty.NilVal means
+	// "absent" (the step sees a null value).
+	Default cty.Value
+	// NotInKey marks settings that cannot change the output (thread count,
+	// progress style, a device chosen by "auto"): they stay out of the key.
+	NotInKey bool
+	Doc      string
+}
+
+// Output is one artifact a step writes.
+type Output struct {
+	// Name is how other steps refer to it: KIND.NAME.<Name>.
+	Name string
+	// Path is the file (or directory, when Dir) the step writes under its
+	// output folder.
+	Path string
+	Dir  bool
+	Doc  string
+}
+
+// InputFile is one resolved input artifact.
+type InputFile struct {
+	// Path is where the step reads it (absolute).
+	Path string
+	// Name is the path as the pipeline names it, relative to the pipeline
+	// (or build/KIND.NAME/... for another step's output). Use it for
+	// messages and tagging, never to locate the file.
+	Name string
+	// Digest is the artifact's SHA-256 content digest ("sha256:<hex>").
+	Digest string
+}
+
+// ProgressFunc receives a step's progress: done out of total units and a
+// short message (e.g. "loss 2.31"). total may be 0 when unknown.
+type ProgressFunc func(done, total float64, msg string)
+
+// Invocation is everything a step run gets from the engine.
+type Invocation struct {
+	// Step is the step's address, "KIND.NAME".
+	Step string
+	// Config holds every non-input attribute, defaults applied.
+	Config map[string]cty.Value
+	// Inputs holds every input attribute's resolved files, in the order the
+	// pipeline lists them.
+	Inputs map[string][]InputFile
+	// OutDir is an empty private directory: write each Output at
+	// filepath.Join(OutDir, Output.Path). The engine moves it into place
+	// atomically only after Run returns nil.
+	OutDir string
+	// TempDir is scratch space removed after the run.
+	TempDir string
+	// Log is the step's logger.
+	Log *slog.Logger
+	// Progress may be nil.
+	Progress ProgressFunc
+}
+
+// ReportProgress forwards progress to the engine when it listens.
+func (inv *Invocation) ReportProgress(done, total float64, msg string) {
+	if inv.Progress != nil {
+		inv.Progress(done, total, msg)
+	}
+}
+
+// Logger returns the step's logger, or a discarding one.
+func (inv *Invocation) Logger() *slog.Logger {
+	if inv.Log != nil {
+		return inv.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (inv *Invocation) value(name string) (cty.Value, error) {
+	v, ok := inv.Config[name]
+	if !ok {
+		return cty.NilVal, fmt.Errorf("%s: attribute %q is not in the step's config", inv.Step, name)
+	}
+	return v, nil
+}
+
+// IsSet reports whether a config attribute has a non-null value.
+func (inv *Invocation) IsSet(name string) bool {
+	v, ok := inv.Config[name]
+	return ok && !v.IsNull()
+}
+
+// String returns a string attribute ("" when null).
+func (inv *Invocation) String(name string) (string, error) {
+	v, err := inv.value(name)
+	if err != nil || v.IsNull() {
+		return "", err
+	}
+	if v.Type() != cty.String {
+		return "", fmt.Errorf("%s: attribute %q is %s, not a string", inv.Step, name, v.Type().FriendlyName())
+	}
+	return v.AsString(), nil
+}
+
+// Strings returns a list-of-strings attribute (nil when null).
+func (inv *Invocation) Strings(name string) ([]string, error) {
+	v, err := inv.value(name)
+	if err != nil || v.IsNull() {
+		return nil, err
+	}
+	if !v.CanIterateElements() {
+		return nil, fmt.Errorf("%s: attribute %q is %s, not a list", inv.Step, name, v.Type().FriendlyName())
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsNull() || e.Type() != cty.String {
+			return nil, fmt.Errorf("%s: attribute %q must be a list of strings", inv.Step, name)
+		}
+		out = append(out, e.AsString())
+	}
+	return out, nil
+}
+
+// Float returns a number attribute (0 when null).
+func (inv *Invocation) Float(name string) (float64, error) {
+	v, err := inv.value(name)
+	if err != nil || v.IsNull() {
+		return 0, err
+	}
+	if v.Type() != cty.Number {
+		return 0, fmt.Errorf("%s: attribute %q is %s, not a number", inv.Step, name, v.Type().FriendlyName())
+	}
+	f, _ := v.AsBigFloat().Float64()
+	return f, nil
+}
+
+// Int returns a whole-number attribute (0 when null) and refuses fractions.
+func (inv *Invocation) Int(name string) (int64, error) {
+	v, err := inv.value(name)
+	if err != nil || v.IsNull() {
+		return 0, err
+	}
+	if v.Type() != cty.Number {
+		return 0, fmt.Errorf("%s: attribute %q is %s, not a number", inv.Step, name, v.Type().FriendlyName())
+	}
+	bf := v.AsBigFloat()
+	i, acc := bf.Int64()
+	if acc != big.Exact {
+		f, _ := bf.Float64()
+		if math.IsInf(f, 0) || math.Abs(f) > math.MaxInt64 {
+			return 0, fmt.Errorf("%s: attribute %q is out of range", inv.Step, name)
+		}
+		return 0, fmt.Errorf("%s: attribute %q must be a whole number, got %v", inv.Step, name, f)
+	}
+	return i, nil
+}
+
+// Bool returns a bool attribute (false when null).
+func (inv *Invocation) Bool(name string) (bool, error) {
+	v, err := inv.value(name)
+	if err != nil || v.IsNull() {
+		return false, err
+	}
+	if v.Type() != cty.Bool {
+		return false, fmt.Errorf("%s: attribute %q is %s, not a bool", inv.Step, name, v.Type().FriendlyName())
+	}
+	return v.True(), nil
+}
+
+// Registry maps kind names to implementations.
+type Registry struct {
+	mu    sync.RWMutex
+	kinds map[string]Kind
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{kinds: map[string]Kind{}} }
+
+// Register adds a kind. Registering a name twice is a programming error and
+// panics at start-up.
+func (r *Registry) Register(k Kind) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := k.Schema().Kind
+	if _, dup := r.kinds[name]; dup {
+		panic("steps: kind registered twice: " + name)
+	}
+	r.kinds[name] = k
+}
+
+// Lookup returns the kind with the given name.
+func (r *Registry) Lookup(name string) (Kind, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Names returns the registered kind names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Default is the registry that built-in kinds register with from init.
+var Default = NewRegistry()
+
+// Register adds a kind to Default.
+func Register(k Kind) { Default.Register(k) }
