@@ -37,12 +37,12 @@ type KeyComponents struct {
 // Provenance records how an action's outputs were produced. None of it
 // enters the key.
 type Provenance struct {
-	MlbuildVersion string            `json:"mlbuild_version"`
-	GoVersion      string            `json:"go_version"`
-	Device         string            `json:"device"`
-	Host           string            `json:"host,omitempty"`
-	Started        time.Time         `json:"started"`
-	Seconds        float64           `json:"seconds"`
+	MlbuildVersion string              `json:"mlbuild_version"`
+	GoVersion      string              `json:"go_version"`
+	Device         string              `json:"device"`
+	Host           string              `json:"host,omitempty"`
+	Started        time.Time           `json:"started"`
+	Seconds        float64             `json:"seconds"`
 	InputPaths     map[string][]string `json:"input_paths,omitempty"`
 }
 
@@ -127,19 +127,30 @@ func (s *Store) Runs() ([]RunRecord, error) {
 	return out, err
 }
 
-// SetHead records key as the latest result of step in pipeline, so that
-// plan and explain can compare the next key with it.
-func (s *Store) SetHead(pipeline, step, key string) error {
-	var old string
-	if ok, err := s.getJSON(pfxHead+pipeline+"\x00"+step, &old); err == nil && ok && old == key {
-		return nil
-	}
-	return s.putJSON(pfxHead+pipeline+"\x00"+step, key)
+// HeadRecord is the key of a step's latest result in a pipeline and the key
+// it replaced, so that explain can say what changed in the last rebuild.
+type HeadRecord struct {
+	Key  string `json:"key"`
+	Prev string `json:"prev,omitempty"`
 }
 
-// Head returns the key of step's latest result in pipeline.
-func (s *Store) Head(pipeline, step string) (string, bool, error) {
-	var key string
-	ok, err := s.getJSON(pfxHead+pipeline+"\x00"+step, &key)
-	return key, ok, err
+// SetHead records key as the latest result of step in pipeline, keeping the
+// key it replaces as Prev. Setting the same key again writes nothing, so
+// no-op runs stay write-free.
+func (s *Store) SetHead(pipeline, step, key string) error {
+	old, ok, err := s.Head(pipeline, step)
+	if err != nil {
+		return err
+	}
+	if ok && old.Key == key {
+		return nil
+	}
+	return s.putJSON(pfxHead+pipeline+"\x00"+step, HeadRecord{Key: key, Prev: old.Key})
+}
+
+// Head returns step's latest result in pipeline.
+func (s *Store) Head(pipeline, step string) (HeadRecord, bool, error) {
+	var h HeadRecord
+	ok, err := s.getJSON(pfxHead+pipeline+"\x00"+step, &h)
+	return h, ok, err
 }

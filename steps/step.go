@@ -89,7 +89,7 @@ type InputFile struct {
 	// (or build/KIND.NAME/... for another step's output). Use it for
 	// messages and tagging, never to locate the file.
 	Name string
-	// Digest is the artifact's SHA-256 content digest ("sha256:<hex>").
+	// Digest is the artifact's SHA-256 content digest (lower-case hex).
 	Digest string
 }
 

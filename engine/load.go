@@ -1,0 +1,693 @@
+// Package engine turns a pipeline file into a typed step graph, computes
+// each step's cache key from the content of its inputs, decides what is
+// stale and why, and executes the stale steps in parallel, storing their
+// outputs in the content-addressed cache. It knows step kinds only through
+// the steps package's registry.
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/mlbuild/mlbuild/steps"
+)
+
+// BuildDirName is the folder, under the workspace, where step outputs are
+// materialized: build/KIND.NAME/.
+const BuildDirName = "build"
+
+// Pipeline is a loaded, fully evaluated pipeline.
+type Pipeline struct {
+	// File is the pipeline file's absolute path.
+	File string
+	// Dir is the directory relative source paths are resolved against.
+	Dir string
+	// Variables are the variables' final values.
+	Variables map[string]cty.Value
+	// Steps are in file order.
+	Steps  []*Step
+	byAddr map[string]*Step
+	// files holds the parsed sources, for rendering diagnostics.
+	files map[string]*hcl.File
+}
+
+// Step is one step block, evaluated.
+type Step struct {
+	Kind string
+	Name string
+	// Addr is "KIND.NAME".
+	Addr   string
+	Impl   steps.Kind
+	Schema steps.Schema
+	// Range is where the block is declared.
+	Range hcl.Range
+	// Deps are the steps whose outputs this one references, sorted by
+	// address.
+	Deps []*Step
+	// Config holds every non-input attribute, defaults applied.
+	Config map[string]cty.Value
+	// KeyConfig is the canonical JSON of each attribute that enters the key.
+	KeyConfig map[string]json.RawMessage
+	// Inputs holds each input attribute's artifacts in pipeline order.
+	Inputs map[string][]Input
+	// attrRanges locate each attribute for diagnostics.
+	attrRanges map[string]hcl.Range
+	attrs      hcl.Attributes
+}
+
+// Input is one input artifact of a step: a source file or directory, or
+// another step's output.
+type Input struct {
+	// Name is the path as written in the pipeline (relative to it) or, for
+	// a step output, "build/KIND.NAME/PATH".
+	Name string
+	// Path is the absolute path of a source (empty for a step output: the
+	// engine knows where it materializes outputs).
+	Path string
+	// From is the producing step (nil for a source); Output is its output.
+	From   *Step
+	Output string
+}
+
+// Step returns the step with the given address.
+func (p *Pipeline) Step(addr string) (*Step, bool) {
+	s, ok := p.byAddr[addr]
+	return s, ok
+}
+
+// LoadOptions are the inputs of Load besides the file.
+type LoadOptions struct {
+	// Vars are -var NAME=VALUE overrides, in order.
+	Vars []string
+	// VarFiles are -var-file paths, in order.
+	VarFiles []string
+	// Environ is the environment MLBUILD_VAR_* values are read from
+	// (os.Environ() when nil).
+	Environ []string
+	// Registry maps kinds to implementations (steps.Default when nil).
+	Registry *steps.Registry
+}
+
+// Load parses and evaluates a pipeline. Every problem is reported as an
+// HCL diagnostic (file:line:column with a snippet) inside a *DiagError.
+func Load(path string, opts LoadOptions) (*Pipeline, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("read pipeline: %w", unwrapPathErr(err))
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = steps.Default
+	}
+	l := &loader{parser: hclparse.NewParser(), reg: reg}
+	p := &Pipeline{File: abs, Dir: filepath.Dir(abs), byAddr: map[string]*Step{}}
+	l.p = p
+	file, diags := l.parser.ParseHCL(src, displayName(abs))
+	p.files = l.parser.Files()
+	if diags.HasErrors() {
+		return nil, &DiagError{Diags: diags, Files: p.files}
+	}
+	diags = l.load(file, opts)
+	p.files = l.parser.Files()
+	if diags.HasErrors() {
+		return nil, &DiagError{Diags: diags, Files: p.files}
+	}
+	return p, nil
+}
+
+// displayName is the name diagnostics use for a file: relative to the
+// working directory when it is below it.
+func displayName(abs string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return abs
+}
+
+var topSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "step", LabelNames: []string{"kind", "name"}},
+	},
+}
+
+type loader struct {
+	parser *hclparse.Parser
+	reg    *steps.Registry
+	p      *Pipeline
+	// refs holds, per step and attribute, the step outputs it references.
+	refs map[*Step]map[string][]stepRef
+}
+
+type stepRef struct {
+	step   *Step
+	output string
+	rng    hcl.Range
+}
+
+func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
+	content, diags := file.Body.Content(topSchema)
+	var varBlocks, stepBlocks []*hcl.Block
+	for _, b := range content.Blocks {
+		if b.Type == "variable" {
+			varBlocks = append(varBlocks, b)
+		} else {
+			stepBlocks = append(stepBlocks, b)
+		}
+	}
+	vars, vdiags := l.loadVariables(varBlocks, opts)
+	diags = append(diags, vdiags...)
+	l.p.Variables = vars
+	diags = append(diags, l.declareSteps(stepBlocks)...)
+	if diags.HasErrors() {
+		return diags
+	}
+	diags = append(diags, l.resolveReferences()...)
+	if diags.HasErrors() {
+		return diags
+	}
+	if d := l.checkCycles(); d != nil {
+		return append(diags, d)
+	}
+	ctx := l.evalContext()
+	for _, s := range l.p.Steps {
+		diags = append(diags, l.evaluate(s, ctx)...)
+	}
+	return diags
+}
+
+// declareSteps creates a Step for each block, checking kinds, duplicate
+// addresses and the attributes against each kind's schema.
+func (l *loader) declareSteps(blocks []*hcl.Block) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	l.refs = map[*Step]map[string][]stepRef{}
+	for _, b := range blocks {
+		kind, name := b.Labels[0], b.Labels[1]
+		impl, ok := l.reg.Lookup(kind)
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unknown step kind",
+				Detail:   fmt.Sprintf("There is no step kind %q.%s Known kinds: %s.", kind, suggest(kind, l.reg.Names()), strings.Join(l.reg.Names(), ", ")),
+				Subject:  b.LabelRanges[0].Ptr(),
+				Context:  b.DefRange.Ptr(),
+			})
+			continue
+		}
+		if !validName(name) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid step name",
+				Detail:   fmt.Sprintf("Step name %q must start with a letter and contain only letters, digits, '_' and '-'.", name),
+				Subject:  b.LabelRanges[1].Ptr(),
+			})
+			continue
+		}
+		addr := kind + "." + name
+		if prev, dup := l.p.byAddr[addr]; dup {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate step",
+				Detail:   fmt.Sprintf("Step %s is already declared at %s.", addr, prev.Range),
+				Subject:  b.DefRange.Ptr(),
+			})
+			continue
+		}
+		schema := impl.Schema()
+		s := &Step{Kind: kind, Name: name, Addr: addr, Impl: impl, Schema: schema, Range: b.DefRange,
+			attrRanges: map[string]hcl.Range{}}
+		content, cdiags := b.Body.Content(bodySchema(schema))
+		diags = append(diags, cdiags...)
+		s.attrs = content.Attributes
+		for n, a := range content.Attributes {
+			s.attrRanges[n] = a.Expr.Range()
+		}
+		l.p.byAddr[addr] = s
+		l.p.Steps = append(l.p.Steps, s)
+	}
+	return diags
+}
+
+func bodySchema(s steps.Schema) *hcl.BodySchema {
+	bs := &hcl.BodySchema{}
+	for _, a := range s.Attributes {
+		bs.Attributes = append(bs.Attributes, hcl.AttributeSchema{Name: a.Name, Required: a.Required})
+	}
+	return bs
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '_' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// resolveReferences checks every variable and step reference of every
+// attribute and records the step graph's edges.
+func (l *loader) resolveReferences() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	kinds := map[string]bool{}
+	for _, n := range l.reg.Names() {
+		kinds[n] = true
+	}
+	for _, s := range l.p.Steps {
+		deps := map[*Step]bool{}
+		l.refs[s] = map[string][]stepRef{}
+		for name, attr := range s.attrs {
+			for _, tr := range attr.Expr.Variables() {
+				root := tr.RootName()
+				switch {
+				case root == "var":
+					diags = append(diags, l.checkVarRef(tr)...)
+				case kinds[root]:
+					ref, d := l.stepRef(tr)
+					if d != nil {
+						diags = append(diags, d)
+						continue
+					}
+					if ref.step == s {
+						diags = append(diags, &hcl.Diagnostic{
+							Severity: hcl.DiagError,
+							Summary:  "Step references itself",
+							Detail:   fmt.Sprintf("%s cannot use its own output %q as an input.", s.Addr, ref.output),
+							Subject:  tr.SourceRange().Ptr(),
+						})
+						continue
+					}
+					deps[ref.step] = true
+					l.refs[s][name] = append(l.refs[s][name], ref)
+				default:
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError,
+						Summary:  "Unknown reference",
+						Detail: fmt.Sprintf("%q is neither a variable (var.NAME) nor a step output (KIND.NAME.OUTPUT).%s",
+							root, suggest(root, append([]string{"var"}, l.reg.Names()...))),
+						Subject: tr.SourceRange().Ptr(),
+					})
+				}
+			}
+		}
+		for d := range deps {
+			s.Deps = append(s.Deps, d)
+		}
+		sort.Slice(s.Deps, func(i, j int) bool { return s.Deps[i].Addr < s.Deps[j].Addr })
+	}
+	return diags
+}
+
+func (l *loader) checkVarRef(tr hcl.Traversal) hcl.Diagnostics {
+	if len(tr) < 2 {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid variable reference",
+			Detail:   "Refer to a variable as var.NAME.",
+			Subject:  tr.SourceRange().Ptr(),
+		}}
+	}
+	name, ok := traverseName(tr[1])
+	if !ok {
+		return nil
+	}
+	if _, ok := l.p.Variables[name]; !ok {
+		names := make([]string, 0, len(l.p.Variables))
+		for n := range l.p.Variables {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown variable",
+			Detail:   fmt.Sprintf("There is no variable %q; declare it with a variable block.%s", name, suggest(name, names)),
+			Subject:  tr.SourceRange().Ptr(),
+		}}
+	}
+	return nil
+}
+
+func (l *loader) stepRef(tr hcl.Traversal) (stepRef, *hcl.Diagnostic) {
+	kind := tr.RootName()
+	bad := func(detail string) (stepRef, *hcl.Diagnostic) {
+		return stepRef{}, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid step reference", Detail: detail, Subject: tr.SourceRange().Ptr()}
+	}
+	if len(tr) < 3 {
+		return bad(fmt.Sprintf("Refer to a step's output as %s.NAME.OUTPUT.", kind))
+	}
+	name, ok1 := traverseName(tr[1])
+	out, ok2 := traverseName(tr[2])
+	if !ok1 || !ok2 {
+		return bad(fmt.Sprintf("Refer to a step's output as %s.NAME.OUTPUT.", kind))
+	}
+	s, ok := l.p.byAddr[kind+"."+name]
+	if !ok {
+		var names []string
+		for _, st := range l.p.Steps {
+			if st.Kind == kind {
+				names = append(names, st.Name)
+			}
+		}
+		return stepRef{}, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown step",
+			Detail:   fmt.Sprintf("There is no step %s.%s in this pipeline.%s", kind, name, suggest(name, names)),
+			Subject:  tr.SourceRange().Ptr(),
+		}
+	}
+	var outs []string
+	for _, o := range s.Schema.Outputs {
+		if o.Name == out {
+			return stepRef{step: s, output: out, rng: tr.SourceRange()}, nil
+		}
+		outs = append(outs, o.Name)
+	}
+	return stepRef{}, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Unknown step output",
+		Detail:   fmt.Sprintf("Step kind %s has no output %q; its outputs are: %s.", kind, out, strings.Join(outs, ", ")),
+		Subject:  tr.SourceRange().Ptr(),
+	}
+}
+
+func traverseName(t hcl.Traverser) (string, bool) {
+	switch t := t.(type) {
+	case hcl.TraverseAttr:
+		return t.Name, true
+	case hcl.TraverseIndex:
+		if t.Key.Type() == cty.String {
+			return t.Key.AsString(), true
+		}
+	}
+	return "", false
+}
+
+// checkCycles reports the first cycle of the step graph, printed in full.
+func (l *loader) checkCycles() *hcl.Diagnostic {
+	const (
+		unvisited = iota
+		onStack
+		done
+	)
+	state := map[*Step]int{}
+	var stack []*Step
+	var found []*Step
+	var visit func(s *Step) bool
+	visit = func(s *Step) bool {
+		state[s] = onStack
+		stack = append(stack, s)
+		for _, d := range s.Deps {
+			switch state[d] {
+			case onStack:
+				for i, x := range stack {
+					if x == d {
+						found = append(append([]*Step(nil), stack[i:]...), d)
+						return true
+					}
+				}
+			case unvisited:
+				if visit(d) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[s] = done
+		return false
+	}
+	for _, s := range l.p.Steps {
+		if state[s] == unvisited && visit(s) {
+			break
+		}
+	}
+	if found == nil {
+		return nil
+	}
+	// found lists dependents before their dependencies; print the cycle in
+	// data-flow order ("a feeds b feeds a").
+	names := make([]string, len(found))
+	for i, s := range found {
+		names[len(found)-1-i] = s.Addr
+	}
+	first := found[0]
+	var subject *hcl.Range
+	for _, refs := range l.refs[first] {
+		for _, r := range refs {
+			if r.step == found[1] {
+				subject = r.rng.Ptr()
+			}
+		}
+	}
+	if subject == nil {
+		subject = first.Range.Ptr()
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Dependency cycle",
+		Detail:   "The steps form a cycle: " + strings.Join(names, " -> ") + ". A step cannot depend, directly or through others, on its own output.",
+		Subject:  subject,
+	}
+}
+
+// OutputName is the workspace-relative path an output is materialized at,
+// which is also the value a KIND.NAME.OUTPUT reference evaluates to.
+func OutputName(s *Step, output string) string {
+	for _, o := range s.Schema.Outputs {
+		if o.Name == output {
+			return BuildDirName + "/" + s.Addr + "/" + o.Path
+		}
+	}
+	return BuildDirName + "/" + s.Addr
+}
+
+func (l *loader) evalContext() *hcl.EvalContext {
+	vars := map[string]cty.Value{"var": cty.EmptyObjectVal}
+	if len(l.p.Variables) > 0 {
+		vars["var"] = cty.ObjectVal(l.p.Variables)
+	}
+	byKind := map[string]map[string]cty.Value{}
+	for _, s := range l.p.Steps {
+		outs := map[string]cty.Value{}
+		for _, o := range s.Schema.Outputs {
+			outs[o.Name] = cty.StringVal(OutputName(s, o.Name))
+		}
+		if byKind[s.Kind] == nil {
+			byKind[s.Kind] = map[string]cty.Value{}
+		}
+		byKind[s.Kind][s.Name] = cty.ObjectVal(outs)
+	}
+	for k, m := range byKind {
+		vars[k] = cty.ObjectVal(m)
+	}
+	return &hcl.EvalContext{Variables: vars, Functions: functions(l.p.Dir)}
+}
+
+// evaluate computes a step's config and inputs.
+func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	s.Config = map[string]cty.Value{}
+	s.KeyConfig = map[string]json.RawMessage{}
+	s.Inputs = map[string][]Input{}
+	for _, a := range s.Schema.Attributes {
+		attr, set := s.attrs[a.Name]
+		var v cty.Value
+		if set {
+			val, d := attr.Expr.Value(ctx)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+			if a.Input && a.Type.IsListType() && val.Type() == cty.String {
+				val = cty.ListVal([]cty.Value{val})
+			}
+			cv, err := convert.Convert(val, a.Type)
+			if err != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Wrong type",
+					Detail:   fmt.Sprintf("%s: attribute %q must be %s: %s.", s.Addr, a.Name, a.Type.FriendlyName(), err),
+					Subject:  attr.Expr.Range().Ptr(),
+				})
+				continue
+			}
+			if !cv.IsWhollyKnown() {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Value not known",
+					Detail:   fmt.Sprintf("%s: attribute %q has no known value.", s.Addr, a.Name),
+					Subject:  attr.Expr.Range().Ptr(),
+				})
+				continue
+			}
+			v = cv
+		} else {
+			v = a.Default
+			if v == cty.NilVal {
+				v = cty.NullVal(a.Type)
+			}
+		}
+		if a.Input {
+			var rng hcl.Range
+			if set {
+				rng = attr.Expr.Range()
+			} else {
+				rng = s.Range
+			}
+			ins, d := l.inputs(s, a.Name, v, rng)
+			diags = append(diags, d...)
+			s.Inputs[a.Name] = ins
+			continue
+		}
+		s.Config[a.Name] = v
+		if a.NotInKey {
+			continue
+		}
+		b, err := ctyjson.Marshal(v, v.Type())
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unencodable value",
+				Detail: fmt.Sprintf("%s: attribute %q: %s", s.Addr, a.Name, err), Subject: s.Range.Ptr()})
+			continue
+		}
+		s.KeyConfig[a.Name] = b
+	}
+	return diags
+}
+
+// inputs resolves an input attribute's paths: step outputs it references,
+// or files and directories relative to the pipeline, which must exist.
+func (l *loader) inputs(s *Step, attr string, v cty.Value, rng hcl.Range) ([]Input, hcl.Diagnostics) {
+	if v.IsNull() {
+		return nil, nil
+	}
+	var paths []string
+	if v.Type() == cty.String {
+		paths = []string{v.AsString()}
+	} else {
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			if e.IsNull() {
+				return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Null input",
+					Detail: fmt.Sprintf("%s: attribute %q lists a null path.", s.Addr, attr), Subject: rng.Ptr()}}
+			}
+			paths = append(paths, e.AsString())
+		}
+	}
+	refs := map[string]stepRef{}
+	for _, r := range l.refs[s][attr] {
+		refs[OutputName(r.step, r.output)] = r
+	}
+	var diags hcl.Diagnostics
+	var out []Input
+	for _, p := range paths {
+		if r, ok := refs[p]; ok {
+			out = append(out, Input{Name: p, From: r.step, Output: r.output})
+			continue
+		}
+		if p == "" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty input path",
+				Detail: fmt.Sprintf("%s: attribute %q lists an empty path.", s.Addr, attr), Subject: rng.Ptr()})
+			continue
+		}
+		abs := resolve(l.p.Dir, p)
+		if _, err := os.Stat(abs); err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Missing input file",
+				Detail:   fmt.Sprintf("%s: %s (attribute %q) does not exist: %s. Paths are relative to the pipeline file's folder, %s.", s.Addr, p, attr, unwrapPathErr(err), l.p.Dir),
+				Subject:  rng.Ptr(),
+			})
+			continue
+		}
+		out = append(out, Input{Name: filepath.ToSlash(p), Path: abs})
+	}
+	return out, diags
+}
+
+// loadVariables declares the variables and applies, in increasing
+// precedence, defaults, MLBUILD_VAR_* environment variables, -var-file
+// files and -var flags.
+func (l *loader) loadVariables(blocks []*hcl.Block, opts LoadOptions) (map[string]cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	decls := map[string]*varDecl{}
+	var order []string
+	for _, b := range blocks {
+		d, dd := decodeVariable(b)
+		diags = append(diags, dd...)
+		if d == nil {
+			continue
+		}
+		if prev, dup := decls[d.name]; dup {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate variable",
+				Detail: fmt.Sprintf("Variable %q is already declared at %s.", d.name, prev.rng), Subject: b.DefRange.Ptr()})
+			continue
+		}
+		decls[d.name] = d
+		order = append(order, d.name)
+	}
+	env := opts.Environ
+	if env == nil {
+		env = os.Environ()
+	}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, "MLBUILD_VAR_") {
+			continue
+		}
+		name := strings.TrimPrefix(k, "MLBUILD_VAR_")
+		if d, ok := decls[name]; ok {
+			diags = append(diags, d.setRaw(v, "environment variable "+k)...)
+		}
+	}
+	for _, f := range opts.VarFiles {
+		diags = append(diags, l.applyVarFile(f, decls)...)
+	}
+	for _, kv := range opts.Vars {
+		name, raw, ok := strings.Cut(kv, "=")
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid -var",
+				Detail: fmt.Sprintf("-var %q must have the form NAME=VALUE.", kv)})
+			continue
+		}
+		d, ok := decls[name]
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown variable",
+				Detail: fmt.Sprintf("-var %s: the pipeline declares no variable %q.%s", kv, name, suggest(name, order))})
+			continue
+		}
+		diags = append(diags, d.setRaw(raw, "-var "+name)...)
+	}
+	vals := map[string]cty.Value{}
+	for _, n := range order {
+		d := decls[n]
+		if d.value == cty.NilVal {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Variable not set",
+				Detail:  fmt.Sprintf("Variable %q has no default: set it with -var %s=VALUE or MLBUILD_VAR_%s.", n, n, n),
+				Subject: d.rng.Ptr()})
+			continue
+		}
+		vals[n] = d.value
+	}
+	return vals, diags
+}
