@@ -11,34 +11,49 @@ import (
 )
 
 // Names of the repairs counted in report.json's "fixed" map. Each counts the
-// texts the repair changed, whether or not the text was dropped later.
+// texts (one per row and column) the repair changed, whether or not the row
+// was dropped later.
 const (
-	fixCP1252      = "cp1252_decoded"
-	fixEntities    = "entities_decoded"
-	fixTags        = "tags_stripped"
-	fixMojibake    = "mojibake_repaired"
-	fixBrokenUTF8  = "broken_utf8_repaired"
-	fixControl     = "control_removed"
-	fixZeroWidth   = "zero_width_removed"
-	fixWhitespace  = "whitespace_normalized"
-	fixSuffix      = "suffix_stripped"
-	fixURLStripped = "url_stripped"
+	fixCP1252     = "cp1252_decoded"
+	fixEntities   = "entities_decoded"
+	fixTags       = "tags_stripped"
+	fixMojibake   = "mojibake_repaired"
+	fixBrokenUTF8 = "broken_utf8_repaired"
+	fixControl    = "control_removed"
+	fixZeroWidth  = "zero_width_removed"
+	fixWhitespace = "whitespace_normalized"
+	fixPrefix     = "prefix_stripped"
+	fixSuffix     = "suffix_stripped"
 )
 
 var allFixes = []string{fixCP1252, fixEntities, fixTags, fixMojibake, fixBrokenUTF8, fixControl,
-	fixZeroWidth, fixWhitespace, fixSuffix, fixURLStripped}
+	fixZeroWidth, fixWhitespace, fixPrefix, fixSuffix}
 
-// decodeField returns a CSV field as valid UTF-8: fields that are not valid
-// UTF-8 are taken to be Windows-1252 (the usual encoding of such files).
+// decodeField returns a CSV field as valid UTF-8. Valid UTF-8 sequences are
+// kept; every byte that is not part of one is taken to be Windows-1252 (the
+// usual encoding of such files; its five undefined bytes map to the C1
+// control of the same value, as browsers do, and are removed later), so a
+// field that mixes UTF-8 and CP1252 keeps both.
 func decodeField(s string) (string, bool) {
 	if utf8.ValidString(s) {
 		return s, false
 	}
-	t, err := charmap.Windows1252.NewDecoder().String(s)
-	if err != nil {
-		return strings.ToValidUTF8(s, "\uFFFD"), true
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			c := charmap.Windows1252.DecodeByte(s[i])
+			if c == utf8.RuneError {
+				c = rune(s[i])
+			}
+			b.WriteRune(c)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
 	}
-	return t, true
+	return b.String(), true
 }
 
 // entityRE matches one HTML character reference: numeric (with or without
@@ -96,11 +111,14 @@ func stripTags(s string) (string, bool) {
 	return t, t != s
 }
 
-// isZeroWidth reports the invisible characters that are removed: zero
-// width space, non-joiner and joiner (U+200B–U+200D), word joiner (U+2060)
-// and the byte order mark / zero width no-break space (U+FEFF).
+// isZeroWidth reports the invisible characters that are removed: soft
+// hyphen (U+00AD), Mongolian vowel separator (U+180E), zero width space,
+// non-joiner and joiner (U+200B–U+200D), word joiner and the invisible
+// operators (U+2060–U+2064) and the byte order mark / zero width no-break
+// space (U+FEFF). Directional marks are kept: they matter in
+// right-to-left text.
 func isZeroWidth(r rune) bool {
-	return (r >= 0x200B && r <= 0x200D) || r == 0x2060 || r == 0xFEFF
+	return r == 0xAD || r == 0x180E || (r >= 0x200B && r <= 0x200D) || (r >= 0x2060 && r <= 0x2064) || r == 0xFEFF
 }
 
 func removeZeroWidth(s string) (string, bool) {
@@ -173,26 +191,28 @@ func foldPunct(r rune) rune {
 	return unicode.ToLower(r)
 }
 
-// suffixStripper removes configured site suffixes from the end of a text.
-type suffixStripper struct {
-	folded [][]rune // folded suffixes, longest first
+// affixStripper removes configured site prefixes or suffixes (e.g.
+// " - The Onion", "News:") from the ends of a text.
+type affixStripper struct {
+	suffix bool
+	folded [][]rune // folded, trimmed affixes, longest first
 }
 
-func newSuffixStripper(suffixes []string) *suffixStripper {
-	st := &suffixStripper{}
-	for _, s := range suffixes {
-		s, _ = normalizeSpace(s)
-		if s == "" {
+func newAffixStripper(affixes []string, suffix bool) *affixStripper {
+	st := &affixStripper{suffix: suffix}
+	for _, a := range affixes {
+		a, _ = normalizeSpace(a)
+		if a == "" {
 			continue
 		}
-		f := []rune(s)
+		f := []rune(a)
 		for i, r := range f {
 			f[i] = foldPunct(r)
 		}
 		st.folded = append(st.folded, f)
 	}
-	// Longest first, ties in configured order (stable insertion sort keeps it
-	// deterministic without importing sort for a handful of items).
+	// Longest first, ties in configured order (a stable insertion sort of a
+	// handful of items).
 	for i := 1; i < len(st.folded); i++ {
 		for j := i; j > 0 && len(st.folded[j]) > len(st.folded[j-1]); j-- {
 			st.folded[j], st.folded[j-1] = st.folded[j-1], st.folded[j]
@@ -201,11 +221,23 @@ func newSuffixStripper(suffixes []string) *suffixStripper {
 	return st
 }
 
-// strip removes matching suffixes (case-insensitively, treating ’ as ' and
-// – as -) until none matches. A suffix that is the whole text is not
-// removed from nothing: the text must end with it. The input is already
-// whitespace-normalized; the result is trimmed.
-func (st *suffixStripper) strip(s string) (string, bool) {
+// matchAt reports whether the folded affix equals rs[off:off+len(a)].
+func matchAt(rs []rune, off int, a []rune) bool {
+	for k, r := range a {
+		if foldPunct(rs[off+k]) != r {
+			return false
+		}
+	}
+	return true
+}
+
+// strip removes matching affixes until none matches, comparing
+// case-insensitively and treating typographic quotes and dashes as their
+// ASCII forms (’ as ', – as -). An affix is removed only where white space
+// separates it from the rest of the text, and never when it is the whole
+// text: "News: Contact Us" loses "News:", "Newsroom" and "News:" alone do
+// not. The input is already whitespace-normalized; the result is trimmed.
+func (st *affixStripper) strip(s string) (string, bool) {
 	if len(st.folded) == 0 || s == "" {
 		return s, false
 	}
@@ -213,26 +245,30 @@ func (st *suffixStripper) strip(s string) (string, bool) {
 	changed := false
 	for again := true; again; {
 		again = false
-		for _, suf := range st.folded {
-			if len(suf) > len(rs) {
+		for _, a := range st.folded {
+			if len(a)+1 >= len(rs) {
 				continue
 			}
-			off := len(rs) - len(suf)
-			match := true
-			for k, r := range suf {
-				if foldPunct(rs[off+k]) != r {
-					match = false
-					break
+			if st.suffix {
+				off := len(rs) - len(a)
+				if !unicode.IsSpace(rs[off-1]) || !matchAt(rs, off, a) {
+					continue
 				}
-			}
-			if match {
 				rs = rs[:off]
 				for len(rs) > 0 && unicode.IsSpace(rs[len(rs)-1]) {
 					rs = rs[:len(rs)-1]
 				}
-				changed, again = true, true
-				break
+			} else {
+				if !unicode.IsSpace(rs[len(a)]) || !matchAt(rs, 0, a) {
+					continue
+				}
+				rs = rs[len(a):]
+				for len(rs) > 0 && unicode.IsSpace(rs[0]) {
+					rs = rs[1:]
+				}
 			}
+			changed, again = true, true
+			break
 		}
 	}
 	if !changed {
@@ -248,22 +284,86 @@ var urlRE = regexp.MustCompile(`(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>"]+`)
 // without a scheme ("theonion.com/article-123", "https://x.y/z").
 var bareURLRE = regexp.MustCompile(`(?i)^(?:[a-z][a-z0-9+.-]*://\S+|(?:www\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24}(?:[/?#:]\S*)?)$`)
 
-// isURL reports whether the whole text is a URL.
+// isURL reports whether the whole text is a URL or a bare domain with an
+// optional path. Text that merely mentions a domain ("Launder Money On
+// ClickHole.com") is not a URL.
 func isURL(s string) bool {
 	return !strings.ContainsAny(s, " \t\n") && bareURLRE.MatchString(s)
 }
 
-// containsURL reports whether the text contains a URL with a scheme or www.
+// containsURL reports whether the text contains a URL with a scheme or a
+// www. prefix ("Market Invite: http://...", "the home of www.dinar.tv"):
+// in scraped titles these are link spam, not headlines.
 func containsURL(s string) bool {
 	return urlRE.MatchString(s)
 }
 
-// stripURLs removes URLs from the text.
-func stripURLs(s string) (string, bool) {
-	t := urlRE.ReplaceAllString(s, " ")
-	if t == s {
-		return s, false
+// countWords counts the white-space separated tokens that contain a letter
+// or a digit, so that dashes, bullets and emoji do not count as words.
+func countWords(s string) int {
+	n := 0
+	for _, f := range strings.Fields(s) {
+		if strings.IndexFunc(f, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0 {
+			n++
+		}
 	}
-	t, _ = normalizeSpace(t)
-	return t, true
+	return n
+}
+
+// capitalizedFraction returns, among the words whose first letter (after
+// leading punctuation such as quotes) is a cased letter, the fraction that
+// begin with an upper-case letter, and the number of such words. Headline
+// style ("Area Man Accepts Burden Of Being...") scores 1; sentence-case
+// chatter ("am i doing this right") scores low.
+func capitalizedFraction(s string) (float64, int) {
+	cased, upper := 0, 0
+	for _, f := range strings.Fields(s) {
+		for _, r := range f {
+			if unicode.IsDigit(r) {
+				break
+			}
+			if !unicode.IsLetter(r) {
+				continue
+			}
+			if unicode.IsUpper(r) || unicode.IsTitle(r) {
+				cased++
+				upper++
+			} else if unicode.IsLower(r) {
+				cased++
+			}
+			break
+		}
+	}
+	if cased == 0 {
+		return 1, 0
+	}
+	return float64(upper) / float64(cased), cased
+}
+
+// dedupeKey is the key under which case-insensitive deduplication compares
+// texts: lower case, with typographic quotes and dashes folded, keeping only
+// letters, digits and combining marks, one space between runs of them. So
+// "Man Pretty Sure He Could Run This Company" and "man, pretty sure he
+// could run this company!" share a key. A text with no letters or digits
+// is its own (lower-cased) key.
+func dedupeKey(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	gap := false
+	for _, r := range s {
+		r = foldPunct(r)
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
+			if gap && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			gap = false
+			b.WriteRune(r)
+			continue
+		}
+		gap = true
+	}
+	if b.Len() == 0 {
+		return strings.ToLower(s)
+	}
+	return b.String()
 }
