@@ -4,15 +4,21 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // Artifact is a digested file or directory tree.
@@ -40,9 +46,15 @@ type ManifestEntry struct {
 	Dir    bool   `json:"dir,omitempty"` // an empty directory
 }
 
-// Encode returns the canonical encoding of the manifest.
+// Encode returns the canonical encoding of the manifest: Go's encoding/json
+// of the struct (fields in declaration order, no insignificant white
+// space), entries sorted by path, an empty tree as {"entries":[]}.
 func (m *Manifest) Encode() []byte {
-	b, _ := json.Marshal(m) // cannot fail: plain strings and numbers
+	c := *m
+	if c.Entries == nil {
+		c.Entries = []ManifestEntry{}
+	}
+	b, _ := json.Marshal(&c) // cannot fail: plain strings and numbers
 	return b
 }
 
@@ -90,7 +102,8 @@ func NewHasher(store *Store) *Hasher { return &Hasher{store: store} }
 // BytesRead is how many bytes of file content the hasher has read.
 func (h *Hasher) BytesRead() int64 { return h.read.Load() }
 
-// Digest digests the file or directory tree at path (symlinks followed).
+// Digest digests the file or directory tree at path (symlinks followed,
+// also inside trees; a symlink cycle is an error).
 func (h *Hasher) Digest(path string) (Artifact, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -101,57 +114,73 @@ func (h *Hasher) Digest(path string) (Artifact, error) {
 		return Artifact{}, err
 	}
 	if fi.IsDir() {
-		return h.digestTree(abs)
+		return h.digestTree(abs, fi)
 	}
 	if !fi.Mode().IsRegular() {
 		return Artifact{}, fmt.Errorf("%s is not a regular file or directory", path)
 	}
-	d, err := h.digestFile(abs, fi)
-	return Artifact{Digest: d, Size: fi.Size()}, err
+	d, fi, err := h.digestFile(abs, fi)
+	if err != nil {
+		return Artifact{}, err
+	}
+	return Artifact{Digest: d, Size: fi.Size()}, nil
 }
 
-func (h *Hasher) digestFile(abs string, fi os.FileInfo) (string, error) {
+// digestFile returns the digest of the regular file at abs, whose stat is
+// fi, and the file's stat as of its digest. A file that changes while it is
+// read is read again (a few times, then it is an error).
+func (h *Hasher) digestFile(abs string, fi os.FileInfo) (string, os.FileInfo, error) {
 	cur := statOf(fi)
 	if h.store != nil {
 		var rec statEntry
 		if ok, err := h.store.getJSON(pfxStat+abs, &rec); err == nil && ok && rec.sameFile(cur) && rec.MtimeNs+int64(racyWindow) < rec.Recorded {
-			return rec.Digest, nil
+			return rec.Digest, fi, nil
 		}
 	}
-	d, n, err := HashFile(abs)
-	h.read.Add(n)
-	if err != nil {
-		return "", err
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		d, n, err := HashFile(abs)
+		h.read.Add(n)
+		if err != nil {
+			return "", nil, err
+		}
+		after, err := os.Stat(abs)
+		if err != nil {
+			return "", nil, err
+		}
+		if now := statOf(after); now.sameFile(cur) {
+			h.record(abs, cur, d, start)
+			return d, after, nil
+		} else if attempt == 2 {
+			return "", nil, fmt.Errorf("%s keeps changing while it is being read", abs)
+		} else {
+			cur = now
+		}
 	}
-	h.record(abs, cur, d, false)
-	return d, nil
 }
 
-// record stores a stat-cache entry. Entries for files modified within the
-// racy window are skipped unless trusted (files mlbuild itself wrote from
-// known content).
-func (h *Hasher) record(abs string, cur statEntry, digest string, trusted bool) {
+// record stores a stat-cache entry for a file whose content was read
+// starting at start. Files modified within the racy window before that are
+// not recorded: a change within the same timestamp tick would go unseen.
+func (h *Hasher) record(abs string, cur statEntry, digest string, start time.Time) {
 	if h.store == nil {
 		return
 	}
-	now := time.Now().UnixNano()
-	if trusted {
-		// Mark it as recorded after the racy window so it is believed.
-		now = cur.MtimeNs + int64(racyWindow) + 1
-		if n := time.Now().UnixNano(); n > now {
-			now = n
-		}
-	} else if cur.MtimeNs+int64(racyWindow) >= now {
+	if cur.MtimeNs+int64(racyWindow) >= start.UnixNano() {
 		return
 	}
 	cur.Digest = digest
-	cur.Recorded = now
+	cur.Recorded = start.UnixNano()
 	_ = h.store.putJSON(pfxStat+abs, cur)
 }
 
 // Trust records that the file at path (which mlbuild just wrote from
-// content whose digest it knows) has that digest.
+// content whose digest it knows) has that digest, so that the next Digest
+// of it reads nothing even though it is fresh. A nil hasher does nothing.
 func (h *Hasher) Trust(path, digest string) error {
+	if h == nil || h.store == nil {
+		return nil
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
@@ -160,60 +189,79 @@ func (h *Hasher) Trust(path, digest string) error {
 	if err != nil {
 		return err
 	}
-	h.record(abs, statOf(fi), digest, true)
-	return nil
+	e := statOf(fi)
+	e.Digest = digest
+	// Recorded past the racy window, so that the record is believed.
+	e.Recorded = max(e.MtimeNs+int64(racyWindow)+1, time.Now().UnixNano())
+	return h.store.putJSON(pfxStat+abs, e)
 }
 
-func (h *Hasher) digestTree(root string) (Artifact, error) {
-	var m Manifest
+// fileID identifies a directory, to detect symlink cycles.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi os.FileInfo) fileID {
+	e := statOf(fi)
+	return fileID{e.Dev, e.Ino}
+}
+
+func (h *Hasher) digestTree(root string, rootFi os.FileInfo) (Artifact, error) {
+	m := Manifest{Entries: []ManifestEntry{}}
 	var total int64
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	var walk func(dir, rel string, ancestors []fileID) error
+	walk = func(dir, rel string, ancestors []fileID) error {
+		ents, err := os.ReadDir(dir)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
+		if len(ents) == 0 && rel != "" {
+			m.Entries = append(m.Entries, ManifestEntry{Path: rel, Dir: true})
 			return nil
 		}
-		rel = filepath.ToSlash(rel)
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		switch {
-		case fi.IsDir():
-			if empty, _ := isEmptyDir(p); empty {
-				m.Entries = append(m.Entries, ManifestEntry{Path: rel, Dir: true})
+		for _, de := range ents {
+			name := de.Name()
+			p := filepath.Join(dir, name)
+			if !utf8.ValidString(name) {
+				return fmt.Errorf("%s: file name is not valid UTF-8", p)
 			}
-			return nil
-		case fi.Mode().IsRegular():
-			dg, err := h.digestFile(p, fi)
+			r := name
+			if rel != "" {
+				r = rel + "/" + name
+			}
+			fi, err := os.Stat(p)
 			if err != nil {
+				if de.Type()&fs.ModeSymlink != 0 {
+					return fmt.Errorf("%s: broken symbolic link: %w", p, err)
+				}
 				return err
 			}
-			total += fi.Size()
-			m.Entries = append(m.Entries, ManifestEntry{Path: rel, Digest: dg, Size: fi.Size(), Exec: fi.Mode()&0o111 != 0})
-			return nil
-		default:
-			return fmt.Errorf("%s: unsupported file type %s", p, fi.Mode().Type())
+			switch {
+			case fi.IsDir():
+				id := idOf(fi)
+				if slices.Contains(ancestors, id) {
+					return fmt.Errorf("%s: symbolic link cycle", p)
+				}
+				if err := walk(p, r, append(ancestors, id)); err != nil {
+					return err
+				}
+			case fi.Mode().IsRegular():
+				dg, fi, err := h.digestFile(p, fi)
+				if err != nil {
+					return err
+				}
+				total += fi.Size()
+				m.Entries = append(m.Entries, ManifestEntry{Path: r, Digest: dg, Size: fi.Size(), Exec: fi.Mode()&0o111 != 0})
+			default:
+				return fmt.Errorf("%s: unsupported file type %s", p, fi.Mode().Type())
+			}
 		}
-	})
-	if err != nil {
+		return nil
+	}
+	if err := walk(root, "", []fileID{idOf(rootFi)}); err != nil {
 		return Artifact{}, err
 	}
 	sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Path < m.Entries[j].Path })
 	sum := sha256.Sum256(m.Encode())
 	return Artifact{Digest: hex.EncodeToString(sum[:]), Size: total, Dir: true, Manifest: &m}, nil
-}
-
-func isEmptyDir(p string) (bool, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	_, err = f.Readdirnames(1)
-	return err == io.EOF, nil
 }
 
 // HashFile returns the SHA-256 of a file's content and the bytes read.
@@ -238,10 +286,14 @@ type onlyReader struct{ r io.Reader }
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 // PutArtifact stores an artifact (a file, or a tree's files and manifest)
-// that lives at path in the CAS.
+// that lives at path in the CAS. The manifest goes in last, so a tree whose
+// manifest is stored has all its files stored too.
 func (s *Store) PutArtifact(path string, a Artifact) error {
 	if !a.Dir {
 		return s.PutFile(a.Digest, path)
+	}
+	if a.Manifest == nil {
+		return fmt.Errorf("store %s: tree artifact without a manifest", path)
 	}
 	for _, e := range a.Manifest.Entries {
 		if e.Dir {
@@ -251,8 +303,14 @@ func (s *Store) PutArtifact(path string, a Artifact) error {
 			return fmt.Errorf("store %s: %w", e.Path, err)
 		}
 	}
-	_, err := s.PutBytes(a.Manifest.Encode())
-	return err
+	d, err := s.PutBytes(a.Manifest.Encode())
+	if err != nil {
+		return err
+	}
+	if d != a.Digest {
+		return fmt.Errorf("store %s: manifest hashes to %s, artifact says %s", path, short(d), short(a.Digest))
+	}
+	return nil
 }
 
 // HasArtifact reports whether the artifact (and, for a tree, every file of
@@ -263,6 +321,9 @@ func (s *Store) HasArtifact(digest string, dir bool) (bool, error) {
 		return ok, err
 	}
 	m, err := s.Manifest(digest)
+	if errors.Is(err, ErrBlobMissing) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -290,9 +351,33 @@ func (s *Store) Manifest(digest string) (*Manifest, error) {
 	return &m, nil
 }
 
-// MaterializeArtifact writes a stored artifact at path (which must not
-// exist), files read-only, and records them in the hasher's stat cache.
+// checkManifest rejects a manifest that could write outside its tree or is
+// not in canonical form (unsorted or duplicate paths, bad digests).
+func checkManifest(digest string, m *Manifest) error {
+	for i, e := range m.Entries {
+		if !fs.ValidPath(e.Path) || e.Path == "." || strings.Contains(e.Path, "\\") {
+			return fmt.Errorf("tree manifest %s has an unsafe path %q", short(digest), e.Path)
+		}
+		if i > 0 && m.Entries[i-1].Path >= e.Path {
+			return fmt.Errorf("tree manifest %s is not sorted or repeats %q", short(digest), e.Path)
+		}
+		if !e.Dir && !validDigest(e.Digest) {
+			return fmt.Errorf("tree manifest %s: %q has a bad digest %q", short(digest), e.Path, e.Digest)
+		}
+	}
+	return nil
+}
+
+// MaterializeArtifact writes a stored artifact at path, files read-only,
+// and records them in the hasher's stat cache (h may be nil). A file
+// replaces whatever file is at path; a tree is assembled in a temporary
+// directory beside path and renamed into place, so path must not exist or
+// be an empty directory. Either way a crash never leaves a partial
+// artifact at path.
 func (s *Store) MaterializeArtifact(digest string, dir bool, path string, h *Hasher) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	if !dir {
 		if err := s.MaterializeBlob(digest, path, 0o444); err != nil {
 			return err
@@ -303,14 +388,36 @@ func (s *Store) MaterializeArtifact(digest string, dir bool, path string, h *Has
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
+	if err := checkManifest(digest, m); err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		empty := false
+		if fi.IsDir() {
+			ents, err := os.ReadDir(path)
+			empty = err == nil && len(ents) == 0
+		}
+		if !empty {
+			return fmt.Errorf("materialize %s: it already exists (remove it first)", path)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".mlbuild-tmp-*")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
 	for _, e := range m.Entries {
-		if !fs.ValidPath(e.Path) || e.Path == "." {
-			return fmt.Errorf("tree manifest %s has an unsafe path %q", short(digest), e.Path)
-		}
-		p := filepath.Join(path, filepath.FromSlash(e.Path))
+		p := filepath.Join(tmp, filepath.FromSlash(e.Path))
 		if e.Dir {
 			if err := os.MkdirAll(p, 0o755); err != nil {
 				return err
@@ -327,7 +434,18 @@ func (s *Store) MaterializeArtifact(digest string, dir bool, path string, h *Has
 		if err := s.MaterializeBlob(e.Digest, p, mode); err != nil {
 			return fmt.Errorf("%s: %w", e.Path, err)
 		}
-		if err := h.Trust(p, e.Digest); err != nil {
+	}
+	// rename(2) itself, not os.Rename: it atomically replaces an empty
+	// directory, which os.Rename refuses to.
+	if err := unix.Rename(tmp, path); err != nil {
+		return fmt.Errorf("materialize %s: %w", path, err)
+	}
+	done = true
+	for _, e := range m.Entries {
+		if e.Dir {
+			continue
+		}
+		if err := h.Trust(filepath.Join(path, filepath.FromSlash(e.Path)), e.Digest); err != nil {
 			return err
 		}
 	}

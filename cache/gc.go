@@ -2,7 +2,10 @@ package cache
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -25,19 +28,13 @@ type Stats struct {
 // Stats counts the store's records and sizes.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
-	blobs := map[string]bool{}
-	err := s.scan(pfxBlob, true, func(key string, val []byte) error {
-		var m blobMeta
-		if err := json.Unmarshal(val, &m); err != nil {
-			return err
-		}
-		st.Blobs++
-		st.BlobBytes += m.Size
-		blobs[strings.TrimPrefix(key, pfxBlob)] = true
-		return nil
-	})
+	metas, err := s.blobMetas()
 	if err != nil {
 		return st, err
+	}
+	st.Blobs = len(metas)
+	for _, m := range metas {
+		st.BlobBytes += m.Size
 	}
 	counts := []struct {
 		prefix string
@@ -48,15 +45,38 @@ func (s *Store) Stats() (Stats, error) {
 			return st, err
 		}
 	}
-	err = s.scan(pfxChunk, false, func(key string, _ []byte) error {
-		rest := strings.TrimPrefix(key, pfxChunk)
-		if i := strings.IndexByte(rest, '/'); i > 0 && !blobs[rest[:i]] {
-			st.OrphanChunks++
+	orphans, err := s.orphanChunks(metas)
+	st.OrphanChunks = len(orphans)
+	st.LSMBytes, st.VlogBytes = s.db.Size()
+	return st, err
+}
+
+func (s *Store) blobMetas() (map[string]blobMeta, error) {
+	metas := map[string]blobMeta{}
+	err := s.scan(pfxBlob, true, func(key string, val []byte) error {
+		var m blobMeta
+		if err := json.Unmarshal(val, &m); err != nil {
+			return fmt.Errorf("blob record %s: %w", key, err)
+		}
+		metas[strings.TrimPrefix(key, pfxBlob)] = m
+		return nil
+	})
+	return metas, err
+}
+
+// orphanChunks lists the chunk keys no committed blob owns: those of blobs
+// whose commit record is missing (a put interrupted by a crash, a delete
+// interrupted halfway) and those past a committed blob's last chunk.
+func (s *Store) orphanChunks(metas map[string]blobMeta) ([]string, error) {
+	var orphans []string
+	err := s.scan(pfxChunk, false, func(key string, _ []byte) error {
+		d, i, ok := parseChunkKey(key)
+		if m, committed := metas[d]; !ok || !committed || i >= m.Chunks {
+			orphans = append(orphans, key)
 		}
 		return nil
 	})
-	st.LSMBytes, st.VlogBytes = s.db.Size()
-	return st, err
+	return orphans, err
 }
 
 // GCOptions selects what gc removes. Results referenced by the latest
@@ -79,11 +99,22 @@ type GCResult struct {
 	ActionsKept    int   `json:"actions_kept"`
 	Protected      int   `json:"protected"`
 	ChunksRemoved  int   `json:"orphan_chunks_removed"`
+	// StatRemoved counts stat-cache records of files that no longer exist.
+	StatRemoved int `json:"stat_entries_removed"`
 }
 
 // GC removes old action results and the blobs nothing else references,
 // never touching what a pipeline's latest successful run references.
+//
+// Every run of it also removes: blobs no kept action result references
+// (directly or inside a tree manifest), action results whose outputs are
+// no longer whole in the store (they could never be used; unless
+// protected), chunks no committed blob owns, and stat-cache records of
+// files that are gone. It must not run while a build of this process is
+// between storing its output blobs and recording the action result.
 func (s *Store) GC(opts GCOptions) (GCResult, error) {
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
 	var res GCResult
 	runs, err := s.Runs()
 	if err != nil {
@@ -96,123 +127,159 @@ func (s *Store) GC(opts GCOptions) (GCResult, error) {
 		}
 	}
 	var actions []*ActionResult
-	err = s.scan(pfxAction, true, func(_ string, val []byte) error {
+	err = s.scan(pfxAction, true, func(key string, val []byte) error {
 		var ar ActionResult
 		if err := json.Unmarshal(val, &ar); err != nil {
-			return err
+			return fmt.Errorf("action record %s: %w", key, err)
 		}
+		ar.Key = strings.TrimPrefix(key, pfxAction)
 		actions = append(actions, &ar)
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
-	metas := map[string]blobMeta{}
-	err = s.scan(pfxBlob, true, func(key string, val []byte) error {
-		var m blobMeta
-		if err := json.Unmarshal(val, &m); err != nil {
-			return err
-		}
-		metas[strings.TrimPrefix(key, pfxBlob)] = m
-		return nil
-	})
+	metas, err := s.blobMetas()
 	if err != nil {
 		return res, err
 	}
-	// Oldest first, so a size cap drops the least recently used.
-	sort.Slice(actions, func(i, j int) bool { return actions[i].LastUsed.Before(actions[j].LastUsed) })
-	now := time.Now()
-	remove := map[string]bool{}
-	for _, ar := range actions {
-		if protected[ar.Key] {
-			res.Protected++
-			continue
+
+	// The blobs each action references, and whether they are all there.
+	refsOf := func(ar *ActionResult) (refs []string, whole bool, err error) {
+		seen := map[string]bool{}
+		add := func(d string) {
+			if !seen[d] {
+				seen[d] = true
+				refs = append(refs, d)
+			}
 		}
-		if opts.OlderThan > 0 && now.Sub(ar.LastUsed) > opts.OlderThan {
-			remove[ar.Key] = true
-		}
-	}
-	live := func() (map[string]bool, error) {
-		refs := map[string]bool{}
-		for _, ar := range actions {
-			if remove[ar.Key] {
+		whole = true
+		for _, o := range ar.Outputs {
+			add(o.Digest)
+			if _, ok := metas[o.Digest]; !ok {
+				whole = false
 				continue
 			}
-			for _, o := range ar.Outputs {
-				refs[o.Digest] = true
-				if o.Dir {
-					if _, ok := metas[o.Digest]; !ok {
-						continue
-					}
-					m, err := s.Manifest(o.Digest)
-					if err != nil {
-						return nil, err
-					}
-					for _, e := range m.Entries {
-						refs[e.Digest] = true
-					}
+			if !o.Dir {
+				continue
+			}
+			m, err := s.Manifest(o.Digest)
+			if errors.Is(err, ErrBlobMissing) {
+				// Found damaged (and dropped) on read.
+				delete(metas, o.Digest)
+				whole = false
+				continue
+			}
+			if err != nil {
+				return nil, false, fmt.Errorf("tree manifest of %s: %w", ar.Step, err)
+			}
+			for _, e := range m.Entries {
+				if e.Dir {
+					continue
+				}
+				add(e.Digest)
+				if _, ok := metas[e.Digest]; !ok {
+					whole = false
 				}
 			}
 		}
-		return refs, nil
+		return refs, whole, nil
 	}
-	refs, err := live()
-	if err != nil {
-		return res, err
+
+	// Least recently used first, so that a size cap drops those first.
+	sort.Slice(actions, func(i, j int) bool {
+		if !actions[i].LastUsed.Equal(actions[j].LastUsed) {
+			return actions[i].LastUsed.Before(actions[j].LastUsed)
+		}
+		return actions[i].Key < actions[j].Key
+	})
+	now := time.Now()
+	refs := make([][]string, len(actions))
+	remove := make([]bool, len(actions))
+	for i, ar := range actions {
+		r, whole, err := refsOf(ar)
+		if err != nil {
+			return res, fmt.Errorf("gc: %w", err)
+		}
+		refs[i] = r
+		switch {
+		case protected[ar.Key]:
+			res.Protected++
+		case !whole:
+			remove[i] = true
+		case opts.OlderThan > 0 && now.Sub(ar.LastUsed) > opts.OlderThan:
+			remove[i] = true
+		}
 	}
-	if opts.MaxBytes > 0 {
-		for _, ar := range actions {
-			var total int64
-			for d := range refs {
+	refcount := map[string]int{}
+	var total int64
+	for i := range actions {
+		if remove[i] {
+			continue
+		}
+		for _, d := range refs[i] {
+			if refcount[d]++; refcount[d] == 1 {
 				total += metas[d].Size
-			}
-			if total <= opts.MaxBytes {
-				break
-			}
-			if protected[ar.Key] || remove[ar.Key] {
-				continue
-			}
-			remove[ar.Key] = true
-			if refs, err = live(); err != nil {
-				return res, err
 			}
 		}
 	}
-	res.ActionsRemoved = len(remove)
-	res.ActionsKept = len(actions) - len(remove)
+	if opts.MaxBytes > 0 {
+		for i, ar := range actions {
+			if total <= opts.MaxBytes {
+				break
+			}
+			if remove[i] || protected[ar.Key] {
+				continue
+			}
+			remove[i] = true
+			for _, d := range refs[i] {
+				if refcount[d]--; refcount[d] == 0 {
+					total -= metas[d].Size
+				}
+			}
+		}
+	}
+	var actionKeys []string
+	for i, ar := range actions {
+		if remove[i] {
+			actionKeys = append(actionKeys, pfxAction+ar.Key)
+		}
+	}
+	res.ActionsRemoved = len(actionKeys)
+	res.ActionsKept = len(actions) - len(actionKeys)
 	var dead []string
 	for d, m := range metas {
-		if !refs[d] {
+		if refcount[d] == 0 {
 			dead = append(dead, d)
 			res.BlobsRemoved++
 			res.BytesFreed += m.Size
 		}
 	}
 	sort.Strings(dead)
-	// Orphan chunks: left by a crash between storing chunks and the commit
-	// record. Only unlocked stores are gc'd, so no writer is mid-blob.
-	var orphans []string
-	err = s.scan(pfxChunk, false, func(key string, _ []byte) error {
-		rest := strings.TrimPrefix(key, pfxChunk)
-		if i := strings.IndexByte(rest, '/'); i > 0 {
-			if _, ok := metas[rest[:i]]; !ok {
-				orphans = append(orphans, key)
-			}
+	// Orphan chunks. No goroutine of this process is mid-put (gcMu) and
+	// no other process has the store open (the lock).
+	orphans, err := s.orphanChunks(metas)
+	if err != nil {
+		return res, err
+	}
+	res.ChunksRemoved = len(orphans)
+	var stale []string
+	err = s.scan(pfxStat, false, func(key string, _ []byte) error {
+		if _, err := os.Lstat(strings.TrimPrefix(key, pfxStat)); errors.Is(err, fs.ErrNotExist) {
+			stale = append(stale, key)
 		}
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
-	res.ChunksRemoved = len(orphans)
+	res.StatRemoved = len(stale)
 	if opts.DryRun {
 		return res, nil
 	}
-	var keys []string
-	for k := range remove {
-		keys = append(keys, pfxAction+k)
-	}
-	if err := s.delete(keys...); err != nil {
+	// Action results first: from then on their blobs are unreferenced, and
+	// a crash leaves nothing worse than blobs the next gc removes.
+	if err := s.delete(actionKeys...); err != nil {
 		return res, fmt.Errorf("gc: remove action results: %w", err)
 	}
 	for _, d := range dead {
@@ -223,7 +290,12 @@ func (s *Store) GC(opts GCOptions) (GCResult, error) {
 	if err := s.delete(orphans...); err != nil {
 		return res, fmt.Errorf("gc: remove orphan chunks: %w", err)
 	}
-	s.compact()
+	if err := s.delete(stale...); err != nil {
+		return res, fmt.Errorf("gc: remove stat records: %w", err)
+	}
+	if len(actionKeys)+len(dead)+len(orphans) > 0 {
+		s.compact()
+	}
 	return res, nil
 }
 
@@ -233,7 +305,7 @@ func (s *Store) compact() {
 	_ = s.db.Flatten(1)
 	for {
 		if err := s.db.RunValueLogGC(0.5); err != nil {
-			if err != badger.ErrNoRewrite {
+			if !errors.Is(err, badger.ErrNoRewrite) {
 				s.log.Debug("value log gc", "err", err)
 			}
 			return

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -44,6 +45,50 @@ type Store struct {
 	db   *badger.DB
 	lock *os.File
 	log  *slog.Logger
+
+	// gcMu keeps GC from sweeping the chunks of a blob that a goroutine of
+	// this process is still writing: PutBlob holds it shared, GC exclusive.
+	gcMu sync.RWMutex
+	// blobLocks serialises the writers (and self-repair) of one digest.
+	blobLocks keyedMutex
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// keyedMutex is a set of mutexes indexed by string, created on demand and
+// dropped when unused.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock locks key and returns its unlock function.
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // Options tunes Open.
@@ -54,8 +99,8 @@ type Options struct {
 	NoWait bool
 }
 
-// ErrLocked is returned by Open with NoWait when another process holds the
-// store.
+// ErrLocked is returned by Open with NoWait when another process (or
+// another Store of this process) holds the store.
 var ErrLocked = errors.New("another mlbuild process is using this cache")
 
 // Open opens (creating if needed) the store in dir. When another mlbuild
@@ -115,11 +160,14 @@ func acquireLock(ctx context.Context, path string, noWait bool, log *slog.Logger
 	if b, rerr := os.ReadFile(path); rerr == nil {
 		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
 			holder = fmt.Sprintf("another mlbuild process (pid %d)", pid)
+			if pid == os.Getpid() {
+				holder = fmt.Sprintf("another cache handle of this process (pid %d)", pid)
+			}
 		}
 	}
 	if noWait {
 		f.Close()
-		return nil, fmt.Errorf("%w: %s holds %s", ErrLocked, holder, filepath.Dir(path))
+		return nil, fmt.Errorf("%w: %s holds the lock on %s", ErrLocked, holder, filepath.Dir(path))
 	}
 	log.Warn(fmt.Sprintf("waiting: %s is using the cache in %s (Ctrl-C to stop waiting)", holder, filepath.Dir(path)))
 	for {
@@ -149,17 +197,20 @@ func writePid(f *os.File) {
 // Dir is the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Close flushes and closes the database and releases the lock.
+// Close flushes and closes the database and releases the lock. Calling it
+// again does nothing.
 func (s *Store) Close() error {
-	err := s.db.Close()
-	if s.lock != nil {
-		_ = unix.Flock(int(s.lock.Fd()), unix.LOCK_UN)
-		s.lock.Close()
-	}
-	if err != nil {
-		return fmt.Errorf("close cache: %w", err)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		err := s.db.Close()
+		if s.lock != nil {
+			_ = unix.Flock(int(s.lock.Fd()), unix.LOCK_UN)
+			s.lock.Close()
+		}
+		if err != nil {
+			s.closeErr = fmt.Errorf("close cache: %w", err)
+		}
+	})
+	return s.closeErr
 }
 
 func (s *Store) getJSON(key string, v any) (bool, error) {
@@ -193,6 +244,9 @@ func (s *Store) putJSON(key string, v any) error {
 }
 
 func (s *Store) delete(keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, k := range keys {

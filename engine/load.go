@@ -7,6 +7,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -572,6 +573,23 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 		}
 		s.KeyConfig[a.Name] = b
 	}
+	if v, ok := s.Impl.(steps.Validator); ok && !diags.HasErrors() {
+		if err := v.Validate(&steps.Invocation{Step: s.Addr, Config: s.Config}); err != nil {
+			subject := s.Range
+			var ae *steps.AttrError
+			if errors.As(err, &ae) {
+				if r, ok := s.attrRanges[ae.Attr]; ok {
+					subject = r
+				}
+			}
+			msg := strings.TrimSuffix(err.Error(), ".")
+			if !strings.HasPrefix(msg, s.Addr) {
+				msg = s.Addr + ": " + msg
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value",
+				Detail: msg + ".", Subject: subject.Ptr()})
+		}
+	}
 	return diags
 }
 
@@ -593,6 +611,11 @@ func (l *loader) inputs(s *Step, attr string, v cty.Value, rng hcl.Range) ([]Inp
 			}
 			paths = append(paths, e.AsString())
 		}
+	}
+	if len(paths) == 0 {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No input files",
+			Detail:  fmt.Sprintf("%s: attribute %q lists no files (a glob() that matched nothing?). Paths are relative to the pipeline file's folder, %s.", s.Addr, attr, l.p.Dir),
+			Subject: rng.Ptr()}}
 	}
 	refs := map[string]stepRef{}
 	for _, r := range l.refs[s][attr] {

@@ -29,6 +29,23 @@ type Kind interface {
 	Run(ctx context.Context, inv *Invocation) error
 }
 
+// Validator is implemented by kinds that check their config when the
+// pipeline is loaded, so that a bad value is reported with its file, line
+// and column before anything runs. Validate sees an Invocation whose Step
+// and Config are set (no inputs, no output folder). Return an *AttrError to
+// point the diagnostic at the attribute at fault.
+type Validator interface {
+	Validate(inv *Invocation) error
+}
+
+// AttrError is a problem with one attribute's value.
+type AttrError struct {
+	Attr string
+	Msg  string
+}
+
+func (e *AttrError) Error() string { return fmt.Sprintf("attribute %q: %s", e.Attr, e.Msg) }
+
 // Schema describes a step kind.
 type Schema struct {
 	// Kind is the first label of a step block, e.g. "csv_clean".

@@ -591,3 +591,9 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// Validate checks the config when the pipeline is loaded.
+func (Kind) Validate(inv *steps.Invocation) error {
+	_, err := parseConfig(inv)
+	return err
+}

@@ -1,0 +1,34 @@
+# mlbuild's everyday commands. Only Go (and make) are needed; `make bench`
+# also uses ninja (Debian: ninja-build) and sha256sum for its comparisons.
+
+GO      ?= go
+BIN     ?= bin/mlbuild
+PIPELINE ?= pipelines/twainbot.hcl
+
+.PHONY: build run test fuzz bench vet fmt clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/mlbuild
+
+run: build
+	$(BIN) run $(PIPELINE)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
+
+test: vet
+	$(GO) test -count=1 ./...
+
+# Each fuzz target for a while (FUZZTIME=30s by default).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./steps/csvclean -run '^$$' -fuzz '^FuzzCSVClean$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./steps/gutenberg -run '^$$' -fuzz '^FuzzGutenbergChunk$$' -fuzztime $(FUZZTIME)
+
+bench: build
+	$(GO) run ./bench -mlbuild $(BIN)
+
+clean:
+	rm -rf bin build .mlbuild
