@@ -1,0 +1,334 @@
+// Package synthtools implements the synth_tools step kind: it writes
+// synthetic tool-use conversations in which a user asks about the weather,
+// the assistant thinks briefly, calls get_weather in the wire syntax of
+// package weather, receives the tool's JSON result and answers in a Mark
+// Twain voice using the numbers it got. The data teaches a model the call
+// syntax, the mapping of abbreviations ("SF") and relative days
+// ("tmrw") to canonical arguments, and to use a tool result in its answer.
+//
+// The output is deterministic given the config: every choice comes from a
+// PCG seeded with the seed attribute, drawn in a fixed order.
+//
+// The chat text format (Render, RenderSegments, ParseText) is the contract
+// with the training step (which masks prompts out of the loss) and with
+// eval and chat (which build prompts with GenerationPrompt).
+// docs/steps-synth_tools.md describes the step for users.
+package synthtools
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/weather"
+)
+
+func init() { steps.Register(Kind{}) }
+
+// Kind is the synth_tools step kind.
+type Kind struct{}
+
+// Version is the implementation version. Bump it whenever the output for a
+// config can change: templates, choice order, the chat format, and also
+// changes in package weather (Execute, SystemPrompt, Format, the places).
+// TestGoldenDigest fails when the output changes, as a reminder.
+const Version = "1"
+
+const maxCount = 1_000_000
+
+// Schema implements steps.Kind.
+func (Kind) Schema() steps.Schema {
+	return steps.Schema{
+		Kind:    "synth_tools",
+		Version: Version,
+		Doc: "Synthesizes tool-use conversations for the get_weather tool: a varied user question " +
+			"(abbreviated places, relative days, casual, formal, lower-case and in-context phrasings), " +
+			"a thought and a tool call, the tool's JSON result, and a witty final answer in Mark Twain's " +
+			"voice that uses the result's numbers. Deterministic given the seed.",
+		Attributes: []steps.Attribute{
+			{Name: "count", Type: cty.Number, Default: cty.NumberIntVal(400),
+				Doc: "Number of conversations to write (1 to 1,000,000)."},
+			{Name: "seed", Type: cty.Number, Default: cty.NumberIntVal(42),
+				Doc: "Seed of the generator; the same seed and config give byte-identical output."},
+			{Name: "holdout_locations", Type: cty.List(cty.String), Default: cty.ListValEmpty(cty.String),
+				Doc: "Built-in places (by any name or alias) never used, so that an eval can test places the model has not seen."},
+			{Name: "system_prompt", Type: cty.String,
+				Doc: "The system message. Unset: weather.SystemPrompt() (the tool definition and call syntax). \"\": no system message."},
+		},
+		Outputs: []steps.Output{
+			{Name: "output", Path: "conversations.jsonl", Doc: "One conversation per line: {text, messages, call}."},
+			{Name: "report", Path: "report.json", Doc: "Counts by question template, style, date kind, location, location form, alias, condition and advice; duplicate questions."},
+		},
+	}
+}
+
+// Options configure Generate.
+type Options struct {
+	Count int
+	Seed  int64
+	// Holdout lists places (any name or alias of a built-in place) not to use.
+	Holdout []string
+	// SystemPrompt is the system message; nil means weather.SystemPrompt(),
+	// "" means none.
+	SystemPrompt *string
+}
+
+// CallArgs is the call a conversation makes, for scoring: its arguments
+// exactly as written in the assistant's <tool_call>.
+type CallArgs struct {
+	Location string `json:"location"`
+	Date     string `json:"date"`
+}
+
+// Record is one line of conversations.jsonl.
+type Record struct {
+	// Text is Render(Messages).
+	Text     string    `json:"text"`
+	Messages []Message `json:"messages"`
+	Call     CallArgs  `json:"call"`
+}
+
+// Report is report.json. Maps are written with sorted keys.
+type Report struct {
+	Count              int      `json:"count"`
+	Seed               int64    `json:"seed"`
+	SystemPrompt       string   `json:"system_prompt"` // "default", "custom" or "none"
+	HoldoutLocations   []string `json:"holdout_locations"`
+	DistinctQuestions  int      `json:"distinct_questions"`
+	DuplicateQuestions int      `json:"duplicate_questions"`
+	DistinctLocations  int      `json:"distinct_locations"`
+	// Abbreviations counts questions that name the place by an all-caps
+	// abbreviation ("SF", "NYC", "L.A."); Aliases counts every alias used.
+	Abbreviations     int            `json:"abbreviations"`
+	QuestionTemplates map[string]int `json:"question_templates"`
+	QuestionStyles    map[string]int `json:"question_styles"`
+	Topics            map[string]int `json:"topics"`
+	AnswerTemplates   map[string]int `json:"answer_templates"`
+	DateKinds         map[string]int `json:"date_kinds"`
+	Dates             map[string]int `json:"dates"`
+	Locations         map[string]int `json:"locations"`
+	LocationForms     map[string]int `json:"location_forms"`
+	Aliases           map[string]int `json:"aliases"`
+	Conditions        map[string]int `json:"conditions"`
+	Advice            map[string]int `json:"advice"`
+}
+
+// maxRetries bounds the redraws of a question that duplicates an earlier one.
+const maxRetries = 30
+
+// Generate writes opts.Count conversations. It is deterministic given opts.
+func Generate(opts Options) ([]Record, *Report, error) {
+	if opts.Count < 1 || opts.Count > maxCount {
+		return nil, nil, fmt.Errorf("count must be between 1 and %d, got %d", maxCount, opts.Count)
+	}
+	held := map[string]bool{}
+	rep := &Report{
+		Count: opts.Count, Seed: opts.Seed, SystemPrompt: "default", HoldoutLocations: []string{},
+		QuestionTemplates: map[string]int{}, QuestionStyles: map[string]int{}, Topics: map[string]int{},
+		AnswerTemplates: map[string]int{}, DateKinds: map[string]int{}, Dates: map[string]int{},
+		Locations: map[string]int{}, LocationForms: map[string]int{}, Aliases: map[string]int{},
+		Conditions: map[string]int{}, Advice: map[string]int{},
+	}
+	for _, h := range opts.Holdout {
+		p, ok := weather.LookupPlace(h)
+		if !ok {
+			return nil, nil, fmt.Errorf("holdout_locations: %q is not a built-in place (see steps/weather/places.go)", h)
+		}
+		if !held[p.Name] {
+			held[p.Name] = true
+			rep.HoldoutLocations = append(rep.HoldoutLocations, p.Name)
+		}
+	}
+	sort.Strings(rep.HoldoutLocations)
+	var deck []weather.Place
+	for _, p := range weather.Places() {
+		if !held[p.Name] {
+			deck = append(deck, p)
+		}
+	}
+	for _, name := range featured {
+		if p, ok := weather.LookupPlace(name); ok && !held[p.Name] {
+			deck = append(deck, p)
+		}
+	}
+	if len(deck) == 0 {
+		return nil, nil, fmt.Errorf("holdout_locations holds out every built-in place")
+	}
+	system := weather.SystemPrompt()
+	if opts.SystemPrompt != nil {
+		system = *opts.SystemPrompt
+		rep.SystemPrompt = "custom"
+		if system == "" {
+			rep.SystemPrompt = "none"
+		}
+	}
+
+	r := newRNG(opts.Seed)
+	// Places are dealt from a shuffled deck, reshuffled when exhausted, so
+	// that every place appears about equally often (featured places twice
+	// as often).
+	next := len(deck)
+	seen := map[string]bool{}
+	records := make([]Record, 0, opts.Count)
+	for i := 0; i < opts.Count; i++ {
+		if next == len(deck) {
+			shuffle(r, deck)
+			next = 0
+		}
+		place := deck[next]
+		next++
+
+		var (
+			q    question
+			loc  locChoice
+			date dateChoice
+			text string
+		)
+		for try := 0; ; try++ {
+			q = pick(r, questions)
+			loc = chooseLocation(r, place)
+			date = chooseDate(r, q.Style == styleLower)
+			text = renderQuestion(q, loc, date)
+			if !seen[normKey(text)] || try == maxRetries {
+				break
+			}
+		}
+		if seen[normKey(text)] {
+			rep.DuplicateQuestions++
+		}
+		seen[normKey(text)] = true
+
+		call := weather.NewCall(place.Name, date.Call)
+		res, err := weather.Execute(call)
+		if err != nil {
+			return nil, nil, fmt.Errorf("conversation %d: %w", i+1, err) // a bug: the call is built from a place
+		}
+		adviceText, category := advice(r, q.Topic, res)
+		ans := pick(r, answers)
+
+		var msgs []Message
+		if system != "" {
+			msgs = append(msgs, Message{Role: RoleSystem, Content: system})
+		}
+		msgs = append(msgs,
+			Message{Role: RoleUser, Content: text},
+			Message{Role: RoleAssistant, Content: thought(r, q, loc, date) + "\n" + weather.Format(call)},
+			Message{Role: RoleTool, Name: weather.ToolName, Content: res.JSON()},
+			Message{Role: RoleAssistant, Content: finalAnswer(ans, loc, date, res, adviceText)},
+		)
+		records = append(records, Record{
+			Text:     Render(msgs),
+			Messages: msgs,
+			Call:     CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]},
+		})
+
+		rep.QuestionTemplates[q.ID]++
+		rep.QuestionStyles[q.Style]++
+		rep.Topics[q.Topic]++
+		rep.AnswerTemplates[ans.ID]++
+		rep.DateKinds[date.Kind]++
+		rep.Dates[date.Call]++
+		rep.Locations[place.Name]++
+		rep.LocationForms[loc.Form]++
+		if loc.Form == formAlias {
+			rep.Aliases[loc.Surface]++
+			if isAbbreviation(loc.Surface) {
+				rep.Abbreviations++
+			}
+		}
+		rep.Conditions[res.Condition]++
+		rep.Advice[category]++
+	}
+	rep.DistinctQuestions = len(seen)
+	rep.DistinctLocations = len(rep.Locations)
+	return records, rep, nil
+}
+
+// options reads the config; errors are *steps.AttrError naming the
+// attribute at fault.
+func options(inv *steps.Invocation) (Options, error) {
+	attrErr := func(name string, err error) error {
+		return &steps.AttrError{Attr: name, Msg: strings.TrimPrefix(err.Error(), inv.Step+": ")}
+	}
+	count, err := inv.Int("count")
+	if err != nil {
+		return Options{}, attrErr("count", err)
+	}
+	if count < 1 || count > maxCount {
+		return Options{}, &steps.AttrError{Attr: "count", Msg: fmt.Sprintf("must be between 1 and %d, got %d", maxCount, count)}
+	}
+	seed, err := inv.Int("seed")
+	if err != nil {
+		return Options{}, attrErr("seed", err)
+	}
+	holdout, err := inv.Strings("holdout_locations")
+	if err != nil {
+		return Options{}, attrErr("holdout_locations", err)
+	}
+	for _, h := range holdout {
+		if _, ok := weather.LookupPlace(h); !ok {
+			return Options{}, &steps.AttrError{Attr: "holdout_locations", Msg: fmt.Sprintf("%q is not a built-in place (see steps/weather/places.go)", h)}
+		}
+	}
+	opts := Options{Count: int(count), Seed: seed, Holdout: holdout}
+	if inv.IsSet("system_prompt") {
+		s, err := inv.String("system_prompt")
+		if err != nil {
+			return Options{}, attrErr("system_prompt", err)
+		}
+		opts.SystemPrompt = &s
+	}
+	return opts, nil
+}
+
+// Validate implements steps.Validator: config errors are reported when
+// the pipeline is loaded.
+func (Kind) Validate(inv *steps.Invocation) error {
+	_, err := options(inv)
+	return err
+}
+
+// Run implements steps.Kind.
+func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
+	opts, err := options(inv)
+	if err != nil {
+		return fmt.Errorf("%s: %w", inv.Step, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	records, rep, err := Generate(opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", inv.Step, err)
+	}
+	out, err := steps.CreateJSONL(filepath.Join(inv.OutDir, "conversations.jsonl"))
+	if err != nil {
+		return err
+	}
+	for i, rec := range records {
+		if err := out.Write(rec); err != nil {
+			out.Close()
+			return err
+		}
+		if (i+1)%1000 == 0 {
+			if err := ctx.Err(); err != nil {
+				out.Close()
+				return err
+			}
+			inv.ReportProgress(float64(i+1), float64(len(records)), "writing conversations")
+		}
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	inv.ReportProgress(float64(len(records)), float64(len(records)), fmt.Sprintf("%d conversations", len(records)))
+	inv.Logger().Info("synthesized conversations", "count", len(records),
+		"distinct_questions", rep.DistinctQuestions, "duplicates", rep.DuplicateQuestions,
+		"locations", rep.DistinctLocations)
+	return steps.WriteJSON(filepath.Join(inv.OutDir, "report.json"), rep)
+}
