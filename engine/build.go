@@ -41,6 +41,7 @@ const (
 	EventProgress EventType = "progress" // a running step reported progress (Step, Progress)
 	EventStep     EventType = "step"     // a step finished (Result)
 	EventSummary  EventType = "summary"  // the run finished (Summary)
+	EventWarning  EventType = "warning"  // something went wrong that does not fail the run (Message)
 )
 
 // Event is one thing a run reports.
@@ -50,6 +51,7 @@ type Event struct {
 	Progress *Progress
 	Result   *StepResult
 	Summary  *Summary
+	Message  string
 }
 
 // Progress is a running step's report of its progress.
@@ -77,7 +79,9 @@ type StepResult struct {
 	// Reason says why a step ran (or was skipped).
 	Reason string `json:"reason,omitempty"`
 	// Restored is set when cached outputs were written back into build/.
-	Restored bool   `json:"restored,omitempty"`
+	Restored bool `json:"restored,omitempty"`
+	// Source is "remote" for a result fetched from the remote cache.
+	Source string `json:"source,omitempty"`
 	Error    string `json:"error,omitempty"`
 	err      error
 }
@@ -90,8 +94,10 @@ type Summary struct {
 	Skipped int     `json:"skipped"`
 	Seconds float64 `json:"seconds"`
 	// BytesHashed is how much input content was read to compute keys.
-	BytesHashed int64         `json:"bytes_hashed"`
-	Steps       []*StepResult `json:"-"`
+	BytesHashed int64 `json:"bytes_hashed"`
+	// Remote counts transfers to and from the remote cache.
+	Remote *TransferStats `json:"remote,omitempty"`
+	Steps  []*StepResult  `json:"-"`
 }
 
 func (e *Engine) emit(ev Event) {
@@ -221,6 +227,10 @@ func (e *Engine) Run(ctx context.Context) (*Summary, error) {
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	sum.BytesHashed = e.hasher.BytesRead()
+	if e.remote != nil {
+		st := e.remote.stats
+		sum.Remote = &st
+	}
 	e.emit(Event{Type: EventSummary, Summary: sum})
 	return sum, errors.Join(errs...)
 }
@@ -247,24 +257,50 @@ func (e *Engine) build(ctx context.Context, s *Step, upstream map[*Step]map[stri
 		return fail(err)
 	}
 	res.Key = Key(comps)
+	if err := e.checkLockedKey(s, res.Key, comps); err != nil {
+		return fail(err)
+	}
+	cached := func(ar *cache.ActionResult, source string) (*StepResult, map[string]cache.OutputRef, error) {
+		restored, err := e.restore(s, ar)
+		if err != nil {
+			return nil, nil, err
+		}
+		_ = e.store.TouchAction(ar)
+		if err := e.checkLockedOutputs(s, ar.Outputs); err != nil {
+			return nil, nil, err
+		}
+		res.Status, res.Restored, res.Source = StatusCached, restored, source
+		res.Outputs = e.outputInfo(s, ar.Outputs)
+		res.Seconds = time.Since(start).Seconds()
+		return res, ar.Outputs, nil
+	}
 	if !force {
 		ar, ok, err := e.store.GetAction(res.Key)
 		if err != nil {
 			return fail(err)
 		}
 		if ok {
-			restored, err := e.restore(s, ar)
+			r, outs, err := cached(ar, "")
 			if err == nil {
-				_ = e.store.TouchAction(ar)
-				res.Status, res.Restored = StatusCached, restored
-				res.Outputs = e.outputInfo(s, ar.Outputs)
-				res.Seconds = time.Since(start).Seconds()
-				return res, ar.Outputs
+				return r, outs
+			}
+			if errors.Is(err, errLockMismatch) {
+				return fail(err)
 			}
 			if !errors.Is(err, errNotInCAS) {
 				return fail(err)
 			}
 			res.Reason = "its outputs are missing from the cache"
+		}
+		if ar := e.pullRemote(ctx, s, res.Key); ar != nil {
+			r, outs, err := cached(ar, "remote")
+			if err == nil {
+				return r, outs
+			}
+			if errors.Is(err, errLockMismatch) {
+				return fail(err)
+			}
+			e.log.Warn("restoring a remote result", "step", s.Addr, "err", err)
 		}
 	} else {
 		res.Reason = "forced by --rebuild"
@@ -275,6 +311,9 @@ func (e *Engine) build(ctx context.Context, s *Step, upstream map[*Step]map[stri
 	e.emit(Event{Type: EventStarted, Step: s.Addr})
 	outs, err := e.execute(ctx, s, comps, res.Key, start)
 	if err != nil {
+		return fail(err)
+	}
+	if err := e.checkLockedOutputs(s, outs); err != nil {
 		return fail(err)
 	}
 	res.Status = StatusRan
@@ -411,12 +450,45 @@ func (e *Engine) execute(ctx context.Context, s *Step, comps cache.KeyComponents
 		return nil, err
 	}
 	defer os.RemoveAll(outDir)
+	inputPaths, err := e.invoke(ctx, s, comps, outDir)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := e.collectOutputs(s, outDir, true)
+	if err != nil {
+		return nil, err
+	}
+	ar := &cache.ActionResult{
+		Key: key, Step: s.Addr, Components: comps, Outputs: outs,
+		Provenance: cache.Provenance{
+			MlbuildVersion: version.String(),
+			GoVersion:      runtime.Version(),
+			Device:         "cpu",
+			Host:           hostname(),
+			Started:        start.UTC(),
+			Seconds:        time.Since(start).Seconds(),
+			InputPaths:     inputPaths,
+		},
+	}
+	if err := e.store.PutAction(ar); err != nil {
+		return nil, err
+	}
+	if err := e.install(s, outDir, outs); err != nil {
+		return nil, err
+	}
+	e.pushRemote(ctx, s, ar)
+	return outs, nil
+}
+
+// invoke runs the step's kind with outDir as its output folder and a
+// scratch folder it removes afterwards. It returns the inputs' paths by
+// role, as the pipeline names them.
+func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents, outDir string) (map[string][]string, error) {
 	scratch, err := os.MkdirTemp(e.tmpDir(), s.Addr+"-scratch-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-
 	inv := &steps.Invocation{
 		Step:    s.Addr,
 		Config:  s.Config,
@@ -445,29 +517,7 @@ func (e *Engine) execute(ctx context.Context, s *Step, comps cache.KeyComponents
 		}
 		return nil, err
 	}
-	outs, err := e.collectOutputs(s, outDir)
-	if err != nil {
-		return nil, err
-	}
-	ar := &cache.ActionResult{
-		Key: key, Step: s.Addr, Components: comps, Outputs: outs,
-		Provenance: cache.Provenance{
-			MlbuildVersion: version.String(),
-			GoVersion:      runtime.Version(),
-			Device:         "cpu",
-			Host:           hostname(),
-			Started:        start.UTC(),
-			Seconds:        time.Since(start).Seconds(),
-			InputPaths:     inputPaths,
-		},
-	}
-	if err := e.store.PutAction(ar); err != nil {
-		return nil, err
-	}
-	if err := e.install(s, outDir, outs); err != nil {
-		return nil, err
-	}
-	return outs, nil
+	return inputPaths, nil
 }
 
 // runStep calls the kind, turning a panic into an error that names it.
@@ -483,8 +533,8 @@ func runStep(ctx context.Context, k steps.Kind, inv *steps.Invocation) (err erro
 
 // collectOutputs checks that every declared output exists, removes
 // anything else from the folder, makes the files read-only, digests them
-// and stores them in the CAS.
-func (e *Engine) collectOutputs(s *Step, dir string) (map[string]cache.OutputRef, error) {
+// and, when store is set, stores them in the CAS.
+func (e *Engine) collectOutputs(s *Step, dir string, store bool) (map[string]cache.OutputRef, error) {
 	keep := map[string]bool{}
 	for _, o := range s.Schema.Outputs {
 		first, _, _ := strings.Cut(o.Path, "/")
@@ -522,8 +572,10 @@ func (e *Engine) collectOutputs(s *Step, dir string) (map[string]cache.OutputRef
 		if err != nil {
 			return nil, err
 		}
-		if err := e.store.PutArtifact(p, a); err != nil {
-			return nil, fmt.Errorf("store output %q: %w", o.Name, err)
+		if store {
+			if err := e.store.PutArtifact(p, a); err != nil {
+				return nil, fmt.Errorf("store output %q: %w", o.Name, err)
+			}
 		}
 		outs[o.Name] = cache.OutputRef{Path: o.Path, Digest: a.Digest, Size: a.Size, Dir: a.Dir}
 	}

@@ -39,6 +39,21 @@ type Options struct {
 	// NoWait fails at once, instead of waiting, when another mlbuild
 	// process holds the cache.
 	NoWait bool
+	// Remote is a shared cache consulted on local misses (nil: none).
+	Remote Remote
+	// RemoteMode is read-write (the default: fresh results are uploaded)
+	// or read-only.
+	RemoteMode RemoteMode
+	// Locked, when not nil, holds each step's key and output digests from
+	// the lockfile: a step whose key or outputs differ fails (run --locked).
+	Locked map[string]LockedStep
+}
+
+// LockedStep is a step's entry in the lockfile.
+type LockedStep struct {
+	Key string
+	// Outputs maps output names to SHA-256 digests.
+	Outputs map[string]string
 }
 
 // Engine plans and runs one pipeline against the workspace's cache.
@@ -57,6 +72,8 @@ type Engine struct {
 
 	digestMu sync.Mutex
 	digests  map[string]*digestMemo
+
+	remote *remoteState
 }
 
 type digestMemo struct {
@@ -103,12 +120,22 @@ func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 	if rel, err := filepath.Rel(ws, p.File); err == nil && !strings.HasPrefix(rel, "..") {
 		id = filepath.ToSlash(rel)
 	}
-	return &Engine{
+	e := &Engine{
 		p: p, opts: opts, store: store,
 		hasher: cache.NewHasher(store), plain: cache.NewHasher(nil),
 		workspace: ws, buildDir: filepath.Join(ws, BuildDirName), pipelineID: id, log: log,
 		digests: map[string]*digestMemo{},
-	}, nil
+	}
+	if opts.Remote != nil {
+		switch opts.RemoteMode {
+		case "", RemoteReadWrite, RemoteReadOnly:
+		default:
+			store.Close()
+			return nil, fmt.Errorf("remote cache mode %q: use %q or %q", opts.RemoteMode, RemoteReadWrite, RemoteReadOnly)
+		}
+		e.remote = &remoteState{r: opts.Remote, write: opts.RemoteMode != RemoteReadOnly}
+	}
+	return e, nil
 }
 
 // CacheDir is where a workspace's cache lives: explicit, else

@@ -35,6 +35,8 @@ type Pipeline struct {
 	Dir string
 	// Variables are the variables' final values.
 	Variables map[string]cty.Value
+	// Cache is the pipeline's cache block (zero when absent).
+	Cache CacheConfig
 	// Steps are in file order.
 	Steps  []*Step
 	byAddr map[string]*Step
@@ -145,7 +147,20 @@ var topSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"kind", "name"}},
+		{Type: "cache"},
 	},
+}
+
+var cacheSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "remote"}, {Name: "mode"}},
+}
+
+// CacheConfig is the pipeline's cache block.
+type CacheConfig struct {
+	// Remote is the shared cache's URL ("" for none).
+	Remote string
+	// Mode is "read-write" (default) or "read-only".
+	Mode RemoteMode
 }
 
 type loader struct {
@@ -164,11 +179,14 @@ type stepRef struct {
 
 func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
 	content, diags := file.Body.Content(topSchema)
-	var varBlocks, stepBlocks []*hcl.Block
+	var varBlocks, stepBlocks, cacheBlocks []*hcl.Block
 	for _, b := range content.Blocks {
-		if b.Type == "variable" {
+		switch b.Type {
+		case "variable":
 			varBlocks = append(varBlocks, b)
-		} else {
+		case "cache":
+			cacheBlocks = append(cacheBlocks, b)
+		default:
 			stepBlocks = append(stepBlocks, b)
 		}
 	}
@@ -187,6 +205,7 @@ func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
 		return append(diags, d)
 	}
 	ctx := l.evalContext()
+	diags = append(diags, l.loadCache(cacheBlocks, ctx)...)
 	for _, s := range l.p.Steps {
 		diags = append(diags, l.evaluate(s, ctx)...)
 	}
@@ -713,4 +732,43 @@ func (l *loader) loadVariables(blocks []*hcl.Block, opts LoadOptions) (map[strin
 		vals[n] = d.value
 	}
 	return vals, diags
+}
+
+// loadCache reads the optional cache block.
+func (l *loader) loadCache(blocks []*hcl.Block, ctx *hcl.EvalContext) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for i, b := range blocks {
+		if i > 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate cache block",
+				Detail: fmt.Sprintf("A pipeline has at most one cache block; the first is at %s.", blocks[0].DefRange), Subject: b.DefRange.Ptr()})
+			continue
+		}
+		content, d := b.Body.Content(cacheSchema)
+		diags = append(diags, d...)
+		for name, a := range content.Attributes {
+			v, d := a.Expr.Value(ctx)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+			if v.IsNull() || v.Type() != cty.String {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Wrong type",
+					Detail: fmt.Sprintf("cache: %q must be a string.", name), Subject: a.Expr.Range().Ptr()})
+				continue
+			}
+			switch name {
+			case "remote":
+				l.p.Cache.Remote = v.AsString()
+			case "mode":
+				m := RemoteMode(v.AsString())
+				if m != RemoteReadWrite && m != RemoteReadOnly {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value",
+						Detail: fmt.Sprintf("cache: mode must be %q or %q.", RemoteReadWrite, RemoteReadOnly), Subject: a.Expr.Range().Ptr()})
+					continue
+				}
+				l.p.Cache.Mode = m
+			}
+		}
+	}
+	return diags
 }
