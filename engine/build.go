@@ -82,8 +82,8 @@ type StepResult struct {
 	Restored bool `json:"restored,omitempty"`
 	// Source is "remote" for a result fetched from the remote cache.
 	Source string `json:"source,omitempty"`
-	Error    string `json:"error,omitempty"`
-	err      error
+	Error  string `json:"error,omitempty"`
+	err    error
 }
 
 // Summary counts a run's outcomes.
