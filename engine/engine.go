@@ -39,11 +39,6 @@ type Options struct {
 	// NoWait fails at once, instead of waiting, when another mlbuild
 	// process holds the cache.
 	NoWait bool
-	// Remote is a shared cache consulted on local misses (nil: none).
-	Remote Remote
-	// RemoteMode is read-write (the default: fresh results are uploaded)
-	// or read-only.
-	RemoteMode RemoteMode
 	// Locked, when not nil, holds each step's key and output digests from
 	// the lockfile: a step whose key or outputs differ fails (run --locked).
 	Locked map[string]LockedStep
@@ -126,15 +121,6 @@ func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 		workspace: ws, buildDir: filepath.Join(ws, BuildDirName), pipelineID: id, log: log,
 		digests: map[string]*digestMemo{},
 	}
-	if opts.Remote != nil {
-		switch opts.RemoteMode {
-		case "", RemoteReadWrite, RemoteReadOnly:
-		default:
-			store.Close()
-			return nil, fmt.Errorf("remote cache mode %q: use %q or %q", opts.RemoteMode, RemoteReadWrite, RemoteReadOnly)
-		}
-		e.remote = &remoteState{r: opts.Remote, write: opts.RemoteMode != RemoteReadOnly}
-	}
 	return e, nil
 }
 
@@ -149,6 +135,10 @@ func CacheDir(workspace, explicit string) string {
 	}
 	return filepath.Join(workspace, ".mlbuild", "cache")
 }
+
+// PipelineID names the pipeline in the cache's records: its path relative
+// to the workspace.
+func (e *Engine) PipelineID() string { return e.pipelineID }
 
 // Close releases the cache.
 func (e *Engine) Close() error { return e.store.Close() }

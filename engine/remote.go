@@ -63,6 +63,18 @@ type remoteState struct {
 	stats    TransferStats
 }
 
+// UseRemote makes the engine consult r on local misses and, in read-write
+// mode (the default when mode is ""), upload fresh results to it.
+func (e *Engine) UseRemote(r Remote, mode RemoteMode) error {
+	switch mode {
+	case "", RemoteReadWrite, RemoteReadOnly:
+	default:
+		return fmt.Errorf("remote cache mode %q: use %q or %q", mode, RemoteReadWrite, RemoteReadOnly)
+	}
+	e.remote = &remoteState{r: r, write: mode != RemoteReadOnly}
+	return nil
+}
+
 func (e *Engine) remoteActive() *remoteState {
 	rs := e.remote
 	if rs == nil || rs.disabled.Load() {

@@ -17,6 +17,8 @@ type StepInfo struct {
 	Components cache.KeyComponents        `json:"components"`
 	Provenance cache.Provenance           `json:"provenance"`
 	Reports    map[string]json.RawMessage `json:"reports,omitempty"`
+	// Result is the action-cache entry the rest was read from.
+	Result *cache.ActionResult `json:"-"`
 }
 
 // maxReportBytes bounds the JSON outputs show inlines.
@@ -43,7 +45,7 @@ func (e *Engine) Show(addr string) (*StepInfo, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s's latest result (%s) is no longer in the cache: run the pipeline again", addr, shortDigest(head.Key))
 	}
-	info := &StepInfo{Step: addr, Key: ar.Key, Outputs: e.outputInfo(s, ar.Outputs), Components: ar.Components, Provenance: ar.Provenance}
+	info := &StepInfo{Step: addr, Key: ar.Key, Outputs: e.outputInfo(s, ar.Outputs), Components: ar.Components, Provenance: ar.Provenance, Result: ar}
 	for name, o := range ar.Outputs {
 		if o.Dir || !strings.HasSuffix(o.Path, ".json") || o.Size > maxReportBytes {
 			continue
