@@ -1,0 +1,10 @@
+// Package builtin registers every built-in step kind with steps.Default.
+// Import it for its side effect.
+package builtin
+
+import (
+	_ "github.com/mlbuild/mlbuild/steps/csvclean"   // csv_clean
+	_ "github.com/mlbuild/mlbuild/steps/gutenberg"  // gutenberg_chunk
+	_ "github.com/mlbuild/mlbuild/steps/split"      // split
+	_ "github.com/mlbuild/mlbuild/steps/synthtools" // synth_tools
+)
