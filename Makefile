@@ -26,9 +26,11 @@ fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./steps/csvclean -run '^$$' -fuzz '^FuzzCSVClean$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./steps/gutenberg -run '^$$' -fuzz '^FuzzGutenbergChunk$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ml/safetensors -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ml/config -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
 
 bench: build
-	$(GO) run ./bench -mlbuild $(BIN)
+	$(GO) run ./bench -mlbuild $(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin build .mlbuild

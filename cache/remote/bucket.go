@@ -1,0 +1,312 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // azblob://
+	_ "gocloud.dev/blob/fileblob"  // file://
+	_ "gocloud.dev/blob/gcsblob"   // gs://
+	_ "gocloud.dev/blob/s3blob"    // s3://
+	"gocloud.dev/gcerrors"
+	"google.golang.org/api/googleapi"
+)
+
+// bucketStore keeps the cache in a bucket (or a directory) through
+// gocloud.dev/blob: blobs as objects "cas/<digest>", action results as
+// "ac/<key>".
+type bucketStore struct {
+	b       *blob.Bucket
+	name    string // redacted URL
+	timeout time.Duration
+	secrets []string
+}
+
+// Upload tuning: the part size the S3 and Azure writers buffer, and how
+// many parts of one upload are in flight, so that Parallelism uploads hold
+// at most Parallelism*bucketPartConcurrency*bucketPartSize bytes.
+const (
+	bucketPartSize        = 8 << 20
+	bucketPartConcurrency = 2
+)
+
+// Credentials the bucket SDKs read from the environment, scrubbed from
+// error messages should one ever quote them.
+var bucketSecretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_STORAGE_CONNECTION_STRING"}
+
+func openBucket(ctx context.Context, u *url.URL, opts Options) (*bucketStore, error) {
+	c := *u
+	q := c.Query()
+	switch scheme := strings.ToLower(c.Scheme); scheme {
+	case "file":
+		// A directory: write temporary files beside the objects (so the
+		// final rename never crosses file systems), and no metadata
+		// sidecars. It must exist unless ?create_dir=true: a shared
+		// mount that is missing must not silently become an empty cache
+		// on the local disk.
+		if c.Host != "" && c.Host != "localhost" {
+			return nil, fmt.Errorf("remote cache URL %s: a file:// URL names a local directory: file:///path/to/dir", redactURL(u))
+		}
+		if c.Path == "" || c.Path == "/" {
+			return nil, fmt.Errorf("remote cache URL %s: no directory (use file:///path/to/dir)", redactURL(u))
+		}
+		if q.Get("create_dir") == "" {
+			fi, err := os.Stat(c.Path)
+			if err != nil {
+				return nil, fmt.Errorf("remote cache %s: %w (is the shared directory mounted? add ?create_dir=true to create it)", redactURL(u), err)
+			}
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("remote cache %s: %s is not a directory", redactURL(u), c.Path)
+			}
+		}
+		setDefault(q, "no_tmp_dir", "true")
+		setDefault(q, "metadata", "skip")
+	default:
+		// s3://bucket/some/prefix is the bucket with ?prefix=some/prefix/.
+		if p := strings.Trim(c.Path, "/"); p != "" {
+			if q.Get("prefix") != "" {
+				return nil, fmt.Errorf("remote cache URL %s: give the prefix either as a path or as ?prefix=, not both", redactURL(u))
+			}
+			q.Set("prefix", p+"/")
+			c.Path = ""
+			c.RawPath = ""
+		}
+		if c.Host == "" {
+			return nil, fmt.Errorf("remote cache URL %s: no bucket name", redactURL(u))
+		}
+		if scheme == "s3" {
+			// mlbuild verifies every download by its SHA-256; the SDK's
+			// optional CRC checksums only break S3-compatible stores that
+			// do not implement them.
+			setDefault(q, "request_checksum_calculation", "when_required")
+			setDefault(q, "response_checksum_validation", "when_required")
+		}
+	}
+	c.RawQuery = q.Encode()
+	s := &bucketStore{name: redactURL(u), timeout: opts.Timeout}
+	for _, k := range bucketSecretEnv {
+		if v := opts.Getenv(k); v != "" {
+			s.secrets = append(s.secrets, v)
+		}
+	}
+	b, err := blob.OpenBucket(ctx, c.String())
+	if err != nil {
+		return nil, scrub(fmt.Errorf("remote cache %s: %w", s.name, stripURL(err, c.String(), s.name)), s.secrets)
+	}
+	s.b = b
+	return s, nil
+}
+
+func setDefault(q url.Values, k, v string) {
+	if _, ok := q[k]; !ok {
+		q.Set(k, v)
+	}
+}
+
+// stripURL replaces quotes of the raw URL in err's message with its
+// redacted form.
+func stripURL(err error, raw, redacted string) error {
+	msg := err.Error()
+	if !strings.Contains(msg, raw) {
+		return err
+	}
+	return &scrubbedError{msg: strings.ReplaceAll(msg, raw, redacted), err: err}
+}
+
+func (s *bucketStore) String() string { return s.name }
+
+func (s *bucketStore) Close() error { return s.b.Close() }
+
+// wrap turns an SDK error into one of this package's: not found, refused
+// access (naming the SDK's credential variables), or the error itself with
+// credentials scrubbed.
+func (s *bucketStore) wrap(op, object string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = &unavailableError{fmt.Errorf("%w (%v)", errTruncated, err)}
+	}
+	if isAuthError(err) {
+		return scrub(fmt.Errorf("remote cache %s: %s %s: %w (%v; credentials come from the storage SDK's environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for s3://, GOOGLE_APPLICATION_CREDENTIALS for gs://, AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN for azblob://)", s.name, op, object, ErrAuth, err), s.secrets)
+	}
+	return scrub(fmt.Errorf("remote cache %s: %s %s: %w", s.name, op, object, err), s.secrets)
+}
+
+func isAuthError(err error) bool {
+	if gcerrors.Code(err) == gcerrors.PermissionDenied {
+		return true
+	}
+	var sc interface{ HTTPStatusCode() int }
+	if errors.As(err, &sc) {
+		if c := sc.HTTPStatusCode(); c == 401 || c == 403 {
+			return true
+		}
+	}
+	if c, ok := sdkStatusCode(err); ok && (c == 401 || c == 403) {
+		return true
+	}
+	return false
+}
+
+// sdkStatusCode digs the HTTP status out of the GCS and Azure SDKs' errors.
+func sdkStatusCode(err error) (int, bool) {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		return ge.Code, true
+	}
+	var ae *azcore.ResponseError
+	if errors.As(err, &ae) {
+		return ae.StatusCode, true
+	}
+	return 0, false
+}
+
+// short bounds a small request (HEAD, an action) by the timeout.
+func (s *bucketStore) short(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+func (s *bucketStore) GetAction(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := checkHex("action key", key); err != nil {
+		return nil, false, err
+	}
+	object := "ac/" + key
+	ctx, cancel := s.short(ctx)
+	defer cancel()
+	r, err := s.b.NewReader(ctx, object, nil)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, s.wrap("read", object, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxActionBytes+1))
+	if err != nil {
+		return nil, false, s.wrap("read", object, err)
+	}
+	if len(b) > maxActionBytes {
+		return nil, false, fmt.Errorf("%w: action %s is over %d bytes", ErrCorrupt, key, maxActionBytes)
+	}
+	return b, true, nil
+}
+
+func (s *bucketStore) PutAction(ctx context.Context, key string, data []byte) error {
+	if err := checkHex("action key", key); err != nil {
+		return err
+	}
+	object := "ac/" + key
+	ctx, cancel := s.short(ctx)
+	defer cancel()
+	err := s.b.WriteAll(ctx, object, data, &blob.WriterOptions{ContentType: "application/json"})
+	return s.wrap("write", object, err)
+}
+
+func (s *bucketStore) HasBlob(ctx context.Context, digest string) (bool, error) {
+	if err := checkHex("digest", digest); err != nil {
+		return false, err
+	}
+	object := "cas/" + digest
+	ctx, cancel := s.short(ctx)
+	defer cancel()
+	ok, err := s.b.Exists(ctx, object)
+	return ok, s.wrap("stat", object, err)
+}
+
+func (s *bucketStore) OpenBlob(ctx context.Context, digest string) (io.ReadCloser, error) {
+	if err := checkHex("digest", digest); err != nil {
+		return nil, err
+	}
+	object := "cas/" + digest
+	// The timeout bounds the request until the object starts to arrive,
+	// not the transfer: the timer is stopped once NewReader returns.
+	ctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(s.timeout, cancel)
+	r, err := s.b.NewReader(ctx, object, nil)
+	if !timer.Stop() {
+		// The timer fired: whatever NewReader returned, its context is
+		// cancelled now.
+		if err == nil {
+			r.Close()
+		}
+		cancel()
+		return nil, s.wrap("read", object, fmt.Errorf("no answer within %s: %w", s.timeout, context.DeadlineExceeded))
+	}
+	if err != nil {
+		cancel()
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, fmt.Errorf("remote cache %s: blob %s: %w", s.name, digest, ErrNotFound)
+		}
+		return nil, s.wrap("read", object, err)
+	}
+	return &bucketReader{s: s, object: object, r: r, cancel: cancel}, nil
+}
+
+type bucketReader struct {
+	s      *bucketStore
+	object string
+	r      *blob.Reader
+	cancel context.CancelFunc
+}
+
+func (b *bucketReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = b.s.wrap("read", b.object, err)
+	}
+	return n, err
+}
+
+func (b *bucketReader) Close() error {
+	err := b.r.Close()
+	b.cancel()
+	return err
+}
+
+func (s *bucketStore) PutBlob(ctx context.Context, digest string, size int64, r io.Reader) error {
+	if err := checkHex("digest", digest); err != nil {
+		return err
+	}
+	if size < 0 {
+		return fmt.Errorf("remote cache: blob %s: negative size %d", short(digest), size)
+	}
+	object := "cas/" + digest
+	// Cancelling the writer's context before Close aborts the upload
+	// (fileblob removes its temporary file, S3 aborts the multipart
+	// upload) instead of committing what was written so far.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.b.NewWriter(ctx, object, &blob.WriterOptions{
+		ContentType:    "application/octet-stream",
+		BufferSize:     bucketPartSize,
+		MaxConcurrency: bucketPartConcurrency,
+	})
+	if err != nil {
+		return s.wrap("write", object, err)
+	}
+	n, err := io.Copy(w, onlyReader{r})
+	if err == nil && n != size {
+		err = fmt.Errorf("read %d bytes, expected %d", n, size)
+	}
+	if err != nil {
+		cancel()
+		_ = w.Close()
+		return s.wrap("write", object, err)
+	}
+	return s.wrap("write", object, w.Close())
+}
+
+// onlyReader hides a reader's WriterTo so that io.Copy feeds the writer in
+// bounded pieces.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }

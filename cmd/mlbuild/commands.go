@@ -1,0 +1,559 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/mlbuild/mlbuild/cache"
+	"github.com/mlbuild/mlbuild/engine"
+	"github.com/mlbuild/mlbuild/engine/provenance"
+	"github.com/mlbuild/mlbuild/internal/version"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	var c common
+	c.register(fs)
+	var targets, rebuild listFlag
+	fs.Var(&targets, "target", "build this step (KIND.NAME) and what it needs (repeatable; default: every step)")
+	fs.Var(&rebuild, "rebuild", "run this step (KIND.NAME) even if it is cached (repeatable)")
+	jobs := fs.Int("j", runtime.NumCPU(), "run at most N steps at once")
+	locked := fs.Bool("locked", false, "fail if any step's key or outputs differ from mlbuild.lock, and leave it unchanged (for CI)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitError{2}
+	}
+	file, rest, err := pipelineFile(pos)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("run takes one pipeline file; unexpected %q (use --target KIND.NAME to pick steps)", rest[0])
+	}
+	p, err := c.load(file, stderr)
+	if err != nil {
+		return err
+	}
+	lock, err := openLock(p, *locked, stderr)
+	if err != nil {
+		return err
+	}
+	out := newRunPrinter(stdout, stderr, c.json)
+	opts := engine.Options{Jobs: *jobs, Targets: targets, Rebuild: rebuild, OnEvent: out.event}
+	if *locked {
+		opts.Locked = lock.locked()
+	}
+	e, err := c.open(ctx, p, opts, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	closeRemote, err := useRemote(ctx, p, e)
+	if err != nil {
+		return err
+	}
+	defer closeRemote()
+	sum, runErr := e.Run(ctx)
+	out.close()
+	if *locked {
+		if problems := lock.check(sum, len(targets) > 0); len(problems) > 0 {
+			fmt.Fprintf(stderr, "mlbuild: the build differs from %s:\n", lock.path)
+			for _, m := range problems {
+				fmt.Fprintln(stderr, "  "+m)
+			}
+			return exitError{1}
+		}
+	}
+	if runErr != nil {
+		if !c.json {
+			fmt.Fprintln(stderr, "mlbuild: "+runErr.Error())
+		}
+		return exitError{1}
+	}
+	if !*locked {
+		if err := lock.update(sum, len(targets) > 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("verify", stderr)
+	var c common
+	c.register(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitError{2}
+	}
+	file, addrs, err := pipelineFile(pos)
+	if err != nil {
+		return err
+	}
+	p, err := c.load(file, stderr)
+	if err != nil {
+		return err
+	}
+	e, err := c.open(ctx, p, engine.Options{}, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	results, err := e.Verify(ctx, addrs)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, r := range results {
+		if c.json {
+			if err := json.NewEncoder(stdout).Encode(struct {
+				Type string `json:"type"`
+				engine.VerifyResult
+			}{"verify", r}); err != nil {
+				return err
+			}
+		}
+		if !r.Reproducible {
+			bad++
+		}
+		if c.json {
+			continue
+		}
+		if r.Reproducible {
+			fmt.Fprintf(stdout, "reproducible      %-28s %d outputs identical (%s)\n", r.Step, len(r.Outputs), fmtSeconds(r.Seconds))
+			continue
+		}
+		fmt.Fprintf(stdout, "NOT REPRODUCIBLE  %s\n", r.Step)
+		for _, o := range r.Outputs {
+			if !o.Same {
+				fmt.Fprintf(stdout, "    %s: cached sha256:%s, rebuilt sha256:%s; first difference: %s\n", o.Output, o.Cached, o.Rebuilt, o.FirstDiff)
+			}
+		}
+	}
+	if !c.json {
+		fmt.Fprintf(stdout, "verify: %d reproducible, %d not\n", len(results)-bad, bad)
+	}
+	if bad > 0 {
+		return exitError{1}
+	}
+	return nil
+}
+
+func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("plan", stderr)
+	var c common
+	c.register(fs)
+	var targets, rebuild listFlag
+	fs.Var(&targets, "target", "plan this step (KIND.NAME) and what it needs (repeatable)")
+	fs.Var(&rebuild, "rebuild", "plan this step as forced (repeatable)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitError{2}
+	}
+	file, _, err := pipelineFile(pos)
+	if err != nil {
+		return err
+	}
+	p, err := c.load(file, stderr)
+	if err != nil {
+		return err
+	}
+	e, err := c.open(ctx, p, engine.Options{Targets: targets, Rebuild: rebuild}, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	plan, err := e.Plan()
+	if err != nil {
+		return err
+	}
+	if c.json {
+		enc := json.NewEncoder(stdout)
+		for _, ent := range plan {
+			if err := enc.Encode(struct {
+				Type string `json:"type"`
+				engine.PlanEntry
+			}{"plan", ent}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	counts := map[engine.Action]int{}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, ent := range plan {
+		counts[ent.Action]++
+		reason := strings.Join(ent.Reasons, "; ")
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", ent.Action, ent.Step, reason)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "plan: %d to run, %d maybe (if an upstream output changes), %d to restore, %d cached\n",
+		counts[engine.ActionRun], counts[engine.ActionMaybe], counts[engine.ActionRestore], counts[engine.ActionCached])
+	return nil
+}
+
+func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("explain", stderr)
+	var c common
+	c.register(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitError{2}
+	}
+	file, rest, err := pipelineFile(pos)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return fmt.Errorf("explain needs one step: mlbuild explain [FILE] KIND.NAME")
+	}
+	p, err := c.load(file, stderr)
+	if err != nil {
+		return err
+	}
+	e, err := c.open(ctx, p, engine.Options{}, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	ex, err := e.Explain(rest[0])
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return json.NewEncoder(stdout).Encode(ex)
+	}
+	key := ex.Key
+	if key == "" {
+		key = "(not known yet)"
+	}
+	fmt.Fprintf(stdout, "%s: %s\nkey       %s\ncompared  %s", ex.Step, ex.Action, key, ex.Against)
+	if ex.ComparedWith != "" {
+		fmt.Fprintf(stdout, " (key %s)", ex.ComparedWith)
+	}
+	fmt.Fprintln(stdout)
+	for _, r := range ex.Reasons {
+		fmt.Fprintln(stdout, "reason    "+r)
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\tcomponent\tnow\tbefore")
+	for _, r := range ex.Rows {
+		mark := ""
+		if r.Changed {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", mark, r.Component, clip(r.Current), clip(r.Previous))
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	if len(ex.Changes) == 0 {
+		fmt.Fprintln(stdout, "no component changed")
+	}
+	for _, ch := range ex.Changes {
+		fmt.Fprintln(stdout, "changed: "+ch.String())
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 70 {
+		return s[:67] + "..."
+	}
+	return s
+}
+
+func cmdGraph(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("graph", stderr)
+	var c common
+	c.register(fs)
+	format := fs.String("format", "dot", "dot, mermaid or json")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitError{2}
+	}
+	file, _, err := pipelineFile(pos)
+	if err != nil {
+		return err
+	}
+	p, err := c.load(file, stderr)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "dot":
+		fmt.Fprint(stdout, p.DOT())
+	case "mermaid":
+		fmt.Fprint(stdout, p.Mermaid())
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p.Graph())
+	default:
+		return fmt.Errorf("--format %q: use dot, mermaid or json", *format)
+	}
+	return nil
+}
+
+func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("show", stderr)
+	var c common
+	c.register(fs)
+	prov := fs.Bool("provenance", false, "print the step's provenance as an in-toto statement with an SLSA v1 predicate")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitError{2}
+	}
+	file, rest, err := pipelineFile(pos)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return fmt.Errorf("show needs one step: mlbuild show [FILE] KIND.NAME")
+	}
+	p, err := c.load(file, stderr)
+	if err != nil {
+		return err
+	}
+	e, err := c.open(ctx, p, engine.Options{}, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	info, err := e.Show(rest[0])
+	if err != nil {
+		return err
+	}
+	if *prov {
+		paths := map[string]string{}
+		for n, o := range info.Outputs {
+			paths[n] = o.Path
+		}
+		b, err := provenance.Statement(e.PipelineID(), info.Result, paths)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(append(b, '\n'))
+		return err
+	}
+	if c.json {
+		return json.NewEncoder(stdout).Encode(info)
+	}
+	fmt.Fprintf(stdout, "%s\nkey  %s\n\noutputs:\n", info.Step, info.Key)
+	names := make([]string, 0, len(info.Outputs))
+	for n := range info.Outputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, n := range names {
+		o := info.Outputs[n]
+		fmt.Fprintf(tw, "  %s\t%s\tsha256:%s\t%s\n", n, o.Path, o.Digest, humanize.IBytes(uint64(o.Size)))
+	}
+	tw.Flush()
+	pv := info.Provenance
+	fmt.Fprintf(stdout, "\nprovenance:\n  mlbuild %s (%s) on %s, device %s\n  started %s, took %.2fs\n",
+		pv.MlbuildVersion, pv.GoVersion, pv.Host, pv.Device, pv.Started.Format(time.RFC3339), pv.Seconds)
+	roles := make([]string, 0, len(info.Components.Inputs))
+	for r := range info.Components.Inputs {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	for _, r := range roles {
+		for i, in := range info.Components.Inputs[r] {
+			name := in.Name
+			if ps := pv.InputPaths[r]; i < len(ps) {
+				name = ps[i]
+			}
+			fmt.Fprintf(stdout, "  input %s[%d] %s sha256:%s\n", r, i, name, in.Digest)
+		}
+	}
+	cfg := make([]string, 0, len(info.Components.Config))
+	for k := range info.Components.Config {
+		cfg = append(cfg, k)
+	}
+	sort.Strings(cfg)
+	for _, k := range cfg {
+		fmt.Fprintf(stdout, "  config %s = %s\n", k, info.Components.Config[k])
+	}
+	for _, n := range sortedKeys(info.Reports) {
+		var v any
+		_ = json.Unmarshal(info.Reports[n], &v)
+		b, _ := json.MarshalIndent(v, "  ", "  ")
+		fmt.Fprintf(stdout, "\n%s (%s):\n  %s\n", n, info.Outputs[n].Path, b)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "push" || args[0] == "pull") {
+		return cmdCacheTransfer(ctx, args[0], args[1:], stdout, stderr)
+	}
+	if len(args) == 0 || (args[0] != "stats" && args[0] != "gc") {
+		return fmt.Errorf("cache needs a subcommand: mlbuild cache stats | gc [--max-size SIZE] [--older-than AGE] [--dry-run] | push [FILE] [--target KIND.NAME] | pull [FILE] [--target KIND.NAME]")
+	}
+	sub := args[0]
+	fs := newFlagSet("cache "+sub, stderr)
+	var c common
+	c.register(fs)
+	maxSize := fs.String("max-size", "", "gc: shrink the cache to this size (e.g. 10GiB), least recently used first")
+	olderThan := fs.String("older-than", "", "gc: remove results unused for this long (e.g. 30d, 72h)")
+	dryRun := fs.Bool("dry-run", false, "gc: report what would be removed")
+	if _, err := parseInterleaved(fs, args[1:]); err != nil {
+		return exitError{2}
+	}
+	ws := c.workspace
+	if ws == "" {
+		ws, _ = os.Getwd()
+	}
+	store, err := cache.Open(ctx, engine.CacheDir(ws, ""), cache.Options{Log: newLogger(stderr, c.verbose), NoWait: c.noWait})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if sub == "stats" {
+		st, err := store.Stats()
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return json.NewEncoder(stdout).Encode(st)
+		}
+		fmt.Fprintf(stdout, "cache %s\n  %d action results, %d pipelines' latest runs\n  %d blobs, %s of content\n  %d stat-cache entries\n  database: %s LSM + %s value log\n",
+			store.Dir(), st.Actions, st.Pipelines, st.Blobs, humanize.IBytes(uint64(st.BlobBytes)), st.StatEntries,
+			humanize.IBytes(uint64(st.LSMBytes)), humanize.IBytes(uint64(st.VlogBytes)))
+		if st.OrphanChunks > 0 {
+			fmt.Fprintf(stdout, "  %d orphan chunks from interrupted writes (gc removes them)\n", st.OrphanChunks)
+		}
+		return nil
+	}
+	var opts cache.GCOptions
+	opts.DryRun = *dryRun
+	if *maxSize != "" {
+		n, err := humanize.ParseBytes(*maxSize)
+		if err != nil {
+			return fmt.Errorf("--max-size %q: %w (e.g. 500MB, 10GiB)", *maxSize, err)
+		}
+		opts.MaxBytes = int64(n)
+	}
+	if *olderThan != "" {
+		d, err := parseAge(*olderThan)
+		if err != nil {
+			return err
+		}
+		opts.OlderThan = d
+	}
+	res, err := store.GC(opts)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	verb := "removed"
+	if opts.DryRun {
+		verb = "would remove"
+	}
+	fmt.Fprintf(stdout, "gc %s %d action results and %d blobs (%s); kept %d results, %d of them protected by pipelines' latest runs\n",
+		verb, res.ActionsRemoved, res.BlobsRemoved, humanize.IBytes(uint64(res.BytesFreed)), res.ActionsKept, res.Protected)
+	return nil
+}
+
+// cmdCacheTransfer moves a pipeline's artifacts to (push) or from (pull)
+// the remote cache.
+func cmdCacheTransfer(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("cache "+sub, stderr)
+	var c common
+	c.register(fs)
+	var targets listFlag
+	fs.Var(&targets, "target", "only this step (KIND.NAME) and what it needs (repeatable)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitError{2}
+	}
+	file, _, err := pipelineFile(pos)
+	if err != nil {
+		return err
+	}
+	p, err := c.load(file, stderr)
+	if err != nil {
+		return err
+	}
+	if url, _ := remoteConfig(p); url == "" {
+		return fmt.Errorf("no remote cache configured: add cache { remote = \"...\" } to %s or set MLBUILD_REMOTE", file)
+	}
+	e, err := c.open(ctx, p, engine.Options{Targets: targets}, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	closeRemote, err := useRemote(ctx, p, e)
+	if err != nil {
+		return err
+	}
+	defer closeRemote()
+	start := time.Now()
+	var st engine.TransferStats
+	var absent []string
+	if sub == "push" {
+		st, err = e.Push(ctx)
+	} else {
+		st, absent, err = e.Pull(ctx)
+	}
+	secs := time.Since(start).Seconds()
+	if c.json {
+		_ = json.NewEncoder(stdout).Encode(struct {
+			Type string `json:"type"`
+			engine.TransferStats
+			Missing []string `json:"missing,omitempty"`
+			Seconds float64  `json:"seconds"`
+		}{sub, st, absent, secs})
+	} else {
+		fmt.Fprintf(stdout, "%s: %d blobs uploaded (%s), %d downloaded (%s), %d already there, in %s\n", sub,
+			st.Uploaded, humanize.IBytes(uint64(st.BytesUp)), st.Downloaded, humanize.IBytes(uint64(st.BytesDown)), st.Skipped, fmtSeconds(secs))
+		for _, a := range absent {
+			fmt.Fprintf(stdout, "not on the remote: %s\n", a)
+		}
+	}
+	return err
+}
+
+// parseAge reads a duration, accepting a "d" suffix for days.
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err == nil && n >= 0 {
+			return time.Duration(n * 24 * float64(time.Hour)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--older-than %q: use a duration such as 30d, 72h or 90m", s)
+	}
+	return d, nil
+}
+
+func cmdVersion(stdout io.Writer) error {
+	fmt.Fprintf(stdout, "mlbuild %s (%s %s/%s)\n", version.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}

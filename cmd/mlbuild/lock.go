@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/mlbuild/mlbuild/engine"
+	"github.com/mlbuild/mlbuild/engine/lockfile"
+)
+
+// pipelineLock is one pipeline's view of the lockfile beside it.
+type pipelineLock struct {
+	path     string
+	pipeline string // the pipeline file's base name
+	file     *lockfile.File
+}
+
+// openLock reads the lockfile beside the pipeline. A damaged lockfile
+// fails a strict (--locked) run; otherwise it is reported and the run
+// regenerates it.
+func openLock(p *engine.Pipeline, strict bool, stderr io.Writer) (*pipelineLock, error) {
+	path := filepath.Join(filepath.Dir(p.File), lockfile.Name)
+	f, err := lockfile.Read(path)
+	if err != nil {
+		if strict || f == nil {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "mlbuild: warning: %v\nmlbuild: this run rewrites %s\n", err, path)
+	}
+	return &pipelineLock{path: path, pipeline: filepath.Base(p.File), file: f}, nil
+}
+
+// locked converts the pipeline's entries for the engine (never nil, so
+// that a step missing from the lockfile is reported).
+func (l *pipelineLock) locked() map[string]engine.LockedStep {
+	out := map[string]engine.LockedStep{}
+	for addr, st := range l.file.Pipeline(l.pipeline) {
+		ls := engine.LockedStep{Key: st.Key, Outputs: map[string]string{}}
+		for name, o := range st.Outputs {
+			ls.Outputs[name] = o.Digest
+		}
+		out[addr] = ls
+	}
+	return out
+}
+
+// actual is what a run built, as lockfile entries.
+func actual(sum *engine.Summary) map[string]lockfile.Step {
+	out := map[string]lockfile.Step{}
+	for _, r := range sum.Steps {
+		if r.Status != engine.StatusRan && r.Status != engine.StatusCached {
+			continue
+		}
+		st := lockfile.Step{Key: r.Key, Outputs: map[string]lockfile.Output{}}
+		for name, o := range r.Outputs {
+			st.Outputs[name] = lockfile.Output{Digest: o.Digest, Size: o.Size}
+		}
+		out[r.Step] = st
+	}
+	return out
+}
+
+// merged is the pipeline's entries updated with a run's; a run of some
+// targets only keeps the other steps' entries.
+func (l *pipelineLock) merged(sum *engine.Summary, partial bool) map[string]lockfile.Step {
+	now := actual(sum)
+	if !partial {
+		return now
+	}
+	out := map[string]lockfile.Step{}
+	for addr, st := range l.file.Pipeline(l.pipeline) {
+		out[addr] = st
+	}
+	for addr, st := range now {
+		out[addr] = st
+	}
+	return out
+}
+
+// update records a successful run in the lockfile.
+func (l *pipelineLock) update(sum *engine.Summary, partial bool) error {
+	l.file.SetPipeline(l.pipeline, l.merged(sum, partial))
+	return l.file.Write(l.path)
+}
+
+// check lists how a --locked run differs from the lockfile, one sentence
+// per problem.
+func (l *pipelineLock) check(sum *engine.Summary, partial bool) []string {
+	var out []string
+	for _, r := range sum.Steps {
+		if r.Status == engine.StatusFailed {
+			out = append(out, r.Step+": "+r.Error)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for _, m := range lockfile.Diff(l.file.Pipeline(l.pipeline), l.merged(sum, partial)) {
+		out = append(out, m.String())
+	}
+	return out
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/mlbuild/mlbuild/engine"
+)
+
+// runPrinter prints a run's events: one line per finished step and a
+// summary (or JSON lines), plus, on a terminal, a live status line of the
+// running steps with their elapsed time and progress.
+type runPrinter struct {
+	stdout, stderr io.Writer
+	json           bool
+	live           bool
+
+	mu      sync.Mutex
+	running map[string]*liveStep
+	drawn   bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type liveStep struct {
+	start    time.Time
+	progress *engine.Progress
+}
+
+func newRunPrinter(stdout, stderr io.Writer, asJSON bool) *runPrinter {
+	p := &runPrinter{stdout: stdout, stderr: stderr, json: asJSON, running: map[string]*liveStep{}}
+	if f, ok := stderr.(*os.File); ok && !asJSON && term.IsTerminal(int(f.Fd())) && os.Getenv("CI") == "" {
+		p.live = true
+		p.stop, p.done = make(chan struct{}), make(chan struct{})
+		go p.ticker()
+	}
+	return p
+}
+
+func (p *runPrinter) ticker() {
+	defer close(p.done)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.redraw()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// redraw replaces the status line; the caller holds mu.
+func (p *runPrinter) redraw() {
+	p.clear()
+	if len(p.running) == 0 {
+		return
+	}
+	names := make([]string, 0, len(p.running))
+	for n := range p.running {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		ls := p.running[n]
+		s := fmt.Sprintf("%s %s", n, time.Since(ls.start).Round(100*time.Millisecond))
+		if pr := ls.progress; pr != nil {
+			if pr.Total > 0 {
+				s += fmt.Sprintf(" %.0f%%", 100*pr.Done/pr.Total)
+			}
+			if pr.Message != "" {
+				s += " " + pr.Message
+			}
+		}
+		parts = append(parts, s)
+	}
+	line := "running: " + strings.Join(parts, " | ")
+	if w, _, err := term.GetSize(int(p.stderr.(*os.File).Fd())); err == nil && w > 4 && len(line) > w-1 {
+		line = line[:w-4] + "..."
+	}
+	fmt.Fprint(p.stderr, line)
+	p.drawn = true
+}
+
+func (p *runPrinter) clear() {
+	if p.drawn {
+		fmt.Fprint(p.stderr, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+func (p *runPrinter) event(ev engine.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev.Type {
+	case engine.EventStarted:
+		p.running[ev.Step] = &liveStep{start: time.Now()}
+		if p.json {
+			p.emitJSON(map[string]any{"type": "started", "step": ev.Step})
+		}
+	case engine.EventProgress:
+		if ls, ok := p.running[ev.Step]; ok {
+			ls.progress = ev.Progress
+		}
+		if p.json {
+			p.emitJSON(struct {
+				Type string `json:"type"`
+				Step string `json:"step"`
+				*engine.Progress
+			}{"progress", ev.Step, ev.Progress})
+		}
+	case engine.EventStep:
+		delete(p.running, ev.Step)
+		if p.json {
+			p.emitJSON(struct {
+				Type string `json:"type"`
+				*engine.StepResult
+			}{"step", ev.Result})
+			return
+		}
+		p.clear()
+		p.stepLine(ev.Result)
+		if p.live {
+			p.redraw()
+		}
+	case engine.EventSummary:
+		if p.json {
+			p.emitJSON(struct {
+				Type string `json:"type"`
+				*engine.Summary
+			}{"summary", ev.Summary})
+			return
+		}
+		p.clear()
+		s := ev.Summary
+		fmt.Fprintf(p.stdout, "%d steps: %d ran, %d cached, %d failed", s.Ran+s.Cached+s.Failed+s.Skipped, s.Ran, s.Cached, s.Failed)
+		if s.Skipped > 0 {
+			fmt.Fprintf(p.stdout, ", %d not started", s.Skipped)
+		}
+		fmt.Fprintf(p.stdout, " in %s\n", fmtSeconds(s.Seconds))
+	}
+}
+
+func (p *runPrinter) stepLine(r *engine.StepResult) {
+	switch r.Status {
+	case engine.StatusRan:
+		fmt.Fprintf(p.stdout, "ran     %-28s %7s  %s\n", r.Step, fmtSeconds(r.Seconds), r.Reason)
+	case engine.StatusCached:
+		note := ""
+		if r.Restored {
+			note = "  (outputs restored from the cache)"
+		}
+		fmt.Fprintf(p.stdout, "cached  %-28s%s\n", r.Step, note)
+	case engine.StatusFailed:
+		fmt.Fprintf(p.stdout, "FAILED  %-28s %7s  %s\n", r.Step, fmtSeconds(r.Seconds), r.Error)
+	case engine.StatusSkipped:
+		fmt.Fprintf(p.stdout, "skipped %-28s          %s\n", r.Step, r.Reason)
+	}
+}
+
+func (p *runPrinter) emitJSON(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	p.stdout.Write(append(b, '\n'))
+}
+
+func (p *runPrinter) close() {
+	if p.live {
+		close(p.stop)
+		<-p.done
+		p.mu.Lock()
+		p.clear()
+		p.mu.Unlock()
+	}
+}
+
+func fmtSeconds(s float64) string {
+	switch {
+	case s < 1:
+		return fmt.Sprintf("%.0fms", s*1000)
+	case s < 60:
+		return fmt.Sprintf("%.1fs", s)
+	default:
+		return time.Duration(s * float64(time.Second)).Round(time.Second).String()
+	}
+}
