@@ -383,3 +383,16 @@ func TestLockfileVerifyAndProvenance(t *testing.T) {
 		t.Fatalf("provenance:\n%s", out)
 	}
 }
+
+// TestCommittedLockfileReproduces builds the demo pipeline from scratch
+// with --locked against the committed pipelines/mlbuild.lock: the data
+// steps must give, on this machine, the bytes the committer got.
+func TestCommittedLockfileReproduces(t *testing.T) {
+	w := newWorkspace(t)
+	if _, err := os.Stat(filepath.Join(w.dir, "mlbuild.lock")); err != nil {
+		t.Fatalf("pipelines/mlbuild.lock is not committed: %v", err)
+	}
+	if out, stderr, err := w.mlbuild("run", "twainbot.hcl", "--locked"); err != nil {
+		t.Fatalf("the demo pipeline does not reproduce pipelines/mlbuild.lock (rerun `mlbuild run pipelines/twainbot.hcl` and commit the lockfile if the change is intended): %v\n%s\n%s", err, out, stderr)
+	}
+}
