@@ -54,7 +54,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *locked {
 		opts.Locked = lock.locked()
 	}
-	e, err := c.open(ctx, p, opts, stderr)
+	e, err := c.open(ctx, p, opts, out.logWriter())
 	if err != nil {
 		return err
 	}

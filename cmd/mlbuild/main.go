@@ -194,9 +194,10 @@ func (c *common) load(file string, stderr io.Writer) (*engine.Pipeline, error) {
 	return p, err
 }
 
-func (c *common) open(ctx context.Context, p *engine.Pipeline, opts engine.Options, stderr io.Writer) (*engine.Engine, error) {
+// open opens the engine; its log goes to logTo.
+func (c *common) open(ctx context.Context, p *engine.Pipeline, opts engine.Options, logTo io.Writer) (*engine.Engine, error) {
 	opts.Workspace = c.workspace
 	opts.NoWait = c.noWait
-	opts.Log = newLogger(stderr, c.verbose)
+	opts.Log = newLogger(logTo, c.verbose)
 	return engine.Open(ctx, p, opts)
 }

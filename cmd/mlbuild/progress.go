@@ -170,6 +170,19 @@ func (p *runPrinter) stepLine(r *engine.StepResult) {
 	}
 }
 
+// logWriter is where the run's log lines go: stderr, after clearing the
+// status line so the two don't interleave.
+func (p *runPrinter) logWriter() io.Writer { return logWriter{p} }
+
+type logWriter struct{ p *runPrinter }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	w.p.clear()
+	return w.p.stderr.Write(b)
+}
+
 func (p *runPrinter) emitJSON(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
