@@ -2,6 +2,7 @@ package cache
 
 import (
 	"encoding/json"
+	"maps"
 	"time"
 )
 
@@ -97,18 +98,22 @@ type RunRecord struct {
 // PutRun records a pipeline's successful run, replacing the previous one.
 // A run of some targets only is merged into the previous record so that
 // the other steps' results stay protected.
+// A run whose keys are all unchanged writes nothing.
 func (s *Store) PutRun(rec RunRecord, partial bool) error {
-	if partial {
-		var old RunRecord
-		if ok, err := s.getJSON(pfxRun+rec.Pipeline, &old); err != nil {
-			return err
-		} else if ok {
-			for step, key := range old.Keys {
-				if _, set := rec.Keys[step]; !set {
-					rec.Keys[step] = key
-				}
+	var old RunRecord
+	ok, err := s.getJSON(pfxRun+rec.Pipeline, &old)
+	if err != nil {
+		return err
+	}
+	if ok && partial {
+		for step, key := range old.Keys {
+			if _, set := rec.Keys[step]; !set {
+				rec.Keys[step] = key
 			}
 		}
+	}
+	if ok && maps.Equal(old.Keys, rec.Keys) {
+		return nil
 	}
 	return s.putJSON(pfxRun+rec.Pipeline, rec)
 }

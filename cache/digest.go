@@ -58,6 +58,30 @@ func (m *Manifest) Encode() []byte {
 	return b
 }
 
+// FileID is a file's identity as stat reports it: when any of it changes,
+// the content may have changed.
+type FileID struct {
+	Size    int64
+	MtimeNs int64
+	CtimeNs int64
+	Ino     uint64
+	Dev     uint64
+}
+
+// IdentityOf returns fi's identity.
+func IdentityOf(fi os.FileInfo) FileID {
+	e := statOf(fi)
+	return FileID{Size: e.Size, MtimeNs: e.MtimeNs, CtimeNs: e.CtimeNs, Ino: e.Ino, Dev: e.Dev}
+}
+
+// Settled reports whether the file last changed long enough before now
+// for its identity to be trusted: a change within the same timestamp tick
+// would not show (the racy-git problem).
+func (id FileID) Settled(now time.Time) bool {
+	last := max(id.MtimeNs, id.CtimeNs)
+	return last+int64(racyWindow) < now.UnixNano()
+}
+
 // statEntry is a stat-cache record: a file's identity when it was hashed.
 type statEntry struct {
 	Size     int64  `json:"size"`

@@ -126,6 +126,9 @@ func (e *Engine) Run(ctx context.Context) (*Summary, error) {
 	if err := os.MkdirAll(e.tmpDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("create build folder: %w", err)
 	}
+	if err := e.dropStamp(); err != nil {
+		return nil, err
+	}
 
 	sel := e.selected()
 	type state struct {
@@ -224,6 +227,11 @@ func (e *Engine) Run(ctx context.Context) (*Summary, error) {
 	}
 	if len(errs) == 0 && sum.Skipped > 0 {
 		errs = append(errs, ctxErrOr(ctx, errors.New("some steps did not run")))
+	}
+	if len(errs) == 0 && len(e.opts.Targets) == 0 && len(e.opts.Rebuild) == 0 {
+		if err := e.writeStamp(sum); err != nil {
+			e.log.Warn("could not record the no-op stamp (the next no-op run will be slower)", "err", err)
+		}
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	sum.BytesHashed = e.hasher.BytesRead()

@@ -111,10 +111,7 @@ func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 			}
 		}
 	}
-	id := filepath.ToSlash(p.File)
-	if rel, err := filepath.Rel(ws, p.File); err == nil && !strings.HasPrefix(rel, "..") {
-		id = filepath.ToSlash(rel)
-	}
+	id := pipelineID(ws, p.File)
 	e := &Engine{
 		p: p, opts: opts, store: store,
 		hasher: cache.NewHasher(store), plain: cache.NewHasher(nil),
@@ -122,6 +119,15 @@ func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 		digests: map[string]*digestMemo{},
 	}
 	return e, nil
+}
+
+// pipelineID names a pipeline in the cache's records: its path relative to
+// the workspace (absolute when outside it).
+func pipelineID(workspace, file string) string {
+	if rel, err := filepath.Rel(workspace, file); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.ToSlash(file)
 }
 
 // CacheDir is where a workspace's cache lives: explicit, else

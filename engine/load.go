@@ -116,7 +116,7 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 	if reg == nil {
 		reg = steps.Default
 	}
-	l := &loader{parser: hclparse.NewParser(), reg: reg}
+	l := &loader{parser: hclparse.NewParser(), reg: reg, validated: map[string]bool{}, defaults: map[string]json.RawMessage{}}
 	p := &Pipeline{File: abs, Dir: filepath.Dir(abs), byAddr: map[string]*Step{}}
 	l.p = p
 	file, diags := l.parser.ParseHCL(src, displayName(abs))
@@ -169,6 +169,11 @@ type loader struct {
 	p      *Pipeline
 	// refs holds, per step and attribute, the step outputs it references.
 	refs map[*Step]map[string][]stepRef
+	// validated remembers the configs (by kind) that passed Validate;
+	// defaults memoizes
+	// the canonical JSON of default values.
+	validated map[string]bool
+	defaults  map[string]json.RawMessage
 }
 
 type stepRef struct {
@@ -530,6 +535,7 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 	s.Config = map[string]cty.Value{}
 	s.KeyConfig = map[string]json.RawMessage{}
 	s.Inputs = map[string][]Input{}
+	var configID strings.Builder
 	for _, a := range s.Schema.Attributes {
 		attr, set := s.attrs[a.Name]
 		var v cty.Value
@@ -581,19 +587,27 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 			continue
 		}
 		s.Config[a.Name] = v
-		if a.NotInKey {
-			continue
-		}
-		b, err := ctyjson.Marshal(v, v.Type())
+		b, err := l.canonical(s.Kind, a.Name, v, set)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unencodable value",
 				Detail: fmt.Sprintf("%s: attribute %q: %s", s.Addr, a.Name, err), Subject: s.Range.Ptr()})
 			continue
 		}
-		s.KeyConfig[a.Name] = b
+		fmt.Fprintf(&configID, "%s=%s\n", a.Name, b)
+		if !a.NotInKey {
+			s.KeyConfig[a.Name] = b
+		}
 	}
 	if v, ok := s.Impl.(steps.Validator); ok && !diags.HasErrors() {
-		if err := v.Validate(&steps.Invocation{Step: s.Addr, Config: s.Config}); err != nil {
+		// Steps with the same kind and config validate alike: a generated
+		// pipeline of thousands of similar steps validates each config once.
+		memo := s.Kind + "\x00" + configID.String()
+		var err error
+		if !l.validated[memo] {
+			err = v.Validate(&steps.Invocation{Step: s.Addr, Config: s.Config})
+			l.validated[memo] = err == nil
+		}
+		if err != nil {
 			subject := s.Range
 			var ae *steps.AttrError
 			if errors.As(err, &ae) {
@@ -610,6 +624,23 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+// canonical is a config value's canonical JSON; defaults are encoded once
+// per kind and attribute.
+func (l *loader) canonical(kind, attr string, v cty.Value, set bool) (json.RawMessage, error) {
+	if set {
+		return ctyjson.Marshal(v, v.Type())
+	}
+	k := kind + "." + attr
+	if b, ok := l.defaults[k]; ok {
+		return b, nil
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err == nil {
+		l.defaults[k] = b
+	}
+	return b, err
 }
 
 // inputs resolves an input attribute's paths: step outputs it references,

@@ -50,22 +50,19 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	out := newRunPrinter(stdout, stderr, c.json)
-	opts := engine.Options{Jobs: *jobs, Targets: targets, Rebuild: rebuild, OnEvent: out.event}
+	opts := engine.Options{Jobs: *jobs, Targets: targets, Rebuild: rebuild, OnEvent: out.event, Workspace: c.workspace}
 	if *locked {
 		opts.Locked = lock.locked()
 	}
-	e, err := c.open(ctx, p, opts, out.logWriter())
-	if err != nil {
-		return err
+	sum := engine.FastNoop(p, opts)
+	var runErr error
+	if sum == nil {
+		sum, runErr = c.build(ctx, p, opts, out)
 	}
-	defer e.Close()
-	closeRemote, err := useRemote(ctx, p, e)
-	if err != nil {
-		return err
-	}
-	defer closeRemote()
-	sum, runErr := e.Run(ctx)
 	out.close()
+	if sum == nil {
+		return runErr
+	}
 	if *locked {
 		if problems := lock.check(sum, len(targets) > 0); len(problems) > 0 {
 			fmt.Fprintf(stderr, "mlbuild: the build differs from %s:\n", lock.path)
@@ -87,6 +84,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	return nil
+}
+
+// build opens the engine (with the remote cache, if any) and runs it.
+func (c *common) build(ctx context.Context, p *engine.Pipeline, opts engine.Options, out *runPrinter) (*engine.Summary, error) {
+	e, err := c.open(ctx, p, opts, out.logWriter())
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	closeRemote, err := useRemote(ctx, p, e)
+	if err != nil {
+		return nil, err
+	}
+	defer closeRemote()
+	return e.Run(ctx)
 }
 
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
