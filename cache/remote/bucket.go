@@ -12,10 +12,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/azureblob" // azblob://
-	_ "gocloud.dev/blob/fileblob"  // file://
-	_ "gocloud.dev/blob/gcsblob"   // gs://
-	_ "gocloud.dev/blob/s3blob"    // s3://
+	_ "gocloud.dev/blob/fileblob" // file://
+	_ "gocloud.dev/blob/s3blob"   // s3://
 	"gocloud.dev/gcerrors"
 	"google.golang.org/api/googleapi"
 )
@@ -96,6 +94,9 @@ func openBucket(ctx context.Context, u *url.URL, opts Options) (*bucketStore, er
 		if v := opts.Getenv(k); v != "" {
 			s.secrets = append(s.secrets, v)
 		}
+	}
+	if !blob.DefaultURLMux().ValidBucketScheme(c.Scheme) {
+		return nil, fmt.Errorf("remote cache %s: this mlbuild was built without %s:// support (the build tags mlbuild_nogcs and mlbuild_noazure leave out Google Cloud Storage and Azure)", s.name, c.Scheme)
 	}
 	b, err := blob.OpenBucket(ctx, c.String())
 	if err != nil {

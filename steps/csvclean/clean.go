@@ -1,8 +1,8 @@
 package csvclean
 
 import (
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 	"html"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -59,7 +59,7 @@ func decodeField(s string) (string, bool) {
 // entityRE matches one HTML character reference: numeric (with or without
 // the semicolon), named with a semicolon, or one of the few legacy names
 // that browsers also accept without one when they end a word ("&amp").
-var entityRE = regexp.MustCompile(`&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};|(?:amp|lt|gt|quot|nbsp)\b)`)
+var entityRE = lazyre.New(`&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};|(?:amp|lt|gt|quot|nbsp)\b)`)
 
 // decodeEntities decodes every HTML character reference (all HTML5 named
 // references, decimal and hexadecimal ones, with the HTML rules for C1 code
@@ -86,7 +86,7 @@ func decodeEntities(s string) (string, bool) {
 
 // tagRE matches an HTML comment or a start/end tag: '<' directly followed by
 // a letter (or '/' and a letter), so "<3" and "x < y" are text, not tags.
-var tagRE = regexp.MustCompile(`<!--[\s\S]*?-->|</?([A-Za-z][A-Za-z0-9]*)(?:[\s/][^<>]*)?>`)
+var tagRE = lazyre.New(`<!--[\s\S]*?-->|</?([A-Za-z][A-Za-z0-9]*)(?:[\s/][^<>]*)?>`)
 
 // blockTags separate words, so they are replaced by a space.
 var blockTags = map[string]bool{
@@ -278,11 +278,11 @@ func (st *affixStripper) strip(s string) (string, bool) {
 }
 
 // urlRE finds URLs with a scheme or a www. prefix inside text.
-var urlRE = regexp.MustCompile(`(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>"]+`)
+var urlRE = lazyre.New(`(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>"]+`)
 
 // bareURLRE matches a text that is a single URL or domain/path, with or
 // without a scheme ("theonion.com/article-123", "https://x.y/z").
-var bareURLRE = regexp.MustCompile(`(?i)^(?:[a-z][a-z0-9+.-]*://\S+|(?:www\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24}(?:[/?#:]\S*)?)$`)
+var bareURLRE = lazyre.New(`(?i)^(?:[a-z][a-z0-9+.-]*://\S+|(?:www\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24}(?:[/?#:]\S*)?)$`)
 
 // isURL reports whether the whole text is a URL or a bare domain with an
 // optional path. Text that merely mentions a domain ("Launder Money On

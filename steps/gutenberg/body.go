@@ -1,7 +1,7 @@
 package gutenberg
 
 import (
-	"regexp"
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 	"sort"
 	"strings"
 	"unicode"
@@ -108,29 +108,29 @@ var (
 	// PAST", "CHAPTER I. Y-o-u-u Tom—Aunt Polly ...". After the numeral
 	// comes the end of the line or punctuation, so that "Part of the ..."
 	// and "Book I bought" are prose.
-	chapterRe = regexp.MustCompile(`^(` + headWord + `)\s+(` + numeral + `)(?:\s*$|\s*[.:—–-]|\s+[-—–])`)
+	chapterRe = lazyre.New(`^(` + headWord + `)\s+(` + numeral + `)(?:\s*$|\s*[.:—–-]|\s+[-—–])`)
 	// "CHAPTER I THE BOY WHO ..." in capitals throughout.
-	chapterCapsRe = regexp.MustCompile(`^(` + headWord + `)\s+(` + numeral + `)\s+[^\p{Ll}]+$`)
+	chapterCapsRe = lazyre.New(`^(` + headWord + `)\s+(` + numeral + `)\s+[^\p{Ll}]+$`)
 	// A Roman or Arabic numeral alone on a line: "XII.", "IV", "12.".
-	numeralAloneRe = regexp.MustCompile(`^(?:[IVXLCDM]{1,8}|[ivxlcdm]{1,8}\.|\d{1,3})\.?$`)
+	numeralAloneRe = lazyre.New(`^(?:[IVXLCDM]{1,8}|[ivxlcdm]{1,8}\.|\d{1,3})\.?$`)
 	// Section headings that are a known word alone on a line.
-	sectionRe = regexp.MustCompile(`(?i)^(?:(?:THE\s+)?AUTHOR['’]?S['’]?\s+)?(?:PREFACE(?:\s+TO\s+.{1,40})?|INTRODUCTION|INTRODUCTORY(?:\s+NOTE|\s+REMARKS)?|PREFATORY\s+NOTE|FOREWORD|PROLOGUE|EPILOGUE|CONCLUSION|AFTERWORD|APPENDIX(?:\s+[A-Z0-9]{1,4})?|NOTES|FOOTNOTES|ENDNOTES|THE\s+END|FINIS|NOTICE|EXPLANATORY|DEDICATION|GLOSSARY|POSTSCRIPT|ADVERTISEMENT)[.:]?$`)
+	sectionRe = lazyre.New(`(?i)^(?:(?:THE\s+)?AUTHOR['’]?S['’]?\s+)?(?:PREFACE(?:\s+TO\s+.{1,40})?|INTRODUCTION|INTRODUCTORY(?:\s+NOTE|\s+REMARKS)?|PREFATORY\s+NOTE|FOREWORD|PROLOGUE|EPILOGUE|CONCLUSION|AFTERWORD|APPENDIX(?:\s+[A-Z0-9]{1,4})?|NOTES|FOOTNOTES|ENDNOTES|THE\s+END|FINIS|NOTICE|EXPLANATORY|DEDICATION|GLOSSARY|POSTSCRIPT|ADVERTISEMENT)[.:]?$`)
 	// Headings of lists that are dropped whole: tables of contents, lists
 	// of illustrations, indexes.
-	tocHeadingRe = regexp.MustCompile(`(?i)^(?:(?:TABLE\s+OF\s+)?CONTENTS|(?:LIST\s+OF\s+)?ILLUSTRATIONS|LIST\s+OF\s+(?:PLATES|MAPS|FIGURES)|INDEX)[.:]?$`)
+	tocHeadingRe = lazyre.New(`(?i)^(?:(?:TABLE\s+OF\s+)?CONTENTS|(?:LIST\s+OF\s+)?ILLUSTRATIONS|LIST\s+OF\s+(?:PLATES|MAPS|FIGURES)|INDEX)[.:]?$`)
 	// A line of a table of contents that ends with a page number.
-	pageNumberRe = regexp.MustCompile(`(?:\.\s*){3,}\s*\d*\s*$|\s{2,}(?:\d{1,4}|[ivxlcdm]{1,6})\s*$`)
+	pageNumberRe = lazyre.New(`(?:\.\s*){3,}\s*\d*\s*$|\s{2,}(?:\d{1,4}|[ivxlcdm]{1,6})\s*$`)
 	// Scene breaks: "* * * * *", "-----", "~~~".
-	separatorRe = regexp.MustCompile(`^[\s*\-_=~.·•#+]{3,}$`)
+	separatorRe = lazyre.New(`^[\s*\-_=~.·•#+]{3,}$`)
 
-	illustrationStartRe = regexp.MustCompile(`(?i)^\[\s*(?:Illustration|Frontispiece|Picture|Image|Plate)\b`)
-	illustrationRe      = regexp.MustCompile(`(?i)\[\s*(?:Illustration|Frontispiece|Picture|Image|Plate)\b[^\]]*\]`)
-	transcriberRe       = regexp.MustCompile(`(?i)^\[?\s*(?:transcriber|transcribers|transcriber['’]s|transcribers['’]|e-?text\s+editor['’]s|producer['’]s)\s+notes?\b`)
-	transcriberInlineRe = regexp.MustCompile(`(?i)\[\s*(?:transcriber|transcribers|transcriber['’]s|transcribers['’])\s+notes?\b[^\]]*\]`)
-	footnoteStartRe     = regexp.MustCompile(`^(?:\[(?:\d{1,3}|\*{1,3}|[A-Za-z]|†|‡)\]|\[\*\s|\[Footnote\b|Footnote\s+\d+\s*:)`)
-	footnoteRefRe       = regexp.MustCompile(`\[(?:\d{1,3}|\*{1,3}|[A-Za-z]|†|‡)\]`)
-	creditRe            = regexp.MustCompile(`(?i)^(?:produced\s+by|(?:this\s+)?e-?(?:text|book)\s+(?:was\s+)?(?:prepared|produced|created|transcribed|scanned)\s+by|prepared\s+by|transcribed\s+(?:from\s+.{1,80}?\s+)?by|scanned\s+(?:and\s+proof(?:ed|read)\s+)?by|proofread\s+by|(?:html\s+|electronic\s+|this\s+)?(?:version|edition)\s+(?:prepared\s+|produced\s+)?by|digitized\s+by|text\s+file\s+produced\s+by|(?:updated|additional)\s+(?:editing\s+)?by|an\s+anonymous\s+volunteer)`)
-	boilerplateRe       = regexp.MustCompile(`(?i)project\s+gutenberg|gutenberg\.(?:org|net)|\bpglaf\b|this\s+(?:e-?text|e-?book|file)\s+should\s+be\s+named|\bhttps?://|\bwww\.\S|[\w.+-]+@[\w-]+\.[a-z]{2,}|small\s+print!`)
+	illustrationStartRe = lazyre.New(`(?i)^\[\s*(?:Illustration|Frontispiece|Picture|Image|Plate)\b`)
+	illustrationRe      = lazyre.New(`(?i)\[\s*(?:Illustration|Frontispiece|Picture|Image|Plate)\b[^\]]*\]`)
+	transcriberRe       = lazyre.New(`(?i)^\[?\s*(?:transcriber|transcribers|transcriber['’]s|transcribers['’]|e-?text\s+editor['’]s|producer['’]s)\s+notes?\b`)
+	transcriberInlineRe = lazyre.New(`(?i)\[\s*(?:transcriber|transcribers|transcriber['’]s|transcribers['’])\s+notes?\b[^\]]*\]`)
+	footnoteStartRe     = lazyre.New(`^(?:\[(?:\d{1,3}|\*{1,3}|[A-Za-z]|†|‡)\]|\[\*\s|\[Footnote\b|Footnote\s+\d+\s*:)`)
+	footnoteRefRe       = lazyre.New(`\[(?:\d{1,3}|\*{1,3}|[A-Za-z]|†|‡)\]`)
+	creditRe            = lazyre.New(`(?i)^(?:produced\s+by|(?:this\s+)?e-?(?:text|book)\s+(?:was\s+)?(?:prepared|produced|created|transcribed|scanned)\s+by|prepared\s+by|transcribed\s+(?:from\s+.{1,80}?\s+)?by|scanned\s+(?:and\s+proof(?:ed|read)\s+)?by|proofread\s+by|(?:html\s+|electronic\s+|this\s+)?(?:version|edition)\s+(?:prepared\s+|produced\s+)?by|digitized\s+by|text\s+file\s+produced\s+by|(?:updated|additional)\s+(?:editing\s+)?by|an\s+anonymous\s+volunteer)`)
+	boilerplateRe       = lazyre.New(`(?i)project\s+gutenberg|gutenberg\.(?:org|net)|\bpglaf\b|this\s+(?:e-?text|e-?book|file)\s+should\s+be\s+named|\bhttps?://|\bwww\.\S|[\w.+-]+@[\w-]+\.[a-z]{2,}|small\s+print!`)
 )
 
 // bookText holds what line joining needs to know about a whole book.
@@ -672,7 +672,7 @@ func (bt *bookText) clean(lines []string, d *drops) (textPara, bool) {
 	return textPara{lines: []string{strings.Join(words, " ")}}, true
 }
 
-func replaceCounting(s string, re *regexp.Regexp, c *count) string {
+func replaceCounting(s string, re *lazyre.Regexp, c *count) string {
 	return re.ReplaceAllStringFunc(s, func(m string) string {
 		c.add(1, m)
 		return " "

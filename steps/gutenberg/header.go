@@ -1,7 +1,7 @@
 package gutenberg
 
 import (
-	"regexp"
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 	"strings"
 	"unicode"
 )
@@ -18,39 +18,39 @@ var (
 	// A START/END marker, matched on up to three joined lines so that a
 	// marker wrapped over two lines is still found. The stars are optional
 	// ("START OF THE PROJECT GUTENBERG EBOOK" alone on a line is seen too).
-	startMarkRe = regexp.MustCompile(`(?i)^[^\p{L}\p{N}]{0,6}\**\s*START\s+OF\s+(THE|THIS)\s+(?:COPYRIGHTED\s+)?PROJECT\s+GUTENBERG`)
-	endMarkRe   = regexp.MustCompile(`(?i)^[^\p{L}\p{N}]{0,6}\**\s*END\s+OF\s+(THE|THIS)\s+(?:COPYRIGHTED\s+)?PROJECT\s+GUTENBERG`)
+	startMarkRe = lazyre.New(`(?i)^[^\p{L}\p{N}]{0,6}\**\s*START\s+OF\s+(THE|THIS)\s+(?:COPYRIGHTED\s+)?PROJECT\s+GUTENBERG`)
+	endMarkRe   = lazyre.New(`(?i)^[^\p{L}\p{N}]{0,6}\**\s*END\s+OF\s+(THE|THIS)\s+(?:COPYRIGHTED\s+)?PROJECT\s+GUTENBERG`)
 	// markHeadRe is the cheap test for lines that may begin a marker.
-	markHeadRe = regexp.MustCompile(`(?i)^[^\p{L}\p{N}]{0,6}\**\s*(START|END)\b`)
+	markHeadRe = lazyre.New(`(?i)^[^\p{L}\p{N}]{0,6}\**\s*(START|END)\b`)
 	// "*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*"
-	smallPrintEndRe = regexp.MustCompile(`(?i)^\W{0,6}END\W{0,6}THE\s+SMALL\s+PRINT`)
+	smallPrintEndRe = lazyre.New(`(?i)^\W{0,6}END\W{0,6}THE\s+SMALL\s+PRINT`)
 	// "***START**THE SMALL PRINT!**FOR PUBLIC DOMAIN ETEXTS**START***"
-	smallPrintStartRe = regexp.MustCompile(`(?i)^\W{0,6}START\W{0,6}THE\s+SMALL\s+PRINT`)
+	smallPrintStartRe = lazyre.New(`(?i)^\W{0,6}START\W{0,6}THE\s+SMALL\s+PRINT`)
 	// Lines that begin the footer even without an END marker.
-	footerRes = []*regexp.Regexp{
-		regexp.MustCompile(`(?i)^\W{0,6}End\s+of\s+(the\s+|this\s+)?Project\s+Gutenberg`),
-		regexp.MustCompile(`(?i)^\W{0,6}End\s+of\s+(the\s+|this\s+)?(E-?text|E-?book)\s+of\s+`),
-		regexp.MustCompile(`(?i)^\W{0,6}END\s+OF\s+(THE\s+|THIS\s+)?(E-?TEXT|E-?BOOK)\W*$`),
+	footerRes = []*lazyre.Regexp{
+		lazyre.New(`(?i)^\W{0,6}End\s+of\s+(the\s+|this\s+)?Project\s+Gutenberg`),
+		lazyre.New(`(?i)^\W{0,6}End\s+of\s+(the\s+|this\s+)?(E-?text|E-?book)\s+of\s+`),
+		lazyre.New(`(?i)^\W{0,6}END\s+OF\s+(THE\s+|THIS\s+)?(E-?TEXT|E-?BOOK)\W*$`),
 	}
 	// Lines that begin a license section.
-	licenseRes = []*regexp.Regexp{
-		regexp.MustCompile(`(?i)^\W{0,6}START\s*:?\s*FULL\s+LICENSE`),
-		regexp.MustCompile(`(?i)^\W{0,6}THE\s+FULL\s+PROJECT\s+GUTENBERG(-tm|™)?\s+LICENSE`),
+	licenseRes = []*lazyre.Regexp{
+		lazyre.New(`(?i)^\W{0,6}START\s*:?\s*FULL\s+LICENSE`),
+		lazyre.New(`(?i)^\W{0,6}THE\s+FULL\s+PROJECT\s+GUTENBERG(-tm|™)?\s+LICENSE`),
 		smallPrintStartRe,
 	}
 	// Header lines that only Project Gutenberg's boilerplate contains; used
 	// to guess where a header without markers ends.
-	boilerplateLineRe = regexp.MustCompile(`(?i)project\s+gutenberg|\be-?texts?\b|\bebooks?\b|gutenberg\.(org|net)|this\s+file\s+should\s+be\s+named|small\s+print|\bhttps?://|\bftp\b|\bwww\.|[\w.]+@[\w-]+\.\w|^\s*(title|author|release\s+date|posting\s+date|language|character\s+set\s+encoding|edition)\s*:`)
+	boilerplateLineRe = lazyre.New(`(?i)project\s+gutenberg|\be-?texts?\b|\bebooks?\b|gutenberg\.(org|net)|this\s+file\s+should\s+be\s+named|small\s+print|\bhttps?://|\bftp\b|\bwww\.|[\w.]+@[\w-]+\.\w|^\s*(title|author|release\s+date|posting\s+date|language|character\s+set\s+encoding|edition)\s*:`)
 
-	titleFieldRe  = regexp.MustCompile(`(?i)^\s*Title\s*:\s*(.*)$`)
-	authorFieldRe = regexp.MustCompile(`(?i)^\s*(?:Authors?|By)\s*:\s*(.*)$`)
-	fieldRe       = regexp.MustCompile(`^\s*[A-Z][A-Za-z ]{1,30}:`)
+	titleFieldRe  = lazyre.New(`(?i)^\s*Title\s*:\s*(.*)$`)
+	authorFieldRe = lazyre.New(`(?i)^\s*(?:Authors?|By)\s*:\s*(.*)$`)
+	fieldRe       = lazyre.New(`^\s*[A-Z][A-Za-z ]{1,30}:`)
 	// "The Project Gutenberg Etext of Huckleberry Finn, by Mark Twain",
 	// "Project Gutenberg's The Adventures of Tom Sawyer, by Mark Twain".
-	firstLineRe = regexp.MustCompile(`(?i)^[\W_]*(?:the\s+)?project\s+gutenberg(?:(?:'s|’s)(?:\s+(?:e-?text|e-?book|electronic\s+text)\s+of)?|\s+(?:e-?text|e-?book|electronic\s+text)\s+of)\s+(.+?)\s*[*]*\s*$`)
-	byRe        = regexp.MustCompile(`(?i)^(.*?),?\s+by\s+(.+)$`)
+	firstLineRe = lazyre.New(`(?i)^[\W_]*(?:the\s+)?project\s+gutenberg(?:(?:'s|’s)(?:\s+(?:e-?text|e-?book|electronic\s+text)\s+of)?|\s+(?:e-?text|e-?book|electronic\s+text)\s+of)\s+(.+?)\s*[*]*\s*$`)
+	byRe        = lazyre.New(`(?i)^(.*?),?\s+by\s+(.+)$`)
 	// "By Mark Twain", "BY" alone (the name follows on the next line).
-	byLineRe = regexp.MustCompile(`^(?:By|BY)(?:\s+(.+))?$`)
+	byLineRe = lazyre.New(`^(?:By|BY)(?:\s+(.+))?$`)
 )
 
 // bounds is where the body lies within a book's lines, and what header
@@ -66,7 +66,7 @@ type bounds struct {
 
 // markerAt reports whether a START or END marker begins at line i, and
 // returns the index of the marker's last line and THE/THIS.
-func markerAt(lines []string, i int, re *regexp.Regexp) (last int, which string, ok bool) {
+func markerAt(lines []string, i int, re *lazyre.Regexp) (last int, which string, ok bool) {
 	if !markHeadRe.MatchString(lines[i]) {
 		return 0, "", false
 	}
