@@ -28,9 +28,12 @@ fuzz:
 	$(GO) test ./steps/gutenberg -run '^$$' -fuzz '^FuzzGutenbergChunk$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ml/safetensors -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ml/config -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ml/tokenizer -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./ml/tokenizer -run '^$$' -fuzz '^FuzzEncodeDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 bench: build
-	$(GO) run ./bench -mlbuild $(BIN) $(BENCHFLAGS)
+	$(GO) build -tags mlbuild_nogcs,mlbuild_noazure -o $(BIN)-lean ./cmd/mlbuild
+	$(GO) run ./bench -mlbuild $(BIN) -lean $(BIN)-lean $(BENCHFLAGS)
 
 clean:
 	rm -rf bin build .mlbuild

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/mlbuild/mlbuild/ml/tokenizer"
+)
+
+// cmdTokenize implements `mlbuild tokenize --model DIR [--special]`: JSON
+// lines {"text": ...} on stdin become {"text": ..., "ids": [...]} on stdout.
+func cmdTokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("tokenize", stderr)
+	model := fs.String("model", "", "model directory holding tokenizer.json (or the tokenizer.json file itself)")
+	special := fs.Bool("special", false, "add the tokenizer's default special tokens, such as BOS")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: mlbuild tokenize --model DIR [--special] < in.jsonl > out.jsonl
+
+Reads JSON lines {"text": ...} and writes {"text": ..., "ids": [...]} per line,
+with the ids of the model's Hugging Face tokenizer.json.
+
+`)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{2}
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "mlbuild tokenize: unexpected argument %q (the text comes on stdin)\n", pos[0])
+		return exitError{2}
+	}
+	if *model == "" {
+		fmt.Fprintln(stderr, "mlbuild tokenize: --model DIR is required")
+		return exitError{2}
+	}
+	tok, err := tokenizer.Load(*model)
+	if err != nil {
+		return err
+	}
+	if err := tok.EncodeJSONL(&ctxReader{ctx, stdin}, stdout, *special); err != nil {
+		return fmt.Errorf("tokenize: stdin %w", err)
+	}
+	return nil
+}
+
+// ctxReader stops reading once ctx is done (Ctrl-C).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
