@@ -1,0 +1,146 @@
+// Command bench measures mlbuild beside its peers, side by side in one run,
+// and prints a markdown table (docs/benchmarks.md explains the method):
+//
+//  1. a no-op rerun of pipelines/twainbot.hcl beside ninja running an
+//     equivalent build.ninja (same steps, same input files);
+//  2. a no-op rerun of a generated 10,000-step pipeline beside ninja;
+//  3. first-time hashing of a 1 GiB file beside sha256sum;
+//  4. the bytes of input re-read by those no-op reruns.
+//
+// Run it with `make bench`, or `go run ./bench -mlbuild bin/mlbuild -quick`
+// for a smaller smoke run (1,000 steps, 256 MiB).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	mlbuild    string // the binary under test
+	lean       string // a lean build of it, for the twainbot no-op ("": none)
+	pipelines  string // the repository's pipelines/ folder
+	ninja      string // ninja's path; "" when it is not installed
+	runs       int    // timed no-op reruns per tool
+	steps      int    // steps of the generated pipeline
+	hashSize   int64  // bytes of the hashing benchmark's file
+	jobs       int
+	cpuprofile string
+	keep       bool   // keep the workspaces (not the big file) for a look afterwards
+	tmp        string // the run's scratch folder, removed at exit
+}
+
+func main() {
+	cfg := config{jobs: runtime.NumCPU()}
+	quick := flag.Bool("quick", false, "smaller run for a smoke test: 1,000 steps and a 256 MiB file")
+	out := flag.String("out", "", "also write the results (machine line and tables, in markdown) to `FILE`")
+	flag.StringVar(&cfg.mlbuild, "mlbuild", "bin/mlbuild", "the mlbuild binary to measure")
+	flag.StringVar(&cfg.lean, "lean", "", "also time twainbot's no-op with this mlbuild, built without the GCS and Azure drivers")
+	flag.StringVar(&cfg.pipelines, "pipelines", "pipelines", "the folder holding twainbot.hcl and its data")
+	flag.IntVar(&cfg.runs, "n", 10, "timed no-op reruns per tool")
+	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of an in-process no-op run of the generated pipeline to `FILE`")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark workspaces (the big file is always removed) and print where they are")
+	flag.Parse()
+	cfg.steps, cfg.hashSize = 10_000, 1<<30
+	if *quick {
+		cfg.steps, cfg.hashSize = 1_000, 256<<20
+	}
+	if err := run(&cfg, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg *config, out string) error {
+	var err error
+	if cfg.mlbuild, err = filepath.Abs(cfg.mlbuild); err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.mlbuild); err != nil {
+		return fmt.Errorf("no mlbuild binary at %s (build it: go build -o bin/mlbuild ./cmd/mlbuild)", cfg.mlbuild)
+	}
+	if cfg.pipelines, err = filepath.Abs(cfg.pipelines); err != nil {
+		return err
+	}
+	// The runs must use their own workspaces' caches, never the user's.
+	os.Unsetenv("MLBUILD_CACHE_DIR")
+	if cfg.tmp, err = os.MkdirTemp("", "mlbuild-bench-"); err != nil {
+		return err
+	}
+	removeOnSignal(cfg.tmp)
+	if cfg.keep {
+		defer logf("workspaces kept in %s", cfg.tmp)
+	} else {
+		defer os.RemoveAll(cfg.tmp)
+	}
+
+	m := describeMachine()
+	loadBefore := loadavg()
+	var note string
+	if p, err := exec.LookPath("ninja"); err == nil {
+		cfg.ninja = p
+	} else {
+		note = "**ninja is not installed**, so the ninja columns are empty: install it (Debian/Ubuntu: `apt-get install ninja-build`) and rerun.\n\n"
+		logf("%s", note)
+	}
+
+	var rows []row
+	tw, err := benchTwainbot(cfg)
+	if err != nil {
+		return fmt.Errorf("twainbot no-op: %w", err)
+	}
+	rows = append(rows, tw.timeRow("No-op rerun, pipelines/twainbot.hcl", ratioTarget(3)))
+	if tw.lean != nil {
+		rows = append(rows, tw.leanRow("… the same with a lean build (-tags mlbuild_nogcs,mlbuild_noazure)", ratioTarget(3)))
+	}
+	large, err := benchLarge(cfg)
+	if err != nil {
+		return fmt.Errorf("%d-step no-op: %w", cfg.steps, err)
+	}
+	rows = append(rows, large.timeRow("No-op rerun, generated pipeline", absTarget(time.Second)))
+	h, err := benchHash(cfg)
+	if err != nil {
+		return fmt.Errorf("hashing: %w", err)
+	}
+	rows = append(rows, h.rows()...)
+	rows = append(rows, tw.bytesRow("twainbot.hcl"), large.bytesRow(thousands(cfg.steps)+"-step pipeline"))
+
+	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" +
+		fmt.Sprintf("Cold builds, for context (no target): twainbot.hcl %s; %s steps %s.\n\n",
+			tw.coldText(), thousands(cfg.steps), large.coldText()) +
+		renderBreakdown([]string{"twainbot.hcl", thousands(cfg.steps) + " steps"}, []phases{tw.phases, large.phases}, breakdownReps) +
+		fmt.Sprintf("\nLoad average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
+	fmt.Println()
+	fmt.Print(report)
+	if out != "" {
+		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeOnSignal removes dir (which holds the big file of the hashing
+// benchmark) when the run is interrupted.
+func removeOnSignal(dir string) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-c
+		os.RemoveAll(dir)
+		fmt.Fprintln(os.Stderr, "bench: interrupted; removed", dir)
+		os.Exit(130)
+	}()
+}
+
+// logf reports progress on stderr, so that stdout holds only the results.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

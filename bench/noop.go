@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mlbuild/mlbuild/engine"
+	_ "github.com/mlbuild/mlbuild/steps/builtin" // the step kinds the pipelines use
+)
+
+// noopResult is one pipeline's no-op rerun, by mlbuild and by ninja.
+type noopResult struct {
+	steps          int
+	mlCold, njCold time.Duration
+	ml, nj         samples // nj is nil without ninja
+	lean           samples // the lean build's reruns (nil without -lean)
+	maxBytesHashed int64   // the most input bytes one timed mlbuild rerun read
+	phases         phases  // where a no-op's time goes
+}
+
+// target is a benchmark's goal and how to check it.
+type target struct {
+	text string
+	met  func(r *noopResult) string
+}
+
+// ratioTarget: mlbuild's median within x times ninja's.
+func ratioTarget(x float64) target {
+	return target{fmt.Sprintf("≤ %g× ninja", x), func(r *noopResult) string {
+		if r.nj == nil {
+			return "n/a (no ninja)"
+		}
+		return yesNo(float64(r.ml.median()) <= x*float64(r.nj.median()))
+	}}
+}
+
+// absTarget: mlbuild's median under d.
+func absTarget(d time.Duration) target {
+	return target{"< " + dur(d), func(r *noopResult) string { return yesNo(r.ml.median() < d) }}
+}
+
+func (r *noopResult) timeRow(name string, t target) row {
+	rw := row{benchmark: fmt.Sprintf("%s (%s steps, %d reruns)", name, thousands(r.steps), len(r.ml)),
+		mlbuild: r.ml.String(), peer: "ninja not installed", ratio: "—", target: t.text, met: t.met(r)}
+	if r.nj != nil {
+		rw.peer = "ninja: " + r.nj.String()
+		rw.ratio = fmt.Sprintf("%.1f×", float64(r.ml.median())/float64(r.nj.median()))
+	}
+	return rw
+}
+
+// leanRow is the lean build's no-op beside ninja's.
+func (r *noopResult) leanRow(name string, t target) row {
+	lean := &noopResult{steps: r.steps, ml: r.lean, nj: r.nj}
+	rw := lean.timeRow(name, t)
+	return rw
+}
+
+// coldText is the cold builds' times.
+func (r *noopResult) coldText() string {
+	if r.nj == nil {
+		return "mlbuild " + dur(r.mlCold)
+	}
+	return fmt.Sprintf("mlbuild %s, ninja %s", dur(r.mlCold), dur(r.njCold))
+}
+
+func (r *noopResult) bytesRow(name string) row {
+	return row{benchmark: "Input bytes re-read by a no-op rerun, " + name, mlbuild: fmt.Sprintf("%d B", r.maxBytesHashed),
+		peer: "— (ninja reads no content: it compares mtimes)", ratio: "—", target: "0 B", met: yesNo(r.maxBytesHashed == 0)}
+}
+
+// benchTwainbot measures pipelines/twainbot.hcl, copied into a fresh
+// workspace.
+func benchTwainbot(cfg *config) (*noopResult, error) {
+	ws := filepath.Join(cfg.tmp, "twainbot")
+	if err := os.CopyFS(ws, os.DirFS(cfg.pipelines)); err != nil {
+		return nil, fmt.Errorf("copy %s: %w", cfg.pipelines, err)
+	}
+	return measureNoop(cfg, ws, "twainbot.hcl", "")
+}
+
+// benchLarge measures a generated pipeline of cfg.steps steps.
+func benchLarge(cfg *config) (*noopResult, error) {
+	// Only twainbot's no-op compares the lean build.
+	c := *cfg
+	c.lean = ""
+	cfg = &c
+
+	ws := filepath.Join(cfg.tmp, "large")
+	file, err := writeLargePipeline(ws, cfg.steps)
+	if err != nil {
+		return nil, err
+	}
+	return measureNoop(cfg, ws, file, cfg.cpuprofile)
+}
+
+// breakdownReps is how many runs each phase of the breakdown is the
+// median of.
+const breakdownReps = 3
+
+// measureNoop builds the pipeline file (relative to workspace ws) cold
+// with mlbuild and ninja, then times cfg.runs no-op reruns of each,
+// alternating the two so that both see the same machine conditions, and
+// finally splits a no-op's time into phases (with a CPU profile written
+// to profile unless it is "").
+func measureNoop(cfg *config, ws, file, profile string) (*noopResult, error) {
+	// Inputs were just written: give them an old mtime, like files checked
+	// out long ago (mlbuild does not trust the stat of a file modified in
+	// the 2 s before it was hashed, the racy-git rule).
+	if err := backdate(ws); err != nil {
+		return nil, err
+	}
+	// Backdating changed the files' ctime, and mlbuild's no-op stamp only
+	// trusts sources unchanged for 2 s; in an edit-build cycle that has
+	// long passed by the next rerun.
+	time.Sleep(2100 * time.Millisecond)
+	p, err := engine.Load(filepath.Join(ws, file), engine.LoadOptions{Environ: []string{}})
+	if err != nil {
+		return nil, err
+	}
+	r := &noopResult{steps: len(p.Steps)}
+	ninjaDir := filepath.Join(ws, "ninja")
+	if err := writeNinja(p, ninjaDir); err != nil {
+		return nil, err
+	}
+
+	logf("%s: cold mlbuild run of %d steps", file, r.steps)
+	sum, d, err := runMlbuild(cfg, ws, file)
+	if err != nil {
+		return nil, err
+	}
+	if sum.Ran != r.steps {
+		return nil, fmt.Errorf("cold run ran %d of %d steps", sum.Ran, r.steps)
+	}
+	r.mlCold = d
+	if cfg.ninja != "" {
+		logf("%s: cold ninja run of %d edges", file, r.steps)
+		if r.njCold, err = runNinja(cfg, ninjaDir, false); err != nil {
+			return nil, err
+		}
+	}
+	logf("%s: %d no-op reruns each", file, cfg.runs)
+	for i := range cfg.runs {
+		sum, d, err := runMlbuild(cfg, ws, file)
+		if err != nil {
+			return nil, err
+		}
+		if sum.Ran != 0 || sum.Cached != r.steps {
+			return nil, fmt.Errorf("rerun %d was not a no-op: ran %d, cached %d of %d", i+1, sum.Ran, sum.Cached, r.steps)
+		}
+		r.maxBytesHashed = max(r.maxBytesHashed, sum.BytesHashed)
+		r.ml = append(r.ml, d)
+		if cfg.lean != "" {
+			sum, d, err := runBinary(cfg.lean, cfg, ws, file)
+			if err != nil {
+				return nil, err
+			}
+			if sum.Ran != 0 {
+				return nil, fmt.Errorf("lean rerun %d was not a no-op", i+1)
+			}
+			r.lean = append(r.lean, d)
+		}
+		if cfg.ninja != "" {
+			d, err := runNinja(cfg, ninjaDir, true)
+			if err != nil {
+				return nil, err
+			}
+			r.nj = append(r.nj, d)
+		}
+	}
+	logf("%s: cold mlbuild %s, cold ninja %s; no-op mlbuild %s, ninja %s", file, dur(r.mlCold), dur(r.njCold), r.ml, r.nj)
+	if r.phases, err = breakdown(cfg, ws, file, breakdownReps, profile); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// runMlbuild runs `mlbuild run FILE --json` in ws and returns its summary
+// and wall time (process start to exit, output included).
+func runMlbuild(cfg *config, ws, file string) (engine.Summary, time.Duration, error) {
+	return runBinary(cfg.mlbuild, cfg, ws, file)
+}
+
+// runBinary runs the given mlbuild binary on the pipeline.
+func runBinary(bin string, cfg *config, ws, file string) (engine.Summary, time.Duration, error) {
+	var sum engine.Summary
+	cmd := exec.Command(bin, "run", file, "-j", fmt.Sprint(cfg.jobs), "--json")
+	cmd.Dir = ws
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return sum, d, fmt.Errorf("mlbuild run %s: %w\n%s", file, err, tail(stderr.String()))
+	}
+	out := bytes.TrimSpace(stdout.Bytes())
+	last := out[bytes.LastIndexByte(out, '\n')+1:]
+	var line struct {
+		Type string `json:"type"`
+		engine.Summary
+	}
+	if err := json.Unmarshal(last, &line); err != nil || line.Type != "summary" {
+		return sum, d, fmt.Errorf("mlbuild run %s: the last line of --json is not a summary: %q", file, tail(string(last)))
+	}
+	return line.Summary, d, nil
+}
+
+// runNinja runs ninja in dir; a rerun must find nothing to do.
+func runNinja(cfg *config, dir string, noop bool) (time.Duration, error) {
+	cmd := exec.Command(cfg.ninja, "-j", fmt.Sprint(cfg.jobs))
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return d, fmt.Errorf("ninja in %s: %w\n%s", dir, err, tail(out.String()))
+	}
+	if noop && !strings.Contains(out.String(), "no work to do") {
+		return d, fmt.Errorf("ninja rerun in %s did work:\n%s", dir, tail(out.String()))
+	}
+	return d, nil
+}
+
+// writeNinja writes dir/build.ninja with one edge per step of p: the same
+// input files (sources and upstream steps' outputs), one output file per
+// declared output, each made by cat-ing the inputs into it.
+func writeNinja(p *engine.Pipeline, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	outPath := func(s *engine.Step, name string) string {
+		for _, o := range s.Schema.Outputs {
+			if o.Name == name {
+				return "out/" + s.Addr + "/" + o.Path
+			}
+		}
+		return "out/" + s.Addr + "/" + name
+	}
+	var b strings.Builder
+	b.WriteString("# Generated by mlbuild's bench: one edge per step of " + filepath.Base(p.File) + ".\n")
+	b.WriteString("rule step\n  command = for o in $out; do cat $in /dev/null > $$o; done\n  description = $out\n\n")
+	for _, s := range p.Steps {
+		var outs, ins []string
+		for _, o := range s.Schema.Outputs {
+			outs = append(outs, ninjaEscape(outPath(s, o.Name)))
+		}
+		for _, a := range s.Schema.Attributes {
+			for _, in := range s.Inputs[a.Name] {
+				if in.From != nil {
+					ins = append(ins, ninjaEscape(outPath(in.From, in.Output)))
+					continue
+				}
+				rel, err := filepath.Rel(dir, in.Path)
+				if err != nil {
+					return err
+				}
+				ins = append(ins, ninjaEscape(rel))
+			}
+		}
+		fmt.Fprintf(&b, "build %s: step %s\n", strings.Join(outs, " "), strings.Join(ins, " "))
+	}
+	return os.WriteFile(filepath.Join(dir, "build.ninja"), []byte(b.String()), 0o644)
+}
+
+func ninjaEscape(s string) string {
+	return strings.NewReplacer("$", "$$", " ", "$ ", ":", "$:").Replace(s)
+}
+
+// backdate gives every file under dir an mtime an hour ago.
+func backdate(dir string) error {
+	old := time.Now().Add(-time.Hour)
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		return os.Chtimes(p, old, old)
+	})
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "..." + s[len(s)-2000:]
+	}
+	return s
+}
