@@ -63,6 +63,11 @@ func run(cfg *config, out string) error {
 	if cfg.mlbuild, err = filepath.Abs(cfg.mlbuild); err != nil {
 		return err
 	}
+	if cfg.lean != "" {
+		if cfg.lean, err = filepath.Abs(cfg.lean); err != nil {
+			return err
+		}
+	}
 	if _, err := os.Stat(cfg.mlbuild); err != nil {
 		return fmt.Errorf("no mlbuild binary at %s (build it: go build -o bin/mlbuild ./cmd/mlbuild)", cfg.mlbuild)
 	}
