@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"math/bits"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +24,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/mlbuild/mlbuild/internal/seeded"
 	"github.com/mlbuild/mlbuild/steps"
 )
 
@@ -287,7 +286,7 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	for _, r := range kept {
 		sizes[r.src]++
 	}
-	r := &rng{src: rand.NewPCG(uint64(seed), streamSplit)}
+	r := seeded.New(uint64(seed), streamSplit)
 	var train, val []record
 	if stratify {
 		quotas := allocate(target, sizes)
@@ -296,18 +295,18 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 			bySrc[rec.src] = append(bySrc[rec.src], rec)
 		}
 		for si, pool := range bySrc {
-			r.shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
+			r.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 			val = append(val, pool[:quotas[si]]...)
 			train = append(train, pool[quotas[si]:]...)
 		}
 	} else {
-		r.shuffle(n, func(i, j int) { kept[i], kept[j] = kept[j], kept[i] })
+		r.Shuffle(n, func(i, j int) { kept[i], kept[j] = kept[j], kept[i] })
 		val = append(val, kept[:target]...)
 		train = append(train, kept[target:]...)
 	}
 	// Interleave the sources.
-	r.shuffle(len(train), func(i, j int) { train[i], train[j] = train[j], train[i] })
-	r.shuffle(len(val), func(i, j int) { val[i], val[j] = val[j], val[i] })
+	r.Shuffle(len(train), func(i, j int) { train[i], train[j] = train[j], train[i] })
+	r.Shuffle(len(val), func(i, j int) { val[i], val[j] = val[j], val[i] })
 	for _, rec := range train {
 		rep.Inputs[rec.src].Train++
 	}
@@ -485,29 +484,4 @@ func unwrapPath(err error) error {
 		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
 	return err
-}
-
-// rng draws from a PCG with algorithms written here rather than
-// math/rand/v2's Rand methods, so that a seed's shuffle is pinned by this
-// package and not by the Go release.
-type rng struct{ src *rand.PCG }
-
-// intN returns a uniform integer in [0, n) (Lemire's multiply-and-reject).
-func (r *rng) intN(n int) int {
-	bound := uint64(n)
-	hi, lo := bits.Mul64(r.src.Uint64(), bound)
-	if lo < bound {
-		thresh := -bound % bound
-		for lo < thresh {
-			hi, lo = bits.Mul64(r.src.Uint64(), bound)
-		}
-	}
-	return int(hi)
-}
-
-// shuffle is Fisher-Yates, last element first.
-func (r *rng) shuffle(n int, swap func(i, j int)) {
-	for i := n - 1; i > 0; i-- {
-		swap(i, r.intN(i+1))
-	}
 }
