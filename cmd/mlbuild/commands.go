@@ -30,20 +30,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&rebuild, "rebuild", "run this step (KIND.NAME) even if it is cached (repeatable)")
 	jobs := fs.Int("j", runtime.NumCPU(), "run at most N steps at once")
 	locked := fs.Bool("locked", false, "fail if any step's key or outputs differ from mlbuild.lock, and leave it unchanged (for CI)")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitError{2}
-	}
-	file, rest, err := pipelineFile(pos)
+	p, rest, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("run takes one pipeline file; unexpected %q (use --target KIND.NAME to pick steps)", rest[0])
-	}
-	p, err := c.load(file, stderr)
-	if err != nil {
-		return err
 	}
 	lock, err := openLock(p, *locked, stderr)
 	if err != nil {
@@ -105,15 +97,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("verify", stderr)
 	var c common
 	c.register(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitError{2}
-	}
-	file, addrs, err := pipelineFile(pos)
-	if err != nil {
-		return err
-	}
-	p, err := c.load(file, stderr)
+	p, addrs, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -169,15 +153,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var targets, rebuild listFlag
 	fs.Var(&targets, "target", "plan this step (KIND.NAME) and what it needs (repeatable)")
 	fs.Var(&rebuild, "rebuild", "plan this step as forced (repeatable)")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitError{2}
-	}
-	file, _, err := pipelineFile(pos)
-	if err != nil {
-		return err
-	}
-	p, err := c.load(file, stderr)
+	p, _, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -219,20 +195,12 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("explain", stderr)
 	var c common
 	c.register(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitError{2}
-	}
-	file, rest, err := pipelineFile(pos)
+	p, rest, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
 		return fmt.Errorf("explain needs one step: mlbuild explain [FILE] KIND.NAME")
-	}
-	p, err := c.load(file, stderr)
-	if err != nil {
-		return err
 	}
 	e, err := c.open(ctx, p, engine.Options{}, stderr)
 	if err != nil {
@@ -291,15 +259,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) error {
 	var c common
 	c.register(fs)
 	format := fs.String("format", "dot", "dot, mermaid or json")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitError{2}
-	}
-	file, _, err := pipelineFile(pos)
-	if err != nil {
-		return err
-	}
-	p, err := c.load(file, stderr)
+	p, _, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -323,20 +283,12 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var c common
 	c.register(fs)
 	prov := fs.Bool("provenance", false, "print the step's provenance as an in-toto statement with an SLSA v1 predicate")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitError{2}
-	}
-	file, rest, err := pipelineFile(pos)
+	p, rest, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
 		return fmt.Errorf("show needs one step: mlbuild show [FILE] KIND.NAME")
-	}
-	p, err := c.load(file, stderr)
-	if err != nil {
-		return err
 	}
 	e, err := c.open(ctx, p, engine.Options{}, stderr)
 	if err != nil {
@@ -499,20 +451,12 @@ func cmdCacheTransfer(ctx context.Context, sub string, args []string, stdout, st
 	c.register(fs)
 	var targets listFlag
 	fs.Var(&targets, "target", "only this step (KIND.NAME) and what it needs (repeatable)")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitError{2}
-	}
-	file, _, err := pipelineFile(pos)
-	if err != nil {
-		return err
-	}
-	p, err := c.load(file, stderr)
+	p, _, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	if url, _ := remoteConfig(p); url == "" {
-		return fmt.Errorf("no remote cache configured: add cache { remote = \"...\" } to %s or set MLBUILD_REMOTE", file)
+		return fmt.Errorf("no remote cache configured: add cache { remote = \"...\" } to %s or set MLBUILD_REMOTE", p.File)
 	}
 	e, err := c.open(ctx, p, engine.Options{Targets: targets}, stderr)
 	if err != nil {

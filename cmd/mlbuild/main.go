@@ -191,6 +191,22 @@ func newLogger(stderr io.Writer, verbose bool) *slog.Logger {
 	}}))
 }
 
+// parsePipeline parses a command's flags (before or after its positional
+// arguments) and loads the pipeline; rest are the positional arguments
+// after the pipeline file.
+func (c *common) parsePipeline(fs *flag.FlagSet, args []string, stderr io.Writer) (p *engine.Pipeline, rest []string, err error) {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, nil, exitError{2}
+	}
+	file, rest, err := pipelineFile(pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err = c.load(file, stderr)
+	return p, rest, err
+}
+
 // load parses the pipeline; diagnostics are printed as they are, with
 // file:line:column and a snippet.
 func (c *common) load(file string, stderr io.Writer) (*engine.Pipeline, error) {
