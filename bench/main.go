@@ -5,10 +5,15 @@
 //     equivalent build.ninja (same steps, same input files);
 //  2. a no-op rerun of a generated 10,000-step pipeline beside ninja;
 //  3. first-time hashing of a 1 GiB file beside sha256sum;
-//  4. the bytes of input re-read by those no-op reruns.
+//  4. the bytes of input re-read by those no-op reruns;
+//  5. teammate B's full pull of twainbot's artifacts from nginx (WebDAV PUT
+//     on loopback) that teammate A filled, by `mlbuild run` and by
+//     `mlbuild cache pull`, beside curl fetching the same objects;
+//  6. push and pull of a 1 GiB artifact to and from that nginx, beside curl
+//     uploading and downloading the same file.
 //
 // Run it with `make bench`, or `go run ./bench -mlbuild bin/mlbuild -quick`
-// for a smaller smoke run (1,000 steps, 256 MiB).
+// for a smaller smoke run (1,000 steps, 256 MiB files).
 package main
 
 import (
@@ -74,8 +79,10 @@ func run(cfg *config, out string) error {
 	if cfg.pipelines, err = filepath.Abs(cfg.pipelines); err != nil {
 		return err
 	}
-	// The runs must use their own workspaces' caches, never the user's.
+	// The runs must use their own workspaces' caches, never the user's,
+	// and no remote but the benchmark's own nginx.
 	os.Unsetenv("MLBUILD_CACHE_DIR")
+	os.Unsetenv("MLBUILD_REMOTE")
 	if cfg.tmp, err = os.MkdirTemp("", "mlbuild-bench-"); err != nil {
 		return err
 	}
@@ -117,9 +124,42 @@ func run(cfg *config, out string) error {
 	rows = append(rows, h.rows()...)
 	rows = append(rows, tw.bytesRow("twainbot.hcl"), large.bytesRow(thousands(cfg.steps)+"-step pipeline"))
 
+	// The remote cache: nginx with WebDAV PUT on loopback, beside curl.
+	curl := findCurl()
+	if curl.path == "" {
+		n := "**curl is not installed**, so the remote-cache rows have no peer: install it (`apt-get install curl`) and rerun.\n\n"
+		note += n
+		logf("%s", n)
+	}
+	m.curl = curl.version
+	ngx, ngxNote, err := startNginx(cfg)
+	if err != nil {
+		return err
+	}
+	var storeText string
+	if ngx == nil {
+		note += ngxNote
+		logf("%s", ngxNote)
+	} else {
+		m.nginx = nginxVersion()
+		team, err := benchTeammates(cfg, ngx, curl)
+		if err != nil {
+			ngx.Stop()
+			return fmt.Errorf("teammates: %w", err)
+		}
+		rows = append(rows, team.rows()...)
+		xfer, err := benchTransfer(cfg, ngx, curl)
+		ngx.Stop()
+		if err != nil {
+			return fmt.Errorf("%s transfer: %w", sizeName(cfg.hashSize), err)
+		}
+		rows = append(rows, xfer.rows(curl)...)
+		storeText = "; " + xfer.contextText()
+	}
+
 	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" +
-		fmt.Sprintf("Cold builds, for context (no target): twainbot.hcl %s; %s steps %s.\n\n",
-			tw.coldText(), thousands(cfg.steps), large.coldText()) +
+		fmt.Sprintf("Cold builds and the local store, for context (no target): twainbot.hcl %s; %s steps %s%s.\n\n",
+			tw.coldText(), thousands(cfg.steps), large.coldText(), storeText) +
 		renderBreakdown([]string{"twainbot.hcl", thousands(cfg.steps) + " steps"}, []phases{tw.phases, large.phases}, breakdownReps) +
 		fmt.Sprintf("\nLoad average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
 	fmt.Println()

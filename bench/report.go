@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mlbuild/mlbuild/cache/remote/remotetest"
 )
 
 // row is one line of the results table.
@@ -74,6 +76,7 @@ type machine struct {
 	cpus                    int
 	cpu, mem, goVer         string
 	ninja, sha256sum, uname string
+	nginx, curl             string // filled in by the remote benchmarks
 }
 
 func describeMachine() machine {
@@ -94,8 +97,8 @@ func describeMachine() machine {
 }
 
 func (m machine) markdown() string {
-	return fmt.Sprintf("Machine: %d CPUs (nproc), %s, %s RAM, %s; %s; ninja %s; %s.\n",
-		m.cpus, m.cpu, m.mem, m.uname, m.goVer, orNone(m.ninja), orNone(m.sha256sum))
+	return fmt.Sprintf("Machine: %d CPUs (nproc), %s, %s RAM, %s; %s; ninja %s; %s; %s; %s.\n",
+		m.cpus, m.cpu, m.mem, m.uname, m.goVer, orNone(m.ninja), orNone(m.sha256sum), orNone(m.nginx), orNone(m.curl))
 }
 
 func orNone(s string) string {
@@ -120,6 +123,16 @@ func procField(path, key string) string {
 		}
 	}
 	return ""
+}
+
+// nginxVersion is what `nginx -v` prints (on stderr), e.g. "nginx/1.22.1".
+func nginxVersion() string {
+	out, err := exec.Command(remotetest.NginxBinary(), "-v").CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimPrefix(strings.TrimSpace(line), "nginx version: ")
 }
 
 func firstLine(name string, args ...string) string {

@@ -1,9 +1,11 @@
-// Package remotetest starts real remote-cache servers for tests: Debian's
-// nginx serving WebDAV PUT on loopback (the Bazel HTTP cache protocol) and
-// an in-process S3 implementation (gofakes3) on loopback.
+// Package remotetest starts real remote-cache servers for tests (and, with
+// StartNginxServer, for the benchmark): Debian's nginx serving WebDAV PUT on
+// loopback (the Bazel HTTP cache protocol) and an in-process S3
+// implementation (gofakes3) on loopback.
 package remotetest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,8 +23,8 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
-// Nginx is an nginx started by a test: WebDAV PUT on loopback, files
-// under Root (objects at Root/cas/<digest> and Root/ac/<key>).
+// Nginx is an nginx started by a test or a benchmark: WebDAV PUT on
+// loopback, files under Root (objects at Root/cas/<digest> and Root/ac/<key>).
 type Nginx struct {
 	URL  string
 	Root string
@@ -31,8 +33,9 @@ type Nginx struct {
 	done chan struct{}
 }
 
-// nginxBinary finds Debian's nginx.
-func nginxBinary() string {
+// NginxBinary is the path of Debian's nginx, or "" when it is not
+// installed.
+func NginxBinary() string {
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p
 	}
@@ -44,52 +47,73 @@ func nginxBinary() string {
 	return ""
 }
 
+// ErrNoNginx is returned by StartNginxServer when nginx is not installed.
+var ErrNoNginx = errors.New("nginx not found: install Debian's nginx (apt-get install nginx-light; .ci/run does)")
+
 // StartNginx starts an nginx with its own config, port and temp paths in a
 // temporary directory, and stops it when the test ends. With htpasswd
 // lines ("user:{PLAIN}password") it requires basic auth. It skips the
 // test when nginx is not installed.
 func StartNginx(t testing.TB, htpasswd ...string) *Nginx {
 	t.Helper()
-	bin := nginxBinary()
-	if bin == "" {
+	if NginxBinary() == "" {
 		t.Skip("nginx not found: install Debian's nginx (apt-get install nginx-light; .ci/run does) to run the HTTP remote cache tests")
+	}
+	s, err := StartNginxServer(t.TempDir(), htpasswd...)
+	if err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartNginxServer starts an nginx serving WebDAV PUT on a free loopback
+// port, with its config, logs, temp paths and objects (dir/root) in dir,
+// which must exist; with htpasswd lines it requires basic auth. The caller
+// calls Stop (nginx is also killed when the calling process dies). It
+// returns ErrNoNginx when nginx is not installed.
+func StartNginxServer(dir string, htpasswd ...string) (*Nginx, error) {
+	bin := NginxBinary()
+	if bin == "" {
+		return nil, ErrNoNginx
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := tryStartNginx(t, bin, htpasswd)
+		// The free port may be taken by the time nginx binds it: retry.
+		s, err := tryStartNginx(dir, bin, htpasswd)
 		if err == nil {
-			return s
+			return s, nil
 		}
 		lastErr = err
 	}
-	t.Fatalf("start nginx: %v", lastErr)
-	return nil
+	return nil, lastErr
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func tryStartNginx(t testing.TB, bin string, htpasswd []string) (*Nginx, error) {
-	dir := t.TempDir()
+func tryStartNginx(dir, bin string, htpasswd []string) (*Nginx, error) {
 	root := filepath.Join(dir, "root")
 	for _, d := range []string{root, filepath.Join(dir, "tmp"), filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	port := freePort(t)
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	auth := ""
 	if len(htpasswd) > 0 {
 		pw := filepath.Join(dir, "htpasswd")
 		if err := os.WriteFile(pw, []byte(strings.Join(htpasswd, "\n")+"\n"), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		auth = fmt.Sprintf("auth_basic \"mlbuild cache\";\n            auth_basic_user_file %s;", pw)
 	}
@@ -124,7 +148,7 @@ http {
 `, dir, tmp, port, root, auth)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "logs", "error.log"), "-c", confPath)
 	var out strings.Builder
@@ -135,7 +159,6 @@ http {
 	}
 	s := &Nginx{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Root: root, cmd: cmd, dir: dir, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.Stop)
 	deadline := time.Now().Add(10 * time.Second)
 	client := &http.Client{Timeout: time.Second}
 	for {
