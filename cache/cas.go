@@ -103,6 +103,9 @@ func (s *Store) BlobSize(digest string) (int64, bool, error) {
 // record goes in last, in the same transaction as the final chunks. A crash
 // before that commit leaves only chunks no reader ever looks at (GC sweeps
 // them, and a later PutBlob of the same digest overwrites them).
+//
+// Content that does not hash to digest is refused with an error wrapping
+// ErrDigestMismatch.
 func (s *Store) PutBlob(digest string, r io.Reader) error {
 	if !validDigest(digest) {
 		return fmt.Errorf("store blob: %q is not a SHA-256 digest", digest)
@@ -161,7 +164,7 @@ func (s *Store) PutBlob(digest string, r io.Reader) error {
 		}
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != digest {
-		return fail(fmt.Errorf("store blob: content hashes to %s, expected %s (the file changed while it was being stored)", short(got), short(digest)))
+		return fail(fmt.Errorf("store blob: %w: content (%d bytes) hashes to %s, expected %s (a file that changed while it was stored, or a damaged download)", ErrDigestMismatch, size, short(got), short(digest)))
 	}
 	if committed > 0 {
 		// Make the earlier chunk transactions durable before the commit
@@ -203,6 +206,10 @@ func (s *Store) PutBytes(b []byte) (string, error) {
 	d := hex.EncodeToString(sum[:])
 	return d, s.PutBlob(d, bytes.NewReader(b))
 }
+
+// ErrDigestMismatch means content offered under a digest hashes to
+// another one.
+var ErrDigestMismatch = errors.New("content does not match its digest")
 
 // ErrBlobMissing means the CAS has no (whole) blob for a digest. A blob
 // found damaged on read (a lost chunk, content that no longer hashes to its

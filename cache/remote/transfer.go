@@ -319,8 +319,8 @@ func Repair(ctx context.Context, local *cache.Store, r Store, digest string) err
 type verifier struct {
 	r      io.Reader
 	digest string
-	limit  int64 // most bytes accepted; -1 for no limit
-	h      hash.Hash
+	limit  int64     // most bytes accepted; -1 for no limit
+	h      hash.Hash // nil when the consumer verifies (cache.Store.PutBlob)
 	n      int64
 }
 
@@ -330,13 +330,18 @@ func newVerifier(r io.Reader, digest string, limit int64) *verifier {
 
 func (v *verifier) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
+	if v.h != nil {
+		v.h.Write(p[:n])
+	}
 	v.n += int64(n)
 	if v.limit >= 0 && v.n > v.limit {
 		return n, &CorruptError{Digest: v.digest, Detail: fmt.Sprintf("it is larger than the %d bytes expected", v.limit)}
 	}
 	switch {
 	case err == io.EOF:
+		if v.h == nil {
+			break
+		}
 		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.digest {
 			return n, &CorruptError{Digest: v.digest, Detail: fmt.Sprintf("its content (%d bytes) hashes to %s", v.n, got)}
 		}
@@ -361,8 +366,14 @@ func download(ctx context.Context, local *cache.Store, r Store, digest string, s
 		// the limit only stops an endless stream early.
 		limit = size
 	}
+	// PutBlob hashes what it stores and refuses a mismatch, so the
+	// verifier only bounds the stream and reports a cut transfer.
 	v := newVerifier(rc, digest, limit)
+	v.h = nil
 	if err := local.PutBlob(digest, v); err != nil {
+		if errors.Is(err, cache.ErrDigestMismatch) {
+			return v.n, &CorruptError{Digest: digest, Detail: fmt.Sprintf("its content (%d bytes) does not hash to its name", v.n)}
+		}
 		return v.n, err
 	}
 	return v.n, nil
