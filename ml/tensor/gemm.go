@@ -1,0 +1,413 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Cache-blocked single-precision GEMM: Go blocking and packing around a
+// 6×16 micro-kernel (AVX2/FMA assembly on amd64 CPUs that have it, portable
+// Go elsewhere).
+//
+// C = alpha*op(A)*op(B) + beta*C is computed block by block: the K dimension
+// is cut into kc-deep slabs (in ascending order, so every element of C sums
+// its products in the same order whatever the threading), B's slab is packed
+// into NR-wide column panels (widening bf16/fp16 on the fly), and tasks of
+// mcBlock rows × ncTask columns pack their slice of A into MR-high row panels
+// and run the MR×NR micro-kernel on each MR×NR tile. Task boundaries are fixed, so
+// results do not depend on the number of workers.
+
+const (
+	gemmMR   = 6
+	gemmNR   = 16
+	gemmKC   = 256
+	gemmNC   = 1024
+	mcBlock  = 96
+	ncTask   = 128
+	gemvMaxM = 4
+)
+
+// microKernel computes tile = Σ_p a[p,0:MR]ᵀ b[p,0:NR] over kc steps of
+// packed panels (a: kc×MR, b: kc×NR), each element summing p in ascending
+// order. It is kernelGo, or an assembly kernel where the CPU has one
+// (gemm_amd64.go).
+var microKernel = kernelGo
+
+// dotKernel and dotBF16Kernel are the dot products gemv uses (y in float32
+// or bfloat16): dot and dotBF16, or assembly versions.
+var (
+	dotKernel     = dot
+	dotBF16Kernel = dotBF16
+)
+
+// matSrc is one operand of a GEMM: row-major data of rows×cols (before any
+// transposition), in one of three storage types.
+type matSrc struct {
+	f32        []float32
+	u16        []uint16
+	dt         DType
+	rows, cols int
+	trans      bool
+}
+
+// at returns op(M)[i,j] widened to float32.
+func (s *matSrc) at(i, j int) float32 {
+	idx := i*s.cols + j
+	if s.trans {
+		idx = j*s.cols + i
+	}
+	switch s.dt {
+	case F32:
+		return s.f32[idx]
+	case BF16:
+		return BF16ToFloat32(s.u16[idx])
+	default:
+		return f16Table[s.u16[idx]]
+	}
+}
+
+// loadRow widens count consecutive stored elements starting at idx into dst.
+func (s *matSrc) loadRow(dst []float32, idx int) {
+	switch s.dt {
+	case F32:
+		copy(dst, s.f32[idx:idx+len(dst)])
+	case BF16:
+		src := s.u16[idx : idx+len(dst)]
+		for i, h := range src {
+			dst[i] = math.Float32frombits(uint32(h) << 16)
+		}
+	default:
+		src := s.u16[idx : idx+len(dst)]
+		for i, h := range src {
+			dst[i] = f16Table[h]
+		}
+	}
+}
+
+// gemm computes c[M,N] = alpha*op(a)*op(b) + beta*c.
+func gemm(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta float32) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scaleC(c, m*n, beta)
+		return
+	}
+	if m <= gemvMaxM {
+		gemv(pool, c, a, b, m, n, k, alpha, beta)
+		return
+	}
+	bp := getBuf(gemmKC * gemmNC)
+	defer putBuf(bp)
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		for jc := 0; jc < n; jc += gemmNC {
+			nc := min(gemmNC, n-jc)
+			panels := (nc + gemmNR - 1) / gemmNR
+			packed := (*bp)[:panels*kc*gemmNR]
+			pool.run(panels, 16, func(lo, hi int) {
+				for pnl := lo; pnl < hi; pnl++ {
+					packB(packed[pnl*kc*gemmNR:(pnl+1)*kc*gemmNR], b, pc, kc, jc+pnl*gemmNR, min(gemmNR, nc-pnl*gemmNR))
+				}
+			})
+			mTasks := (m + mcBlock - 1) / mcBlock
+			nTasks := (nc + ncTask - 1) / ncTask
+			first := pc == 0
+			pool.run(mTasks*nTasks, 1, func(lo, hi int) {
+				ap := getBuf(mcBlock * gemmKC)
+				defer putBuf(ap)
+				// One tile per task: it escapes through the kernel variable.
+				tile := new([gemmMR * gemmNR]float32)
+				for t := lo; t < hi; t++ {
+					ic := (t / nTasks) * mcBlock
+					jt := (t % nTasks) * ncTask
+					mc := min(mcBlock, m-ic)
+					ntc := min(ncTask, nc-jt)
+					packA(*ap, a, ic, mc, pc, kc)
+					for jr := 0; jr < ntc; jr += gemmNR {
+						nr := min(gemmNR, ntc-jr)
+						pnl := (jt + jr) / gemmNR
+						bpan := packed[pnl*kc*gemmNR : (pnl+1)*kc*gemmNR]
+						for ir := 0; ir < mc; ir += gemmMR {
+							mr := min(gemmMR, mc-ir)
+							microKernel(kc, (*ap)[ir*kc:(ir+gemmMR)*kc], bpan, tile)
+							row0 := ic + ir
+							col0 := jc + jt + jr
+							for i := range mr {
+								cr := c[(row0+i)*n+col0 : (row0+i)*n+col0+nr]
+								tr := tile[i*gemmNR : i*gemmNR+nr]
+								if first {
+									if beta == 0 {
+										for j := range cr {
+											cr[j] = alpha * tr[j]
+										}
+									} else {
+										for j := range cr {
+											cr[j] = beta*cr[j] + alpha*tr[j]
+										}
+									}
+								} else {
+									for j := range cr {
+										cr[j] += alpha * tr[j]
+									}
+								}
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func scaleC(c []float32, n int, beta float32) {
+	for i := range c[:n] {
+		if beta == 0 {
+			c[i] = 0
+		} else {
+			c[i] *= beta
+		}
+	}
+}
+
+// packA packs rows [ic, ic+mc) and columns [pc, pc+kc) of op(a) into MR-high
+// panels: dst[panel*kc*MR + p*MR + i]. Rows past mc are zero.
+func packA(dst []float32, a *matSrc, ic, mc, pc, kc int) {
+	for ir := 0; ir < mc; ir += gemmMR {
+		pan := dst[ir*kc : ir*kc+kc*gemmMR]
+		mr := min(gemmMR, mc-ir)
+		if !a.trans && a.dt == F32 {
+			for i := range gemmMR {
+				if i >= mr {
+					for p := range kc {
+						pan[p*gemmMR+i] = 0
+					}
+					continue
+				}
+				src := a.f32[(ic+ir+i)*a.cols+pc : (ic+ir+i)*a.cols+pc+kc]
+				for p, v := range src {
+					pan[p*gemmMR+i] = v
+				}
+			}
+			continue
+		}
+		if a.trans && a.dt == F32 {
+			// op(a)[i,p] = a[p,i]: rows of storage are contiguous in i.
+			for p := range kc {
+				row := a.f32[(pc+p)*a.cols+ic+ir : (pc+p)*a.cols+ic+ir+mr]
+				d := pan[p*gemmMR : p*gemmMR+gemmMR]
+				copy(d, row)
+				for i := mr; i < gemmMR; i++ {
+					d[i] = 0
+				}
+			}
+			continue
+		}
+		for p := range kc {
+			for i := range gemmMR {
+				if i < mr {
+					pan[p*gemmMR+i] = a.at(ic+ir+i, pc+p)
+				} else {
+					pan[p*gemmMR+i] = 0
+				}
+			}
+		}
+	}
+}
+
+// packB packs op(b)[pc:pc+kc, j0:j0+nr] into dst[p*NR + j] (zero beyond nr).
+func packB(dst []float32, b *matSrc, pc, kc, j0, nr int) {
+	var row [gemmNR]float32
+	if b.trans {
+		// op(b)[p,j] = b[j,p]: each column j is a contiguous stored row.
+		var col [gemmKC]float32
+		for j := range gemmNR {
+			if j >= nr {
+				for p := range kc {
+					dst[p*gemmNR+j] = 0
+				}
+				continue
+			}
+			cs := col[:kc]
+			b.loadRow(cs, (j0+j)*b.cols+pc)
+			for p, v := range cs {
+				dst[p*gemmNR+j] = v
+			}
+		}
+		return
+	}
+	for p := range kc {
+		r := row[:nr]
+		b.loadRow(r, (pc+p)*b.cols+j0)
+		d := dst[p*gemmNR : p*gemmNR+gemmNR]
+		copy(d, r)
+		for j := nr; j < gemmNR; j++ {
+			d[j] = 0
+		}
+	}
+}
+
+// kernelGo is the portable micro-kernel.
+func kernelGo(kc int, a, b []float32, tile *[gemmMR * gemmNR]float32) {
+	*tile = [gemmMR * gemmNR]float32{}
+	a = a[:kc*gemmMR]
+	b = b[:kc*gemmNR]
+	for p := range kc {
+		ap := a[p*gemmMR : p*gemmMR+gemmMR : p*gemmMR+gemmMR]
+		bp := b[p*gemmNR : p*gemmNR+gemmNR : p*gemmNR+gemmNR]
+		for i, av := range ap {
+			t := tile[i*gemmNR : i*gemmNR+gemmNR : i*gemmNR+gemmNR]
+			for j, bv := range bp {
+				t[j] += av * bv
+			}
+		}
+	}
+}
+
+// gemv handles small M (token-by-token decoding): each task owns a fixed
+// range of output columns.
+func gemv(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta float32) {
+	// Materialise op(a) rows as contiguous float32.
+	arows := make([][]float32, m)
+	for i := range m {
+		r := make([]float32, k)
+		for p := range k {
+			r[p] = a.at(i, p)
+		}
+		arows[i] = r
+	}
+	const chunk = 64
+	tasks := (n + chunk - 1) / chunk
+	pool.run(tasks, 1, func(lo, hi int) {
+		buf := getBuf(max(k, chunk))
+		defer putBuf(buf)
+		w := (*buf)[:k]
+		for t := lo; t < hi; t++ {
+			j0 := t * chunk
+			j1 := min(n, j0+chunk)
+			if b.trans {
+				for j := j0; j < j1; j++ {
+					// F32 and BF16 rows are read in place; F16 is widened.
+					var bf []uint16
+					row := w
+					switch b.dt {
+					case F32:
+						row = b.f32[j*b.cols : j*b.cols+k]
+					case BF16:
+						bf = b.u16[j*b.cols : j*b.cols+k]
+					default:
+						b.loadRow(w, j*b.cols)
+					}
+					for i := range m {
+						var s float32
+						if bf != nil {
+							s = dotBF16Kernel(arows[i], bf)
+						} else {
+							s = dotKernel(arows[i], row)
+						}
+						ci := &c[i*n+j]
+						if beta == 0 {
+							*ci = alpha * s
+						} else {
+							*ci = beta**ci + alpha*s
+						}
+					}
+				}
+				continue
+			}
+			// c[i, j0:j1] = Σ_p a[i,p] * b[p, j0:j1]
+			acc := (*buf)[:j1-j0]
+			for i := range m {
+				for j := range acc {
+					acc[j] = 0
+				}
+				var row [chunk]float32
+				r := row[:j1-j0]
+				for p := range k {
+					b.loadRow(r, p*b.cols+j0)
+					av := arows[i][p]
+					for j, v := range r {
+						acc[j] += av * v
+					}
+				}
+				cr := c[i*n+j0 : i*n+j1]
+				for j := range cr {
+					if beta == 0 {
+						cr[j] = alpha * acc[j]
+					} else {
+						cr[j] = beta*cr[j] + alpha*acc[j]
+					}
+				}
+			}
+		}
+	})
+}
+
+// dot is a float32 dot product with four independent accumulators (fixed
+// order, so deterministic).
+func dot(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xx := x[i : i+4 : i+4]
+		yy := y[i : i+4 : i+4]
+		s0 += xx[0] * yy[0]
+		s1 += xx[1] * yy[1]
+		s2 += xx[2] * yy[2]
+		s3 += xx[3] * yy[3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotBF16 is dot with y in bfloat16.
+func dotBF16(x []float32, y []uint16) float32 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xx := x[i : i+4 : i+4]
+		yy := y[i : i+4 : i+4]
+		s0 += xx[0] * BF16ToFloat32(yy[0])
+		s1 += xx[1] * BF16ToFloat32(yy[1])
+		s2 += xx[2] * BF16ToFloat32(yy[2])
+		s3 += xx[3] * BF16ToFloat32(yy[3])
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * BF16ToFloat32(y[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+var bufPool sync.Pool
+
+func getBuf(n int) *[]float32 {
+	if v, ok := bufPool.Get().(*[]float32); ok && cap(*v) >= n {
+		*v = (*v)[:n]
+		return v
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func putBuf(b *[]float32) { bufPool.Put(b) }
+
+// gemmArgs validates shapes for MatMul and returns m, n, k.
+func gemmShape(op string, aRows, aCols, bRows, bCols, cRows, cCols int, transA, transB bool) (m, n, k int) {
+	m, k = aRows, aCols
+	if transA {
+		m, k = aCols, aRows
+	}
+	kb, nb := bRows, bCols
+	if transB {
+		kb, nb = bCols, bRows
+	}
+	if k != kb || cRows != m || cCols != nb {
+		panic(fmt.Sprintf("tensor: %s shape mismatch: op(a)=[%d %d] op(b)=[%d %d] c=[%d %d]", op, m, k, kb, nb, cRows, cCols))
+	}
+	return m, nb, k
+}

@@ -1,0 +1,75 @@
+package tensor
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2FMA reports whether the AVX2/FMA kernels in gemm_amd64.s can run.
+var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+func init() {
+	if hasAVX2FMA {
+		microKernel = kernelAVX2
+		dotKernel = dotAVX2
+		dotBF16Kernel = dotBF16AVX2
+	}
+}
+
+// kern6x16 is the AVX2/FMA micro-kernel: tile[6×16] = Σ_p a[p,0:6]ᵀ b[p,0:16]
+// for kc >= 0 steps of packed panels.
+//
+//go:noescape
+func kern6x16(kc int, a, b, tile *float32)
+
+// dot8x4 returns the dot product of x and y over n (a multiple of 32)
+// elements, accumulating in four 8-lane registers.
+//
+//go:noescape
+func dot8x4(x, y *float32, n int) float32
+
+func kernelAVX2(kc int, a, b []float32, tile *[gemmMR * gemmNR]float32) {
+	if kc <= 0 {
+		*tile = [gemmMR * gemmNR]float32{}
+		return
+	}
+	_ = a[kc*gemmMR-1]
+	_ = b[kc*gemmNR-1]
+	kern6x16(kc, &a[0], &b[0], &tile[0])
+}
+
+// dotAVX2 is dot with the bulk in 32-element AVX2 steps and the tail in Go.
+func dotAVX2(x, y []float32) float32 {
+	y = y[:len(x)]
+	n := len(x) &^ 31
+	var s float32
+	if n > 0 {
+		s = dot8x4(&x[0], &y[0], n)
+	}
+	for i := n; i < len(x); i++ {
+		s += x[i] * y[i]
+	}
+	return s
+}
+
+// fmaPeak runs n iterations of 12 independent 8-lane FMAs (192 flops); only
+// BenchmarkPeakFMA uses it.
+//
+//go:noescape
+func fmaPeak(n int)
+
+// dotBF16x4 is dot8x4 with y in bfloat16.
+//
+//go:noescape
+func dotBF16x4(x *float32, y *uint16, n int) float32
+
+// dotBF16AVX2 is dotBF16 with the bulk in 32-element AVX2 steps.
+func dotBF16AVX2(x []float32, y []uint16) float32 {
+	y = y[:len(x)]
+	n := len(x) &^ 31
+	var s float32
+	if n > 0 {
+		s = dotBF16x4(&x[0], &y[0], n)
+	}
+	for i := n; i < len(x); i++ {
+		s += x[i] * BF16ToFloat32(y[i])
+	}
+	return s
+}

@@ -1,0 +1,420 @@
+package tensor
+
+import "math"
+
+// float is the element type of the generic kernels: the CPU backend runs them
+// in float32, the gradient checks in float64.
+type float interface{ ~float32 | ~float64 }
+
+// The kernels below work on plain slices and a half-open range of rows, so
+// that the CPU backend can run disjoint row ranges on different goroutines
+// and tests can run them in float64. Each output element is produced by one
+// call in a fixed order.
+
+// rmsNormRows computes rows [lo,hi) of y = x * rsqrt(mean(x²)+eps) * w for
+// x, y [N,D] and w [D]. The sum of squares is accumulated in float64.
+func rmsNormRows[T float](y, x, w []T, d int, eps float64, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		xr := x[r*d : r*d+d]
+		yr := y[r*d : r*d+d]
+		inv := T(rmsInv(xr, eps))
+		for i, v := range xr {
+			// HF: weight * (x * rsqrt(var+eps)).to(dtype)
+			yr[i] = w[i] * (v * inv)
+		}
+	}
+}
+
+func rmsInv[T float](xr []T, eps float64) float64 {
+	var ss float64
+	for _, v := range xr {
+		ss += float64(v) * float64(v)
+	}
+	return 1 / math.Sqrt(ss/float64(len(xr))+eps)
+}
+
+// rmsNormBackwardRows writes rows [lo,hi) of dx for y = RMSNorm(x, w).
+func rmsNormBackwardRows[T float](dx, dy, x, w []T, d int, eps float64, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		xr, dyr, dxr := x[r*d:r*d+d], dy[r*d:r*d+d], dx[r*d:r*d+d]
+		inv := rmsInv(xr, eps)
+		// g = dy*w; xhat = x*inv; dx = inv*(g - xhat*mean(g*xhat))
+		var dot float64
+		for i := range xr {
+			dot += float64(dyr[i]) * float64(w[i]) * float64(xr[i]) * inv
+		}
+		m := dot / float64(d)
+		for i := range xr {
+			g := float64(dyr[i]) * float64(w[i])
+			dxr[i] = T(inv * (g - float64(xr[i])*inv*m))
+		}
+	}
+}
+
+// rmsNormWeightGradCols accumulates columns [lo,hi) of dw += Σ_rows dy*xhat,
+// given invs[r] = rsqrt(mean(x_r²)+eps) (from rmsInv). Each column sums its
+// rows in ascending order.
+func rmsNormWeightGradCols[T float](dw, dy, x []T, invs []float64, d int, lo, hi int) {
+	for c := lo; c < hi; c++ {
+		var s float64
+		for r, inv := range invs {
+			s += float64(dy[r*d+c]) * float64(x[r*d+c]) * inv
+		}
+		dw[c] += T(s)
+	}
+}
+
+// ropeInvFreq returns HF's inv_freq for headDim and theta, rounded to float32
+// as transformers computes it.
+func ropeInvFreq(headDim int, theta float64) []float32 {
+	half := headDim / 2
+	f := make([]float32, half)
+	for i := range half {
+		e := float32(2*i) / float32(headDim)
+		f[i] = float32(1 / float32(math.Pow(theta, float64(e))))
+	}
+	return f
+}
+
+// ropeCosSin returns cos and sin of position*inv_freq (float32 product, as HF).
+func ropeCosSin(pos int, invFreq []float32, cos, sin []float64) {
+	for i, f := range invFreq {
+		a := float64(float32(pos) * f)
+		cos[i] = float64(float32(math.Cos(a)))
+		sin[i] = float64(float32(math.Sin(a)))
+	}
+}
+
+// ropeRows rotates rows [lo,hi) of x [N, heads*headDim] into y (y may be x).
+// sign +1 is the forward rotation, -1 its inverse (the backward pass).
+func ropeRows[T float](y, x []T, positions []int, heads, headDim int, invFreq []float32, sign float64, lo, hi int) {
+	half := headDim / 2
+	cos := make([]float64, half)
+	sin := make([]float64, half)
+	w := heads * headDim
+	for r := lo; r < hi; r++ {
+		ropeCosSin(positions[r], invFreq, cos, sin)
+		for h := range heads {
+			base := r*w + h*headDim
+			for i := range half {
+				c, s := T(cos[i]), T(sign*sin[i])
+				a, b := x[base+i], x[base+i+half]
+				y[base+i] = a*c - b*s
+				y[base+i+half] = b*c + a*s
+			}
+		}
+	}
+}
+
+// attnRange returns the key range [0,end) and start for query i.
+func (p AttnParams) keyRange(i int) (start, end int) {
+	pos := p.PosOffset + i
+	end = min(pos+1, p.SeqKV)
+	if p.Window > 0 {
+		start = max(0, pos-p.Window+1)
+	}
+	return start, end
+}
+
+// attentionRows computes output rows for the (sequence, query, head) triples
+// with flat index in [lo,hi), index = (b*SeqQ+i)*Heads + h. scores is
+// scratch of at least SeqKV elements.
+func attentionRows[T float](out, q, k, v []T, p AttnParams, scores []float64, lo, hi int) {
+	qw := p.Heads * p.HeadDim
+	kw := p.KVHeads * p.HeadDim
+	group := p.Heads / p.KVHeads
+	scale := 1 / math.Sqrt(float64(p.HeadDim))
+	d := p.HeadDim
+	for idx := lo; idx < hi; idx++ {
+		h := idx % p.Heads
+		row := idx / p.Heads
+		b, i := row/p.SeqQ, row%p.SeqQ
+		kh := h / group
+		qv := q[row*qw+h*d : row*qw+h*d+d]
+		start, end := p.keyRange(i)
+		o := out[row*qw+h*d : row*qw+h*d+d]
+		for t := range o {
+			o[t] = 0
+		}
+		if start >= end {
+			continue
+		}
+		mx := math.Inf(-1)
+		for j := start; j < end; j++ {
+			kr := (b*p.KVStride + j) * kw
+			kv := k[kr+kh*d : kr+kh*d+d]
+			var s T
+			for t := range qv {
+				s += qv[t] * kv[t]
+			}
+			sc := float64(s) * scale
+			scores[j] = sc
+			mx = max(mx, sc)
+		}
+		var sum float64
+		for j := start; j < end; j++ {
+			e := math.Exp(scores[j] - mx)
+			scores[j] = e
+			sum += e
+		}
+		for j := start; j < end; j++ {
+			pj := T(scores[j] / sum)
+			vr := (b*p.KVStride + j) * kw
+			vv := v[vr+kh*d : vr+kh*d+d]
+			for t := range o {
+				o[t] += pj * vv[t]
+			}
+		}
+	}
+}
+
+// attentionBackwardKV computes, for the key/value rows of sequence b and kv
+// head kh, their gradients: dk, dv rows [0,SeqKV) for that head. It
+// recomputes the attention probabilities. The loop order (queries ascending,
+// then heads of the group ascending) is fixed.
+func attentionBackwardKV[T float](dk, dv, dout, q, k, v []T, p AttnParams, b, kh int, scores []float64) {
+	qw := p.Heads * p.HeadDim
+	kw := p.KVHeads * p.HeadDim
+	group := p.Heads / p.KVHeads
+	d := p.HeadDim
+	for j := range p.KVStride {
+		r := (b*p.KVStride + j) * kw
+		for t := range d {
+			dk[r+kh*d+t] = 0
+			dv[r+kh*d+t] = 0
+		}
+	}
+	for i := range p.SeqQ {
+		row := b*p.SeqQ + i
+		for h := kh * group; h < (kh+1)*group; h++ {
+			start, end := p.keyRange(i)
+			if start >= end {
+				continue
+			}
+			probs(scores, q[row*qw+h*d:row*qw+h*d+d], k, p, b, kh, start, end)
+			do := dout[row*qw+h*d : row*qw+h*d+d]
+			qv := q[row*qw+h*d : row*qw+h*d+d]
+			// dP_j = do·v_j ; dS_j = P_j (dP_j - Σ P dP)
+			var sum float64
+			for j := start; j < end; j++ {
+				vr := (b*p.KVStride + j) * kw
+				var dp float64
+				for t := range d {
+					dp += float64(do[t]) * float64(v[vr+kh*d+t])
+				}
+				sum += scores[j] * dp
+			}
+			scale := 1 / math.Sqrt(float64(d))
+			for j := start; j < end; j++ {
+				r := (b*p.KVStride + j) * kw
+				var dp float64
+				for t := range d {
+					dp += float64(do[t]) * float64(v[r+kh*d+t])
+				}
+				pj := scores[j]
+				ds := pj * (dp - sum) * scale
+				for t := range d {
+					dv[r+kh*d+t] += T(pj) * do[t]
+					dk[r+kh*d+t] += T(ds) * qv[t]
+				}
+			}
+		}
+	}
+}
+
+// attentionBackwardQRows writes dq for flat (row, head) indices [lo,hi).
+func attentionBackwardQRows[T float](dq, dout, q, k, v []T, p AttnParams, scores []float64, lo, hi int) {
+	qw := p.Heads * p.HeadDim
+	kw := p.KVHeads * p.HeadDim
+	group := p.Heads / p.KVHeads
+	d := p.HeadDim
+	scale := 1 / math.Sqrt(float64(d))
+	acc := make([]float64, d)
+	dpsBuf := make([]float64, p.SeqKV)
+	for idx := lo; idx < hi; idx++ {
+		h := idx % p.Heads
+		row := idx / p.Heads
+		b, i := row/p.SeqQ, row%p.SeqQ
+		kh := h / group
+		dqv := dq[row*qw+h*d : row*qw+h*d+d]
+		for t := range acc {
+			acc[t] = 0
+		}
+		start, end := p.keyRange(i)
+		if start < end {
+			probs(scores, q[row*qw+h*d:row*qw+h*d+d], k, p, b, kh, start, end)
+			do := dout[row*qw+h*d : row*qw+h*d+d]
+			dps := dpsBuf[:end]
+			var sum float64
+			for j := start; j < end; j++ {
+				vr := (b*p.KVStride + j) * kw
+				var dp float64
+				for t := range d {
+					dp += float64(do[t]) * float64(v[vr+kh*d+t])
+				}
+				dps[j] = dp
+				sum += scores[j] * dp
+			}
+			for j := start; j < end; j++ {
+				ds := scores[j] * (dps[j] - sum) * scale
+				kr := (b*p.KVStride + j) * kw
+				for t := range d {
+					acc[t] += ds * float64(k[kr+kh*d+t])
+				}
+			}
+		}
+		for t := range dqv {
+			dqv[t] = T(acc[t])
+		}
+	}
+}
+
+// probs fills scores[start:end] with the softmax probabilities of query qv
+// against keys of head kh in sequence b (same arithmetic as attentionRows).
+func probs[T float](scores []float64, qv, k []T, p AttnParams, b, kh, start, end int) {
+	kw := p.KVHeads * p.HeadDim
+	d := p.HeadDim
+	scale := 1 / math.Sqrt(float64(d))
+	mx := math.Inf(-1)
+	for j := start; j < end; j++ {
+		kr := (b*p.KVStride + j) * kw
+		kv := k[kr+kh*d : kr+kh*d+d]
+		var s T
+		for t := range qv {
+			s += qv[t] * kv[t]
+		}
+		sc := float64(s) * scale
+		scores[j] = sc
+		mx = max(mx, sc)
+	}
+	var sum float64
+	for j := start; j < end; j++ {
+		e := math.Exp(scores[j] - mx)
+		scores[j] = e
+		sum += e
+	}
+	for j := start; j < end; j++ {
+		scores[j] /= sum
+	}
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+// siluRange computes y[i] = x[i]*sigmoid(x[i]) for i in [lo,hi).
+func siluRange[T float](y, x []T, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		v := float64(x[i])
+		y[i] = T(v * sigmoid(v))
+	}
+}
+
+// siluBackwardRange computes dx = dy * silu'(x) for i in [lo,hi).
+func siluBackwardRange[T float](dx, dy, x []T, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		v := float64(x[i])
+		s := sigmoid(v)
+		dx[i] = T(float64(dy[i]) * (s + v*s*(1-s)))
+	}
+}
+
+// swigluRange computes y = silu(gate) * up for i in [lo,hi).
+func swigluRange[T float](y, gate, up []T, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		g := float64(gate[i])
+		// silu is rounded to T before the product, as torch does
+		y[i] = T(g*sigmoid(g)) * up[i]
+	}
+}
+
+// swigluBackwardRange computes dgate and dup for i in [lo,hi).
+func swigluBackwardRange[T float](dgate, dup, dy, gate, up []T, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		g := float64(gate[i])
+		s := sigmoid(g)
+		d := float64(dy[i])
+		u := float64(up[i])
+		dgate[i] = T(d * u * (s + g*s*(1-s)))
+		dup[i] = T(d * g * s)
+	}
+}
+
+// softmaxRows computes a row-wise softmax of x [N,V] for rows [lo,hi).
+func softmaxRows[T float](y, x []T, v, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		xr, yr := x[r*v:r*v+v], y[r*v:r*v+v]
+		mx := math.Inf(-1)
+		for _, a := range xr {
+			mx = max(mx, float64(a))
+		}
+		var sum float64
+		for i, a := range xr {
+			e := math.Exp(float64(a) - mx)
+			yr[i] = T(e)
+			sum += e
+		}
+		for i := range yr {
+			yr[i] = T(float64(yr[i]) / sum)
+		}
+	}
+}
+
+// softmaxBackwardRows computes dx = y*(dy - Σ dy*y) for rows [lo,hi).
+func softmaxBackwardRows[T float](dx, dy, y []T, v, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		var dot float64
+		for i := r * v; i < r*v+v; i++ {
+			dot += float64(dy[i]) * float64(y[i])
+		}
+		for i := r * v; i < r*v+v; i++ {
+			dx[i] = T(float64(y[i]) * (float64(dy[i]) - dot))
+		}
+	}
+}
+
+// logSumExp returns log Σ exp(x) of one row, computed in float64.
+func logSumExp[T float](xr []T) float64 {
+	mx := math.Inf(-1)
+	for _, a := range xr {
+		mx = max(mx, float64(a))
+	}
+	var sum float64
+	for _, a := range xr {
+		sum += math.Exp(float64(a) - mx)
+	}
+	return mx + math.Log(sum)
+}
+
+// crossEntropyRows writes the per-row loss (0 for ignored rows) of rows
+// [lo,hi) into loss.
+func crossEntropyRows[T float](loss []float64, logits []T, labels []int, v, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		if labels[r] == IgnoreIndex {
+			loss[r] = 0
+			continue
+		}
+		xr := logits[r*v : r*v+v]
+		loss[r] = logSumExp(xr) - float64(xr[labels[r]])
+	}
+}
+
+// crossEntropyBackwardRows writes dlogits for rows [lo,hi).
+func crossEntropyBackwardRows[T float](dl, logits []T, labels []int, v int, scale float64, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		dr := dl[r*v : r*v+v]
+		if labels[r] == IgnoreIndex {
+			for i := range dr {
+				dr[i] = 0
+			}
+			continue
+		}
+		xr := logits[r*v : r*v+v]
+		lse := logSumExp(xr)
+		for i, a := range xr {
+			g := math.Exp(float64(a) - lse)
+			if i == labels[r] {
+				g--
+			}
+			dr[i] = T(scale * g)
+		}
+	}
+}
