@@ -10,7 +10,10 @@
 //     on loopback) that teammate A filled, by `mlbuild run` and by
 //     `mlbuild cache pull`, beside curl fetching the same objects;
 //  6. push and pull of a 1 GiB artifact to and from that nginx, beside curl
-//     uploading and downloading the same file.
+//     uploading and downloading the same file;
+//  7. tokenizer throughput on the shared Gutenberg books for the real
+//     Mistral-7B and Llama-3 tokenizers, beside Hugging Face's Rust encoder
+//     (npm `tokenizers`) and tokenizers.js, run by ml/tokenizer/refgen/bench.mjs.
 //
 // Run it with `make bench`, or `go run ./bench -mlbuild bin/mlbuild -quick`
 // for a smaller smoke run (1,000 steps, 256 MiB files).
@@ -40,6 +43,9 @@ type config struct {
 	cpuprofile string
 	keep       bool   // keep the workspaces (not the big file) for a look afterwards
 	tmp        string // the run's scratch folder, removed at exit
+	refgen     string // ml/tokenizer/refgen, holding bench.mjs and its node_modules
+	tokPasses  int    // timed warm passes of mlbuild's tokenizer benchmark
+	nodePasses int    // timed warm passes of bench.mjs's (the npm peers')
 }
 
 func main() {
@@ -51,8 +57,12 @@ func main() {
 	flag.StringVar(&cfg.pipelines, "pipelines", "pipelines", "the folder holding twainbot.hcl and its data")
 	flag.IntVar(&cfg.runs, "n", 10, "timed no-op reruns per tool")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of an in-process no-op run of the generated pipeline to `FILE`")
+	flag.StringVar(&cfg.refgen, "refgen", "ml/tokenizer/refgen", "the folder holding bench.mjs, which measures the npm tokenizers")
+	flag.IntVar(&cfg.tokPasses, "tokpasses", 5, "timed warm passes over the Gutenberg books per mlbuild tokenizer benchmark")
+	flag.IntVar(&cfg.nodePasses, "nodepasses", 1, "timed warm passes per npm tokenizer benchmark (each costs about 30 s on 2 CPUs, most of it tokenizers.js encoding whole books with Mistral's tokenizer)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark workspaces (the big file is always removed) and print where they are")
 	flag.Parse()
+	cfg.tokPasses, cfg.nodePasses = max(cfg.tokPasses, 1), max(cfg.nodePasses, 1)
 	cfg.steps, cfg.hashSize = 10_000, 1<<30
 	if *quick {
 		cfg.steps, cfg.hashSize = 1_000, 256<<20
@@ -77,6 +87,9 @@ func run(cfg *config, out string) error {
 		return fmt.Errorf("no mlbuild binary at %s (build it: go build -o bin/mlbuild ./cmd/mlbuild)", cfg.mlbuild)
 	}
 	if cfg.pipelines, err = filepath.Abs(cfg.pipelines); err != nil {
+		return err
+	}
+	if cfg.refgen, err = filepath.Abs(cfg.refgen); err != nil {
 		return err
 	}
 	// The runs must use their own workspaces' caches, never the user's,
@@ -157,9 +170,17 @@ func run(cfg *config, out string) error {
 		storeText = "; " + xfer.contextText()
 	}
 
+	tok, err := benchTokenizer(cfg)
+	if err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
+	}
+	note += tok.note
+	rows = append(rows, tok.rows()...)
+
 	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" +
 		fmt.Sprintf("Cold builds and the local store, for context (no target): twainbot.hcl %s; %s steps %s%s.\n\n",
 			tw.coldText(), thousands(cfg.steps), large.coldText(), storeText) +
+		tok.contextText() +
 		renderBreakdown([]string{"twainbot.hcl", thousands(cfg.steps) + " steps"}, []phases{tw.phases, large.phases}, breakdownReps) +
 		fmt.Sprintf("\nLoad average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
 	fmt.Println()
