@@ -176,6 +176,11 @@ func run(cfg *config, out string) error {
 	}
 	note += tok.note
 	rows = append(rows, tok.rows()...)
+	if mm, err := benchMatMul(); err != nil {
+		logf("matmul: %v", err)
+	} else {
+		rows = append(rows, mm.row())
+	}
 
 	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" +
 		fmt.Sprintf("Cold builds and the local store, for context (no target): twainbot.hcl %s; %s steps %s%s.\n\n",
