@@ -34,6 +34,7 @@ Usage:
   mlbuild cache stats | cache gc [--max-size SIZE] [--older-than AGE] [--dry-run]
   mlbuild cache push|pull [FILE] [--target KIND.NAME]...   move artifacts to/from the remote cache
   mlbuild tokenize --model DIR [--special]      JSON lines {"text"} on stdin -> {"text","ids"}
+  mlbuild generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]
   mlbuild version
 
 FILE defaults to the only .hcl file in the working directory. Outputs go to
@@ -92,6 +93,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdVerify(ctx, rest, stdout, stderr)
 	case "tokenize":
 		return cmdTokenize(ctx, rest, os.Stdin, stdout, stderr)
+	case "generate":
+		return cmdGenerate(ctx, rest, stdout, stderr)
 	case "cache":
 		return cmdCache(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mlbuild/mlbuild/ml/chat"
+	"github.com/mlbuild/mlbuild/ml/llama"
+	"github.com/mlbuild/mlbuild/ml/tensor"
+	"github.com/mlbuild/mlbuild/ml/tokenizer"
+)
+
+// cmdGenerate implements `mlbuild generate --model DIR --prompt TEXT ...`:
+// it continues the prompt with the model and prints the text as it is
+// generated.
+func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("generate", stderr)
+	model := fs.String("model", "", "Hugging Face model directory (config.json, safetensors weights, tokenizer.json)")
+	prompt := fs.String("prompt", "", "the text to continue (with --chat: the user's message)")
+	maxTokens := fs.Int("max-tokens", 128, "most tokens to generate")
+	temperature := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy decoding")
+	topK := fs.Int("top-k", 0, "sample from the K most likely tokens only (0: all)")
+	topP := fs.Float64("top-p", 1, "sample from the smallest set of tokens whose probability reaches P (1: all)")
+	seed := fs.Uint64("seed", 0, "sampling seed (the same seed gives the same text)")
+	useChat := fs.Bool("chat", false, "render the prompt as a user turn with the model's chat template and stop at the template's stop strings")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: mlbuild generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]
+
+Runs a llama-family model (Llama, Mistral, Phi-3) on the CPU and prints the
+continuation of the prompt as it is generated. Generation stops at the
+model's end-of-sequence token, at --max-tokens, or (with --chat) at the chat
+template's stop strings.
+
+`)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{2}
+	}
+	switch {
+	case len(pos) > 0:
+		fmt.Fprintf(stderr, "mlbuild generate: unexpected argument %q (give the text with --prompt)\n", pos[0])
+		return exitError{2}
+	case *model == "":
+		fmt.Fprintln(stderr, "mlbuild generate: --model DIR is required")
+		return exitError{2}
+	case *maxTokens <= 0:
+		fmt.Fprintln(stderr, "mlbuild generate: --max-tokens must be positive")
+		return exitError{2}
+	case *temperature < 0 || *topK < 0 || !(*topP > 0 && *topP <= 1):
+		fmt.Fprintln(stderr, "mlbuild generate: --temperature and --top-k must not be negative, and --top-p must be in (0, 1]")
+		return exitError{2}
+	}
+
+	m, err := llama.Load(*model, tensor.NewCPU(0))
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(*model)
+	if err != nil {
+		return err
+	}
+	opts := llama.GenOptions{MaxTokens: *maxTokens, Temperature: *temperature, TopK: *topK, TopP: *topP, Seed: *seed}
+	opts.StopTokens = append(opts.StopTokens, m.Config.EOSTokenIDs...)
+	if eos := tok.EOS(); eos >= 0 {
+		opts.StopTokens = append(opts.StopTokens, eos)
+	}
+	var ids []int
+	var stops []string
+	if *useChat {
+		tmpl, err := chatTemplate(*model)
+		if err != nil {
+			return err
+		}
+		text := tmpl.Render([]chat.Message{{Role: chat.RoleUser, Content: *prompt}}, true)
+		ids = tok.Encode(text, false)
+		stops = tmpl.Stops()
+		for _, s := range stops {
+			// Special tokens are dropped from the streamed text, so a
+			// stop that is a single token stops by its id.
+			if id, ok := tok.TokenID(s); ok {
+				opts.StopTokens = append(opts.StopTokens, id)
+			}
+		}
+	} else {
+		ids = tok.Encode(*prompt, true)
+	}
+	if len(ids) == 0 {
+		return errors.New("generate: the prompt encodes to no tokens and the tokenizer adds no BOS; give a non-empty --prompt")
+	}
+
+	out := &stopWriter{w: stdout, stops: stops}
+	dec := tok.NewStreamDecoder(true)
+	_, genErr := m.Generate(ctx, ids, opts, func(id int) error {
+		piece, err := dec.Next(id)
+		if err != nil {
+			return err
+		}
+		return out.write(piece)
+	})
+	if genErr == nil {
+		genErr = out.write(dec.Flush())
+	}
+	if genErr == nil || errors.Is(genErr, llama.ErrStop) {
+		genErr = out.close()
+	}
+	if genErr != nil {
+		return fmt.Errorf("generate: %w", genErr)
+	}
+	return nil
+}
+
+// chatTemplate recognises the model's chat template from its
+// tokenizer_config.json.
+func chatTemplate(dir string) (*chat.Template, error) {
+	path := filepath.Join(dir, "tokenizer_config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--chat needs the model's tokenizer_config.json to pick a chat template: %w", err)
+	}
+	name, ok := chat.Detect(data)
+	if !ok {
+		return nil, fmt.Errorf("--chat: %s has no chat template that mlbuild recognises (it knows %s)", path, strings.Join(chat.Names(), ", "))
+	}
+	return chat.Lookup(name)
+}
+
+// stopWriter streams text to w, holding back any tail that could be the
+// start of a stop string, and ends the stream (llama.ErrStop) at the first
+// stop string, which it does not print.
+type stopWriter struct {
+	w       io.Writer
+	stops   []string
+	held    string
+	wrote   bool
+	stopped bool
+}
+
+func (s *stopWriter) write(text string) error {
+	if s.stopped {
+		return llama.ErrStop
+	}
+	s.held += text
+	at := -1
+	for _, st := range s.stops {
+		if i := strings.Index(s.held, st); i >= 0 && (at < 0 || i < at) {
+			at = i
+		}
+	}
+	if at >= 0 {
+		s.stopped = true
+		if err := s.emit(s.held[:at]); err != nil {
+			return err
+		}
+		s.held = ""
+		return llama.ErrStop
+	}
+	keep := 0
+	for _, st := range s.stops {
+		for n := min(len(st)-1, len(s.held)); n > keep; n-- {
+			if strings.HasSuffix(s.held, st[:n]) {
+				keep = n
+				break
+			}
+		}
+	}
+	err := s.emit(s.held[:len(s.held)-keep])
+	s.held = s.held[len(s.held)-keep:]
+	return err
+}
+
+func (s *stopWriter) emit(text string) error {
+	if text == "" {
+		return nil
+	}
+	s.wrote = true
+	_, err := io.WriteString(s.w, text)
+	return err
+}
+
+// close prints what is still held back and ends the line.
+func (s *stopWriter) close() error {
+	if err := s.emit(s.held); err != nil {
+		return err
+	}
+	s.held = ""
+	if s.wrote {
+		_, err := io.WriteString(s.w, "\n")
+		return err
+	}
+	return nil
+}
