@@ -62,46 +62,77 @@ template's stop strings.
 		return exitError{2}
 	}
 
-	m, err := llama.Load(*model, tensor.NewCPU(0))
-	if err != nil {
-		return err
-	}
-	tok, err := tokenizer.Load(*model)
+	g, err := newGenerator(*model, *useChat)
 	if err != nil {
 		return err
 	}
 	opts := llama.GenOptions{MaxTokens: *maxTokens, Temperature: *temperature, TopK: *topK, TopP: *topP, Seed: *seed}
-	opts.StopTokens = append(opts.StopTokens, m.Config.EOSTokenIDs...)
-	if eos := tok.EOS(); eos >= 0 {
-		opts.StopTokens = append(opts.StopTokens, eos)
-	}
 	var ids []int
-	var stops []string
 	if *useChat {
-		tmpl, err := chatTemplate(*model)
-		if err != nil {
-			return err
-		}
-		text := tmpl.Render([]chat.Message{{Role: chat.RoleUser, Content: *prompt}}, true)
-		ids = tok.Encode(text, false)
-		stops = tmpl.Stops()
-		for _, s := range stops {
-			// Special tokens are dropped from the streamed text, so a
-			// stop that is a single token stops by its id.
-			if id, ok := tok.TokenID(s); ok {
-				opts.StopTokens = append(opts.StopTokens, id)
-			}
-		}
+		ids = g.encodeChat([]chat.Message{{Role: chat.RoleUser, Content: *prompt}})
 	} else {
-		ids = tok.Encode(*prompt, true)
+		ids = g.tok.Encode(*prompt, true)
 	}
 	if len(ids) == 0 {
 		return errors.New("generate: the prompt encodes to no tokens and the tokenizer adds no BOS; give a non-empty --prompt")
 	}
+	return g.stream(ctx, ids, opts, stdout)
+}
 
-	out := &stopWriter{w: stdout, stops: stops}
-	dec := tok.NewStreamDecoder(true)
-	_, genErr := m.Generate(ctx, ids, opts, func(id int) error {
+// generator is a loaded model with its tokenizer and, for chat, its chat
+// template.
+type generator struct {
+	m     *llama.Model
+	tok   *tokenizer.Tokenizer
+	tmpl  *chat.Template // nil without chat
+	stops []string       // stop strings (chat only)
+	// stopIDs are the end-of-sequence ids and the stops that are single
+	// tokens (special tokens are dropped from the streamed text, so those
+	// must stop by id).
+	stopIDs []int
+}
+
+func newGenerator(dir string, withChat bool) (*generator, error) {
+	m, err := llama.Load(dir, tensor.NewCPU(0))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	g := &generator{m: m, tok: tok}
+	g.stopIDs = append(g.stopIDs, m.Config.EOSTokenIDs...)
+	if eos := tok.EOS(); eos >= 0 {
+		g.stopIDs = append(g.stopIDs, eos)
+	}
+	if withChat {
+		if g.tmpl, err = chatTemplate(dir); err != nil {
+			return nil, err
+		}
+		g.stops = g.tmpl.Stops()
+		for _, s := range g.stops {
+			if id, ok := tok.TokenID(s); ok {
+				g.stopIDs = append(g.stopIDs, id)
+			}
+		}
+	}
+	return g, nil
+}
+
+// encodeChat renders a conversation with the generation prompt; the text
+// already holds the template's special tokens.
+func (g *generator) encodeChat(msgs []chat.Message) []int {
+	return g.tok.Encode(g.tmpl.Render(msgs, true), false)
+}
+
+// stream generates from ids and writes the text to w as it comes, up to a
+// stop; it ends with a newline when it wrote anything.
+func (g *generator) stream(ctx context.Context, ids []int, opts llama.GenOptions, w io.Writer) error {
+	opts.StopTokens = append(append([]int(nil), opts.StopTokens...), g.stopIDs...)
+	out := &stopWriter{w: w, stops: g.stops}
+	dec := g.tok.NewStreamDecoder(true)
+	_, genErr := g.m.Generate(ctx, ids, opts, func(id int) error {
 		piece, err := dec.Next(id)
 		if err != nil {
 			return err

@@ -35,6 +35,7 @@ Usage:
   mlbuild cache push|pull [FILE] [--target KIND.NAME]...   move artifacts to/from the remote cache
   mlbuild tokenize --model DIR [--special]      JSON lines {"text"} on stdin -> {"text","ids"}
   mlbuild generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]
+  mlbuild chat --model DIR [--system TEXT]      a conversation with the model and the get_weather tool
   mlbuild version
 
 FILE defaults to the only .hcl file in the working directory. Outputs go to
@@ -95,6 +96,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdTokenize(ctx, rest, os.Stdin, stdout, stderr)
 	case "generate":
 		return cmdGenerate(ctx, rest, stdout, stderr)
+	case "chat":
+		return cmdChat(ctx, rest, os.Stdin, stdout, stderr)
 	case "cache":
 		return cmdCache(ctx, rest, stdout, stderr)
 	case "version", "--version":
