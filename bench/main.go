@@ -176,10 +176,10 @@ func run(cfg *config, out string) error {
 	}
 	note += tok.note
 	rows = append(rows, tok.rows()...)
-	if mm, err := benchMatMul(); err != nil {
-		logf("matmul: %v", err)
+	if c, err := benchCompute(); err != nil {
+		logf("compute: %v", err)
 	} else {
-		rows = append(rows, mm.row())
+		rows = append(rows, c.rows()...)
 	}
 
 	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" +

@@ -565,7 +565,9 @@ func TestLoadErrors(t *testing.T) {
 // BenchmarkGreedyDecode measures greedy decoding on a random ~26M-parameter
 // Llama (hidden 512, 6 layers, 8 heads, 4 kv heads, intermediate 1408,
 // vocabulary 16384, tied embeddings): a 16-token prompt, then 128 tokens.
-// It reports decode tokens/s (prefill excluded).
+// It reports decode tokens/s (prefill excluded) and the GFLOP/s of its
+// matrix products: 2 FLOPs per weight of every projection and of the
+// output head per token (attention over the short cache is left out).
 func BenchmarkGreedyDecode(b *testing.B) {
 	for _, dt := range []safetensors.DType{safetensors.F32, safetensors.BF16} {
 		b.Run(string(dt), func(b *testing.B) {
@@ -597,7 +599,11 @@ func BenchmarkGreedyDecode(b *testing.B) {
 				}
 				decode += time.Since(start).Seconds()
 			}
-			b.ReportMetric(float64(steps*b.N)/decode, "tok/s")
+			tps := float64(steps*b.N) / decode
+			perLayer := tm.hidden*tm.hidden*2 + tm.hidden*(tm.hidden/tm.heads*tm.kvHeads)*2 + 3*tm.hidden*tm.inter
+			weights := tm.layers*perLayer + tm.vocab*tm.hidden
+			b.ReportMetric(tps, "tok/s")
+			b.ReportMetric(2*float64(weights)*tps/1e9, "GFLOP/s")
 		})
 	}
 }
