@@ -66,21 +66,28 @@ func cmdChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return nil
 		}
 		msgs = append(msgs, chat.Message{Role: chat.RoleUser, Content: line})
-		if msgs, err = g.reply(ctx, msgs, opts, stdout); err != nil {
+		model := func(msgs []chat.Message, w io.Writer) error {
+			return g.stream(ctx, g.encodeChat(msgs), opts, w)
+		}
+		if msgs, err = reply(msgs, g.tmpl, model, stdout); err != nil {
 			return err
 		}
 	}
 }
 
+// turnFunc writes the model's next turn for a conversation to w, as it is
+// generated, up to the template's stop.
+type turnFunc func(msgs []chat.Message, w io.Writer) error
+
 // reply lets the model answer the last user message, running its tool
 // calls, and returns the conversation with the model's turns added.
-func (g *generator) reply(ctx context.Context, msgs []chat.Message, opts llama.GenOptions, stdout io.Writer) ([]chat.Message, error) {
+func reply(msgs []chat.Message, tmpl *chat.Template, model turnFunc, stdout io.Writer) ([]chat.Message, error) {
 	for round := 0; ; round++ {
 		var text strings.Builder
-		if err := g.stream(ctx, g.encodeChat(msgs), opts, io.MultiWriter(stdout, &text)); err != nil {
+		if err := model(msgs, io.MultiWriter(stdout, &text)); err != nil {
 			return msgs, err
 		}
-		content, _, _ := g.tmpl.Cut(strings.TrimSuffix(text.String(), "\n"))
+		content, _, _ := tmpl.Cut(strings.TrimSuffix(text.String(), "\n"))
 		msgs = append(msgs, chat.Message{Role: chat.RoleAssistant, Content: content})
 		call, err := weather.Parse(content)
 		if errors.Is(err, weather.ErrNoCall) {
