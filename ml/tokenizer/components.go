@@ -42,6 +42,30 @@ func decodeInto(raw json.RawMessage, field string, v any) error {
 	return nil
 }
 
+// parseSequence parses the members of a Sequence component, listed under
+// key, each with parse (which names it field.key[i] in errors).
+func parseSequence[T any](raw json.RawMessage, field, key string, parse func(json.RawMessage, string) (T, error)) ([]T, error) {
+	var s map[string]json.RawMessage
+	if err := decodeInto(raw, field, &s); err != nil {
+		return nil, err
+	}
+	var members []json.RawMessage
+	if list, ok := s[key]; ok {
+		if err := decodeInto(list, field+"."+key, &members); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]T, 0, len(members))
+	for i, r := range members {
+		v, err := parse(r, fmt.Sprintf("%s.%s[%d]", field, key, i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // ---- normalizers ----
 
 type normalizer interface {
@@ -127,18 +151,12 @@ func parseNormalizer(raw json.RawMessage, field string) (normalizer, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var s struct {
-			Normalizers []json.RawMessage `json:"normalizers"`
-		}
-		if err := decodeInto(raw, field, &s); err != nil {
+		members, err := parseSequence(raw, field, "normalizers", parseNormalizer)
+		if err != nil {
 			return nil, err
 		}
 		var out seqNormalizer
-		for i, r := range s.Normalizers {
-			n, err := parseNormalizer(r, fmt.Sprintf("%s.normalizers[%d]", field, i))
-			if err != nil {
-				return nil, err
-			}
+		for _, n := range members {
 			if n != nil {
 				out = append(out, n)
 			}
@@ -449,18 +467,12 @@ func parsePreTokenizer(raw json.RawMessage, field string) ([]preTokenizer, error
 	}
 	switch typ {
 	case "Sequence":
-		var s struct {
-			PreTokenizers []json.RawMessage `json:"pretokenizers"`
-		}
-		if err := decodeInto(raw, field, &s); err != nil {
+		members, err := parseSequence(raw, field, "pretokenizers", parsePreTokenizer)
+		if err != nil {
 			return nil, err
 		}
 		var out []preTokenizer
-		for i, r := range s.PreTokenizers {
-			p, err := parsePreTokenizer(r, fmt.Sprintf("%s.pretokenizers[%d]", field, i))
-			if err != nil {
-				return nil, err
-			}
+		for _, p := range members {
 			out = append(out, p...)
 		}
 		return out, nil
@@ -714,18 +726,12 @@ func parsePostProcessor(raw json.RawMessage, field string) (*postProcessor, erro
 		}
 		return newPostProcessor([][]int{cls, nil, sep}), nil
 	case "Sequence":
-		var s struct {
-			Processors []json.RawMessage `json:"processors"`
-		}
-		if err := decodeInto(raw, field, &s); err != nil {
+		members, err := parseSequence(raw, field, "processors", parsePostProcessor)
+		if err != nil {
 			return nil, err
 		}
 		var out *postProcessor
-		for i, r := range s.Processors {
-			p, err := parsePostProcessor(r, fmt.Sprintf("%s.processors[%d]", field, i))
-			if err != nil {
-				return nil, err
-			}
+		for _, p := range members {
 			if p != nil {
 				if out != nil {
 					return nil, fmt.Errorf("%s (Sequence): more than one processor that adds tokens is not supported", field)

@@ -182,18 +182,12 @@ func parseDecoder(raw json.RawMessage, field string) (decoder, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var s struct {
-			Decoders []json.RawMessage `json:"decoders"`
-		}
-		if err := decodeInto(raw, field, &s); err != nil {
+		members, err := parseSequence(raw, field, "decoders", parseDecoder)
+		if err != nil {
 			return nil, err
 		}
 		var out seqDecoder
-		for i, r := range s.Decoders {
-			d, err := parseDecoder(r, fmt.Sprintf("%s.decoders[%d]", field, i))
-			if err != nil {
-				return nil, err
-			}
+		for _, d := range members {
 			if d != nil {
 				out = append(out, d)
 			}
