@@ -91,12 +91,14 @@ func (p prependNormalizer) normalize(s string) string {
 	return string(p) + s
 }
 
-type replaceNormalizer struct {
+// replacement is a Replace component's rewrite, shared by the normalizer
+// and the decoder of that name.
+type replacement struct {
 	from, to string
 	re       *regexp.Regexp // when the pattern is a Regex
 }
 
-func (r replaceNormalizer) normalize(s string) string {
+func (r replacement) apply(s string) string {
 	if r.re != nil {
 		return r.re.ReplaceAllLiteralString(s, r.to)
 	}
@@ -105,6 +107,33 @@ func (r replaceNormalizer) normalize(s string) string {
 	}
 	return strings.ReplaceAll(s, r.from, r.to)
 }
+
+// parseReplace reads a Replace component: a String or Regex pattern and
+// its replacement.
+func parseReplace(raw json.RawMessage, field string) (replacement, error) {
+	var r struct {
+		Pattern patternJSON `json:"pattern"`
+		Content string      `json:"content"`
+	}
+	if err := decodeInto(raw, field, &r); err != nil {
+		return replacement{}, err
+	}
+	switch {
+	case r.Pattern.String != nil:
+		return replacement{from: *r.Pattern.String, to: r.Content}, nil
+	case r.Pattern.Regex != nil:
+		re, err := compileRegex(*r.Pattern.Regex)
+		if err != nil {
+			return replacement{}, fmt.Errorf("%s (Replace): %w", field, err)
+		}
+		return replacement{re: re, to: r.Content}, nil
+	}
+	return replacement{}, fmt.Errorf("%s (Replace): pattern needs String or Regex", field)
+}
+
+type replaceNormalizer struct{ replacement }
+
+func (r replaceNormalizer) normalize(s string) string { return r.apply(s) }
 
 type unicodeNormalizer struct{ form norm.Form }
 
@@ -177,24 +206,11 @@ func parseNormalizer(raw json.RawMessage, field string) (normalizer, error) {
 		}
 		return prependNormalizer(p.Prepend), nil
 	case "Replace":
-		var r struct {
-			Pattern patternJSON `json:"pattern"`
-			Content string      `json:"content"`
-		}
-		if err := decodeInto(raw, field, &r); err != nil {
+		r, err := parseReplace(raw, field)
+		if err != nil {
 			return nil, err
 		}
-		switch {
-		case r.Pattern.String != nil:
-			return replaceNormalizer{from: *r.Pattern.String, to: r.Content}, nil
-		case r.Pattern.Regex != nil:
-			re, err := compileRegex(*r.Pattern.Regex)
-			if err != nil {
-				return nil, fmt.Errorf("%s (Replace): %w", field, err)
-			}
-			return replaceNormalizer{re: re, to: r.Content}, nil
-		}
-		return nil, fmt.Errorf("%s (Replace): pattern needs String or Regex", field)
+		return replaceNormalizer{r}, nil
 	case "NFC":
 		return unicodeNormalizer{norm.NFC}, nil
 	case "NFD":

@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -23,19 +22,11 @@ func (d seqDecoder) decodeChain(tokens []string) []string {
 	return tokens
 }
 
-type replaceDecoder struct {
-	from, to string
-	re       *regexp.Regexp
-}
+type replaceDecoder struct{ replacement }
 
 func (d replaceDecoder) decodeChain(tokens []string) []string {
 	for i, t := range tokens {
-		switch {
-		case d.re != nil:
-			tokens[i] = d.re.ReplaceAllLiteralString(t, d.to)
-		case d.from != "":
-			tokens[i] = strings.ReplaceAll(t, d.from, d.to)
-		}
+		tokens[i] = d.apply(t)
 	}
 	return tokens
 }
@@ -194,24 +185,11 @@ func parseDecoder(raw json.RawMessage, field string) (decoder, error) {
 		}
 		return out, nil
 	case "Replace":
-		var r struct {
-			Pattern patternJSON `json:"pattern"`
-			Content string      `json:"content"`
-		}
-		if err := decodeInto(raw, field, &r); err != nil {
+		r, err := parseReplace(raw, field)
+		if err != nil {
 			return nil, err
 		}
-		switch {
-		case r.Pattern.String != nil:
-			return replaceDecoder{from: *r.Pattern.String, to: r.Content}, nil
-		case r.Pattern.Regex != nil:
-			re, err := compileRegex(*r.Pattern.Regex)
-			if err != nil {
-				return nil, fmt.Errorf("%s (Replace): %w", field, err)
-			}
-			return replaceDecoder{re: re, to: r.Content}, nil
-		}
-		return nil, fmt.Errorf("%s (Replace): pattern needs String or Regex", field)
+		return replaceDecoder{r}, nil
 	case "ByteFallback":
 		return byteFallbackDecoder{}, nil
 	case "Fuse":
