@@ -123,7 +123,6 @@ func attentionRows[T float](out, q, k, v []T, p AttnParams, scores []float64, lo
 	qw := p.Heads * p.HeadDim
 	kw := p.KVHeads * p.HeadDim
 	group := p.Heads / p.KVHeads
-	scale := 1 / math.Sqrt(float64(p.HeadDim))
 	d := p.HeadDim
 	for idx := lo; idx < hi; idx++ {
 		h := idx % p.Heads
@@ -139,26 +138,9 @@ func attentionRows[T float](out, q, k, v []T, p AttnParams, scores []float64, lo
 		if start >= end {
 			continue
 		}
-		mx := math.Inf(-1)
+		probs(scores, qv, k, p, b, kh, start, end)
 		for j := start; j < end; j++ {
-			kr := (b*p.KVStride + j) * kw
-			kv := k[kr+kh*d : kr+kh*d+d]
-			var s T
-			for t := range qv {
-				s += qv[t] * kv[t]
-			}
-			sc := float64(s) * scale
-			scores[j] = sc
-			mx = max(mx, sc)
-		}
-		var sum float64
-		for j := start; j < end; j++ {
-			e := math.Exp(scores[j] - mx)
-			scores[j] = e
-			sum += e
-		}
-		for j := start; j < end; j++ {
-			pj := T(scores[j] / sum)
+			pj := T(scores[j])
 			vr := (b*p.KVStride + j) * kw
 			vv := v[vr+kh*d : vr+kh*d+d]
 			for t := range o {
@@ -270,7 +252,8 @@ func attentionBackwardQRows[T float](dq, dout, q, k, v []T, p AttnParams, scores
 }
 
 // probs fills scores[start:end] with the softmax probabilities of query qv
-// against keys of head kh in sequence b (same arithmetic as attentionRows).
+// against keys of head kh in sequence b; the forward and backward passes
+// both use it, so they see the same probabilities bit for bit.
 func probs[T float](scores []float64, qv, k []T, p AttnParams, b, kh, start, end int) {
 	kw := p.KVHeads * p.HeadDim
 	d := p.HeadDim
