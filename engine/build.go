@@ -458,7 +458,10 @@ func (e *Engine) execute(ctx context.Context, s *Step, comps cache.KeyComponents
 		return nil, err
 	}
 	defer os.RemoveAll(outDir)
-	inputPaths, err := e.invoke(ctx, s, comps, outDir)
+	// Checkpoints of an interrupted run of this very key survive in its
+	// state folder, and the next run resumes from them.
+	stateDir := e.stateDir(key)
+	inputPaths, err := e.invoke(ctx, s, comps, outDir, stateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -485,25 +488,42 @@ func (e *Engine) execute(ctx context.Context, s *Step, comps cache.KeyComponents
 		return nil, err
 	}
 	e.pushRemote(ctx, s, ar)
+	if err := os.RemoveAll(stateDir); err != nil {
+		e.log.Warn("cannot remove a finished step's checkpoints", "dir", stateDir, "err", err)
+	}
 	return outs, nil
 }
 
-// invoke runs the step's kind with outDir as its output folder and a
-// scratch folder it removes afterwards. It returns the inputs' paths by
+// stateDir is where a step run with key keeps the checkpoints it resumes
+// from after an interruption (see steps.Invocation.StateDir).
+func (e *Engine) stateDir(key string) string {
+	return filepath.Join(e.buildDir, ".state", key)
+}
+
+// invoke runs the step's kind with outDir as its output folder, a
+// scratch folder it removes afterwards and stateDir for checkpoints (a
+// fresh one inside the scratch folder when empty). It returns the inputs' paths by
 // role, as the pipeline names them.
-func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents, outDir string) (map[string][]string, error) {
+func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents, outDir, stateDir string) (map[string][]string, error) {
 	scratch, err := os.MkdirTemp(e.tmpDir(), s.Addr+"-scratch-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
+	if stateDir == "" {
+		stateDir = filepath.Join(scratch, "state")
+	}
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create the step's state folder: %w", err)
+	}
 	inv := &steps.Invocation{
-		Step:    s.Addr,
-		Config:  s.Config,
-		Inputs:  map[string][]steps.InputFile{},
-		OutDir:  outDir,
-		TempDir: scratch,
-		Log:     e.log.With("step", s.Addr),
+		Step:     s.Addr,
+		Config:   s.Config,
+		Inputs:   map[string][]steps.InputFile{},
+		OutDir:   outDir,
+		TempDir:  scratch,
+		StateDir: stateDir,
+		Log:      e.log.With("step", s.Addr),
 		Progress: func(done, total float64, msg string) {
 			e.emit(Event{Type: EventProgress, Step: s.Addr, Progress: &Progress{Done: done, Total: total, Message: msg}})
 		},

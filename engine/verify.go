@@ -92,7 +92,8 @@ func (e *Engine) verifyStep(ctx context.Context, s *Step, key string) (*VerifyRe
 	defer os.RemoveAll(outDir)
 	e.emit(Event{Type: EventStarted, Step: s.Addr})
 	start := time.Now()
-	if _, err := e.invoke(ctx, s, ar.Components, outDir); err != nil {
+	// An empty state folder: verify always runs from scratch.
+	if _, err := e.invoke(ctx, s, ar.Components, outDir, ""); err != nil {
 		return nil, err
 	}
 	outs, err := e.collectOutputs(s, outDir, false)

@@ -129,6 +129,12 @@ type Invocation struct {
 	OutDir string
 	// TempDir is scratch space removed after the run.
 	TempDir string
+	// StateDir is a folder private to this step's cache key that survives
+	// an interrupted run (a crash, a kill, Ctrl-C) and is removed once the
+	// step succeeds. Long steps keep checkpoints there and resume from
+	// them; whatever is there must give the same outputs as a run from
+	// scratch.
+	StateDir string
 	// Log is the step's logger.
 	Log *slog.Logger
 	// Progress may be nil.

@@ -6,6 +6,7 @@
 package seeded
 
 import (
+	"math"
 	"math/bits"
 	"math/rand/v2"
 )
@@ -41,3 +42,19 @@ func (r *Rand) Shuffle(n int, swap func(i, j int)) {
 		swap(i, r.IntN(i+1))
 	}
 }
+
+// Float64 returns a uniform float64 in [0, 1) (53 random bits).
+func (r *Rand) Float64() float64 {
+	return float64(r.src.Uint64()>>11) * (1.0 / (1 << 53))
+}
+
+// Normal returns a standard normal deviate (Box–Muller, one value per two
+// uniforms, so the stream does not depend on a cached second value).
+func (r *Rand) Normal() float64 {
+	u1 := 1 - r.Float64() // (0, 1]
+	u2 := r.Float64()
+	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+}
+
+// Uint64 returns 64 random bits.
+func (r *Rand) Uint64() uint64 { return r.src.Uint64() }
