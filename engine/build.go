@@ -228,6 +228,13 @@ func (e *Engine) Run(ctx context.Context) (*Summary, error) {
 	if len(errs) == 0 && sum.Skipped > 0 {
 		errs = append(errs, ctxErrOr(ctx, errors.New("some steps did not run")))
 	}
+	if len(errs) == 0 && len(e.opts.Targets) == 0 {
+		// Every step of the pipeline is built: checkpoints left by
+		// interrupted runs of other configurations can no longer be used.
+		if err := os.RemoveAll(filepath.Join(e.buildDir, ".state")); err != nil {
+			e.log.Warn("cannot remove stale checkpoints", "err", err)
+		}
+	}
 	if len(errs) == 0 && len(e.opts.Targets) == 0 && len(e.opts.Rebuild) == 0 {
 		if err := e.writeStamp(sum); err != nil {
 			e.log.Warn("could not record the no-op stamp (the next no-op run will be slower)", "err", err)

@@ -174,7 +174,19 @@ type loader struct {
 	// the canonical JSON of default values.
 	validated map[string]bool
 	defaults  map[string]json.RawMessage
+	// disabled holds the steps whose enabled attribute is false, by
+	// address; disabledRefs, per step and attribute, the references to
+	// them (which evaluate to null).
+	disabled     map[string]*Step
+	disabledRefs map[*Step]map[string][]stepRef
 }
+
+// EnabledAttr is the meta-attribute every step block accepts: a bool
+// computed from variables only. A step whose enabled is false is left out
+// of the pipeline, and references to its outputs evaluate to null (use
+// them in a conditional: var.base_model != "" ? var.base_model :
+// pretrain.base.output).
+const EnabledAttr = "enabled"
 
 type stepRef struct {
 	step   *Step
@@ -198,7 +210,7 @@ func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
 	vars, vdiags := l.loadVariables(varBlocks, opts)
 	diags = append(diags, vdiags...)
 	l.p.Variables = vars
-	diags = append(diags, l.declareSteps(stepBlocks)...)
+	diags = append(diags, l.declareSteps(stepBlocks, l.varContext())...)
 	if diags.HasErrors() {
 		return diags
 	}
@@ -219,9 +231,11 @@ func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
 
 // declareSteps creates a Step for each block, checking kinds, duplicate
 // addresses and the attributes against each kind's schema.
-func (l *loader) declareSteps(blocks []*hcl.Block) hcl.Diagnostics {
+func (l *loader) declareSteps(blocks []*hcl.Block, varCtx *hcl.EvalContext) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	l.refs = map[*Step]map[string][]stepRef{}
+	l.disabled = map[string]*Step{}
+	l.disabledRefs = map[*Step]map[string][]stepRef{}
 	for _, b := range blocks {
 		kind, name := b.Labels[0], b.Labels[1]
 		impl, ok := l.reg.Lookup(kind)
@@ -245,7 +259,11 @@ func (l *loader) declareSteps(blocks []*hcl.Block) hcl.Diagnostics {
 			continue
 		}
 		addr := kind + "." + name
-		if prev, dup := l.p.byAddr[addr]; dup {
+		prev, dup := l.p.byAddr[addr]
+		if !dup {
+			prev, dup = l.disabled[addr]
+		}
+		if dup {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Duplicate step",
@@ -263,14 +281,55 @@ func (l *loader) declareSteps(blocks []*hcl.Block) hcl.Diagnostics {
 		for n, a := range content.Attributes {
 			s.attrRanges[n] = a.Expr.Range()
 		}
+		if a, ok := content.Attributes[EnabledAttr]; ok {
+			on, d := enabled(a, varCtx)
+			diags = append(diags, d...)
+			delete(s.attrs, EnabledAttr)
+			if !on {
+				l.disabled[addr] = s
+				continue
+			}
+		}
 		l.p.byAddr[addr] = s
 		l.p.Steps = append(l.p.Steps, s)
 	}
 	return diags
 }
 
+// enabled evaluates a step's enabled attribute, which may use variables
+// and functions only.
+func enabled(a *hcl.Attribute, ctx *hcl.EvalContext) (bool, hcl.Diagnostics) {
+	for _, tr := range a.Expr.Variables() {
+		if tr.RootName() != "var" {
+			return true, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid enabled expression",
+				Detail:  fmt.Sprintf("%q may use variables (var.NAME) and functions only, not %q: whether a step exists cannot depend on another step.", EnabledAttr, tr.RootName()),
+				Subject: tr.SourceRange().Ptr()}}
+		}
+	}
+	v, d := a.Expr.Value(ctx)
+	if d.HasErrors() {
+		return true, d
+	}
+	cv, err := convert.Convert(v, cty.Bool)
+	if err != nil || cv.IsNull() || !cv.IsKnown() {
+		return true, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Wrong type",
+			Detail: fmt.Sprintf("%q must be true or false.", EnabledAttr), Subject: a.Expr.Range().Ptr()}}
+	}
+	return cv.True(), nil
+}
+
+// varContext is the evaluation context of enabled: variables and
+// functions, no step outputs.
+func (l *loader) varContext() *hcl.EvalContext {
+	vars := map[string]cty.Value{"var": cty.EmptyObjectVal}
+	if len(l.p.Variables) > 0 {
+		vars["var"] = cty.ObjectVal(l.p.Variables)
+	}
+	return &hcl.EvalContext{Variables: vars, Functions: functions(l.p.Dir)}
+}
+
 func bodySchema(s steps.Schema) *hcl.BodySchema {
-	bs := &hcl.BodySchema{}
+	bs := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: EnabledAttr}}}
 	for _, a := range s.Attributes {
 		bs.Attributes = append(bs.Attributes, hcl.AttributeSchema{Name: a.Name, Required: a.Required})
 	}
@@ -322,6 +381,13 @@ func (l *loader) resolveReferences() hcl.Diagnostics {
 							Detail:   fmt.Sprintf("%s cannot use its own output %q as an input.", s.Addr, ref.output),
 							Subject:  tr.SourceRange().Ptr(),
 						})
+						continue
+					}
+					if _, off := l.disabled[ref.step.Addr]; off {
+						if l.disabledRefs[s] == nil {
+							l.disabledRefs[s] = map[string][]stepRef{}
+						}
+						l.disabledRefs[s][name] = append(l.disabledRefs[s][name], ref)
 						continue
 					}
 					deps[ref.step] = true
@@ -388,6 +454,9 @@ func (l *loader) stepRef(tr hcl.Traversal) (stepRef, *hcl.Diagnostic) {
 		return bad(fmt.Sprintf("Refer to a step's output as %s.NAME.OUTPUT.", kind))
 	}
 	s, ok := l.p.byAddr[kind+"."+name]
+	if !ok {
+		s, ok = l.disabled[kind+"."+name]
+	}
 	if !ok {
 		var names []string
 		for _, st := range l.p.Steps {
@@ -523,6 +592,16 @@ func (l *loader) evalContext() *hcl.EvalContext {
 		}
 		byKind[s.Kind][s.Name] = cty.ObjectVal(outs)
 	}
+	for _, s := range l.disabled {
+		outs := map[string]cty.Value{}
+		for _, o := range s.Schema.Outputs {
+			outs[o.Name] = cty.NullVal(cty.String)
+		}
+		if byKind[s.Kind] == nil {
+			byKind[s.Kind] = map[string]cty.Value{}
+		}
+		byKind[s.Kind][s.Name] = cty.ObjectVal(outs)
+	}
 	for k, m := range byKind {
 		vars[k] = cty.ObjectVal(m)
 	}
@@ -574,6 +653,14 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 				v = cty.NullVal(a.Type)
 			}
 		}
+		if refs := l.disabledRefs[s][a.Name]; a.Input && len(refs) > 0 && hasNull(v) {
+			r := refs[0]
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to a disabled step",
+				Detail: fmt.Sprintf("%s: attribute %q uses %s.%s, but that step is disabled (its %s is false), so it has no output.",
+					s.Addr, a.Name, r.step.Addr, r.output, EnabledAttr),
+				Subject: r.rng.Ptr()})
+			continue
+		}
 		if a.Input {
 			var rng hcl.Range
 			if set {
@@ -624,6 +711,21 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+// hasNull reports whether v is null or a collection with a null element.
+func hasNull(v cty.Value) bool {
+	if v.IsNull() {
+		return true
+	}
+	if v.CanIterateElements() {
+		for it := v.ElementIterator(); it.Next(); {
+			if _, e := it.Element(); e.IsNull() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // canonical is a config value's canonical JSON; defaults are encoded once

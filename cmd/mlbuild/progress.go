@@ -78,7 +78,7 @@ func (p *runPrinter) redraw() {
 		s := fmt.Sprintf("%s %s", n, time.Since(ls.start).Round(100*time.Millisecond))
 		if pr := ls.progress; pr != nil {
 			if pr.Total > 0 {
-				s += fmt.Sprintf(" %.0f%%", 100*pr.Done/pr.Total)
+				s += " " + progressBar(pr.Done/pr.Total, 20) + fmt.Sprintf(" %.0f%% %.0f/%.0f", 100*pr.Done/pr.Total, pr.Done, pr.Total)
 			}
 			if pr.Message != "" {
 				s += " " + pr.Message
@@ -210,4 +210,11 @@ func fmtSeconds(s float64) string {
 	default:
 		return time.Duration(s * float64(time.Second)).Round(time.Second).String()
 	}
+}
+
+// progressBar draws frac (0..1) as a bar of width cells: [#####.....].
+func progressBar(frac float64, width int) string {
+	frac = min(max(frac, 0), 1)
+	full := int(frac*float64(width) + 0.5)
+	return "[" + strings.Repeat("#", full) + strings.Repeat(".", width-full) + "]"
 }
