@@ -1,0 +1,495 @@
+// Package eval implements the eval step kind: it compares a base model and
+// its fine-tuned version side by side on a validation set and writes a
+// report (report.json, a self-contained report.html and PNG charts).
+//
+// For each model, with the model directory's own tokenizer:
+//
+//   - Validation loss and perplexity: every validation record is encoded
+//     with trainingdata (conversations masked to the assistant's tokens,
+//     prose trained whole), run through the model with a fresh cache, and
+//     scored by the cross-entropy of the labels shifted by one; val_loss is
+//     the mean over every scored token of the set, val_ppl = exp(val_loss);
+//     persona_loss and chat_loss are the same mean over the prose records
+//     and over the conversations.
+//   - Tool use: each held-out tool conversation (a validation record whose
+//     "call" names a location) is replayed from its system and user
+//     messages with greedy decoding; the first assistant turn is parsed
+//     with weather.Parse, scored against the conversation's call with
+//     weather.CompareArgs, executed when valid, and the model's answer to
+//     the result is checked for the result's numbers or condition (see
+//     usesResult).
+//   - The prompts (persona, joke, tool and combined by default) are run
+//     through the same tool loop, with the weather tool's system prompt,
+//     and their transcripts recorded.
+//
+// The output depends only on the inputs' contents and the config: no
+// timestamps, no file names (validation files are numbered in input
+// order), no map-order effects; the CPU backend's results do not depend on
+// the thread count.
+package eval
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/ml/tensor"
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/synthtools"
+	"github.com/mlbuild/mlbuild/steps/weather"
+)
+
+func init() { steps.Register(Kind{}) }
+
+// Kind is the eval step kind.
+type Kind struct{}
+
+// Version is the implementation version; bump it whenever the output for
+// the same inputs and config can change (scoring, prompts, report layout,
+// and changes to the model code, tokenizer, trainingdata or weather).
+const Version = "1"
+
+// DefaultPrompts are the seed's four prompts: a persona rewrite, a joke, a
+// tool question and a question that needs the tool and advice.
+var DefaultPrompts = []string{
+	"Rewrite in Mark Twain's voice: The meeting has been moved to Thursday.",
+	"Tell me a joke about bureaucracy.",
+	"What's the weather in London this weekend?",
+	"Do I need a coat in New York on Tuesday?",
+}
+
+// Limits of the attributes.
+const (
+	maxNewTokensLimit = 8192
+)
+
+// Model keys in the report, in report order.
+const (
+	ModelBase      = "base"
+	ModelFinetuned = "finetuned"
+)
+
+// Schema implements steps.Kind.
+func (Kind) Schema() steps.Schema {
+	prompts := make([]cty.Value, len(DefaultPrompts))
+	for i, p := range DefaultPrompts {
+		prompts[i] = cty.StringVal(p)
+	}
+	return steps.Schema{
+		Kind:    "eval",
+		Version: Version,
+		Doc: "Evaluates a base model and its fine-tuned version side by side: validation loss and " +
+			"perplexity (overall, on prose and on conversations), tool use on the held-out tool " +
+			"conversations (call rate, valid calls, exact arguments, answers that use the executed " +
+			"tool's result) and generations for a few prompts, written as report.json, a " +
+			"self-contained report.html and PNG charts.",
+		Heavy: true,
+		Attributes: []steps.Attribute{
+			{Name: "base", Type: cty.String, Input: true, Required: true,
+				Doc: "The base model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json)."},
+			{Name: "model", Type: cty.String, Input: true, Required: true,
+				Doc: "The fine-tuned model directory (for example merge's output), with its own tokenizer.json."},
+			{Name: "validation", Type: cty.List(cty.String), Input: true, Required: true,
+				Doc: "JSONL validation sets (for example split's validation.jsonl): records with a \"text\"; synth_tools records also hold \"messages\" and \"call\"."},
+			{Name: "max_new_tokens", Type: cty.Number, Default: cty.NumberIntVal(96),
+				Doc: fmt.Sprintf("Most tokens per generated turn (1 to %d).", maxNewTokensLimit)},
+			{Name: "max_tool_prompts", Type: cty.Number, Default: cty.NumberIntVal(0),
+				Doc: "Most held-out tool conversations to replay, the first ones in input order; 0 for all."},
+			{Name: "prompts", Type: cty.List(cty.String), Default: cty.ListVal(prompts),
+				Doc: "User prompts to generate for, each with the weather tool's system prompt (so a tool call can happen); [] for none."},
+			{Name: "threads", Type: cty.Number, Default: cty.NumberIntVal(0), NotInKey: true,
+				Doc: "CPU threads; 0 for all cores. Results do not depend on it."},
+		},
+		Outputs: []steps.Output{
+			{Name: "report", Path: "report", Dir: true,
+				Doc: "report.json (metrics, per-conversation tool results, transcripts), report.html (self-contained) and the charts metrics.png and loss.png."},
+		},
+	}
+}
+
+type config struct {
+	maxNewTokens   int
+	maxToolPrompts int
+	prompts        []string
+	threads        int
+}
+
+// readConfig reads the non-input attributes; errors are *steps.AttrError
+// naming the attribute at fault.
+func readConfig(inv *steps.Invocation) (config, error) {
+	attrErr := func(name string, err error) error {
+		return &steps.AttrError{Attr: name, Msg: strings.TrimPrefix(err.Error(), inv.Step+": ")}
+	}
+	var c config
+	n, err := inv.Int("max_new_tokens")
+	if err != nil {
+		return c, attrErr("max_new_tokens", err)
+	}
+	if n < 1 || n > maxNewTokensLimit {
+		return c, &steps.AttrError{Attr: "max_new_tokens", Msg: fmt.Sprintf("must be between 1 and %d, got %d", maxNewTokensLimit, n)}
+	}
+	c.maxNewTokens = int(n)
+	if n, err = inv.Int("max_tool_prompts"); err != nil {
+		return c, attrErr("max_tool_prompts", err)
+	}
+	if n < 0 || n > math.MaxInt32 {
+		return c, &steps.AttrError{Attr: "max_tool_prompts", Msg: fmt.Sprintf("must be 0 (all) or a positive number of conversations, got %d", n)}
+	}
+	c.maxToolPrompts = int(n)
+	if c.prompts, err = inv.Strings("prompts"); err != nil {
+		return c, attrErr("prompts", err)
+	}
+	for i, p := range c.prompts {
+		if strings.TrimSpace(p) == "" {
+			return c, &steps.AttrError{Attr: "prompts", Msg: fmt.Sprintf("prompt %d is empty", i+1)}
+		}
+		if !utf8.ValidString(p) {
+			return c, &steps.AttrError{Attr: "prompts", Msg: fmt.Sprintf("prompt %d is not valid UTF-8", i+1)}
+		}
+	}
+	if n, err = inv.Int("threads"); err != nil {
+		return c, attrErr("threads", err)
+	}
+	if n < 0 || n > 4096 {
+		return c, &steps.AttrError{Attr: "threads", Msg: fmt.Sprintf("must be 0 (all cores) or a number of threads up to 4096, got %d", n)}
+	}
+	c.threads = int(n)
+	return c, nil
+}
+
+// Validate implements steps.Validator: config errors are reported when
+// the pipeline is loaded.
+func (Kind) Validate(inv *steps.Invocation) error {
+	_, err := readConfig(inv)
+	return err
+}
+
+// valRecord is one validation record.
+type valRecord struct {
+	rec  synthtools.Record
+	file int // index into the validation inputs
+	line int
+	// where is "name:line", for messages.
+	where string
+}
+
+// toolConv is a held-out tool conversation: the prompt (messages before
+// the first assistant message) and the call the conversation makes.
+type toolConv struct {
+	src      *valRecord
+	prompt   []synthtools.Message
+	question string
+	expected weather.Call
+}
+
+// readValidation reads every record of the validation files. A bad line
+// gives one sentence naming the file (as the pipeline names it) and line.
+func readValidation(step string, files []steps.InputFile) ([]valRecord, []FileReport, error) {
+	var recs []valRecord
+	var reps []FileReport
+	for fi, f := range files {
+		name := f.Name
+		if name == "" {
+			name = f.Path
+		}
+		fr := FileReport{Digest: f.Digest}
+		var lineErr error
+		err := steps.ReadJSONL(f.Path, func(line int, raw []byte) error {
+			raw = bytes.TrimSpace(raw)
+			if line == 1 {
+				raw = bytes.TrimSpace(bytes.TrimPrefix(raw, []byte("\ufeff")))
+				if len(raw) == 0 {
+					return nil
+				}
+			}
+			fail := func(format string, args ...any) error {
+				lineErr = fmt.Errorf("%s: validation file %s, line %d: %s", step, name, line, fmt.Sprintf(format, args...))
+				return lineErr
+			}
+			if !utf8.Valid(raw) {
+				return fail("the line is not valid UTF-8")
+			}
+			if raw[0] != '{' {
+				return fail("expected a JSON object with a \"text\" field")
+			}
+			var rec synthtools.Record
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				var se *json.SyntaxError
+				if errors.As(err, &se) {
+					return fail("invalid JSON at column %d (%v)", se.Offset, err)
+				}
+				return fail("the record does not have the shape {\"text\": string, \"messages\": [...], \"call\": {...}} (%v)", err)
+			}
+			if strings.TrimSpace(rec.Text) == "" {
+				return fail("the record has no \"text\" (every line needs a non-empty \"text\" field)")
+			}
+			recs = append(recs, valRecord{rec: rec, file: fi, line: line, where: fmt.Sprintf("%s:%d", name, line)})
+			fr.Records++
+			return nil
+		})
+		if lineErr != nil {
+			return nil, nil, lineErr
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: cannot read validation file %s: %v", step, name, unwrapPath(err, f.Path, name))
+		}
+		reps = append(reps, fr)
+	}
+	if len(recs) == 0 {
+		return nil, nil, fmt.Errorf("%s: the validation files hold no records", step)
+	}
+	return recs, reps, nil
+}
+
+// unwrapPath rewrites the absolute path in an I/O error as the pipeline's
+// name for the file.
+func unwrapPath(err error, path, name string) string {
+	return strings.ReplaceAll(err.Error(), path, name)
+}
+
+// toolConversations picks the held-out tool conversations: records whose
+// call names a location and whose messages (or, without messages, whose
+// text parsed as a conversation) have a user message before the first
+// assistant message. At most limit (0: all), in input order.
+func toolConversations(recs []valRecord, limit int) []toolConv {
+	var out []toolConv
+	for i := range recs {
+		r := &recs[i]
+		if r.rec.Call.Location == "" {
+			continue
+		}
+		msgs := r.rec.Messages
+		if len(msgs) == 0 {
+			var err error
+			if msgs, err = synthtools.ParseText(r.rec.Text); err != nil {
+				continue
+			}
+		}
+		var prompt []synthtools.Message
+		question := ""
+		for _, m := range msgs {
+			if m.Role == synthtools.RoleAssistant {
+				break
+			}
+			prompt = append(prompt, m)
+			if m.Role == synthtools.RoleUser {
+				question = m.Content
+			}
+		}
+		if question == "" || len(prompt) == len(msgs) {
+			continue
+		}
+		out = append(out, toolConv{src: r, prompt: prompt, question: question,
+			expected: weather.NewCall(r.rec.Call.Location, r.rec.Call.Date)})
+		if limit > 0 && len(out) == limit {
+			break
+		}
+	}
+	return out
+}
+
+// examplePrompt is the conversation a prompt is generated for.
+func examplePrompt(p string) []synthtools.Message {
+	return []synthtools.Message{
+		{Role: synthtools.RoleSystem, Content: weather.SystemPrompt()},
+		{Role: synthtools.RoleUser, Content: p},
+	}
+}
+
+// progress counts units of work (records scored, generations run) for the
+// engine's progress display.
+type progress struct {
+	inv         *steps.Invocation
+	done, total float64
+}
+
+func (p *progress) step(msg string) {
+	p.done++
+	p.inv.ReportProgress(p.done, p.total, msg)
+}
+
+// Run implements steps.Kind.
+func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
+	cfg, err := readConfig(inv)
+	if err != nil {
+		return fmt.Errorf("%s: %w", inv.Step, err)
+	}
+	var models [2]steps.InputFile
+	for i, attr := range []string{"base", "model"} {
+		in := inv.Inputs[attr]
+		if len(in) != 1 {
+			return fmt.Errorf("%s: %s must name one model directory", inv.Step, attr)
+		}
+		models[i] = in[0]
+	}
+	vals := inv.Inputs["validation"]
+	if len(vals) == 0 {
+		return fmt.Errorf("%s: validation is empty: list at least one JSONL file", inv.Step)
+	}
+	recs, files, err := readValidation(inv.Step, vals)
+	if err != nil {
+		return err
+	}
+	convs := toolConversations(recs, cfg.maxToolPrompts)
+
+	rep := &Report{
+		ValidationFiles: files, ValidationRecords: len(recs), ToolPrompts: len(convs),
+		MaxNewTokens:  cfg.maxNewTokens,
+		Conversations: make([]Conversation, len(convs)), Examples: make([]Example, len(cfg.prompts)),
+	}
+	for i, c := range convs {
+		rep.Conversations[i] = Conversation{File: c.src.file, Line: c.src.line, Question: c.question, Expected: c.expected}
+	}
+	for i, p := range cfg.prompts {
+		rep.Examples[i] = Example{Prompt: p}
+	}
+	prog := &progress{inv: inv, total: float64(2 * (len(recs) + len(convs) + len(cfg.prompts)))}
+	be := tensor.NewCPU(cfg.threads)
+	for mi, key := range []string{ModelBase, ModelFinetuned} {
+		l, err := loadLM(models[mi], be)
+		if err != nil {
+			return fmt.Errorf("%s: %w", inv.Step, err)
+		}
+		mr := &rep.Models.Base
+		if key == ModelFinetuned {
+			mr = &rep.Models.Finetuned
+		}
+		mr.Digest = models[mi].Digest
+		mr.Params = numParams(l.m.Config)
+		if err := validationLoss(ctx, l, recs, mr, prog, key); err != nil {
+			return fmt.Errorf("%s: %s model: %w", inv.Step, key, err)
+		}
+		gen := l.generator(cfg.maxNewTokens)
+		outs, exs, err := runGenerations(ctx, gen, convs, cfg.prompts, func(msg string) { prog.step(key + ": " + msg) })
+		if err != nil {
+			return fmt.Errorf("%s: %s model: %w", inv.Step, key, err)
+		}
+		var tally toolTally
+		for i, o := range outs {
+			tally.add(o)
+			if key == ModelBase {
+				rep.Conversations[i].Base = o
+			} else {
+				rep.Conversations[i].Finetuned = o
+			}
+		}
+		mr.setTool(tally)
+		for i, o := range exs {
+			if key == ModelBase {
+				rep.Examples[i].Base = o
+			} else {
+				rep.Examples[i].Finetuned = o
+			}
+		}
+		inv.Logger().Info("eval", "model", key, "val_loss", fmtPtr(mr.ValLoss), "tool_call_rate", fmtPtr(mr.ToolCallRate),
+			"exact_args_rate", fmtPtr(mr.ExactArgsRate))
+	}
+	return writeReport(filepath.Join(inv.OutDir, "report"), rep)
+}
+
+// runGenerations runs the tool loop on every held-out conversation and
+// every prompt, checking ctx between generations; step is called after
+// each.
+func runGenerations(ctx context.Context, gen generateFunc, convs []toolConv, prompts []string, step func(string)) ([]ToolOutcome, []Outcome, error) {
+	outs := make([]ToolOutcome, len(convs))
+	for i, c := range convs {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		o, err := scoreConversation(ctx, gen, c)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tool conversation %s: %w", c.src.where, err)
+		}
+		outs[i] = o
+		step(fmt.Sprintf("tool conversation %d/%d", i+1, len(convs)))
+	}
+	exs := make([]Outcome, len(prompts))
+	for i, p := range prompts {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		o, err := runTurns(ctx, gen, examplePrompt(p))
+		if err != nil {
+			return nil, nil, fmt.Errorf("prompt %d: %w", i+1, err)
+		}
+		exs[i] = o
+		step(fmt.Sprintf("prompt %d/%d", i+1, len(prompts)))
+	}
+	return outs, exs, nil
+}
+
+// validationLoss fills the loss metrics of mr.
+func validationLoss(ctx context.Context, l *lm, recs []valRecord, mr *ModelReport, prog *progress, key string) error {
+	var all, persona, chat struct {
+		sum float64
+		n   int
+	}
+	for i := range recs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ex := l.enc.Encode(recs[i].rec.Text)
+		ids, labels := ex.IDs, ex.Labels
+		if len(ids) > l.context {
+			ids, labels = ids[:l.context], labels[:l.context]
+			mr.TruncatedRecords++
+		}
+		sum, n, err := l.loss(ctx, ids, labels)
+		if err != nil {
+			return fmt.Errorf("validation record %s: %w", recs[i].where, err)
+		}
+		prog.step(fmt.Sprintf("%s: validation %d/%d", key, i+1, len(recs)))
+		if n == 0 {
+			mr.SkippedRecords++
+			continue
+		}
+		all.sum += sum
+		all.n += n
+		mr.ValRecords++
+		if ex.Chat {
+			chat.sum += sum
+			chat.n += n
+			mr.ChatRecords++
+		} else {
+			persona.sum += sum
+			persona.n += n
+			mr.PersonaRecords++
+		}
+	}
+	if all.n == 0 {
+		return errors.New("no validation record has a token to score (every label is masked)")
+	}
+	mr.ValTokens, mr.PersonaTokens, mr.ChatTokens = all.n, persona.n, chat.n
+	mean := all.sum / float64(all.n)
+	mr.ValLoss, mr.ValPPL = num(mean), num(math.Exp(mean))
+	if persona.n > 0 {
+		mr.PersonaLoss = num(persona.sum / float64(persona.n))
+	}
+	if chat.n > 0 {
+		mr.ChatLoss = num(chat.sum / float64(chat.n))
+	}
+	return nil
+}
+
+// num returns &x, or nil (JSON null) when x is NaN or infinite.
+func num(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}
+
+func fmtPtr(p *float64) string {
+	if p == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.4g", *p)
+}

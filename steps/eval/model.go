@@ -1,0 +1,219 @@
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/mlbuild/mlbuild/ml/llama"
+	"github.com/mlbuild/mlbuild/ml/tensor"
+	"github.com/mlbuild/mlbuild/ml/tokenizer"
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/synthtools"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
+)
+
+// lm is a loaded model with its own tokenizer.
+type lm struct {
+	m   *llama.Model
+	tok *tokenizer.Tokenizer
+	enc *trainingdata.Encoder
+	// specialTags: every chat tag is a special token of the tokenizer, so
+	// prompts are encoded whole (as trainingdata encodes such texts);
+	// otherwise segment by segment, as trainingdata does.
+	specialTags bool
+	// stopIDs maps the ids that end a turn to the stop reason: the
+	// end-of-sequence ids and the chat tags that are single tokens.
+	stopIDs map[int]string
+	// context is the longest sequence the model runs.
+	context int
+}
+
+// loadLM loads the model directory of an input: llama weights and config,
+// and the directory's own tokenizer.json. Errors are one sentence naming
+// the directory as the pipeline names it.
+func loadLM(in steps.InputFile, be tensor.Backend) (*lm, error) {
+	name := in.Name
+	if name == "" {
+		name = in.Path
+	}
+	rename := func(err error) error {
+		return errors.New(strings.ReplaceAll(err.Error(), in.Path, name))
+	}
+	m, err := llama.Load(in.Path, be)
+	if err != nil {
+		return nil, rename(err)
+	}
+	tok, err := tokenizer.Load(in.Path)
+	if err != nil {
+		return nil, rename(err)
+	}
+	if tok.VocabSize() > m.Config.VocabSize {
+		return nil, fmt.Errorf("model %s: its tokenizer.json has %d tokens but config.json's vocab_size is %d", name, tok.VocabSize(), m.Config.VocabSize)
+	}
+	l := &lm{m: m, tok: tok, enc: trainingdata.NewEncoder(tok), specialTags: true, stopIDs: map[int]string{}}
+	for _, tag := range synthtools.Tags() {
+		id, ok := tok.TokenID(tag)
+		if !ok || !tok.IsSpecial(id) {
+			l.specialTags = false
+		}
+		if ok {
+			l.stopIDs[id] = tag
+		}
+	}
+	for _, id := range m.Config.EOSTokenIDs {
+		l.stopIDs[id] = StopEOS
+	}
+	if eos := tok.EOS(); eos >= 0 {
+		l.stopIDs[eos] = StopEOS
+	}
+	l.context = m.Config.MaxPositionEmbeddings
+	if w := m.Config.SlidingWindow; w > 0 && w < l.context {
+		l.context = w
+	}
+	return l, nil
+}
+
+// loss returns the summed cross-entropy (nats) of labels shifted by one
+// (position i predicts labels[i+1]; IgnoreIndex labels are skipped) and the
+// number of scored tokens, running the model over ids with a fresh cache in
+// chunks so that at most a few million logits are held at once.
+func (l *lm) loss(ctx context.Context, ids, labels []int) (float64, int, error) {
+	if len(ids) < 2 {
+		return 0, 0, nil
+	}
+	cache, err := l.m.NewCache(len(ids))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cache.Free(l.m.Backend())
+	vocab := l.m.Config.VocabSize
+	chunk := min(max((8<<20)/vocab, 16), 512)
+	sum, n := 0.0, 0
+	for start := 0; start < len(ids)-1; start += chunk {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		end := min(start+chunk, len(ids)-1) // the last id predicts nothing
+		logits, err := l.m.Forward(cache, ids[start:end], true)
+		if err != nil {
+			return 0, 0, err
+		}
+		for i := start; i < end; i++ {
+			label := labels[i+1]
+			if label == trainingdata.IgnoreIndex {
+				continue
+			}
+			sum += crossEntropy(logits[(i-start)*vocab:(i-start+1)*vocab], label)
+			n++
+		}
+	}
+	return sum, n, nil
+}
+
+// crossEntropy is -log softmax(logits)[label], in float64.
+func crossEntropy(logits []float32, label int) float64 {
+	mx := math.Inf(-1)
+	for _, v := range logits {
+		mx = math.Max(mx, float64(v))
+	}
+	s := 0.0
+	for _, v := range logits {
+		s += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(s) - float64(logits[label])
+}
+
+// encodePrompt encodes synthtools.GenerationPrompt(msgs) the way
+// trainingdata encodes the same text in training: whole when the chat tags
+// are special tokens, else BOS and then each prompt/completion segment of
+// synthtools.RenderSegments on its own.
+func (l *lm) encodePrompt(msgs []synthtools.Message) []int {
+	if l.specialTags {
+		return l.tok.Encode(synthtools.GenerationPrompt(msgs), true)
+	}
+	segs := synthtools.RenderSegments(msgs)
+	// The rendering ends with EndTag in a prompt segment (msgs end with a
+	// user or tool message); a generation prompt opens an assistant turn
+	// there instead.
+	last := &segs[len(segs)-1]
+	last.Text = strings.TrimSuffix(last.Text, synthtools.EndTag) + synthtools.Tag(synthtools.RoleAssistant) + "\n"
+	ids := l.tok.Encode("", true)
+	for _, s := range segs {
+		ids = l.tok.AppendEncode(ids, s.Text, false)
+	}
+	return ids
+}
+
+// generator returns the model's generateFunc: greedy decoding of up to
+// maxNew tokens (fewer when the context is nearly full), stopping at a
+// stop id (checked before the token is decoded) or when the decoded text
+// reaches a chat tag (for tokenizers that spell the tags as several
+// tokens).
+func (l *lm) generator(maxNew int) generateFunc {
+	stops := synthtools.Tags()
+	return func(ctx context.Context, msgs []synthtools.Message) (generation, error) {
+		ids := l.encodePrompt(msgs)
+		budget := min(maxNew, l.context-len(ids))
+		if len(ids) == 0 || budget <= 0 {
+			return generation{Stop: StopContext}, nil
+		}
+		var text strings.Builder
+		stop := ""
+		// cut ends the text at the first tag in it, if any.
+		cut := func() bool {
+			s, tag, ok := cutAtTag(text.String(), stops)
+			if ok {
+				text.Reset()
+				text.WriteString(s)
+				stop = tag
+			}
+			return ok
+		}
+		dec := l.tok.NewStreamDecoder(true)
+		out, err := l.m.Generate(ctx, ids, llama.GenOptions{MaxTokens: budget}, func(id int) error {
+			if reason, ok := l.stopIDs[id]; ok {
+				stop = reason
+				return llama.ErrStop
+			}
+			piece, err := dec.Next(id)
+			if err != nil {
+				return err
+			}
+			text.WriteString(piece)
+			if cut() {
+				return llama.ErrStop
+			}
+			return nil
+		})
+		if err != nil {
+			return generation{}, err
+		}
+		if stop == "" {
+			text.WriteString(dec.Flush())
+			if !cut() && len(out) >= budget {
+				stop = StopMaxTokens
+				if budget < maxNew {
+					stop = StopContext
+				}
+			}
+		}
+		return generation{Text: text.String(), Stop: stop}, nil
+	}
+}
+
+// cutAtTag returns s up to the earliest of tags in it, and that tag.
+func cutAtTag(s string, tags []string) (string, string, bool) {
+	at, tag := -1, ""
+	for _, t := range tags {
+		if i := strings.Index(s, t); i >= 0 && (at < 0 || i < at) {
+			at, tag = i, t
+		}
+	}
+	if at < 0 {
+		return s, "", false
+	}
+	return s[:at], tag, true
+}

@@ -1,0 +1,320 @@
+package eval
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	mlconfig "github.com/mlbuild/mlbuild/ml/config"
+	"github.com/mlbuild/mlbuild/ml/plot"
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/weather"
+)
+
+// Report is report.json.
+type Report struct {
+	// Models holds each model's metrics.
+	Models struct {
+		Base      ModelReport `json:"base"`
+		Finetuned ModelReport `json:"finetuned"`
+	} `json:"models"`
+	// ValidationFiles lists the validation inputs in order (records are
+	// referred to by index into this list and line number).
+	ValidationFiles   []FileReport `json:"validation_files"`
+	ValidationRecords int          `json:"validation_records"`
+	// ToolPrompts is the number of held-out tool conversations replayed.
+	ToolPrompts  int `json:"tool_prompts"`
+	MaxNewTokens int `json:"max_new_tokens"`
+	// Plots are the PNG files written beside report.json.
+	Plots []string `json:"plots"`
+	// Conversations are the held-out tool conversations, both models' outcomes side by side.
+	Conversations []Conversation `json:"conversations"`
+	// Examples are the prompts' transcripts, both models side by side.
+	Examples []Example `json:"examples"`
+}
+
+// FileReport is one validation input.
+type FileReport struct {
+	Digest  string `json:"digest"`
+	Records int    `json:"records"`
+}
+
+// ModelReport is one model's metrics. Metrics that are undefined (a loss
+// over no tokens, a rate over no conversations, a non-finite value) are
+// null.
+type ModelReport struct {
+	Digest string `json:"digest"`
+	// Params is the number of parameters.
+	Params int64 `json:"params"`
+
+	// ValLoss is the mean cross-entropy (nats) over every scored token of
+	// the validation set; ValPPL = exp(ValLoss). PersonaLoss is the mean
+	// over the prose records' tokens, ChatLoss over the conversations'
+	// (assistant) tokens.
+	ValLoss     *float64 `json:"val_loss"`
+	ValPPL      *float64 `json:"val_ppl"`
+	PersonaLoss *float64 `json:"persona_loss"`
+	ChatLoss    *float64 `json:"chat_loss"`
+	// Records scored (ValRecords = PersonaRecords + ChatRecords); records
+	// with no token to score are skipped; records longer than the model's
+	// context are truncated to it.
+	ValRecords       int `json:"val_records"`
+	PersonaRecords   int `json:"persona_records"`
+	ChatRecords      int `json:"chat_records"`
+	SkippedRecords   int `json:"skipped_records"`
+	TruncatedRecords int `json:"truncated_records"`
+	// Tokens scored.
+	ValTokens     int `json:"val_tokens"`
+	PersonaTokens int `json:"persona_tokens"`
+	ChatTokens    int `json:"chat_tokens"`
+
+	// Tool use over the held-out tool conversations. Counts:
+	// ToolAttempts first turns containing "<tool_call>", ToolCalls calls
+	// parsed, ValidCalls parsed and valid (executed), ExactArgs valid and
+	// matching the expected arguments, Answers executed calls followed by a
+	// non-blank answer, AnswerUsesTool answers that use the result.
+	// Rates are counts divided by ToolPrompts, so exact ≤ valid ≤ call.
+	ToolPrompts        int      `json:"tool_prompts"`
+	ToolAttempts       int      `json:"tool_attempts"`
+	ToolCalls          int      `json:"tool_calls"`
+	ValidCalls         int      `json:"valid_calls"`
+	ExactArgs          int      `json:"exact_args"`
+	Answers            int      `json:"answers"`
+	AnswerUsesTool     int      `json:"answer_uses_tool"`
+	ToolCallRate       *float64 `json:"tool_call_rate"`
+	ValidCallRate      *float64 `json:"valid_call_rate"`
+	ExactArgsRate      *float64 `json:"exact_args_rate"`
+	AnswerUsesToolRate *float64 `json:"answer_uses_tool_rate"`
+}
+
+func (m *ModelReport) setTool(t toolTally) {
+	m.ToolPrompts, m.ToolAttempts, m.ToolCalls, m.ValidCalls = t.prompts, t.attempted, t.calls, t.valid
+	m.ExactArgs, m.Answers, m.AnswerUsesTool = t.exact, t.answers, t.uses
+	if t.prompts == 0 {
+		return
+	}
+	rate := func(n int) *float64 { return num(float64(n) / float64(t.prompts)) }
+	m.ToolCallRate, m.ValidCallRate = rate(t.calls), rate(t.valid)
+	m.ExactArgsRate, m.AnswerUsesToolRate = rate(t.exact), rate(t.uses)
+}
+
+// Conversation is one held-out tool conversation.
+type Conversation struct {
+	// File is the index of the validation file, Line the record's line.
+	File     int          `json:"file"`
+	Line     int          `json:"line"`
+	Question string       `json:"question"`
+	Expected weather.Call `json:"expected"`
+	Base     ToolOutcome  `json:"base"`
+	// Finetuned is the fine-tuned model's outcome.
+	Finetuned ToolOutcome `json:"finetuned"`
+}
+
+// Example is one prompt's transcripts.
+type Example struct {
+	Prompt    string  `json:"prompt"`
+	Base      Outcome `json:"base"`
+	Finetuned Outcome `json:"finetuned"`
+}
+
+// numParams counts a config's parameters (tied embeddings once).
+func numParams(c *mlconfig.Config) int64 {
+	var n int64
+	for _, t := range c.Tensors() {
+		p := int64(1)
+		for _, d := range t.Shape {
+			p *= int64(d)
+		}
+		n += p
+	}
+	return n
+}
+
+// Plot file names.
+const (
+	metricsPlot = "metrics.png"
+	lossPlot    = "loss.png"
+)
+
+// writeReport writes report.json, the plots and report.html into dir.
+func writeReport(dir string, rep *Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, f := &rep.Models.Base, &rep.Models.Finetuned
+	val := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	metrics, err := plot.BarsPNG("Tool use on held-out conversations",
+		[]string{"tool call", "valid call", "exact args", "answer uses result"},
+		plot.BarGroup{Name: "base", Values: []float64{val(b.ToolCallRate), val(b.ValidCallRate), val(b.ExactArgsRate), val(b.AnswerUsesToolRate)}},
+		plot.BarGroup{Name: "fine-tuned", Values: []float64{val(f.ToolCallRate), val(f.ValidCallRate), val(f.ExactArgsRate), val(f.AnswerUsesToolRate)}})
+	if err != nil {
+		return err
+	}
+	loss, err := plot.BarsPNG("Validation loss (nats per token)",
+		[]string{"all", "persona (prose)", "chat (assistant turns)"},
+		plot.BarGroup{Name: "base", Values: []float64{val(b.ValLoss), val(b.PersonaLoss), val(b.ChatLoss)}},
+		plot.BarGroup{Name: "fine-tuned", Values: []float64{val(f.ValLoss), val(f.PersonaLoss), val(f.ChatLoss)}})
+	if err != nil {
+		return err
+	}
+	rep.Plots = []string{metricsPlot, lossPlot}
+	for _, p := range []struct {
+		name string
+		data []byte
+	}{{metricsPlot, metrics}, {lossPlot, loss}} {
+		if err := os.WriteFile(filepath.Join(dir, p.name), p.data, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := steps.WriteJSON(filepath.Join(dir, "report.json"), rep); err != nil {
+		return err
+	}
+	html, err := renderHTML(rep, map[string][]byte{metricsPlot: metrics, lossPlot: loss})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.html"), html, 0o644)
+}
+
+// metricRow is one line of the HTML metrics table.
+type metricRow struct {
+	Name, Base, Finetuned, Doc string
+}
+
+func metricRows(rep *Report) []metricRow {
+	b, f := &rep.Models.Base, &rep.Models.Finetuned
+	fl := func(p *float64) string {
+		if p == nil {
+			return "n/a"
+		}
+		return strconv.FormatFloat(*p, 'f', 4, 64)
+	}
+	pct := func(p *float64, n int) string {
+		if p == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f%% (%d)", 100**p, n)
+	}
+	it := func(n int) string { return strconv.Itoa(n) }
+	return []metricRow{
+		{"parameters", strconv.FormatInt(b.Params, 10), strconv.FormatInt(f.Params, 10), ""},
+		{"validation loss", fl(b.ValLoss), fl(f.ValLoss), "mean cross-entropy (nats) per scored token"},
+		{"validation perplexity", fl(b.ValPPL), fl(f.ValPPL), "exp(validation loss)"},
+		{"persona loss", fl(b.PersonaLoss), fl(f.PersonaLoss), "prose records, trained whole"},
+		{"chat loss", fl(b.ChatLoss), fl(f.ChatLoss), "conversations, assistant tokens only"},
+		{"scored records", it(b.ValRecords), it(f.ValRecords), "prose + conversations"},
+		{"scored tokens", it(b.ValTokens), it(f.ValTokens), ""},
+		{"tool call rate", pct(b.ToolCallRate, b.ToolCalls), pct(f.ToolCallRate, f.ToolCalls), "a call was parsed from the first turn"},
+		{"valid call rate", pct(b.ValidCallRate, b.ValidCalls), pct(f.ValidCallRate, f.ValidCalls), "parsed and valid, so it was executed"},
+		{"exact argument rate", pct(b.ExactArgsRate, b.ExactArgs), pct(f.ExactArgsRate, f.ExactArgs), "valid and matching the expected location and date"},
+		{"answer uses tool result", pct(b.AnswerUsesToolRate, b.AnswerUsesTool), pct(f.AnswerUsesToolRate, f.AnswerUsesTool), "the answer mentions a temperature or the condition of the result"},
+	}
+}
+
+// callText describes what a model did with a held-out conversation.
+func callText(o ToolOutcome) string {
+	switch {
+	case o.Call != nil && o.InvalidReason != "":
+		return weather.FormatExpr(*o.Call) + " — invalid: " + o.InvalidReason
+	case o.Call != nil:
+		return weather.FormatExpr(*o.Call)
+	case o.ParseError != "":
+		return "malformed call: " + o.ParseError
+	default:
+		return "no call"
+	}
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	return "✗"
+}
+
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"callText": callText,
+	"expr":     weather.FormatExpr,
+	"mark":     mark,
+	"inc":      func(i int) int { return i + 1 },
+}).Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>mlbuild eval: base vs fine-tuned</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; text-align: left; }
+th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { white-space: pre-wrap; word-break: break-word; margin: 0.2em 0; font-size: 0.9em; }
+.role { font-weight: bold; color: #555; font-size: 0.85em; }
+.stop { color: #888; font-size: 0.8em; }
+.ok { color: #1a7f37; } .bad { color: #b42318; }
+.doc { color: #666; font-size: 0.9em; }
+img { max-width: 100%; }
+</style>
+</head>
+<body>
+<h1>Evaluation: base vs fine-tuned</h1>
+<p>{{.Rep.ValidationRecords}} validation records, {{.Rep.ToolPrompts}} held-out tool conversations, {{len .Rep.Examples}} prompts; greedy decoding, at most {{.Rep.MaxNewTokens}} new tokens per turn.</p>
+
+<h2>Metrics</h2>
+<table>
+<tr><th>metric</th><th>base</th><th>fine-tuned</th><th>meaning</th></tr>
+{{range .Rows}}<tr><td>{{.Name}}</td><td class="num">{{.Base}}</td><td class="num">{{.Finetuned}}</td><td class="doc">{{.Doc}}</td></tr>
+{{end}}</table>
+{{range .Plots}}<p><img src="{{.URI}}" alt="{{.Name}}"></p>
+{{end}}
+<h2>Prompts</h2>
+<table>
+<tr><th>prompt</th><th>base</th><th>fine-tuned</th></tr>
+{{range .Rep.Examples}}<tr><td><pre>{{.Prompt}}</pre></td><td>{{template "transcript" .Base}}</td><td>{{template "transcript" .Finetuned}}</td></tr>
+{{end}}</table>
+
+<h2>Held-out tool conversations</h2>
+<table>
+<tr><th>#</th><th>question</th><th>expected call</th><th>base</th><th>fine-tuned</th></tr>
+{{range $i, $c := .Rep.Conversations}}<tr><td>{{inc $i}}<br><span class="doc">file {{$c.File}}, line {{$c.Line}}</span></td><td>{{$c.Question}}</td><td><code>{{expr $c.Expected}}</code></td><td>{{template "tool" $c.Base}}</td><td>{{template "tool" $c.Finetuned}}</td></tr>
+{{end}}</table>
+</body>
+</html>
+{{define "transcript"}}{{range .Transcript}}<div><span class="role">{{.Role}}</span>{{if .Stop}} <span class="stop">(stop: {{.Stop}})</span>{{end}}<pre>{{.Content}}</pre></div>{{end}}{{end}}
+{{define "tool"}}<code>{{callText .}}</code><br>
+exact arguments: <span class="{{if .ExactArgs}}ok{{else}}bad{{end}}">{{mark .ExactArgs}}</span>{{if .Mismatch}} <span class="doc">({{.Mismatch}})</span>{{end}}<br>
+answer uses result: <span class="{{if .UsesResult}}ok{{else}}bad{{end}}">{{mark .UsesResult}}</span>{{if .Evidence}} <span class="doc">({{.Evidence}})</span>{{end}}
+<details><summary>transcript</summary>{{template "transcript" .Outcome}}</details>{{end}}
+`))
+
+// renderHTML renders report.html with the plots embedded as data URIs.
+func renderHTML(rep *Report, pngs map[string][]byte) ([]byte, error) {
+	type plotRef struct {
+		Name string
+		URI  template.URL
+	}
+	var plots []plotRef
+	for _, name := range rep.Plots {
+		plots = append(plots, plotRef{Name: name, URI: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(pngs[name]))})
+	}
+	var buf bytes.Buffer
+	err := reportTemplate.Execute(&buf, struct {
+		Rep   *Report
+		Rows  []metricRow
+		Plots []plotRef
+	}{rep, metricRows(rep), plots})
+	if err != nil {
+		return nil, fmt.Errorf("render report.html: %w", err)
+	}
+	return buf.Bytes(), nil
+}
