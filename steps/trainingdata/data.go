@@ -1,0 +1,198 @@
+// Package trainingdata turns the JSONL datasets the data steps write into
+// token ids and loss labels for the training and evaluation steps.
+//
+// A record is one JSON object per line with a "text" field. Texts in the
+// chat format of synth_tools (steps/synthtools: "<|system|>\n...<|end|>")
+// are conversations: only what the assistant writes is trained on (its
+// turns, and the tag that ends each of them, "<|tool|>" or "<|end|>", so
+// the model learns to stop); system, user and tool text gets the label
+// IgnoreIndex. Any other text is prose and is trained on whole, followed
+// by the end-of-sequence token so the model learns to stop there too.
+//
+// Labels are aligned with the ids (labels[i] is ids[i] or IgnoreIndex);
+// the loss shifts them by one, as transformers does: position i is scored
+// on predicting labels[i+1].
+package trainingdata
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mlbuild/mlbuild/ml/tensor"
+	"github.com/mlbuild/mlbuild/ml/tokenizer"
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/synthtools"
+)
+
+// IgnoreIndex is the label of tokens that are not trained on.
+const IgnoreIndex = tensor.IgnoreIndex
+
+// Example is one encoded record.
+type Example struct {
+	IDs    []int
+	Labels []int
+	// Chat is set for conversations (whose prompts are masked).
+	Chat bool
+	// Record is the decoded JSON line (text, and for synth_tools records
+	// messages and call).
+	Record synthtools.Record
+	// Where is "file:line", for messages.
+	Where string
+}
+
+// Trained returns the number of tokens that enter the loss (labels other
+// than IgnoreIndex at positions 1..n-1).
+func (e *Example) Trained() int {
+	n := 0
+	for _, l := range e.Labels[1:] {
+		if l != IgnoreIndex {
+			n++
+		}
+	}
+	return n
+}
+
+// Encoder encodes records with one tokenizer.
+type Encoder struct {
+	tok *tokenizer.Tokenizer
+	// tags maps the ids of the chat role tags, when the tokenizer has them
+	// as single tokens, to their role.
+	tags map[int]string
+	end  int // id of "<|end|>", or -1
+}
+
+// NewEncoder returns an encoder for tok.
+func NewEncoder(tok *tokenizer.Tokenizer) *Encoder {
+	e := &Encoder{tok: tok, tags: map[int]string{}, end: -1}
+	roles := []string{synthtools.RoleSystem, synthtools.RoleUser, synthtools.RoleAssistant, synthtools.RoleTool}
+	for _, r := range roles {
+		id, ok := tok.TokenID(synthtools.Tag(r))
+		if !ok || !tok.IsSpecial(id) {
+			e.tags = nil
+			break
+		}
+		e.tags[id] = r
+	}
+	if id, ok := tok.TokenID(synthtools.EndTag); ok && e.tags != nil && tok.IsSpecial(id) {
+		e.end = id
+	} else {
+		e.tags = nil
+	}
+	return e
+}
+
+// Tokenizer returns the encoder's tokenizer.
+func (e *Encoder) Tokenizer() *tokenizer.Tokenizer { return e.tok }
+
+// Encode encodes one record's text.
+func (e *Encoder) Encode(text string) Example {
+	if msgs, err := synthtools.ParseText(text); err == nil {
+		return e.encodeChat(text, msgs)
+	}
+	ids := e.tok.Encode(text, true)
+	if eos := e.tok.EOS(); eos >= 0 {
+		ids = append(ids, eos)
+	}
+	labels := append([]int(nil), ids...)
+	if len(labels) > 0 && labels[0] == e.tok.BOS() {
+		labels[0] = IgnoreIndex
+	}
+	return Example{IDs: ids, Labels: labels}
+}
+
+func (e *Encoder) encodeChat(text string, msgs []synthtools.Message) Example {
+	if e.tags != nil {
+		// The role tags are special tokens: encode the whole text once,
+		// exactly as a prompt is encoded at inference, and label by walking
+		// the tags. Everything after an assistant tag up to and including
+		// the next tag is trained, except the newline that opens the turn
+		// when it is a token of its own.
+		ids := e.tok.Encode(text, true)
+		labels := make([]int, len(ids))
+		inAssistant, opening := false, false
+		for i, id := range ids {
+			role, isTag := e.tags[id]
+			switch {
+			case isTag || id == e.end:
+				if inAssistant {
+					labels[i] = id
+				} else {
+					labels[i] = IgnoreIndex
+				}
+				inAssistant = role == synthtools.RoleAssistant
+				opening = inAssistant
+			case inAssistant:
+				if opening && e.isNewline(id) {
+					labels[i] = IgnoreIndex
+				} else {
+					labels[i] = id
+				}
+				opening = false
+			default:
+				labels[i] = IgnoreIndex
+			}
+		}
+		return Example{IDs: ids, Labels: labels, Chat: true}
+	}
+	// The tags are plain text to this tokenizer: encode segment by segment.
+	ids := e.tok.Encode("", true)
+	labels := make([]int, len(ids))
+	for i := range labels {
+		labels[i] = IgnoreIndex
+	}
+	for _, s := range synthtools.RenderSegments(msgs) {
+		seg := e.tok.Encode(s.Text, false)
+		ids = append(ids, seg...)
+		for _, id := range seg {
+			if s.Train {
+				labels = append(labels, id)
+			} else {
+				labels = append(labels, IgnoreIndex)
+			}
+		}
+	}
+	return Example{IDs: ids, Labels: labels, Chat: true}
+}
+
+func (e *Encoder) isNewline(id int) bool {
+	s, ok := e.tok.IDToken(id)
+	return ok && (s == "\n" || s == "<0x0A>" || s == "▁\n" || s == "Ċ")
+}
+
+// Load reads the JSONL files and encodes every record. Errors name the
+// file and line. Records longer than maxTokens (when > 0) are cut to
+// maxTokens; cut reports how many were.
+func (e *Encoder) Load(files []steps.InputFile, maxTokens int) (examples []Example, cut int, err error) {
+	for _, f := range files {
+		err := steps.ReadJSONL(f.Path, func(line int, raw []byte) error {
+			var rec synthtools.Record
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return fmt.Errorf("not a JSON object with a \"text\" field: %w", err)
+			}
+			if strings.TrimSpace(rec.Text) == "" {
+				return errors.New(`the record has no "text" (every line needs a non-empty "text" field)`)
+			}
+			ex := e.Encode(rec.Text)
+			ex.Record = rec
+			ex.Where = fmt.Sprintf("%s:%d", f.Name, line)
+			if maxTokens > 0 && len(ex.IDs) > maxTokens {
+				ex.IDs, ex.Labels = ex.IDs[:maxTokens], ex.Labels[:maxTokens]
+				cut++
+			}
+			if ex.Trained() == 0 {
+				return nil
+			}
+			examples = append(examples, ex)
+			return nil
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", f.Name, err)
+		}
+	}
+	if len(examples) == 0 {
+		return nil, 0, errors.New("the datasets hold no records with trainable text")
+	}
+	return examples, cut, nil
+}
