@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Pure-Python reference for bitsandbytes NF4 quantization with double quantization.
+
+Written from bitsandbytes' source, not from the Go package:
+
+  * csrc/kernels.cu   kQuantizeBlockwise / kQuantizeBlockwiseSmall (absmax per
+                      block, smem_absmax_value = 1.0f / absmax, x * that),
+                      dQuantizeNF4 (decision tree, literal thresholds, ">"),
+                      dQuantize<0> (8-bit binary search and tie rule),
+                      nibble packing (first element << 4 | second element).
+  * bitsandbytes/functional.py  quantize_4bit (offset = absmax.mean(),
+                      quantize_blockwise(absmax - offset, blocksize=256)),
+                      create_dynamic_map (signed=True, 7 exponent bits, 8 bits).
+
+float32 semantics are emulated with struct.pack('<f') rounding after every
+operation. A float64 result of +, -, *, / on two float32 values rounded to
+float32 is the correctly rounded float32 result (53 >= 2*24+2), so this is
+exact IEEE float32 arithmetic. bitsandbytes builds its kernels with nvcc
+--use_fast_math, so float32 subnormals are flushed to zero (ftz) where the
+kernel's instructions flush them; that is emulated too. The reciprocal is the
+IEEE one (the GPU uses rcp.approx, within 1 ulp; see the Go package docs).
+
+The mean of the absmax is float32(sum) * float32(1/N) as torch's CUDA mean
+projects it, with the sum taken as the float64 index-order sum rounded once
+(torch's float32 tree order is not reproduced; see Go's nf4.Mean).
+
+Usage:
+  nf4_reference.py nf4 IN OUT   IN: little-endian float32 values. OUT: JSON with
+                                packed, qabsmax (hex), absmax, absmax2, offset
+                                (float32 bit patterns as 8-hex-digit strings).
+  nf4_reference.py q8 IN OUT    8-bit blockwise quantization (blocksize 256,
+                                dynamic map) of IN: JSON with q (hex), absmax.
+  nf4_reference.py map OUT      the dynamic map: JSON list of bit patterns.
+No third-party modules are needed (no numpy).
+"""
+
+import json
+import struct
+import sys
+from fractions import Fraction
+
+
+def f32(x):
+    """Round a Python float to the nearest float32 (ties to even)."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def bits(x):
+    return "%08x" % struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+MIN_NORMAL = 2.0 ** -126
+
+
+def ftz(x):
+    """nvcc -ftz=true: float32 subnormals read and written as zero."""
+    if x != 0 and -MIN_NORMAL < x < MIN_NORMAL:
+        return 0.0
+    return x
+
+
+def recip(a):
+    """smem_absmax_value[0] = 1.0f / local_abs_max (ftz)."""
+    if a == 0:
+        return float("inf")
+    return ftz(f32(1.0 / a))
+
+
+def mul(a, b):
+    """float32 a*b; 0*inf is NaN as on the GPU."""
+    p = a * b
+    if p != p:
+        return p
+    return f32(p)
+
+
+def f32_literal(s):
+    """A C++ float literal such as 0.8614784181118011f: the decimal rounded
+    directly to the nearest float32 (ties to even). Rounding through a double
+    first would differ for 4 of the thresholds below, whose decimal lies
+    within a hair of a float32 halfway point."""
+    exact = Fraction(s)
+    c = f32(float(s))
+    ci = struct.unpack("<i", struct.pack("<f", c))[0]
+    cands = [struct.unpack("<f", struct.pack("<i", ci + d))[0] for d in (-1, 0, 1)]
+
+    def key(v):
+        odd = struct.unpack("<i", struct.pack("<f", v))[0] & 1
+        return (abs(Fraction(v) - exact), odd)
+
+    return min(cands, key=key)
+
+
+# dQuantizeNF4 from csrc/kernels.cu, with its literals.
+T1 = f32_literal("0.03979014977812767")
+T11 = f32_literal("0.3893125355243683")
+T111 = f32_literal("0.6427869200706482")
+T1111 = f32_literal("0.8614784181118011")
+T110 = f32_literal("0.5016634166240692")
+T10 = f32_literal("0.2035212516784668")
+T101 = f32_literal("0.2920137718319893")
+T100 = f32_literal("0.1202552504837513")
+T0 = f32_literal("-0.33967943489551544")
+T01 = f32_literal("-0.13791173323988914")
+T011 = f32_literal("-0.045525018125772476")
+T010 = f32_literal("-0.23460740596055984")
+T00 = f32_literal("-0.6106329262256622")
+T001 = f32_literal("-0.4599952697753906")
+T000 = f32_literal("-0.8480964004993439")
+
+
+def dquantize_nf4(x):
+    if x > T1:
+        if x > T11:
+            if x > T111:
+                if x > T1111:
+                    return 0b1111
+                return 0b1110
+            if x > T110:
+                return 0b1101
+            return 0b1100
+        if x > T10:
+            if x > T101:
+                return 0b1011
+            return 0b1010
+        if x > T100:
+            return 0b1001
+        return 0b1000
+    if x > T0:
+        if x > T01:
+            if x > T011:
+                return 0b0111
+            return 0b0110
+        if x > T010:
+            return 0b0101
+        return 0b0100
+    if x > T00:
+        if x > T001:
+            return 0b0011
+        return 0b0010
+    if x > T000:
+        return 0b0001
+    return 0b0000
+
+
+def block_absmax(vals):
+    """local_abs_max = fmaxf(local_abs_max, fabsf(v)), then a block max (ftz)."""
+    m = 0.0
+    for v in vals:
+        a = ftz(abs(v))
+        if a > m:
+            m = a
+    return m
+
+
+def quantize_4bit_nf4(A, blocksize=64):
+    n = len(A)
+    out = bytearray((n + 1) // 2)
+    absmax = []
+    for base in range(0, n, blocksize):
+        vals = A[base:base + blocksize]
+        am = block_absmax(vals)
+        absmax.append(am)
+        r = recip(am)
+        if len(vals) % 2:
+            vals = vals + [0.0]  # BlockLoad pads with (T)0.0f
+        for j in range(0, len(vals), 2):
+            hi = dquantize_nf4(ftz(mul(ftz(vals[j]), r)))
+            lo = dquantize_nf4(ftz(mul(ftz(vals[j + 1]), r)))
+            out[(base + j) // 2] = (hi << 4) | lo
+    return bytes(out), absmax
+
+
+def linspace_f32(start, end, steps):
+    """torch.linspace(start, end, steps, dtype=float32) on CPU
+    (RangeFactoriesKernel.cpp linspace_kernel), with the fused multiply-add
+    that torch's x86-64/aarch64 builds compile start + step*i and
+    end - step*(steps-i-1) to. step*i is exact in a double and so is the sum
+    for these sizes, so one f32() is a single rounding."""
+    start = f32(start)
+    end = f32(end)
+    step = f32(f32(end - start) / f32(steps - 1))
+    halfway = steps // 2
+    out = []
+    for i in range(steps):
+        if i < halfway:
+            out.append(f32(start + step * i))
+        else:
+            out.append(f32(end - step * (steps - i - 1)))
+    return out
+
+
+def create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8):
+    data = []
+    non_sign_bits = total_bits - 1
+    additional_items = 2 ** (non_sign_bits - max_exponent_bits) - 1
+    for i in range(max_exponent_bits):
+        fraction_items = int(
+            2 ** (i + non_sign_bits - max_exponent_bits) + 1
+            if signed
+            else 2 ** (i + non_sign_bits - max_exponent_bits + 1) + 1,
+        )
+        boundaries = linspace_f32(0.1, 1, fraction_items)
+        means = [f32(f32(boundaries[k] + boundaries[k + 1]) / 2.0) for k in range(len(boundaries) - 1)]
+        scale = 10 ** (-(max_exponent_bits - 1) + i)
+        data += [f32(m * f32(scale)) for m in means]
+        if signed:
+            data += [f32(m * f32(-scale)) for m in means]
+    if additional_items > 0:
+        boundaries = linspace_f32(0.1, 1, additional_items + 1)
+        means = [f32(f32(boundaries[k] + boundaries[k + 1]) / 2.0) for k in range(len(boundaries) - 1)]
+        scale = 10 ** (-(max_exponent_bits - 1) + i)
+        data += [f32(m * f32(scale)) for m in means]
+        if signed:
+            data += [f32(m * f32(-scale)) for m in means]
+    data.append(0)
+    data.append(1.0)
+    assert len(data) == 2 ** total_bits
+    gap = 256 - len(data)
+    for i in range(gap):
+        data.append(0)
+    data.sort()
+    return [float(x) for x in data]
+
+
+def dquantize8(code, x):
+    """dQuantize<0> from csrc/kernels.cu."""
+    pivot = 127
+    upper_pivot = 255
+    lower_pivot = 0
+    lower = -1.0
+    upper = 1.0
+    val = code[pivot]
+    i = 64
+    while i > 0:
+        if x > val:
+            lower_pivot = pivot
+            lower = val
+            pivot += i
+        else:
+            upper_pivot = pivot
+            upper = val
+            pivot -= i
+        val = code[pivot]
+        i >>= 1
+    if upper_pivot == 255:
+        upper = code[upper_pivot]
+    if lower_pivot == 0:
+        lower = code[lower_pivot]
+    if x > val:
+        midpoint = f32(f32(upper + val) * 0.5)
+        if x > midpoint:
+            return upper_pivot
+        return pivot
+    midpoint = f32(f32(lower + val) * 0.5)
+    if x < midpoint:
+        return lower_pivot
+    return pivot
+
+
+def quantize_blockwise(A, code, blocksize=256):
+    q = bytearray(len(A))
+    absmax = []
+    for base in range(0, len(A), blocksize):
+        vals = A[base:base + blocksize]
+        am = block_absmax(vals)
+        absmax.append(am)
+        r = recip(am)
+        for j, v in enumerate(vals):
+            q[base + j] = dquantize8(code, ftz(mul(ftz(v), r)))
+    return bytes(q), absmax
+
+
+def mean_f32(vals):
+    """torch's CUDA mean: MeanOps projects the float32 sum as sum * factor with
+    factor = float(1)/numel (ReduceMomentKernel.cu). The float32 sum is taken
+    as the float64 index-order sum rounded once (torch's tree order is not
+    reproduced)."""
+    if not vals:
+        return 0.0
+    s = 0.0
+    for v in vals:
+        s += v
+    factor = f32(1.0 / f32(len(vals)))
+    return f32(f32(s) * factor)
+
+
+def read_f32(path):
+    raw = open(path, "rb").read()
+    return [x for (x,) in struct.iter_unpack("<f", raw)]
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    mode = argv[1]
+    code = create_dynamic_map(signed=True)
+    if mode == "map" and len(argv) == 3:
+        result = [bits(c) for c in code]
+        out = argv[2]
+    elif mode == "nf4" and len(argv) == 4:
+        A = read_f32(argv[2])
+        packed, absmax = quantize_4bit_nf4(A, 64)
+        offset = mean_f32(absmax)
+        centered = [f32(a - offset) for a in absmax]
+        qabsmax, absmax2 = quantize_blockwise(centered, code, 256)
+        result = {
+            "packed": packed.hex(),
+            "absmax": [bits(a) for a in absmax],
+            "qabsmax": qabsmax.hex(),
+            "absmax2": [bits(a) for a in absmax2],
+            "offset": bits(offset),
+        }
+        out = argv[3]
+    elif mode == "q8" and len(argv) == 4:
+        A = read_f32(argv[2])
+        q, absmax = quantize_blockwise(A, code, 256)
+        result = {"q": q.hex(), "absmax": [bits(a) for a in absmax]}
+        out = argv[3]
+    else:
+        sys.exit(__doc__)
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
