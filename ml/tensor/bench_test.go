@@ -109,3 +109,65 @@ func BenchmarkPeakFMA(b *testing.B) {
 		})
 	}
 }
+
+// attnFlops counts the useful multiply-adds (2 flops each) of causal
+// attention: per attended (query, key) pair and head, 2·HeadDim for Q·Kᵀ and
+// 2·HeadDim for P·V in the forward pass; the backward pass is counted as 2.5
+// forwards (dV, dP, dQ, dK and the recomputed scores), FlashAttention's
+// convention.
+func attnFlops(p AttnParams, backward bool) float64 {
+	var pairs float64
+	for i := range p.SeqQ {
+		s, e := p.keyRange(i)
+		if e > s {
+			pairs += float64(e - s)
+		}
+	}
+	f := 4 * float64(p.HeadDim) * pairs * float64(p.Batch*p.Heads)
+	if backward {
+		f *= 3.5
+	}
+	return f
+}
+
+func benchAttn(b *testing.B, p AttnParams, backward bool) {
+	be := NewCPU(0)
+	r := newRand(3)
+	qs := []int{p.Batch * p.SeqQ, p.Heads * p.HeadDim}
+	ks := []int{p.Batch * p.KVStride, p.KVHeads * p.HeadDim}
+	q := be.FromFloat32(randVec(r, qs[0]*qs[1]), qs...)
+	k := be.FromFloat32(randVec(r, ks[0]*ks[1]), ks...)
+	v := be.FromFloat32(randVec(r, ks[0]*ks[1]), ks...)
+	dout := be.FromFloat32(randVec(r, qs[0]*qs[1]), qs...)
+	out, dq := be.Zeros(F32, qs...), be.Zeros(F32, qs...)
+	dk, dv := be.Zeros(F32, ks...), be.Zeros(F32, ks...)
+	b.ResetTimer()
+	for b.Loop() {
+		be.Attention(out, q, k, v, p)
+		if backward {
+			be.AttentionBackward(dq, dk, dv, dout, q, k, v, p)
+		}
+	}
+	b.ReportMetric(attnFlops(p, backward)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkAttentionTrain is one training step's attention (forward and
+// backward) of the small llama: batch 8, 256 tokens, 4 heads of 64.
+func BenchmarkAttentionTrain(b *testing.B) {
+	benchAttn(b, AttnParams{Batch: 8, SeqQ: 256, SeqKV: 256, KVStride: 256, Heads: 4, KVHeads: 4, HeadDim: 64}, true)
+}
+
+// BenchmarkAttentionDecode is one generation step (one query) against a long
+// KV cache: the small llama (4 heads of 64) and a llama-7B-like GQA layer
+// (32 query heads, 8 kv heads of 128).
+func BenchmarkAttentionDecode(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		p    AttnParams
+	}{
+		{"small/kv2048", AttnParams{Batch: 1, SeqQ: 1, SeqKV: 2048, KVStride: 2048, Heads: 4, KVHeads: 4, HeadDim: 64, PosOffset: 2047}},
+		{"gqa/kv4096", AttnParams{Batch: 1, SeqQ: 1, SeqKV: 4000, KVStride: 4096, Heads: 32, KVHeads: 8, HeadDim: 128, PosOffset: 3999}},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchAttn(b, c.p, false) })
+	}
+}

@@ -366,10 +366,7 @@ func (c *CPU) Attention(dst, q, k, v *Tensor, p AttnParams) {
 	checkAttn("Attention", p, q, k, v)
 	sameLen("Attention", dst, q)
 	out, qs, ks, vs := c.f32("Attention", dst), c.f32("Attention", q), c.f32("Attention", k), c.f32("Attention", v)
-	n := p.Batch * p.SeqQ * p.Heads
-	c.pool.run(n, grainFor(n, 2*p.SeqKV*p.HeadDim), func(lo, hi int) {
-		attentionRows(out, qs, ks, vs, p, make([]float64, p.SeqKV), lo, hi)
-	})
+	c.attention(out, qs, ks, vs, p)
 }
 
 // AttentionBackward implements Backend.
@@ -380,16 +377,7 @@ func (c *CPU) AttentionBackward(dq, dk, dv, dout, q, k, v *Tensor, p AttnParams)
 	sameLen(op, dk, k, dv)
 	dqs, dks, dvs, dos := c.f32(op, dq), c.f32(op, dk), c.f32(op, dv), c.f32(op, dout)
 	qs, ks, vs := c.f32(op, q), c.f32(op, k), c.f32(op, v)
-	c.pool.run(p.Batch*p.KVHeads, 1, func(lo, hi int) {
-		scores := make([]float64, p.SeqKV)
-		for t := lo; t < hi; t++ {
-			attentionBackwardKV(dks, dvs, dos, qs, ks, vs, p, t/p.KVHeads, t%p.KVHeads, scores)
-		}
-	})
-	n := p.Batch * p.SeqQ * p.Heads
-	c.pool.run(n, grainFor(n, 4*p.SeqKV*p.HeadDim), func(lo, hi int) {
-		attentionBackwardQRows(dqs, dos, qs, ks, vs, p, make([]float64, p.SeqKV), lo, hi)
-	})
+	c.attentionBackward(dqs, dks, dvs, dos, qs, ks, vs, p)
 }
 
 // SiLU implements Backend.

@@ -177,6 +177,22 @@ func packA(dst []float32, a *matSrc, ic, mc, pc, kc int) {
 	for ir := 0; ir < mc; ir += gemmMR {
 		pan := dst[ir*kc : ir*kc+kc*gemmMR]
 		mr := min(gemmMR, mc-ir)
+		if !a.trans && a.dt == F32 && mr == gemmMR {
+			// Full panel: read the six rows in one pass.
+			base := (ic+ir)*a.cols + pc
+			r0 := a.f32[base : base+kc]
+			r1 := a.f32[base+a.cols : base+a.cols+kc]
+			r2 := a.f32[base+2*a.cols : base+2*a.cols+kc]
+			r3 := a.f32[base+3*a.cols : base+3*a.cols+kc]
+			r4 := a.f32[base+4*a.cols : base+4*a.cols+kc]
+			r5 := a.f32[base+5*a.cols : base+5*a.cols+kc]
+			pan = pan[:kc*gemmMR]
+			for p := range kc {
+				d := pan[p*gemmMR : p*gemmMR+gemmMR : p*gemmMR+gemmMR]
+				d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+			continue
+		}
 		if !a.trans && a.dt == F32 {
 			for i := range gemmMR {
 				if i >= mr {
@@ -194,6 +210,15 @@ func packA(dst []float32, a *matSrc, ic, mc, pc, kc int) {
 		}
 		if a.trans && a.dt == F32 {
 			// op(a)[i,p] = a[p,i]: rows of storage are contiguous in i.
+			if mr == gemmMR {
+				for p := range kc {
+					off := (pc+p)*a.cols + ic + ir
+					d := pan[p*gemmMR : p*gemmMR+gemmMR : p*gemmMR+gemmMR]
+					r := a.f32[off : off+gemmMR : off+gemmMR]
+					d[0], d[1], d[2], d[3], d[4], d[5] = r[0], r[1], r[2], r[3], r[4], r[5]
+				}
+				continue
+			}
 			for p := range kc {
 				row := a.f32[(pc+p)*a.cols+ic+ir : (pc+p)*a.cols+ic+ir+mr]
 				d := pan[p*gemmMR : p*gemmMR+gemmMR]
@@ -229,8 +254,13 @@ func packB(dst []float32, b *matSrc, pc, kc, j0, nr int) {
 				}
 				continue
 			}
-			cs := col[:kc]
-			b.loadRow(cs, (j0+j)*b.cols+pc)
+			var cs []float32
+			if b.dt == F32 {
+				cs = b.f32[(j0+j)*b.cols+pc : (j0+j)*b.cols+pc+kc]
+			} else {
+				cs = col[:kc]
+				b.loadRow(cs, (j0+j)*b.cols+pc)
+			}
 			for p, v := range cs {
 				dst[p*gemmNR+j] = v
 			}
@@ -238,9 +268,18 @@ func packB(dst []float32, b *matSrc, pc, kc, j0, nr int) {
 		return
 	}
 	for p := range kc {
+		d := dst[p*gemmNR : p*gemmNR+gemmNR]
+		if b.dt == F32 && nr == gemmNR {
+			off := (pc+p)*b.cols + j0
+			r := b.f32[off : off+gemmNR : off+gemmNR]
+			d = d[:gemmNR:gemmNR]
+			for j := range gemmNR {
+				d[j] = r[j]
+			}
+			continue
+		}
 		r := row[:nr]
 		b.loadRow(r, (pc+p)*b.cols+j0)
-		d := dst[p*gemmNR : p*gemmNR+gemmNR]
 		copy(d, r)
 		for j := nr; j < gemmNR; j++ {
 			d[j] = 0
