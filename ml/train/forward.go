@@ -1,0 +1,297 @@
+package train
+
+import (
+	"math"
+
+	"github.com/mlbuild/mlbuild/internal/seeded"
+	"github.com/mlbuild/mlbuild/ml/tensor"
+)
+
+// Batch is one micro-batch: Rows sequences of Len tokens each, right-padded
+// (padding carries the label IgnoreIndex). Causal attention already keeps
+// every real token from seeing the padding that follows it, so padding
+// needs no further mask and never leaks into the loss.
+type Batch struct {
+	Rows, Len int
+	IDs       []int // Rows*Len
+	// Targets[r*Len+t] is the label position t is trained to predict (the
+	// next token), or IgnoreIndex.
+	Targets []int
+	// Real is the number of positions that are not padding.
+	Real int
+}
+
+// Trained counts the positions that enter the loss.
+func (b *Batch) Trained() int {
+	n := 0
+	for _, t := range b.Targets {
+		if t != tensor.IgnoreIndex {
+			n++
+		}
+	}
+	return n
+}
+
+// layerActs are one layer's activations of a micro-batch, kept for the
+// backward pass.
+type layerActs struct {
+	xin, xn1, q, k, v, att, xmid, xn2, gate, up, act *tensor.Tensor
+}
+
+// pass is one forward pass kept for its backward pass.
+type pass struct {
+	b         *Batch
+	positions []int
+	p         tensor.AttnParams
+	x         *tensor.Tensor // embedding output
+	layers    []layerActs
+	xf        *tensor.Tensor // last layer's output
+	normed    *tensor.Tensor
+	logits    *tensor.Tensor
+	training  bool
+}
+
+// forward runs the micro-batch through the model and returns the summed
+// loss and the number of scored positions. With training, activations are
+// kept for backward and LoRA dropout is drawn from a PCG seeded with
+// dropoutSeed.
+func (m *Model) forward(b *Batch, training bool, dropoutSeed uint64) (*pass, float64, int) {
+	cfg, be := m.Config, m.be
+	n, h := b.Rows*b.Len, cfg.HiddenSize
+	qd, kvd, inter := cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
+	eps := float32(cfg.RMSNormEps)
+	ps := &pass{b: b, training: training, positions: make([]int, n)}
+	for i := range ps.positions {
+		ps.positions[i] = i % b.Len
+	}
+	ps.p = tensor.AttnParams{
+		Batch: b.Rows, SeqQ: b.Len, SeqKV: b.Len, KVStride: b.Len,
+		Heads: cfg.NumAttentionHeads, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim,
+		Window: cfg.SlidingWindow,
+	}
+	var rng *seeded.Rand
+	if training {
+		rng = seeded.New(dropoutSeed, 0x64726f70)
+	}
+	x := be.Zeros(tensor.F32, n, h)
+	be.Embedding(x, m.embed.W, b.IDs)
+	ps.x = x
+	for _, l := range m.layers {
+		a := layerActs{xin: x}
+		a.xn1 = be.Zeros(tensor.F32, n, h)
+		be.RMSNorm(a.xn1, x, l.inNorm.W, eps)
+		a.q = be.Zeros(tensor.F32, n, qd)
+		a.k = be.Zeros(tensor.F32, n, kvd)
+		a.v = be.Zeros(tensor.F32, n, kvd)
+		m.project(a.xn1, []*linear{l.q, l.k, l.v}, []*tensor.Tensor{a.q, a.k, a.v}, 0, rng)
+		m.rope(a.q, ps.positions, cfg.NumAttentionHeads, 1)
+		m.rope(a.k, ps.positions, cfg.NumKeyValueHeads, 1)
+		a.att = be.Zeros(tensor.F32, n, qd)
+		be.Attention(a.att, a.q, a.k, a.v, ps.p)
+		a.xmid = be.Zeros(tensor.F32, n, h)
+		be.Copy(a.xmid, x)
+		m.project(a.att, []*linear{l.o}, []*tensor.Tensor{a.xmid}, 1, rng)
+		a.xn2 = be.Zeros(tensor.F32, n, h)
+		be.RMSNorm(a.xn2, a.xmid, l.postNorm.W, eps)
+		a.gate = be.Zeros(tensor.F32, n, inter)
+		a.up = be.Zeros(tensor.F32, n, inter)
+		m.project(a.xn2, []*linear{l.gate, l.up}, []*tensor.Tensor{a.gate, a.up}, 0, rng)
+		a.act = be.Zeros(tensor.F32, n, inter)
+		be.SwiGLU(a.act, a.gate, a.up)
+		out := be.Zeros(tensor.F32, n, h)
+		be.Copy(out, a.xmid)
+		m.project(a.act, []*linear{l.down}, []*tensor.Tensor{out}, 1, rng)
+		if training {
+			ps.layers = append(ps.layers, a)
+		}
+		x = out
+	}
+	ps.xf = x
+	ps.normed = be.Zeros(tensor.F32, n, h)
+	be.RMSNorm(ps.normed, x, m.norm.W, eps)
+	ps.logits = be.Zeros(tensor.F32, n, cfg.VocabSize)
+	be.MatMul(ps.logits, ps.normed, m.lmHead.W, false, true, 1, 0)
+	sum, count := be.CrossEntropy(ps.logits, b.Targets)
+	return ps, sum, count
+}
+
+// project computes ys[i] = x·Wᵢᵀ (+ beta·ys[i]) plus each adapter's
+// scaling·(dropout(x)·Aᵀ)·Bᵢᵀ. The linears share the input x; linears of
+// one fused module share its adapter, whose A·x is computed once.
+func (m *Model) project(x *tensor.Tensor, ls []*linear, ys []*tensor.Tensor, beta float32, rng *seeded.Rand) {
+	be := m.be
+	var done []*loraModule
+	for i, l := range ls {
+		be.MatMul(ys[i], x, m.weight(l), false, true, 1, beta)
+		lm := l.lora
+		if lm == nil {
+			continue
+		}
+		if !containsModule(done, lm) {
+			done = append(done, lm)
+			lm.x, lm.mask = x, nil
+			if rng != nil && lm.dropout > 0 {
+				lm.mask = dropoutMask(be, rng, x.Len(), lm.dropout, x.Shape())
+				lm.x = be.Zeros(tensor.F32, x.Shape()...)
+				be.Mul(lm.x, x, lm.mask)
+			}
+			lm.h = be.Zeros(tensor.F32, x.Dim(0), lm.A.W.Dim(0))
+			be.MatMul(lm.h, lm.x, lm.A.W, false, true, 1, 0)
+		}
+		be.MatMul(ys[i], lm.h, lm.B.W.Rows(l.lo, l.hi), false, true, lm.scaling, 1)
+	}
+}
+
+func containsModule(list []*loraModule, lm *loraModule) bool {
+	for _, x := range list {
+		if x == lm {
+			return true
+		}
+	}
+	return false
+}
+
+// dropoutMask draws an inverted-dropout mask: 0 with probability p, else
+// 1/(1-p).
+func dropoutMask(be tensor.Backend, rng *seeded.Rand, n int, p float64, shape []int) *tensor.Tensor {
+	keep := float32(1 / (1 - p))
+	mask := make([]float32, n)
+	for i := range mask {
+		if rng.Float64() >= p {
+			mask[i] = keep
+		}
+	}
+	return be.FromFloat32(mask, shape...)
+}
+
+// projectBackward is project's backward pass: dx (beta 0 overwrites,
+// 1 accumulates) gets Σ dyᵢ·Wᵢ plus the adapters' contributions, trainable
+// dense weights accumulate dyᵢᵀ·x, adapters accumulate dA and dB.
+func (m *Model) projectBackward(dx *tensor.Tensor, beta float32, x *tensor.Tensor, ls []*linear, dys []*tensor.Tensor) {
+	be := m.be
+	var mods []*loraModule
+	for i, l := range ls {
+		w := m.weight(l)
+		be.MatMul(dx, dys[i], w, false, false, 1, beta)
+		beta = 1
+		if l.dense.trainable() {
+			be.MatMul(l.dense.G, dys[i], x, true, false, 1, 1)
+		}
+		lm := l.lora
+		if lm == nil {
+			continue
+		}
+		if !containsModule(mods, lm) {
+			mods = append(mods, lm)
+			lm.dh = be.Zeros(tensor.F32, x.Dim(0), lm.A.W.Dim(0))
+		}
+		// y += s·h·B_lᵀ  =>  dB_l += s·dyᵀ·h,  dh += s·dy·B_l.
+		be.MatMul(lm.B.G.Rows(l.lo, l.hi), dys[i], lm.h, true, false, lm.scaling, 1)
+		be.MatMul(lm.dh, dys[i], lm.B.W.Rows(l.lo, l.hi), false, false, lm.scaling, 1)
+	}
+	for _, lm := range mods {
+		// h = x̃·Aᵀ  =>  dA += dhᵀ·x̃,  dx̃ = dh·A,  dx += mask ⊙ dx̃.
+		be.MatMul(lm.A.G, lm.dh, lm.x, true, false, 1, 1)
+		if lm.mask == nil {
+			be.MatMul(dx, lm.dh, lm.A.W, false, false, 1, 1)
+		} else {
+			t := be.Zeros(tensor.F32, x.Shape()...)
+			be.MatMul(t, lm.dh, lm.A.W, false, false, 1, 0)
+			be.Mul(t, t, lm.mask)
+			be.Add(dx, dx, t)
+		}
+		lm.x, lm.mask, lm.h, lm.dh = nil, nil, nil, nil
+	}
+}
+
+// backward accumulates the gradients of scale·(summed loss of ps) into
+// the trainable parameters.
+func (m *Model) backward(ps *pass, scale float32) {
+	cfg, be := m.Config, m.be
+	n, h := ps.b.Rows*ps.b.Len, cfg.HiddenSize
+	qd, kvd, inter := cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
+	eps := float32(cfg.RMSNormEps)
+
+	dlogits := be.Zeros(tensor.F32, n, cfg.VocabSize)
+	be.CrossEntropyBackward(dlogits, ps.logits, ps.b.Targets, scale)
+	ps.logits = nil
+	dnormed := be.Zeros(tensor.F32, n, h)
+	be.MatMul(dnormed, dlogits, m.lmHead.W, false, false, 1, 0)
+	if m.lmHead.trainable() {
+		be.MatMul(m.lmHead.G, dlogits, ps.normed, true, false, 1, 1)
+	}
+	dlogits = nil
+	dx := be.Zeros(tensor.F32, n, h)
+	be.RMSNormBackward(dx, gradOf(m.norm), dnormed, ps.xf, m.norm.W, eps)
+
+	tmp := be.Zeros(tensor.F32, n, h)
+	dact := be.Zeros(tensor.F32, n, inter)
+	dgate := be.Zeros(tensor.F32, n, inter)
+	dup := be.Zeros(tensor.F32, n, inter)
+	datt := be.Zeros(tensor.F32, n, qd)
+	dq := be.Zeros(tensor.F32, n, qd)
+	dk := be.Zeros(tensor.F32, n, kvd)
+	dv := be.Zeros(tensor.F32, n, kvd)
+	for li := len(m.layers) - 1; li >= 0; li-- {
+		l, a := m.layers[li], ps.layers[li]
+		// out = xmid + down(act): dx flows to xmid unchanged.
+		m.projectBackward(dact, 0, a.act, []*linear{l.down}, []*tensor.Tensor{dx})
+		be.SwiGLUBackward(dgate, dup, dact, a.gate, a.up)
+		m.projectBackward(tmp, 0, a.xn2, []*linear{l.gate, l.up}, []*tensor.Tensor{dgate, dup})
+		dxn := tmp
+		tmp2 := be.Zeros(tensor.F32, n, h)
+		be.RMSNormBackward(tmp2, gradOf(l.postNorm), dxn, a.xmid, l.postNorm.W, eps)
+		be.Add(dx, dx, tmp2)
+		// xmid = xin + o(att).
+		m.projectBackward(datt, 0, a.att, []*linear{l.o}, []*tensor.Tensor{dx})
+		be.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, ps.p)
+		m.rope(dq, ps.positions, cfg.NumAttentionHeads, -1)
+		m.rope(dk, ps.positions, cfg.NumKeyValueHeads, -1)
+		m.projectBackward(tmp, 0, a.xn1, []*linear{l.q, l.k, l.v}, []*tensor.Tensor{dq, dk, dv})
+		be.RMSNormBackward(tmp2, gradOf(l.inNorm), tmp, a.xin, l.inNorm.W, eps)
+		be.Add(dx, dx, tmp2)
+		ps.layers[li] = layerActs{}
+	}
+	if m.embed.trainable() {
+		be.EmbeddingBackward(m.embed.G, dx, ps.b.IDs)
+	}
+}
+
+func gradOf(p *Param) *tensor.Tensor {
+	if p.trainable() {
+		return p.G
+	}
+	return nil
+}
+
+// rope rotates t [n, heads*HeadDim] in place by the positions' angles
+// (sign 1) or back (sign -1, the backward pass): on the backend for plain
+// RoPE, on the host with the config's scaled frequencies otherwise.
+func (m *Model) rope(t *tensor.Tensor, positions []int, heads int, sign float64) {
+	hd := m.Config.HeadDim
+	if m.invFreq == nil {
+		if sign > 0 {
+			m.be.RoPE(t, t, positions, heads, hd, m.Config.RopeTheta)
+		} else {
+			m.be.RoPEBackward(t, t, positions, heads, hd, m.Config.RopeTheta)
+		}
+		return
+	}
+	buf := make([]float32, t.Len())
+	m.be.Read(t, buf)
+	half := hd / 2
+	w := heads * hd
+	for r, pos := range positions {
+		for i, f := range m.invFreq {
+			ang := float64(float32(pos) * f)
+			c, s := float32(math.Cos(ang)), float32(sign*math.Sin(ang))
+			for hh := 0; hh < heads; hh++ {
+				base := r*w + hh*hd
+				x0, x1 := buf[base+i], buf[base+i+half]
+				buf[base+i] = x0*c - x1*s
+				buf[base+i+half] = x1*c + x0*s
+			}
+		}
+	}
+	m.be.Write(t, buf)
+}

@@ -1,0 +1,413 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"slices"
+
+	"github.com/mlbuild/mlbuild/internal/seeded"
+	"github.com/mlbuild/mlbuild/ml/config"
+	"github.com/mlbuild/mlbuild/ml/nf4"
+	"github.com/mlbuild/mlbuild/ml/safetensors"
+	"github.com/mlbuild/mlbuild/ml/tensor"
+)
+
+// Param is one tensor of the model. Trainable parameters have a gradient
+// (and optimizer state, kept by the optimizer).
+type Param struct {
+	// Name is the tensor's name in the files it is saved to: the Hugging
+	// Face name for model weights, PEFT's for adapter matrices.
+	Name string
+	W    *tensor.Tensor
+	// G accumulates the gradient; nil for frozen parameters.
+	G *tensor.Tensor
+	// Decay marks parameters that get weight decay (matrices; not norms).
+	Decay bool
+}
+
+func (p *Param) trainable() bool { return p != nil && p.G != nil }
+
+// linear is one projection y = x·Wᵀ (+ LoRA). For Phi-3's fused modules
+// a linear is a row range [lo, hi) of the fused weight, and the fused
+// module's adapter is shared by its parts (the rows [lo, hi) of B).
+type linear struct {
+	out, in int
+	dense   *Param      // the weight [out, in] or a row view of a fused one
+	q       *nf4.Tensor // the frozen 4-bit weight (dense is nil)
+	lo, hi  int         // rows of q (and of the adapter's B)
+	lora    *loraModule // nil when not adapted
+}
+
+// loraModule is the adapter of one (possibly fused) module, with the
+// activations of the current micro-batch.
+type loraModule struct {
+	layer   int
+	module  string
+	A, B    *Param // [r, in], [out, r]
+	scaling float32
+	dropout float64
+
+	x    *tensor.Tensor // the (dropped-out) input of the micro-batch [N, in]
+	mask *tensor.Tensor // dropout mask (0 or 1/(1-p)); nil without dropout
+	h    *tensor.Tensor // A·x [N, r]
+	dh   *tensor.Tensor // [N, r]
+}
+
+type block struct {
+	inNorm, postNorm *Param
+	q, k, v, o       *linear
+	gate, up, down   *linear
+}
+
+// Model is a llama-family model set up for training: either every weight
+// trainable in float32 (pretraining) or a frozen base, its linear layers
+// held in NF4, with trainable LoRA adapters (QLoRA).
+type Model struct {
+	Config *config.Config
+	be     tensor.Backend
+
+	embed, norm, lmHead *Param
+	layers              []*block
+	loras               []*loraModule
+	lora                *LoRAConfig
+
+	params  []*Param // trainable, in a fixed order
+	scratch *tensor.Tensor
+	host    []float32 // dequantization buffer
+	invFreq []float32 // scaled RoPE frequencies (host path); nil for plain RoPE
+}
+
+// Backend returns the model's backend.
+func (m *Model) Backend() tensor.Backend { return m.be }
+
+// Params returns the trainable parameters in a fixed order.
+func (m *Model) Params() []*Param { return m.params }
+
+// NewPretrain builds a model for cfg with every weight trainable, in
+// float32, initialised as transformers' LlamaPreTrainedModel does: linear
+// and embedding weights from N(0, initStd²), norms to one. The draws come
+// from a PCG seeded with seed, in model order.
+func NewPretrain(cfg *config.Config, be tensor.Backend, seed uint64, initStd float64) *Model {
+	m := &Model{Config: cfg, be: be}
+	rng := seeded.New(seed, 0x70726574)
+	mk := func(name string, shape ...int) *Param {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		data := make([]float32, n)
+		if len(shape) == 1 {
+			for i := range data {
+				data[i] = 1
+			}
+		} else {
+			for i := range data {
+				data[i] = float32(rng.Normal() * initStd)
+			}
+		}
+		p := &Param{Name: name, W: be.FromFloat32(data, shape...), G: be.Zeros(tensor.F32, shape...), Decay: len(shape) > 1}
+		m.params = append(m.params, p)
+		return p
+	}
+	h := cfg.HiddenSize
+	m.embed = mk(config.EmbedTokens, cfg.VocabSize, h)
+	qd, kvd, inter := cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
+	for i := 0; i < cfg.NumHiddenLayers; i++ {
+		n := cfg.Layer(i)
+		b := &block{}
+		b.inNorm = mk(n.InputNorm, h)
+		if cfg.FusedQKV {
+			qkv := mk(n.QKV, qd+2*kvd, h)
+			b.q, b.k, b.v = denseRows(qkv, 0, qd, h), denseRows(qkv, qd, qd+kvd, h), denseRows(qkv, qd+kvd, qd+2*kvd, h)
+		} else {
+			b.q, b.k, b.v = denseLinear(mk(n.Q, qd, h)), denseLinear(mk(n.K, kvd, h)), denseLinear(mk(n.V, kvd, h))
+		}
+		b.o = denseLinear(mk(n.O, h, qd))
+		b.postNorm = mk(n.PostAttentionNorm, h)
+		if cfg.FusedGateUp {
+			gu := mk(n.GateUp, 2*inter, h)
+			b.gate, b.up = denseRows(gu, 0, inter, h), denseRows(gu, inter, 2*inter, h)
+		} else {
+			b.gate, b.up = denseLinear(mk(n.Gate, inter, h)), denseLinear(mk(n.Up, inter, h))
+		}
+		b.down = denseLinear(mk(n.Down, h, inter))
+		m.layers = append(m.layers, b)
+	}
+	m.norm = mk(config.FinalNorm, h)
+	if cfg.TieWordEmbeddings {
+		m.lmHead = m.embed
+	} else {
+		m.lmHead = mk(config.LMHead, cfg.VocabSize, h)
+	}
+	m.setup()
+	return m
+}
+
+func denseLinear(p *Param) *linear {
+	return &linear{out: p.W.Dim(0), in: p.W.Dim(1), dense: p, hi: p.W.Dim(0)}
+}
+
+// denseRows is rows [lo, hi) of a fused weight as a linear of its own.
+func denseRows(p *Param, lo, hi, in int) *linear {
+	v := &Param{Name: p.Name, W: p.W.Rows(lo, hi)}
+	if p.G != nil {
+		v.G = p.G.Rows(lo, hi)
+	}
+	return &linear{out: hi - lo, in: in, dense: v, lo: lo, hi: hi}
+}
+
+// LoadQLoRA loads the Hugging Face model directory dir as a frozen base
+// with every linear layer of the decoder quantized to NF4 (bitsandbytes'
+// layout with double quantization; lm_head and the embeddings stay in
+// their stored precision, as bitsandbytes leaves them) and adds LoRA
+// adapters to the modules lc targets. A's are drawn from
+// U(±1/√in) (kaiming-uniform with a=√5, as PEFT) with a PCG seeded with
+// seed, in model order; B's are zero.
+func LoadQLoRA(dir string, be tensor.Backend, lc LoRAConfig, seed uint64) (*Model, error) {
+	if err := lc.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("base model directory %s does not exist", dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("base model %s is not a directory (want a Hugging Face model directory)", dir)
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load base model %s: %w", dir, err)
+	}
+	weights, err := safetensors.OpenModel(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the weights of base model %s: %w", dir, err)
+	}
+	defer weights.Close()
+	if err := cfg.CheckTensors(weights); err != nil {
+		return nil, fmt.Errorf("cannot load base model %s: %w", dir, err)
+	}
+	targets, err := lc.Targets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, be: be, lora: &lc}
+	if cfg.RopeScaling != nil {
+		m.invFreq = cfg.InvFreq()
+	}
+	var firstErr error
+	frozen := func(name string) *Param {
+		if firstErr != nil {
+			return nil
+		}
+		info, _ := weights.Info(name)
+		raw, err := weights.Raw(name)
+		if err != nil {
+			firstErr = err
+			return nil
+		}
+		var t *tensor.Tensor
+		switch info.DType {
+		case safetensors.F32:
+			t, err = be.FromRaw(tensor.F32, raw, info.Shape...)
+		case safetensors.BF16:
+			t, err = be.FromRaw(tensor.BF16, raw, info.Shape...)
+		case safetensors.F16:
+			t, err = be.FromRaw(tensor.F16, raw, info.Shape...)
+		default:
+			err = fmt.Errorf("unsupported dtype %s", info.DType)
+		}
+		if err != nil {
+			firstErr = fmt.Errorf("tensor %s: %w", name, err)
+			return nil
+		}
+		return &Param{Name: name, W: t}
+	}
+	quant := func(name string) *nf4.Tensor {
+		if firstErr != nil {
+			return nil
+		}
+		v, err := weights.Float32(name)
+		if err != nil {
+			firstErr = fmt.Errorf("tensor %s: %w", name, err)
+			return nil
+		}
+		info, _ := weights.Info(name)
+		return nf4.Quantize(v, info.Shape...)
+	}
+	rng := seeded.New(seed, 0x6c6f7261)
+	adapt := func(layer int, module string, q *nf4.Tensor, parts ...*linear) {
+		if !contains(targets, module) || q == nil {
+			return
+		}
+		out, in := q.Shape[0], q.Shape[1]
+		bound := 1 / math.Sqrt(float64(in))
+		a := make([]float32, lc.R*in)
+		for i := range a {
+			a[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+		lm := &loraModule{
+			layer: layer, module: module, scaling: lc.Scaling(), dropout: lc.Dropout,
+			A: &Param{Name: AdapterTensorName(layer, module, "A"), W: be.FromFloat32(a, lc.R, in), G: be.Zeros(tensor.F32, lc.R, in)},
+			B: &Param{Name: AdapterTensorName(layer, module, "B"), W: be.Zeros(tensor.F32, out, lc.R), G: be.Zeros(tensor.F32, out, lc.R)},
+		}
+		m.loras = append(m.loras, lm)
+		m.params = append(m.params, lm.A, lm.B)
+		for _, p := range parts {
+			p.lora = lm
+		}
+	}
+	qlin := func(q *nf4.Tensor, lo, hi int) *linear {
+		if q == nil {
+			return nil
+		}
+		return &linear{out: hi - lo, in: q.Shape[1], q: q, lo: lo, hi: hi}
+	}
+	// A module to save is trained in float32 from the base's values.
+	trainable := func(p *Param, peftName string) *Param {
+		if p == nil {
+			return nil
+		}
+		v := make([]float32, p.W.Len())
+		be.Read(p.W, v)
+		shape := slices.Clone(p.W.Shape())
+		t := &Param{Name: peftName, W: be.FromFloat32(v, shape...), G: be.Zeros(tensor.F32, shape...)}
+		m.params = append(m.params, t)
+		return t
+	}
+	saveEmbed, saveHead := contains(lc.ModulesToSave, EmbedTokensModule), contains(lc.ModulesToSave, LMHeadModule)
+	if cfg.TieWordEmbeddings && saveHead && !saveEmbed {
+		return nil, fmt.Errorf("base model %s ties lm_head to embed_tokens: list %q in modules_to_save to train them", dir, EmbedTokensModule)
+	}
+	m.embed = frozen(config.EmbedTokens)
+	if saveEmbed {
+		m.embed = trainable(m.embed, adapterEmbedName)
+	}
+	qd, kvd, inter := cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
+	for i := 0; i < cfg.NumHiddenLayers && firstErr == nil; i++ {
+		n := cfg.Layer(i)
+		b := &block{inNorm: frozen(n.InputNorm), postNorm: frozen(n.PostAttentionNorm)}
+		if cfg.FusedQKV {
+			qkv := quant(n.QKV)
+			b.q, b.k, b.v = qlin(qkv, 0, qd), qlin(qkv, qd, qd+kvd), qlin(qkv, qd+kvd, qd+2*kvd)
+			adapt(i, "qkv_proj", qkv, b.q, b.k, b.v)
+		} else {
+			q, k, v := quant(n.Q), quant(n.K), quant(n.V)
+			b.q, b.k, b.v = qlin(q, 0, qd), qlin(k, 0, kvd), qlin(v, 0, kvd)
+			adapt(i, "q_proj", q, b.q)
+			adapt(i, "k_proj", k, b.k)
+			adapt(i, "v_proj", v, b.v)
+		}
+		o := quant(n.O)
+		b.o = qlin(o, 0, cfg.HiddenSize)
+		adapt(i, "o_proj", o, b.o)
+		if cfg.FusedGateUp {
+			gu := quant(n.GateUp)
+			b.gate, b.up = qlin(gu, 0, inter), qlin(gu, inter, 2*inter)
+			adapt(i, "gate_up_proj", gu, b.gate, b.up)
+		} else {
+			g, u := quant(n.Gate), quant(n.Up)
+			b.gate, b.up = qlin(g, 0, inter), qlin(u, 0, inter)
+			adapt(i, "gate_proj", g, b.gate)
+			adapt(i, "up_proj", u, b.up)
+		}
+		d := quant(n.Down)
+		b.down = qlin(d, 0, cfg.HiddenSize)
+		adapt(i, "down_proj", d, b.down)
+		m.layers = append(m.layers, b)
+	}
+	m.norm = frozen(config.FinalNorm)
+	if cfg.TieWordEmbeddings {
+		m.lmHead = m.embed
+	} else {
+		m.lmHead = frozen(config.LMHead)
+		if saveHead {
+			m.lmHead = trainable(m.lmHead, adapterLMHeadName)
+		}
+	}
+	if firstErr != nil {
+		return nil, fmt.Errorf("cannot load the weights of base model %s: %w", dir, firstErr)
+	}
+	m.setup()
+	return m, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// setup allocates the dequantization scratch.
+func (m *Model) setup() {
+	most := 0
+	for _, b := range m.layers {
+		for _, l := range b.linears() {
+			if l.q != nil && l.out*l.in > most {
+				most = l.out * l.in
+			}
+		}
+	}
+	if most > 0 {
+		m.scratch = m.be.Zeros(tensor.F32, most)
+		m.host = make([]float32, most)
+	}
+}
+
+func (b *block) linears() []*linear {
+	return []*linear{b.q, b.k, b.v, b.o, b.gate, b.up, b.down}
+}
+
+// weight returns l's weight [out, in] as a tensor: the dense one, or the
+// NF4 one dequantized into the shared scratch (valid until the next call).
+func (m *Model) weight(l *linear) *tensor.Tensor {
+	if l.dense != nil {
+		return l.dense.W
+	}
+	n := l.out * l.in
+	l.q.DequantizeRows(m.host[:n], l.lo, l.hi)
+	w := m.scratch.Rows(0, n).Reshape(l.out, l.in)
+	m.be.Write(w, m.host[:n])
+	return w
+}
+
+// QuantizedBytes is the memory the NF4 weights hold (packed codes and
+// statistics) and the number of parameters they stand for.
+func (m *Model) QuantizedBytes() (bytes, params int64) {
+	seen := map[*nf4.Tensor]bool{}
+	for _, b := range m.layers {
+		for _, l := range b.linears() {
+			if l.q != nil && !seen[l.q] {
+				seen[l.q] = true
+				bytes += int64(l.q.Bytes())
+				params += int64(l.q.Shape[0] * l.q.Shape[1])
+			}
+		}
+	}
+	return bytes, params
+}
+
+// NumParams returns the number of parameters of the model and how many are
+// trainable.
+func (m *Model) NumParams() (total, trainable int64) {
+	cfg := m.Config
+	for _, s := range cfg.Tensors() {
+		n := int64(1)
+		for _, d := range s.Shape {
+			n *= int64(d)
+		}
+		total += n
+	}
+	for _, p := range m.params {
+		trainable += int64(p.W.Len())
+	}
+	return total, trainable
+}
