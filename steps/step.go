@@ -96,6 +96,10 @@ type Output struct {
 	Path string
 	Dir  bool
 	Doc  string
+	// Announce names a file inside a Dir output (e.g. "report.html") that
+	// `mlbuild run` prints the path of after a successful build: the
+	// artifact a person opens.
+	Announce string
 }
 
 // InputFile is one resolved input artifact.

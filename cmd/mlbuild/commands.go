@@ -75,7 +75,29 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
+	if !c.json {
+		announce(stdout, p, sum)
+	}
 	return nil
+}
+
+// announce prints where the artifacts a person opens (reports) are, for
+// the steps this run built or found cached.
+func announce(w io.Writer, p *engine.Pipeline, sum *engine.Summary) {
+	built := map[string]bool{}
+	for _, r := range sum.Steps {
+		built[r.Step] = r.Status == engine.StatusRan || r.Status == engine.StatusCached
+	}
+	for _, s := range p.Steps {
+		if len(sum.Steps) > 0 && !built[s.Addr] {
+			continue
+		}
+		for _, o := range s.Schema.Outputs {
+			if o.Announce != "" {
+				fmt.Fprintf(w, "%s %s: %s\n", s.Addr, o.Name, engine.OutputName(s, o.Name)+"/"+o.Announce)
+			}
+		}
+	}
 }
 
 // build opens the engine (with the remote cache, if any) and runs it.

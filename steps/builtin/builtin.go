@@ -3,8 +3,11 @@
 package builtin
 
 import (
-	_ "github.com/mlbuild/mlbuild/steps/csvclean"   // csv_clean
-	_ "github.com/mlbuild/mlbuild/steps/gutenberg"  // gutenberg_chunk
-	_ "github.com/mlbuild/mlbuild/steps/split"      // split
-	_ "github.com/mlbuild/mlbuild/steps/synthtools" // synth_tools
+	_ "github.com/mlbuild/mlbuild/steps/csvclean"       // csv_clean
+	_ "github.com/mlbuild/mlbuild/steps/eval"           // eval
+	_ "github.com/mlbuild/mlbuild/steps/gutenberg"      // gutenberg_chunk
+	_ "github.com/mlbuild/mlbuild/steps/split"          // split
+	_ "github.com/mlbuild/mlbuild/steps/synthtools"     // synth_tools
+	_ "github.com/mlbuild/mlbuild/steps/tokenizertrain" // tokenizer_train
+	_ "github.com/mlbuild/mlbuild/steps/training"       // pretrain, qlora_train, merge
 )

@@ -110,7 +110,7 @@ func (Kind) Schema() steps.Schema {
 		},
 		Outputs: []steps.Output{
 			{Name: "report", Path: "report", Dir: true,
-				Doc: "report.json (metrics, per-conversation tool results, transcripts), report.html (self-contained) and the charts metrics.png and loss.png."},
+				Doc: "report.json (metrics, per-conversation tool results, transcripts), report.html (self-contained) and the charts metrics.png and loss.png.", Announce: "report.html"},
 		},
 	}
 }

@@ -196,3 +196,60 @@ func (e *Encoder) Load(files []steps.InputFile, maxTokens int) (examples []Examp
 	}
 	return examples, cut, nil
 }
+
+// What pretraining and tokenizer training take from conversations.
+const (
+	// ConversationsAll uses whole conversations.
+	ConversationsAll = "all"
+	// ConversationsPrompts uses what the assistant reads but never what it
+	// writes: the system, user and tool messages (see PromptDocument).
+	ConversationsPrompts = "prompts"
+	// ConversationsSkip leaves conversations out.
+	ConversationsSkip = "skip"
+)
+
+// ConversationModes lists the valid modes.
+var ConversationModes = []string{ConversationsAll, ConversationsPrompts, ConversationsSkip}
+
+// PromptDocument turns a conversation into plain text for a base model to
+// read: the contents of its system, user and tool messages, each followed
+// by a blank line, without role tags and without anything the assistant
+// wrote. A system message already in seen is left out (the same tool
+// documentation repeated in every conversation is read once); seen may be
+// nil. A base pretrained on such documents knows the tool's documentation,
+// the questions and the results, but has never seen a question answered
+// or a tool called.
+func PromptDocument(msgs []synthtools.Message, seen map[string]bool) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		switch m.Role {
+		case synthtools.RoleAssistant:
+			continue
+		case synthtools.RoleSystem:
+			if seen != nil {
+				if seen[m.Content] {
+					continue
+				}
+				seen[m.Content] = true
+			}
+		}
+		b.WriteString(m.Content)
+		b.WriteString("\n\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// PretrainingText returns what pretraining (or tokenizer training) in
+// mode takes from a record's text: prose unchanged, and a conversation
+// whole, as its PromptDocument, or not at all ("", false).
+func PretrainingText(text, mode string, seen map[string]bool) (string, bool) {
+	msgs, err := synthtools.ParseText(text)
+	if err != nil || mode == ConversationsAll {
+		return text, true
+	}
+	if mode == ConversationsSkip {
+		return "", false
+	}
+	doc := PromptDocument(msgs, seen)
+	return doc, doc != ""
+}

@@ -1,0 +1,235 @@
+// Package training implements the step kinds that train and assemble
+// models: pretrain (a small llama-family base model from scratch),
+// qlora_train (LoRA adapters on an NF4-quantized frozen base) and merge
+// (adapters folded into the dequantized base). The numerical work is in
+// ml/train; this package reads the steps' inputs, maps attributes to
+// training options, reports progress and writes the artifacts.
+package training
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/ml/plot"
+	"github.com/mlbuild/mlbuild/ml/tensor"
+	"github.com/mlbuild/mlbuild/ml/tokenizer"
+	"github.com/mlbuild/mlbuild/ml/train"
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
+)
+
+func num(v float64) cty.Value { return cty.NumberFloatVal(v) }
+
+// optimizerAttributes are the training-loop settings pretrain and
+// qlora_train share; defaults differ per kind.
+func optimizerAttributes(d defaults) []steps.Attribute {
+	return []steps.Attribute{
+		{Name: "seq_len", Type: cty.Number, Default: num(float64(d.seqLen)), Doc: "Longest sequence in tokens; longer records are cut (and the block length when packing)."},
+		{Name: "batch_size", Type: cty.Number, Default: num(float64(d.batch)), Doc: "Sequences per micro-batch (right-padded to the longest)."},
+		{Name: "grad_accum", Type: cty.Number, Default: num(float64(d.accum)), Doc: "Micro-batches per optimizer step; the loss is averaged over all their trained tokens."},
+		{Name: "epochs", Type: cty.Number, Default: num(float64(d.epochs)), Doc: "Passes over the training data."},
+		{Name: "max_steps", Type: cty.Number, Default: num(0), Doc: "Optimizer steps to run; 0 runs `epochs` passes."},
+		{Name: "learning_rate", Type: cty.Number, Default: num(d.lr), Doc: "Peak learning rate."},
+		{Name: "lr_schedule", Type: cty.String, Default: cty.StringVal("cosine"), Doc: `"cosine", "linear" or "constant" decay after warmup.`},
+		{Name: "warmup_steps", Type: cty.Number, Default: num(float64(d.warmup)), Doc: "Steps of linear warmup."},
+		{Name: "min_lr_ratio", Type: cty.Number, Default: num(d.minLR), Doc: "Final learning rate as a fraction of the peak."},
+		{Name: "weight_decay", Type: cty.Number, Default: num(d.wd), Doc: "AdamW's decoupled weight decay (matrices only)."},
+		{Name: "adam_beta1", Type: cty.Number, Default: num(0.9), Doc: "AdamW β₁."},
+		{Name: "adam_beta2", Type: cty.Number, Default: num(0.999), Doc: "AdamW β₂."},
+		{Name: "adam_epsilon", Type: cty.Number, Default: num(1e-8), Doc: "AdamW ε."},
+		{Name: "max_grad_norm", Type: cty.Number, Default: num(1), Doc: "Global gradient-norm clipping; 0 disables it."},
+		{Name: "eval_every", Type: cty.Number, Default: num(float64(d.evalEvery)), Doc: "Optimizer steps between validation passes (0: only at the end)."},
+		{Name: "patience", Type: cty.Number, Default: num(float64(d.patience)), Doc: "Validation passes without improvement before stopping early (0: never); the best parameters are kept."},
+		{Name: "checkpoint_every", Type: cty.Number, Default: num(float64(d.checkpoint)), Doc: "Optimizer steps between checkpoints; an interrupted run resumes from the last one and ends bit-identical."},
+		{Name: "seed", Type: cty.Number, Default: num(42), Doc: "Seed of the initialisation, data order and dropout."},
+		{Name: "threads", Type: cty.Number, Default: num(0), NotInKey: true, Doc: "CPU threads (0: all cores). Results do not depend on it."},
+	}
+}
+
+type defaults struct {
+	seqLen, batch, accum, epochs, warmup, evalEvery, patience, checkpoint int
+	lr, minLR, wd                                                         float64
+}
+
+// loopOptions reads the shared attributes.
+func loopOptions(inv *steps.Invocation) (train.Options, error) {
+	var o train.Options
+	ints := map[string]*int{"seq_len": &o.SeqLen, "batch_size": &o.BatchSize, "grad_accum": &o.GradAccum,
+		"epochs": &o.Epochs, "max_steps": &o.MaxSteps, "warmup_steps": &o.Schedule.Warmup,
+		"eval_every": &o.EvalEvery, "patience": &o.Patience, "checkpoint_every": &o.CheckpointEvery}
+	for name, dst := range ints {
+		v, err := inv.Int(name)
+		if err != nil {
+			return o, err
+		}
+		if v < 0 || v > 1<<30 {
+			return o, &steps.AttrError{Attr: name, Msg: fmt.Sprintf("must be between 0 and 2^30, got %d", v)}
+		}
+		*dst = int(v)
+	}
+	for _, name := range []string{"seq_len", "batch_size", "grad_accum", "epochs"} {
+		if *ints[name] < 1 {
+			return o, &steps.AttrError{Attr: name, Msg: "must be at least 1"}
+		}
+	}
+	if o.SeqLen < 2 {
+		return o, &steps.AttrError{Attr: "seq_len", Msg: "must be at least 2"}
+	}
+	floats := map[string]*float64{"learning_rate": &o.Schedule.Peak, "min_lr_ratio": &o.Schedule.MinRatio,
+		"weight_decay": &o.WeightDecay, "adam_beta1": &o.Beta1, "adam_beta2": &o.Beta2, "adam_epsilon": &o.Eps,
+		"max_grad_norm": &o.MaxGradNorm}
+	for name, dst := range floats {
+		v, err := inv.Float(name)
+		if err != nil {
+			return o, err
+		}
+		if math.IsNaN(v) || v < 0 {
+			return o, &steps.AttrError{Attr: name, Msg: fmt.Sprintf("must be a non-negative number, got %v", v)}
+		}
+		*dst = v
+	}
+	if o.Beta1 >= 1 || o.Beta2 >= 1 {
+		return o, &steps.AttrError{Attr: "adam_beta1", Msg: "AdamW's betas must be below 1"}
+	}
+	if o.Eps <= 0 {
+		return o, &steps.AttrError{Attr: "adam_epsilon", Msg: "must be positive"}
+	}
+	kind, err := inv.String("lr_schedule")
+	if err != nil {
+		return o, err
+	}
+	o.Schedule.Kind = kind
+	if err := o.Schedule.Validate(); err != nil {
+		attr := "lr_schedule"
+		if o.Schedule.Peak <= 0 {
+			attr = "learning_rate"
+		} else if o.Schedule.MinRatio > 1 {
+			attr = "min_lr_ratio"
+		}
+		return o, &steps.AttrError{Attr: attr, Msg: err.Error()}
+	}
+	seed, err := inv.Int("seed")
+	if err != nil {
+		return o, err
+	}
+	o.Seed = uint64(seed)
+	return o, nil
+}
+
+// backend returns the CPU backend with the step's thread count.
+func backend(inv *steps.Invocation) (tensor.Backend, error) {
+	n, err := inv.Int("threads")
+	if err != nil {
+		return nil, err
+	}
+	if n <= 0 {
+		n = int64(runtime.NumCPU())
+	}
+	return tensor.NewCPU(int(n)), nil
+}
+
+// progress reports training status to the engine as "step i/n" with the
+// loss, throughput and ETA.
+func progress(inv *steps.Invocation) func(train.Status) {
+	return func(s train.Status) {
+		msg := fmt.Sprintf("loss %.3f", s.Loss)
+		if !math.IsNaN(s.ValLoss) {
+			msg += fmt.Sprintf(" val %.3f", s.ValLoss)
+		}
+		msg += fmt.Sprintf(" · %.0f tok/s · ETA %s", s.TokensPerSec, s.ETA.Round(time.Second))
+		inv.ReportProgress(float64(s.Step), float64(s.Total), msg)
+	}
+}
+
+// loadTokenizer reads tokenizer.json from a model or tokenizer directory.
+func loadTokenizer(dir string) (*tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the tokenizer of %s: %w", dir, err)
+	}
+	return tok, nil
+}
+
+// examples encodes the records of files for training; without withChat,
+// conversations are skipped (and counted).
+func examples(enc *trainingdata.Encoder, files []steps.InputFile, seqLen int, withChat bool) (out []train.Example, cut, skipped int, err error) {
+	exs, cut, err := enc.Load(files, seqLen)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	for _, e := range exs {
+		if e.Chat && !withChat {
+			skipped++
+			continue
+		}
+		out = append(out, train.Example{IDs: e.IDs, Labels: e.Labels})
+	}
+	return out, cut, skipped, nil
+}
+
+// padID is the id used for padding: the tokenizer's pad token, else 0
+// (padding is masked by its label, never by its id).
+func padID(tok *tokenizer.Tokenizer) int {
+	if p := tok.Pad(); p >= 0 {
+		return p
+	}
+	return 0
+}
+
+// writeCurves writes the loss history as loss.csv and loss.png in dir.
+func writeCurves(ctx context.Context, dir, title string, res *train.Result) error {
+	f, err := os.Create(filepath.Join(dir, "loss.csv"))
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"step", "epoch", "train_loss", "val_loss", "lr", "grad_norm", "tokens"})
+	trainS := plot.Series{Name: "train"}
+	valS := plot.Series{Name: "validation"}
+	if !math.IsNaN(res.InitialValLoss) {
+		valS.X = append(valS.X, 0)
+		valS.Y = append(valS.Y, res.InitialValLoss)
+	}
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
+	for _, p := range res.History {
+		val := ""
+		if p.ValLoss != nil {
+			val = g(*p.ValLoss)
+			valS.X = append(valS.X, float64(p.Step))
+			valS.Y = append(valS.Y, *p.ValLoss)
+		}
+		w.Write([]string{strconv.Itoa(p.Step), g(p.Epoch), g(p.TrainLoss), val, g(p.LR), g(p.GradNorm), strconv.FormatInt(p.Tokens, 10)})
+		trainS.X = append(trainS.X, float64(p.Step))
+		trainS.Y = append(trainS.Y, p.TrainLoss)
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	series := []plot.Series{trainS}
+	if len(valS.X) > 0 {
+		series = append(series, valS)
+	}
+	return plot.LossCurves(filepath.Join(dir, "loss.png"), title, series...)
+}
+
+// jsonNum is v for JSON, or nil (null) when v is NaN or infinite.
+func jsonNum(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}

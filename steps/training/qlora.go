@@ -1,0 +1,216 @@
+package training
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/ml/train"
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
+)
+
+// QLoRA is the qlora_train step kind.
+type QLoRA struct{}
+
+func init() { steps.Register(QLoRA{}) }
+
+// QLoRAVersion enters every qlora_train key.
+const QLoRAVersion = "1"
+
+// Schema implements steps.Kind.
+func (QLoRA) Schema() steps.Schema {
+	attrs := []steps.Attribute{
+		{Name: "base", Type: cty.String, Input: true, Required: true, Doc: "The base model: a Hugging Face llama-family directory (Llama, Mistral, Phi-3), e.g. pretrain.NAME.output."},
+		{Name: "train", Type: cty.List(cty.String), Input: true, Required: true, Doc: "JSONL training records (split.NAME.train)."},
+		{Name: "validation", Type: cty.List(cty.String), Input: true, Required: true, Doc: "JSONL validation records (split.NAME.validation)."},
+		{Name: "r", Type: cty.Number, Default: num(16), Doc: "LoRA rank."},
+		{Name: "lora_alpha", Type: cty.Number, Default: num(32), Doc: "LoRA alpha: the adapter is scaled by alpha/r (alpha/√r with use_rslora)."},
+		{Name: "lora_dropout", Type: cty.Number, Default: num(0.05), Doc: "Dropout on the adapter's input."},
+		{Name: "use_rslora", Type: cty.Bool, Default: cty.False, Doc: "Rank-stabilised scaling alpha/√r."},
+		{Name: "target_modules", Type: cty.List(cty.String), Default: cty.ListVal([]cty.Value{cty.StringVal("all-linear")}),
+			Doc: `Modules that get adapters: names such as "q_proj", "v_proj" (Phi-3: "qkv_proj", "gate_up_proj"), or ["all-linear"].`},
+		{Name: "modules_to_save", Type: cty.List(cty.String), Default: cty.ListValEmpty(cty.String),
+			Doc: `Whole modules trained (in float32) and saved with the adapter, as PEFT's modules_to_save: "embed_tokens", "lm_head". Needed when the data uses tokens the base never learned (chat tags, tool-call syntax).`},
+	}
+	attrs = append(attrs, optimizerAttributes(defaults{seqLen: 512, batch: 4, accum: 2, epochs: 3, warmup: 10,
+		evalEvery: 20, patience: 3, checkpoint: 10, lr: 2e-4, minLR: 0, wd: 0})...)
+	return steps.Schema{
+		Kind:    "qlora_train",
+		Version: QLoRAVersion,
+		Doc: "Quantizes the base model's linear layers to NF4 (bitsandbytes' layout, double quantization), trains LoRA adapters on the training records " +
+			"(conversations on their assistant turns), keeps the adapter of the best validation loss and writes it in PEFT's format with metrics and loss curves.",
+		Heavy:      true,
+		Attributes: attrs,
+		Outputs: []steps.Output{
+			{Name: "adapter", Path: "adapter", Dir: true, Doc: "adapter_config.json and adapter_model.safetensors (PEFT)."},
+			{Name: "metrics", Path: "metrics.json", Doc: "Steps, losses, tokens, throughput inputs and memory."},
+			{Name: "curves", Path: "curves", Dir: true, Doc: "loss.csv and loss.png (train and validation loss)."},
+		},
+	}
+}
+
+func readLoRA(inv *steps.Invocation) (train.LoRAConfig, error) {
+	var lc train.LoRAConfig
+	r, err := inv.Int("r")
+	if err != nil {
+		return lc, err
+	}
+	if r < 1 || r > 4096 {
+		return lc, &steps.AttrError{Attr: "r", Msg: fmt.Sprintf("must be between 1 and 4096, got %d", r)}
+	}
+	lc.R = int(r)
+	if lc.Alpha, err = inv.Float("lora_alpha"); err != nil {
+		return lc, err
+	}
+	if lc.Alpha <= 0 {
+		return lc, &steps.AttrError{Attr: "lora_alpha", Msg: "must be positive"}
+	}
+	if lc.Dropout, err = inv.Float("lora_dropout"); err != nil {
+		return lc, err
+	}
+	if lc.Dropout < 0 || lc.Dropout >= 1 {
+		return lc, &steps.AttrError{Attr: "lora_dropout", Msg: "must be in [0, 1)"}
+	}
+	if lc.RSLoRA, err = inv.Bool("use_rslora"); err != nil {
+		return lc, err
+	}
+	if lc.TargetModules, err = inv.Strings("target_modules"); err != nil {
+		return lc, err
+	}
+	known := []string{"all-linear", "q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "gate_proj", "up_proj", "down_proj", "gate_up_proj"}
+	if len(lc.TargetModules) == 0 {
+		return lc, &steps.AttrError{Attr: "target_modules", Msg: `must name at least one module, or be ["all-linear"]`}
+	}
+	for _, t := range lc.TargetModules {
+		if !contains(known, t) {
+			return lc, &steps.AttrError{Attr: "target_modules", Msg: fmt.Sprintf("unknown module %q (known: %s)", t, strings.Join(known, ", "))}
+		}
+		if t == "all-linear" && len(lc.TargetModules) > 1 {
+			return lc, &steps.AttrError{Attr: "target_modules", Msg: `"all-linear" must be the only entry`}
+		}
+	}
+	if lc.ModulesToSave, err = inv.Strings("modules_to_save"); err != nil {
+		return lc, err
+	}
+	for _, m := range lc.ModulesToSave {
+		if m != train.EmbedTokensModule && m != train.LMHeadModule {
+			return lc, &steps.AttrError{Attr: "modules_to_save", Msg: fmt.Sprintf("unknown module %q (known: %s, %s)", m, train.EmbedTokensModule, train.LMHeadModule)}
+		}
+	}
+	return lc, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate implements steps.Validator.
+func (QLoRA) Validate(inv *steps.Invocation) error {
+	if _, err := loopOptions(inv); err != nil {
+		return err
+	}
+	_, err := readLoRA(inv)
+	return err
+}
+
+// Run implements steps.Kind.
+func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
+	opts, err := loopOptions(inv)
+	if err != nil {
+		return err
+	}
+	lc, err := readLoRA(inv)
+	if err != nil {
+		return err
+	}
+	baseDir := inv.Inputs["base"][0].Path
+	tok, err := loadTokenizer(baseDir)
+	if err != nil {
+		return err
+	}
+	enc := trainingdata.NewEncoder(tok)
+	trainSet, cut, _, err := examples(enc, inv.Inputs["train"], opts.SeqLen, true)
+	if err != nil {
+		return err
+	}
+	valSet, valCut, _, err := examples(enc, inv.Inputs["validation"], opts.SeqLen, true)
+	if err != nil {
+		return err
+	}
+	be, err := backend(inv)
+	if err != nil {
+		return err
+	}
+	m, err := train.LoadQLoRA(baseDir, be, lc, opts.Seed)
+	if err != nil {
+		return err
+	}
+	qBytes, qParams := m.QuantizedBytes()
+	total, trainable := m.NumParams()
+	inv.Logger().Info("qlora", "parameters", total, "trainable", trainable, "nf4_bytes_per_param", float64(qBytes)/float64(qParams),
+		"train_records", len(trainSet), "validation_records", len(valSet))
+	if m.Config.MaxPositionEmbeddings < opts.SeqLen {
+		return &steps.AttrError{Attr: "seq_len", Msg: fmt.Sprintf("%d exceeds the base model's max_position_embeddings %d", opts.SeqLen, m.Config.MaxPositionEmbeddings)}
+	}
+	opts.PadID = padID(tok)
+	opts.StateDir = inv.StateDir
+	opts.Fingerprint = QLoRAVersion
+	opts.Progress = progress(inv)
+	opts.Log = inv.Logger()
+	res, err := train.Train(ctx, m, trainSet, valSet, opts)
+	if err != nil {
+		return err
+	}
+	inv.Logger().Info("qlora done", "steps", res.Steps, "seconds", res.Seconds, "tokens_per_sec", res.TokensPerSec,
+		"peak_rss_bytes", peakRSS(), "base_fp32_bytes", total*4)
+	adapterDir := filepath.Join(inv.OutDir, "adapter")
+	if err := m.Adapter().Save(adapterDir, inv.Inputs["base"][0].Name); err != nil {
+		return fmt.Errorf("write the adapter: %w", err)
+	}
+	curves := filepath.Join(inv.OutDir, "curves")
+	if err := os.MkdirAll(curves, 0o755); err != nil {
+		return err
+	}
+	if err := writeCurves(ctx, curves, "qlora_train: loss", res); err != nil {
+		return err
+	}
+	return steps.WriteJSON(filepath.Join(inv.OutDir, "metrics.json"), map[string]any{
+		"parameters": total, "trainable_parameters": trainable,
+		"base_fp32_bytes": total * 4, "nf4_bytes": qBytes, "nf4_parameters": qParams,
+		"nf4_bytes_per_parameter": float64(qBytes) / float64(qParams),
+		"train_records":           len(trainSet), "validation_records": len(valSet), "records_cut_to_seq_len": cut + valCut,
+		"steps": res.Steps, "planned_steps": res.PlannedSteps, "stopped_early": res.StoppedEarly,
+		"best_step": res.BestStep, "best_val_loss": jsonNum(res.BestValLoss), "initial_val_loss": jsonNum(res.InitialValLoss),
+		"final_train_loss": lastTrainLoss(res), "trained_tokens": res.Tokens, "seen_tokens": res.SeenTokens,
+		"resumed_from": res.ResumedFrom,
+		// Run-dependent numbers (wall time, memory) go to the log, not to
+		// this file, which must be identical run after run.
+	})
+}
+
+// peakRSS is the process's peak resident set size (VmHWM) in bytes, or 0
+// where /proc is not available.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb * 1024
+		}
+	}
+	return 0
+}
