@@ -30,7 +30,13 @@
 // into words, as SentencePiece's split_by_whitespace does: a word starts
 // at every "▁" (the "▁" is the word's first character), and a run of line
 // breaks ("\n", "\r") is a word of its own, so no piece mixes line breaks
-// with other characters. Pieces therefore never cross a word boundary, and
+// with other characters. Words are further cut where the character class
+// changes, as SentencePiece's split_by_unicode_script and split_digits do:
+// letters (and combining marks) form runs, every digit stands alone, and
+// runs of other characters (punctuation, symbols) form words of their own;
+// a leading "▁" stays with whatever follows it. So `="Paris",` is `="`,
+// `Paris`, `",` and never one piece, and a name inside JSON or a call is the
+// same token as in prose after punctuation. Pieces therefore never cross a word boundary, and
 // the tokenizer (which has no pre-tokenizer, as Mistral's) encodes text
 // exactly as training segmented it.
 //
@@ -68,6 +74,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -283,6 +290,23 @@ func splitSpecials(text string, specials []string) []string {
 
 func isLineBreak(r rune) bool { return r == '\n' || r == '\r' }
 
+// Character classes whose boundaries cut words.
+const (
+	classLetter = iota
+	classDigit
+	classOther
+)
+
+func charClass(r rune) int {
+	switch {
+	case unicode.IsLetter(r) || unicode.Is(unicode.M, r):
+		return classLetter
+	case unicode.IsDigit(r):
+		return classDigit
+	}
+	return classOther
+}
+
 // addSegment normalizes a piece of text free of special tokens and counts
 // its words.
 func (t *Trainer) addSegment(s string) {
@@ -292,13 +316,20 @@ func (t *Trainer) addSegment(s string) {
 	norm := Metaspace + strings.ReplaceAll(s, " ", Metaspace)
 	start := 0
 	inBreaks := false
+	prev := classOther
+	prevRune := rune(-1)
 	for i, r := range norm {
 		br := isLineBreak(r)
-		if i > start && (r == '▁' || br != inBreaks) {
+		c := charClass(r)
+		cut := r == '▁' || br != inBreaks
+		if !cut && !br && prevRune != '▁' && prevRune >= 0 {
+			cut = c != prev || c == classDigit
+		}
+		if i > start && cut {
 			t.words[norm[start:i]]++
 			start = i
 		}
-		inBreaks = br
+		inBreaks, prev, prevRune = br, c, r
 	}
 	if start < len(norm) {
 		t.words[norm[start:]]++

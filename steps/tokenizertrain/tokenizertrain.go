@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,6 +30,7 @@ import (
 	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/tokenizer"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
 )
 
 func init() { steps.Register(Kind{}) }
@@ -82,6 +84,8 @@ func (Kind) Schema() steps.Schema {
 				Doc: "Read at most this many characters of the corpus (inputs in order; the record that crosses the cap is cut); 0 reads everything."},
 			{Name: "min_frequency", Type: cty.Number, Default: cty.NumberIntVal(bpetrain.DefaultMinFrequency),
 				Doc: "Least number of occurrences of a pair for it to be merged."},
+			{Name: "conversations", Type: cty.String, Default: cty.StringVal(trainingdata.ConversationsAll),
+				Doc: `What to read of chat-format records (synth_tools conversations): "all" (default), "prompts" (their system, user and tool messages, each distinct system prompt once, never the assistant's turns — the text a base model pretrained with conversations = "prompts" reads, so that every token is one it learned) or "skip".`},
 			{Name: "model_max_length", Type: cty.Number, Default: cty.NumberIntVal(bpetrain.DefaultModelMaxLength),
 				Doc: "model_max_length written into tokenizer_config.json."},
 		},
@@ -95,9 +99,10 @@ func (Kind) Schema() steps.Schema {
 }
 
 type config struct {
-	opts         bpetrain.Options
-	templateName string
-	maxChars     int64
+	opts          bpetrain.Options
+	templateName  string
+	maxChars      int64
+	conversations string
 }
 
 // readConfig reads the non-input attributes; errors are *steps.AttrError.
@@ -175,6 +180,12 @@ func readConfig(inv *steps.Invocation) (config, error) {
 		if len(missing) > 0 {
 			return c, &steps.AttrError{Attr: "special_tokens", Msg: fmt.Sprintf("chat template %q needs the special tokens %s; add them to special_tokens", c.templateName, strings.Join(missing, ", "))}
 		}
+	}
+	if c.conversations, err = inv.String("conversations"); err != nil {
+		return c, attrErr("conversations", err)
+	}
+	if !slices.Contains(trainingdata.ConversationModes, c.conversations) {
+		return c, &steps.AttrError{Attr: "conversations", Msg: fmt.Sprintf("must be \"all\", \"prompts\" or \"skip\", got %q", c.conversations)}
 	}
 	c.opts = bpetrain.Options{
 		VocabSize:         int(vs),
@@ -261,6 +272,7 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	// Read the corpus, up to max_chars characters.
 	var texts []string
 	var chars int64
+	seenSystem := map[string]bool{}
 	full := func() bool { return cfg.maxChars > 0 && chars >= cfg.maxChars }
 	for _, f := range files {
 		name := f.Name
@@ -272,6 +284,13 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 			ir.Format = "text"
 		}
 		add := func(text string) bool {
+			if ir.Format == "jsonl" {
+				t, ok := trainingdata.PretrainingText(text, cfg.conversations, seenSystem)
+				if !ok {
+					return true
+				}
+				text = t
+			}
 			n := int64(utf8.RuneCountInString(text))
 			if cfg.maxChars > 0 && chars+n > cfg.maxChars {
 				n = cfg.maxChars - chars
