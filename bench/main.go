@@ -181,6 +181,11 @@ func run(cfg *config, out string) error {
 	} else {
 		rows = append(rows, c.rows()...)
 	}
+	if mem, err := benchQLoRAMemory(cfg, filepath.Join(cfg.tmp, "twainbot")); err != nil {
+		logf("qlora memory: %v", err)
+	} else {
+		rows = append(rows, mem.row())
+	}
 
 	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" +
 		fmt.Sprintf("Cold builds and the local store, for context (no target): twainbot.hcl %s; %s steps %s%s.\n\n",
