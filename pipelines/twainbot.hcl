@@ -1,13 +1,19 @@
-# TwainBot: the data half of the pipeline that fine-tunes a small language
-# model to write with Mark Twain's wit and to call a weather tool.
+# TwainBot: fine-tunes a small language model with QLoRA to write with Mark
+# Twain's wit and to call a weather tool, and evaluates it against its base.
 #
-#   mlbuild run pipelines/twainbot.hcl                      # demo data
+#   mlbuild run pipelines/twainbot.hcl                      # demo data, own base model
 #   mlbuild run pipelines/twainbot.hcl -var data_dir=../../shared/data   # the real data
+#   mlbuild run pipelines/twainbot.hcl -var base_model=/models/Mistral-7B-v0.1
 #
 # data_dir holds onion/*.csv (the r/TheOnion scrape's schema) and
 # gutenberg/*.txt (Project Gutenberg books); relative paths are resolved
-# against this file's folder. The training steps (tokenizer_train, pretrain,
-# qlora_train, merge, eval) are added by a later issue.
+# against this file's folder.
+#
+# With no base_model the pipeline builds its own: it trains a BPE tokenizer
+# on the training text and pretrains a small llama on the prose (never on
+# the tool conversations, so the base has never seen a tool call). With
+# base_model set to a Hugging Face directory (Llama, Mistral, Phi-3),
+# tokenizer_train and pretrain are left out and QLoRA fine-tunes that model.
 
 variable "data_dir" {
   type        = string
@@ -21,9 +27,59 @@ variable "seed" {
   description = "Seed for the synthetic conversations and the train/validation shuffle."
 }
 
+variable "general_dir" {
+  type        = string
+  default     = "data/general"
+  description = "Folder of Project Gutenberg books of general English (not Twain) that the demo's own base model is pretrained on."
+}
+
+variable "base_model" {
+  type        = string
+  default     = ""
+  description = "A Hugging Face llama-family model directory to fine-tune; empty: build a small base from the pipeline's own corpus."
+}
+
+# The size of the run. The defaults are the demo (about 10 minutes cold on
+# two cores); ci.vars.hcl shrinks them for the end-to-end test.
+variable "vocab_size" {
+  type        = number
+  default     = 4096
+  description = "Tokens in the trained tokenizer."
+}
+
+variable "hidden_size" {
+  type        = number
+  default     = 128
+  description = "Width of the pretrained base model."
+}
+
+variable "num_layers" {
+  type        = number
+  default     = 4
+  description = "Decoder layers of the pretrained base model."
+}
+
+variable "pretrain_epochs" {
+  type        = number
+  default     = 10
+  description = "Passes of pretraining over the corpus."
+}
+
+variable "qlora_epochs" {
+  type        = number
+  default     = 6
+  description = "Passes of QLoRA fine-tuning over the training set."
+}
+
+variable "eval_tool_prompts" {
+  type        = number
+  default     = 0
+  description = "Held-out tool conversations eval replays (0: all)."
+}
+
 variable "validation" {
   type        = number
-  default     = 0.05
+  default     = 0.08
   description = "Fraction (or, when >= 1, count) of records held out for validation."
 }
 
@@ -44,8 +100,84 @@ step "synth_tools" "weather" {
   seed  = var.seed
 }
 
-step "split" "dataset" {
-  inputs     = [csv_clean.onion.output, gutenberg_chunk.books.output, synth_tools.weather.output]
+# Two splits: the persona text (Twain, the Onion) and the tool
+# conversations, each with its own held-out part.
+step "split" "persona" {
+  inputs     = [csv_clean.onion.output, gutenberg_chunk.books.output]
   validation = var.validation
   seed       = var.seed
+}
+
+step "split" "tools" {
+  inputs     = [synth_tools.weather.output]
+  validation = var.validation
+  seed       = var.seed
+}
+
+# General English for the base model: not Twain, not the Onion, so that
+# the fine-tune is what teaches the persona.
+step "gutenberg_chunk" "general" {
+  enabled   = var.base_model == ""
+  source    = glob("${var.general_dir}/*.txt")
+  min_words = 200
+  max_words = 500
+}
+
+# The tokenizer and the base read the same text: general English, and of
+# the training conversations only what the assistant reads (the tool's
+# documentation, the questions, the tool's results), never an answer or a
+# tool call; never the Twain and Onion prose either.
+step "tokenizer_train" "twain" {
+  enabled       = var.base_model == ""
+  inputs        = [gutenberg_chunk.general.output, split.tools.train]
+  conversations = "prompts"
+  vocab_size    = var.vocab_size
+  # Every character gets a token: the call syntax's "(", "=", "<" are rare
+  # in this corpus but must not fall back to bytes.
+  character_coverage = 1
+}
+
+step "pretrain" "base" {
+  enabled       = var.base_model == ""
+  tokenizer     = tokenizer_train.twain.output
+  inputs        = [gutenberg_chunk.general.output, split.tools.train]
+  conversations = "prompts"
+  seed          = var.seed
+  epochs        = var.pretrain_epochs
+  # Small batches: more updates for the same compute.
+  batch_size    = 4
+  learning_rate = 4e-3
+
+  hidden_size       = var.hidden_size
+  intermediate_size = var.hidden_size * 11 / 4
+  num_layers        = var.num_layers
+}
+
+step "qlora_train" "twainbot" {
+  base          = var.base_model != "" ? var.base_model : pretrain.base.output
+  train         = [split.persona.train, split.tools.train]
+  validation    = [split.persona.validation, split.tools.validation]
+  seed          = var.seed
+  learning_rate = 3e-3
+  epochs        = var.qlora_epochs
+  batch_size    = 4
+  grad_accum    = 1
+  eval_every    = 40
+  patience      = 4
+  # The base never saw the chat tags: train the (tied) embeddings along
+  # with the adapters, or it could never learn to write them.
+  modules_to_save = var.base_model == "" ? ["embed_tokens"] : []
+}
+
+step "merge" "twainbot" {
+  base    = var.base_model != "" ? var.base_model : pretrain.base.output
+  adapter = qlora_train.twainbot.adapter
+}
+
+step "eval" "twainbot" {
+  base       = var.base_model != "" ? var.base_model : pretrain.base.output
+  model      = merge.twainbot.output
+  validation = [split.persona.validation, split.tools.validation]
+
+  max_tool_prompts = var.eval_tool_prompts
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"unicode/utf8"
 )
 
 // WriteJSON writes v as indented JSON (no HTML escaping, trailing newline)
@@ -87,4 +89,59 @@ func ReadJSONL(path string, fn func(line int, raw []byte) error) error {
 			return fmt.Errorf("read %s: %w", path, err)
 		}
 	}
+}
+
+// RecordText returns the "text" field of one JSONL line, or an error that
+// says what is wrong with the line (not valid UTF-8, not a JSON object,
+// invalid JSON and at which column, no "text", a "text" that is not a
+// string).
+func RecordText(raw []byte) (string, error) {
+	if !utf8.Valid(raw) {
+		return "", errors.New("line is not valid UTF-8")
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return "", fmt.Errorf("expected a JSON object, got %s", clip(raw))
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return "", fmt.Errorf("invalid JSON at column %d: %v", se.Offset, err)
+		}
+		return "", fmt.Errorf("invalid JSON: %v", err)
+	}
+	t, ok := obj["text"]
+	if !ok {
+		return "", errors.New(`record has no "text" field`)
+	}
+	var text string
+	if t = bytes.TrimSpace(t); len(t) == 0 || t[0] != '"' || json.Unmarshal(t, &text) != nil {
+		return "", fmt.Errorf(`"text" is %s, not a string`, jsonKind(t))
+	}
+	return text, nil
+}
+
+func jsonKind(v json.RawMessage) string {
+	switch v := bytes.TrimSpace(v); {
+	case len(v) == 0:
+		return "empty"
+	case v[0] == '{':
+		return "an object"
+	case v[0] == '[':
+		return "an array"
+	case v[0] == 'n':
+		return "null"
+	case v[0] == 't' || v[0] == 'f':
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+func clip(b []byte) string {
+	s := string(b)
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return fmt.Sprintf("%q", s)
 }

@@ -53,7 +53,7 @@ func (w *workspace) stepEvents(args ...string) (map[string]engine.StepResult, ma
 
 func runTeammates(t *testing.T, b backend) {
 	t.Setenv("MLBUILD_REMOTE", b.url)
-	all := []string{csvStep, bookStep, synthStep, splitStep}
+	all := append([]string{csvStep, bookStep, synthStep, splitStep, toolsStep}, trainingSteps...)
 
 	// Teammate A builds with an empty remote: everything runs and is uploaded.
 	a := newWorkspace(t)
@@ -85,8 +85,8 @@ func runTeammates(t *testing.T, b backend) {
 			}
 		}
 	}
-	trainA, _ := os.ReadFile(filepath.Join(a.dir, "build/split.dataset/train.jsonl"))
-	trainB, _ := os.ReadFile(filepath.Join(b1.dir, "build/split.dataset/train.jsonl"))
+	trainA, _ := os.ReadFile(filepath.Join(a.dir, "build/split.tools/train.jsonl"))
+	trainB, _ := os.ReadFile(filepath.Join(b1.dir, "build/split.tools/train.jsonl"))
 	if len(trainA) == 0 || !bytes.Equal(trainA, trainB) {
 		t.Fatal("B's train.jsonl differs from A's")
 	}
@@ -98,7 +98,7 @@ func runTeammates(t *testing.T, b backend) {
 		t.Fatalf("cache pull: %v\n%s", err, out)
 	}
 	plan, _, _ := p.mlbuild("plan", "twainbot.hcl")
-	if strings.Count(plan, "restore ") != 4 {
+	if strings.Count(plan, "restore ") != len(all) {
 		t.Fatalf("plan after pull:\n%s", plan)
 	}
 
@@ -143,7 +143,7 @@ func runTeammates(t *testing.T, b backend) {
 			t.Fatal(err)
 		}
 		defer os.Chdir(wd)
-		pl, err := engine.Load("twainbot.hcl", engine.LoadOptions{})
+		pl, err := engine.Load("twainbot.hcl", engine.LoadOptions{VarFiles: []string{"ci.vars.hcl"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -819,3 +819,29 @@ func TestRandomMatchesNaive(t *testing.T) {
 	}
 	t.Logf("%d duplicate-string merges", dups)
 }
+
+// TestPiecesKeepToOneCharacterClass: however often a string repeats, no
+// piece mixes letters with digits or punctuation, and digits stand alone,
+// so a name inside a call is the same token as after other punctuation.
+func TestPiecesKeepToOneCharacterClass(t *testing.T) {
+	var texts []string
+	for i := 0; i < 50; i++ {
+		texts = append(texts, `<tool_call>get_weather(location="Paris, France", date="today")</tool_call> 64°F`)
+	}
+	m := train(t, Options{VocabSize: MinVocabSize(0) + 200}, texts...)
+	for _, p := range m.Vocab[m.FirstCharID():] {
+		body := strings.TrimPrefix(p, "▁")
+		classes := map[int]bool{}
+		for _, r := range body {
+			classes[charClass(r)] = true
+		}
+		if len(classes) > 1 || (classes[classDigit] && utf8.RuneCountInString(body) > 1) {
+			t.Errorf("piece %q mixes character classes", p)
+		}
+	}
+	for _, want := range []string{"Paris", "weather", "location", "tool"} {
+		if !slices.Contains(m.Vocab, want) {
+			t.Errorf("no piece %q in %v", want, m.Vocab[m.FirstCharID():])
+		}
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 
 	"github.com/mlbuild/mlbuild/ml/config"
@@ -272,33 +271,11 @@ func (m *Model) Forward(c *Cache, ids []int, all bool) ([]float32, error) {
 }
 
 // rope rotates t [n, heads*HeadDim] in place: on the backend for plain
-// RoPE, on the host with the config's scaled inverse frequencies otherwise.
+// RoPE, with the config's scaled inverse frequencies otherwise.
 func (m *Model) rope(t *tensor.Tensor, positions []int, heads int) {
-	hd := m.Config.HeadDim
 	if m.invFreq == nil {
-		m.be.RoPE(t, t, positions, heads, hd, m.Config.RopeTheta)
+		m.be.RoPE(t, t, positions, heads, m.Config.HeadDim, m.Config.RopeTheta)
 		return
 	}
-	buf := make([]float32, t.Len())
-	m.be.Read(t, buf)
-	half := hd / 2
-	cos := make([]float32, half)
-	sin := make([]float32, half)
-	w := heads * hd
-	for r, pos := range positions {
-		for i, f := range m.invFreq {
-			a := float64(float32(pos) * f)
-			cos[i] = float32(math.Cos(a))
-			sin[i] = float32(math.Sin(a))
-		}
-		for hh := 0; hh < heads; hh++ {
-			base := r*w + hh*hd
-			for i := 0; i < half; i++ {
-				a, b := buf[base+i], buf[base+i+half]
-				buf[base+i] = a*cos[i] - b*sin[i]
-				buf[base+i+half] = b*cos[i] + a*sin[i]
-			}
-		}
-	}
-	m.be.Write(t, buf)
+	tensor.RoPEWithFreqs(m.be, t, positions, heads, m.Config.HeadDim, m.invFreq, false)
 }

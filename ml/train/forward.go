@@ -1,7 +1,6 @@
 package train
 
 import (
-	"math"
 
 	"github.com/mlbuild/mlbuild/internal/seeded"
 	"github.com/mlbuild/mlbuild/ml/tensor"
@@ -266,32 +265,15 @@ func gradOf(p *Param) *tensor.Tensor {
 
 // rope rotates t [n, heads*HeadDim] in place by the positions' angles
 // (sign 1) or back (sign -1, the backward pass): on the backend for plain
-// RoPE, on the host with the config's scaled frequencies otherwise.
+// RoPE, with the config's scaled frequencies otherwise.
 func (m *Model) rope(t *tensor.Tensor, positions []int, heads int, sign float64) {
 	hd := m.Config.HeadDim
-	if m.invFreq == nil {
-		if sign > 0 {
-			m.be.RoPE(t, t, positions, heads, hd, m.Config.RopeTheta)
-		} else {
-			m.be.RoPEBackward(t, t, positions, heads, hd, m.Config.RopeTheta)
-		}
-		return
+	switch {
+	case m.invFreq != nil:
+		tensor.RoPEWithFreqs(m.be, t, positions, heads, hd, m.invFreq, sign < 0)
+	case sign > 0:
+		m.be.RoPE(t, t, positions, heads, hd, m.Config.RopeTheta)
+	default:
+		m.be.RoPEBackward(t, t, positions, heads, hd, m.Config.RopeTheta)
 	}
-	buf := make([]float32, t.Len())
-	m.be.Read(t, buf)
-	half := hd / 2
-	w := heads * hd
-	for r, pos := range positions {
-		for i, f := range m.invFreq {
-			ang := float64(float32(pos) * f)
-			c, s := float32(math.Cos(ang)), float32(sign*math.Sin(ang))
-			for hh := 0; hh < heads; hh++ {
-				base := r*w + hh*hd
-				x0, x1 := buf[base+i], buf[base+i+half]
-				buf[base+i] = x0*c - x1*s
-				buf[base+i+half] = x1*c + x0*s
-			}
-		}
-	}
-	m.be.Write(t, buf)
 }

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/text/unicode/norm"
@@ -338,57 +336,14 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 // valid UTF-8 and a JSON object whose "text" is a string with some
 // non-space content.
 func checkRecord(raw []byte) (string, error) {
-	if !utf8.Valid(raw) {
-		return "", errors.New("line is not valid UTF-8")
-	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return "", fmt.Errorf("expected a JSON object, got %s", clip(raw))
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return "", fmt.Errorf("invalid JSON at column %d: %v", se.Offset, err)
-		}
-		return "", fmt.Errorf("invalid JSON: %v", err)
-	}
-	t, ok := obj["text"]
-	if !ok {
-		return "", errors.New(`record has no "text" field`)
-	}
-	var text string
-	if t = bytes.TrimSpace(t); len(t) == 0 || t[0] != '"' || json.Unmarshal(t, &text) != nil {
-		return "", fmt.Errorf(`"text" is %s, not a string`, jsonKind(t))
+	text, err := steps.RecordText(raw)
+	if err != nil {
+		return "", err
 	}
 	if strings.TrimSpace(text) == "" {
 		return "", errors.New(`"text" is empty`)
 	}
 	return text, nil
-}
-
-func jsonKind(v json.RawMessage) string {
-	switch v := bytes.TrimSpace(v); {
-	case len(v) == 0:
-		return "empty"
-	case v[0] == '{':
-		return "an object"
-	case v[0] == '[':
-		return "an array"
-	case v[0] == 'n':
-		return "null"
-	case v[0] == 't' || v[0] == 'f':
-		return "a boolean"
-	default:
-		return "a number"
-	}
-}
-
-func clip(b []byte) string {
-	s := string(b)
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return fmt.Sprintf("%q", s)
 }
 
 // normalize is the key of case/whitespace-insensitive deduplication: NFC,

@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -419,7 +418,7 @@ func readInput(path, name, format string, add func(string) bool) error {
 			raw = bytes.TrimSpace(bytes.TrimPrefix(raw, []byte("\ufeff")))
 		}
 		if len(raw) > 0 {
-			text, rerr := recordText(raw)
+			text, rerr := steps.RecordText(raw)
 			if rerr != nil {
 				return fmt.Errorf("%s:%d: %w", name, line, rerr)
 			}
@@ -431,58 +430,6 @@ func readInput(path, name, format string, add func(string) bool) error {
 			return nil
 		}
 	}
-}
-
-// recordText returns the "text" field of one JSONL line.
-func recordText(raw []byte) (string, error) {
-	if !utf8.Valid(raw) {
-		return "", errors.New("line is not valid UTF-8")
-	}
-	if raw[0] != '{' {
-		return "", fmt.Errorf("expected a JSON object, got %s", clip(raw))
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return "", fmt.Errorf("invalid JSON at column %d: %v", se.Offset, err)
-		}
-		return "", fmt.Errorf("invalid JSON: %v", err)
-	}
-	t, ok := obj["text"]
-	if !ok {
-		return "", errors.New(`record has no "text" field`)
-	}
-	var text string
-	if t = bytes.TrimSpace(t); len(t) == 0 || t[0] != '"' || json.Unmarshal(t, &text) != nil {
-		return "", fmt.Errorf(`"text" is %s, not a string`, jsonKind(t))
-	}
-	return text, nil
-}
-
-func jsonKind(v json.RawMessage) string {
-	switch {
-	case len(v) == 0:
-		return "empty"
-	case v[0] == '{':
-		return "an object"
-	case v[0] == '[':
-		return "an array"
-	case v[0] == 'n':
-		return "null"
-	case v[0] == 't' || v[0] == 'f':
-		return "a boolean"
-	default:
-		return "a number"
-	}
-}
-
-func clip(b []byte) string {
-	s := string(b)
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return fmt.Sprintf("%q", s)
 }
 
 // unwrapPath drops the absolute path from an I/O error (the caller names
