@@ -46,6 +46,7 @@ type config struct {
 	refgen     string // ml/tokenizer/refgen, holding bench.mjs and its node_modules
 	tokPasses  int    // timed warm passes of mlbuild's tokenizer benchmark
 	nodePasses int    // timed warm passes of bench.mjs's (the npm peers')
+	training   bool   // only the compute and training rows
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.StringVar(&cfg.refgen, "refgen", "ml/tokenizer/refgen", "the folder holding bench.mjs, which measures the npm tokenizers")
 	flag.IntVar(&cfg.tokPasses, "tokpasses", 5, "timed warm passes over the Gutenberg books per mlbuild tokenizer benchmark")
 	flag.IntVar(&cfg.nodePasses, "nodepasses", 1, "timed warm passes per npm tokenizer benchmark (each costs about 30 s on 2 CPUs, most of it tokenizers.js encoding whole books with Mistral's tokenizer)")
+	flag.BoolVar(&cfg.training, "training", false, "only the numerical rows: GEMM, decoding, training throughput and qlora_train's peak memory (a few minutes)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark workspaces (the big file is always removed) and print where they are")
 	flag.Parse()
 	cfg.tokPasses, cfg.nodePasses = max(cfg.tokPasses, 1), max(cfg.nodePasses, 1)
@@ -116,6 +118,9 @@ func run(cfg *config, out string) error {
 		logf("%s", note)
 	}
 
+	if cfg.training {
+		return runTraining(cfg, m, out, loadBefore)
+	}
 	var rows []row
 	tw, err := benchTwainbot(cfg)
 	if err != nil {

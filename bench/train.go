@@ -54,7 +54,7 @@ func benchQLoRAMemory(cfg *config, twainbotWS string) (*memResult, error) {
 			return nil, err
 		}
 	}
-	split := filepath.Join(twainbotWS, "build", "split.dataset")
+	split := filepath.Join(twainbotWS, "build", "split.tools")
 	pipeline := fmt.Sprintf(`step "qlora_train" "mem" {
   base       = "base"
   train      = [%q]
@@ -98,4 +98,38 @@ func (r *memResult) row() row {
 		target:    "— (the NF4 linears hold ~0.52 B/param; the rest is the Go runtime, activations and the unquantized embedding)",
 		met:       "—",
 	}
+}
+
+// runTraining is `bench -training`: the compute rows and the training rows
+// only, with the twainbot workspace built just up to its tokenizer.
+func runTraining(cfg *config, m machine, out, loadBefore string) error {
+	ws := filepath.Join(cfg.tmp, "twainbot")
+	if err := os.CopyFS(ws, os.DirFS(cfg.pipelines)); err != nil {
+		return fmt.Errorf("copy %s: %w", cfg.pipelines, err)
+	}
+	cmd := exec.Command(cfg.mlbuild, "run", "twainbot.hcl", "--target", "tokenizer_train.twain", "--target", "split.tools")
+	cmd.Dir = ws
+	cmd.Env = append(os.Environ(), "MLBUILD_CACHE_DIR="+filepath.Join(ws, ".cache"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the tokenizer: %w\n%s", err, tail(string(b)))
+	}
+	var rows []row
+	c, err := benchCompute()
+	if err != nil {
+		return err
+	}
+	rows = append(rows, c.rows()...)
+	mem, err := benchQLoRAMemory(cfg, ws)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, mem.row())
+	report := m.markdown() + "\n" + renderTable(rows) +
+		fmt.Sprintf("\nLoad average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
+	fmt.Println()
+	fmt.Print(report)
+	if out != "" {
+		return os.WriteFile(out, []byte(report), 0o644)
+	}
+	return nil
 }

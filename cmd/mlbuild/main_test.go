@@ -60,7 +60,7 @@ func newWorkspace(t *testing.T) *workspace {
 // every scenario builds the whole pipeline in seconds.
 func (w *workspace) mlbuild(args ...string) (string, string, error) {
 	w.t.Helper()
-	if len(args) > 1 && args[1] == "twainbot.hcl" && !slices.Contains(args, "-var-file") && !w.demo {
+	if slices.Contains(args, "twainbot.hcl") && !slices.Contains(args, "-var-file") && !w.demo {
 		args = append(slices.Clone(args), "-var-file", "ci.vars.hcl")
 	}
 	wd, _ := os.Getwd()
@@ -190,7 +190,7 @@ func TestTwainbotIncremental(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !regexpLine(plan, `run\s+csv_clean\.onion\s+input\.source\[0\] changed: data/onion/onion\.csv sha256:`) ||
-			!regexpLine(plan, `maybe\s+split\.dataset\s+waits for csv_clean\.onion`) ||
+			!regexpLine(plan, `maybe\s+split\.persona\s+waits for csv_clean\.onion`) ||
 			!regexpLine(plan, `cached\s+gutenberg_chunk\.books`) {
 			t.Fatalf("plan:\n%s", plan)
 		}
@@ -215,7 +215,7 @@ func TestTwainbotIncremental(t *testing.T) {
 			}
 		})
 		plan, _, _ := w.mlbuild("plan", "twainbot.hcl")
-		if !regexpLine(plan, `run\s+csv_clean\.onion`) || !regexpLine(plan, `maybe\s+split\.dataset`) {
+		if !regexpLine(plan, `run\s+csv_clean\.onion`) || !regexpLine(plan, `maybe\s+split\.persona`) {
 			t.Fatalf("plan:\n%s", plan)
 		}
 		want := map[string]string{csvStep: "ran", splitStep: "cached", bookStep: "cached", synthStep: "cached"}
@@ -228,7 +228,7 @@ func TestTwainbotIncremental(t *testing.T) {
 	t.Run("changing seed reruns only the steps that use it", func(t *testing.T) {
 		plan, _, _ := w.mlbuild("plan", "twainbot.hcl", "-var", "seed=7")
 		if !regexpLine(plan, `run\s+synth_tools\.weather\s+config\.seed changed: 42 → 7`) ||
-			!regexpLine(plan, `run\s+split\.dataset\s+.*config\.seed changed: 42 → 7`) ||
+			!regexpLine(plan, `run\s+split\.persona\s+.*config\.seed changed: 42 → 7`) ||
 			!regexpLine(plan, `cached\s+csv_clean\.onion`) {
 			t.Fatalf("plan:\n%s", plan)
 		}
@@ -272,7 +272,7 @@ func TestTwainbotIncremental(t *testing.T) {
 		}
 		out, _, err = w.mlbuild("graph", "twainbot.hcl", "--format", "json")
 		var nodes []map[string]any
-		if err != nil || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 4 {
+		if err != nil || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 11 {
 			t.Fatalf("graph json: %v\n%s", err, out)
 		}
 	})
