@@ -1,7 +1,6 @@
 package train
 
 import (
-
 	"github.com/mlbuild/mlbuild/internal/seeded"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 )
