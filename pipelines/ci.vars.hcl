@@ -7,3 +7,4 @@ num_layers        = 2
 pretrain_epochs   = 2
 qlora_epochs      = 1
 eval_tool_prompts = 4
+synth_count       = 300

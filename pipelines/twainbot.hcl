@@ -61,14 +61,20 @@ variable "num_layers" {
 
 variable "pretrain_epochs" {
   type        = number
-  default     = 10
+  default     = 8
   description = "Passes of pretraining over the corpus."
 }
 
 variable "qlora_epochs" {
   type        = number
-  default     = 6
+  default     = 2
   description = "Passes of QLoRA fine-tuning over the training set."
+}
+
+variable "synth_count" {
+  type        = number
+  default     = 1200
+  description = "Synthetic tool-use conversations."
 }
 
 variable "eval_tool_prompts" {
@@ -96,8 +102,16 @@ step "gutenberg_chunk" "books" {
 }
 
 step "synth_tools" "weather" {
-  count = 400
+  count = var.synth_count
   seed  = var.seed
+  # A short tool description: the full JSON schema (the default) costs a
+  # small model more to read than the questions it is about.
+  system_prompt = <<-EOT
+    You can call one tool, get_weather(location, date). location is "City, ST" for US cities or "City, Country" elsewhere; expand abbreviations such as NYC. date is "today", "tonight", "tomorrow", "this weekend", "next week" or a weekday such as "friday" or "next tuesday".
+    Think briefly on a line starting with "Thought:", then write exactly one call such as
+    <tool_call>get_weather(location="San Francisco, CA", date="tomorrow")</tool_call>
+    and wait for the JSON result. Then answer using the numbers it gives.
+  EOT
 }
 
 # Two splits: the persona text (Twain, the Onion) and the tool

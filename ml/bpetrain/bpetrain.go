@@ -34,9 +34,10 @@
 // changes, as SentencePiece's split_by_unicode_script and split_digits do:
 // letters (and combining marks) form runs, every digit stands alone, and
 // runs of other characters (punctuation, symbols) form words of their own;
-// a leading "▁" stays with whatever follows it. So `="Paris",` is `="`,
-// `Paris`, `",` and never one piece, and a name inside JSON or a call is the
-// same token as in prose after punctuation. Pieces therefore never cross a word boundary, and
+// and "▁" (a space) is always a token by itself. So `="Paris",` is `="`,
+// `Paris`, `",` and never one piece, and "Paris" is the same token after a
+// space, after punctuation or inside a call — a small model can copy a
+// name from a question into a tool call token for token. Pieces therefore never cross a word boundary, and
 // the tokenizer (which has no pre-tokenizer, as Mistral's) encodes text
 // exactly as training segmented it.
 //
@@ -321,8 +322,11 @@ func (t *Trainer) addSegment(s string) {
 	for i, r := range norm {
 		br := isLineBreak(r)
 		c := charClass(r)
-		cut := r == '▁' || br != inBreaks
-		if !cut && !br && prevRune != '▁' && prevRune >= 0 {
+		// "▁" is a word of its own: a word reads the same after a space
+		// as after punctuation or at a line start, so a model copies a
+		// name from a question into a call token for token.
+		cut := r == '▁' || prevRune == '▁' || br != inBreaks
+		if !cut && !br && prevRune >= 0 {
 			cut = c != prev || c == classDigit
 		}
 		if i > start && cut {

@@ -19,7 +19,7 @@
 //     the result is checked for the result's numbers or condition (see
 //     usesResult).
 //   - The prompts (persona, joke, tool and combined by default) are run
-//     through the same tool loop, with the weather tool's system prompt,
+//     through the same tool loop, with the tool conversations' system prompt,
 //     and their transcripts recorded.
 //
 // The output depends only on the inputs' contents and the config: no
@@ -104,7 +104,7 @@ func (Kind) Schema() steps.Schema {
 			{Name: "max_tool_prompts", Type: cty.Number, Default: cty.NumberIntVal(0),
 				Doc: "Most held-out tool conversations to replay, the first ones in input order; 0 for all."},
 			{Name: "prompts", Type: cty.List(cty.String), Default: cty.ListVal(prompts),
-				Doc: "User prompts to generate for, each with the weather tool's system prompt (so a tool call can happen); [] for none."},
+				Doc: "User prompts to generate for, each with the system prompt of the held-out tool conversations (the weather tool's default when there are none), so a tool call can happen; [] for none."},
 			{Name: "threads", Type: cty.Number, Default: cty.NumberIntVal(0), NotInKey: true,
 				Doc: "CPU threads; 0 for all cores. Results do not depend on it."},
 		},
@@ -296,10 +296,17 @@ func toolConversations(recs []valRecord, limit int) []toolConv {
 	return out
 }
 
-// examplePrompt is the conversation a prompt is generated for.
-func examplePrompt(p string) []synthtools.Message {
+// examplePrompt is the conversation a prompt is generated for: the system
+// prompt the held-out tool conversations use (the one the model was trained
+// with), or the weather tool's default when there are none, then the
+// prompt as the user's message.
+func examplePrompt(p string, convs []toolConv) []synthtools.Message {
+	system := weather.SystemPrompt()
+	if len(convs) > 0 && len(convs[0].prompt) > 0 && convs[0].prompt[0].Role == synthtools.RoleSystem {
+		system = convs[0].prompt[0].Content
+	}
 	return []synthtools.Message{
-		{Role: synthtools.RoleSystem, Content: weather.SystemPrompt()},
+		{Role: synthtools.RoleSystem, Content: system},
 		{Role: synthtools.RoleUser, Content: p},
 	}
 }
@@ -416,7 +423,7 @@ func runGenerations(ctx context.Context, gen generateFunc, convs []toolConv, pro
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		o, err := runTurns(ctx, gen, examplePrompt(p))
+		o, err := runTurns(ctx, gen, examplePrompt(p, convs))
 		if err != nil {
 			return nil, nil, fmt.Errorf("prompt %d: %w", i+1, err)
 		}

