@@ -127,14 +127,17 @@ func (m *Model) project(x *tensor.Tensor, ls []*linear, ys []*tensor.Tensor, bet
 		}
 		if !containsModule(done, lm) {
 			done = append(done, lm)
+			// Only the mask is kept for the backward pass, which
+			// recomputes the dropped input from x (kept by the caller).
 			lm.x, lm.mask = x, nil
+			in := x
 			if rng != nil && lm.dropout > 0 {
 				lm.mask = dropoutMask(be, rng, x.Len(), lm.dropout, x.Shape())
-				lm.x = be.Zeros(tensor.F32, x.Shape()...)
-				be.Mul(lm.x, x, lm.mask)
+				in = be.Zeros(tensor.F32, x.Shape()...)
+				be.Mul(in, x, lm.mask)
 			}
 			lm.h = be.Zeros(tensor.F32, x.Dim(0), lm.A.W.Dim(0))
-			be.MatMul(lm.h, lm.x, lm.A.W, false, true, 1, 0)
+			be.MatMul(lm.h, in, lm.A.W, false, true, 1, 0)
 		}
 		be.MatMul(ys[i], lm.h, lm.B.W.Rows(l.lo, l.hi), false, true, lm.scaling, 1)
 	}
@@ -189,7 +192,12 @@ func (m *Model) projectBackward(dx *tensor.Tensor, beta float32, x *tensor.Tenso
 	}
 	for _, lm := range mods {
 		// h = x̃·Aᵀ  =>  dA += dhᵀ·x̃,  dx̃ = dh·A,  dx += mask ⊙ dx̃.
-		be.MatMul(lm.A.G, lm.dh, lm.x, true, false, 1, 1)
+		in := lm.x
+		if lm.mask != nil {
+			in = be.Zeros(tensor.F32, x.Shape()...)
+			be.Mul(in, lm.x, lm.mask)
+		}
+		be.MatMul(lm.A.G, lm.dh, in, true, false, 1, 1)
 		if lm.mask == nil {
 			be.MatMul(dx, lm.dh, lm.A.W, false, false, 1, 1)
 		} else {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -257,6 +258,11 @@ func Train(ctx context.Context, m *Model, train, val []Example, opts Options) (*
 	if err := opts.Schedule.Validate(); err != nil {
 		return nil, err
 	}
+	// Every micro-batch allocates its activations afresh, so the garbage
+	// per step is several times the live heap; a process tuned for short
+	// commands (mlbuild raises GOGC) would let the heap grow to many
+	// times what training needs. Collect at the Go default while training.
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	if len(train) == 0 {
 		return nil, fmt.Errorf("no training examples")
 	}
