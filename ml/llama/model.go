@@ -54,58 +54,18 @@ func (m *Model) Backend() tensor.Backend { return m.be }
 // unsupported architecture, weights that do not match the config, or a
 // damaged file.
 func Load(dir string, be tensor.Backend) (*Model, error) {
-	st, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("model directory %s does not exist", dir)
-	}
+	cfg, weights, err := Open(dir, "model")
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", dir, err)
-	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("model %s is not a directory (want a Hugging Face model directory with config.json and safetensors weights)", dir)
-	}
-	cfg, err := config.Load(dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load model %s: %w", dir, err)
-	}
-	weights, err := safetensors.OpenModel(dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load the weights of model %s: %w", dir, err)
+		return nil, err
 	}
 	defer weights.Close()
-	if err := cfg.CheckTensors(weights); err != nil {
-		return nil, fmt.Errorf("cannot load model %s: %w", dir, err)
-	}
 	m := &Model{Config: cfg, be: be}
 	if cfg.RopeScaling != nil {
 		m.invFreq = cfg.InvFreq()
 	}
-	get := func(name string) (*tensor.Tensor, error) {
-		info, _ := weights.Info(name)
-		raw, err := weights.Raw(name)
-		if err != nil {
-			return nil, err
-		}
-		var dt tensor.DType
-		switch info.DType {
-		case safetensors.F32:
-			dt = tensor.F32
-		case safetensors.BF16:
-			dt = tensor.BF16
-		case safetensors.F16:
-			dt = tensor.F16
-		default:
-			return nil, fmt.Errorf("tensor %s has unsupported dtype %s", name, info.DType)
-		}
-		t, err := be.FromRaw(dt, raw, info.Shape...)
-		if err != nil {
-			return nil, fmt.Errorf("tensor %s: %w", name, err)
-		}
-		return t, nil
-	}
 	var errs []error
 	load := func(name string) *tensor.Tensor {
-		t, err := get(name)
+		t, err := LoadTensor(be, weights, name)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -146,6 +106,64 @@ func Load(dir string, be tensor.Backend) (*Model, error) {
 		return nil, fmt.Errorf("cannot load the weights of model %s: %w", dir, errs[0])
 	}
 	return m, nil
+}
+
+// Open reads the Hugging Face model directory dir: its config.json, and
+// its safetensors weights (one file or a sharded set), checked against the
+// config. what names the directory in errors ("model", "base model"); each
+// is one sentence naming it: a missing directory or config, an unsupported
+// architecture, weights that do not match the config, or a damaged file.
+// The caller closes the weights.
+func Open(dir, what string) (*config.Config, *safetensors.Model, error) {
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%s directory %s does not exist", what, dir)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", what, dir, err)
+	}
+	if !st.IsDir() {
+		return nil, nil, fmt.Errorf("%s %s is not a directory (want a Hugging Face model directory with config.json and safetensors weights)", what, dir)
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot load %s %s: %w", what, dir, err)
+	}
+	weights, err := safetensors.OpenModel(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot load the weights of %s %s: %w", what, dir, err)
+	}
+	if err := cfg.CheckTensors(weights); err != nil {
+		weights.Close()
+		return nil, nil, fmt.Errorf("cannot load %s %s: %w", what, dir, err)
+	}
+	return cfg, weights, nil
+}
+
+// LoadTensor copies the named tensor of weights onto be in its stored
+// dtype (F32, BF16 or F16; others are refused by name).
+func LoadTensor(be tensor.Backend, weights *safetensors.Model, name string) (*tensor.Tensor, error) {
+	info, _ := weights.Info(name)
+	raw, err := weights.Raw(name)
+	if err != nil {
+		return nil, err
+	}
+	var dt tensor.DType
+	switch info.DType {
+	case safetensors.F32:
+		dt = tensor.F32
+	case safetensors.BF16:
+		dt = tensor.BF16
+	case safetensors.F16:
+		dt = tensor.F16
+	default:
+		return nil, fmt.Errorf("tensor %s has unsupported dtype %s", name, info.DType)
+	}
+	t, err := be.FromRaw(dt, raw, info.Shape...)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", name, err)
+	}
+	return t, nil
 }
 
 // Cache is the key/value cache of one sequence: the keys and values of

@@ -1,6 +1,8 @@
 package train
 
 import (
+	"slices"
+
 	"github.com/mlbuild/mlbuild/internal/seeded"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 )
@@ -125,7 +127,7 @@ func (m *Model) project(x *tensor.Tensor, ls []*linear, ys []*tensor.Tensor, bet
 		if lm == nil {
 			continue
 		}
-		if !containsModule(done, lm) {
+		if !slices.Contains(done, lm) {
 			done = append(done, lm)
 			// Only the mask is kept for the backward pass, which
 			// recomputes the dropped input from x (kept by the caller).
@@ -141,15 +143,6 @@ func (m *Model) project(x *tensor.Tensor, ls []*linear, ys []*tensor.Tensor, bet
 		}
 		be.MatMul(ys[i], lm.h, lm.B.W.Rows(l.lo, l.hi), false, true, lm.scaling, 1)
 	}
-}
-
-func containsModule(list []*loraModule, lm *loraModule) bool {
-	for _, x := range list {
-		if x == lm {
-			return true
-		}
-	}
-	return false
 }
 
 // dropoutMask draws an inverted-dropout mask: 0 with probability p, else
@@ -182,7 +175,7 @@ func (m *Model) projectBackward(dx *tensor.Tensor, beta float32, x *tensor.Tenso
 		if lm == nil {
 			continue
 		}
-		if !containsModule(mods, lm) {
+		if !slices.Contains(mods, lm) {
 			mods = append(mods, lm)
 			lm.dh = be.Zeros(tensor.F32, x.Dim(0), lm.A.W.Dim(0))
 		}

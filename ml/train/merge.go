@@ -2,8 +2,10 @@ package train
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mlbuild/mlbuild/ml/config"
+	"github.com/mlbuild/mlbuild/ml/llama"
 	"github.com/mlbuild/mlbuild/ml/nf4"
 	"github.com/mlbuild/mlbuild/ml/safetensors"
 	"github.com/mlbuild/mlbuild/ml/tensor"
@@ -39,18 +41,11 @@ func savedName(name string) string {
 // (modules_to_save), else the base's; norms are the base's; all widened to
 // float32.
 func Merge(path, baseDir string, adapter *Adapter, be tensor.Backend) (*MergeStats, error) {
-	cfg, err := config.Load(baseDir)
+	cfg, weights, err := llama.Open(baseDir, "base model")
 	if err != nil {
-		return nil, fmt.Errorf("cannot load base model %s: %w", baseDir, err)
-	}
-	weights, err := safetensors.OpenModel(baseDir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load the weights of base model %s: %w", baseDir, err)
+		return nil, err
 	}
 	defer weights.Close()
-	if err := cfg.CheckTensors(weights); err != nil {
-		return nil, fmt.Errorf("cannot load base model %s: %w", baseDir, err)
-	}
 	targets, err := adapter.Config.Targets(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("the adapter does not fit base model %s: %w", baseDir, err)
@@ -99,7 +94,7 @@ func Merge(path, baseDir string, adapter *Adapter, be tensor.Backend) (*MergeSta
 			q := nf4.Quantize(v, info.Shape...)
 			q.Dequantize(v)
 			st.Quantized++
-			if contains(targets, l.module) {
+			if slices.Contains(targets, l.module) {
 				a, okA := adapter.Tensors[AdapterTensorName(l.layer, l.module, "A")]
 				b, okB := adapter.Tensors[AdapterTensorName(l.layer, l.module, "B")]
 				out, in := info.Shape[0], info.Shape[1]

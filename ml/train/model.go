@@ -1,17 +1,14 @@
 package train
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
-	"os"
 	"slices"
 
 	"github.com/mlbuild/mlbuild/internal/seeded"
 	"github.com/mlbuild/mlbuild/ml/config"
+	"github.com/mlbuild/mlbuild/ml/llama"
 	"github.com/mlbuild/mlbuild/ml/nf4"
-	"github.com/mlbuild/mlbuild/ml/safetensors"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 )
 
@@ -170,28 +167,11 @@ func LoadQLoRA(dir string, be tensor.Backend, lc LoRAConfig, seed uint64) (*Mode
 	if err := lc.Validate(); err != nil {
 		return nil, err
 	}
-	st, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("base model directory %s does not exist", dir)
-	}
+	cfg, weights, err := llama.Open(dir, "base model")
 	if err != nil {
 		return nil, err
 	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("base model %s is not a directory (want a Hugging Face model directory)", dir)
-	}
-	cfg, err := config.Load(dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load base model %s: %w", dir, err)
-	}
-	weights, err := safetensors.OpenModel(dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load the weights of base model %s: %w", dir, err)
-	}
 	defer weights.Close()
-	if err := cfg.CheckTensors(weights); err != nil {
-		return nil, fmt.Errorf("cannot load base model %s: %w", dir, err)
-	}
 	targets, err := lc.Targets(cfg)
 	if err != nil {
 		return nil, err
@@ -205,25 +185,9 @@ func LoadQLoRA(dir string, be tensor.Backend, lc LoRAConfig, seed uint64) (*Mode
 		if firstErr != nil {
 			return nil
 		}
-		info, _ := weights.Info(name)
-		raw, err := weights.Raw(name)
+		t, err := llama.LoadTensor(be, weights, name)
 		if err != nil {
 			firstErr = err
-			return nil
-		}
-		var t *tensor.Tensor
-		switch info.DType {
-		case safetensors.F32:
-			t, err = be.FromRaw(tensor.F32, raw, info.Shape...)
-		case safetensors.BF16:
-			t, err = be.FromRaw(tensor.BF16, raw, info.Shape...)
-		case safetensors.F16:
-			t, err = be.FromRaw(tensor.F16, raw, info.Shape...)
-		default:
-			err = fmt.Errorf("unsupported dtype %s", info.DType)
-		}
-		if err != nil {
-			firstErr = fmt.Errorf("tensor %s: %w", name, err)
 			return nil
 		}
 		return &Param{Name: name, W: t}
@@ -242,7 +206,7 @@ func LoadQLoRA(dir string, be tensor.Backend, lc LoRAConfig, seed uint64) (*Mode
 	}
 	rng := seeded.New(seed, 0x6c6f7261)
 	adapt := func(layer int, module string, q *nf4.Tensor, parts ...*linear) {
-		if !contains(targets, module) || q == nil {
+		if !slices.Contains(targets, module) || q == nil {
 			return
 		}
 		out, in := q.Shape[0], q.Shape[1]
@@ -280,7 +244,7 @@ func LoadQLoRA(dir string, be tensor.Backend, lc LoRAConfig, seed uint64) (*Mode
 		m.params = append(m.params, t)
 		return t
 	}
-	saveEmbed, saveHead := contains(lc.ModulesToSave, EmbedTokensModule), contains(lc.ModulesToSave, LMHeadModule)
+	saveEmbed, saveHead := slices.Contains(lc.ModulesToSave, EmbedTokensModule), slices.Contains(lc.ModulesToSave, LMHeadModule)
 	if cfg.TieWordEmbeddings && saveHead && !saveEmbed {
 		return nil, fmt.Errorf("base model %s ties lm_head to embed_tokens: list %q in modules_to_save to train them", dir, EmbedTokensModule)
 	}
@@ -335,15 +299,6 @@ func LoadQLoRA(dir string, be tensor.Backend, lc LoRAConfig, seed uint64) (*Mode
 	}
 	m.setup()
 	return m, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // setup allocates the dequantization scratch.

@@ -191,14 +191,23 @@ func (b *batcher) build(epoch int) {
 		return
 	}
 	for lo := 0; lo < len(order); lo += b.opts.BatchSize {
-		var seqs [][2][]int
+		var exs []Example
 		for _, k := range order[lo:min(lo+b.opts.BatchSize, len(order))] {
-			ex := b.ex[k]
-			n := min(len(ex.IDs), b.opts.SeqLen)
-			seqs = append(seqs, [2][]int{ex.IDs[:n], ex.Labels[:n]})
+			exs = append(exs, b.ex[k])
 		}
-		b.batches = append(b.batches, makeBatch(seqs, b.opts.PadID))
+		b.batches = append(b.batches, paddedBatch(exs, b.opts.SeqLen, b.opts.PadID))
 	}
+}
+
+// paddedBatch is a micro-batch of exs, each cut to seqLen tokens,
+// right-padded to the longest.
+func paddedBatch(exs []Example, seqLen, pad int) *Batch {
+	seqs := make([][2][]int, len(exs))
+	for i, ex := range exs {
+		n := min(len(ex.IDs), seqLen)
+		seqs[i] = [2][]int{ex.IDs[:n], ex.Labels[:n]}
+	}
+	return makeBatch(seqs, pad)
 }
 
 // makeBatch right-pads seqs ({ids, labels}; labels may run one past ids,
@@ -228,19 +237,13 @@ func makeBatch(seqs [][2][]int, pad int) *Batch {
 // Evaluate returns the mean loss over examples' trained tokens (no
 // dropout), in micro-batches of batchSize padded sequences.
 func Evaluate(ctx context.Context, m *Model, examples []Example, batchSize, seqLen, pad int) (float64, error) {
-	opts := &Options{BatchSize: batchSize, SeqLen: seqLen, PadID: pad}
 	var sum float64
 	var count int
 	for lo := 0; lo < len(examples); lo += batchSize {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		var seqs [][2][]int
-		for _, ex := range examples[lo:min(lo+batchSize, len(examples))] {
-			n := min(len(ex.IDs), opts.SeqLen)
-			seqs = append(seqs, [2][]int{ex.IDs[:n], ex.Labels[:n]})
-		}
-		_, s, c := m.forward(makeBatch(seqs, pad), false, 0)
+		_, s, c := m.forward(paddedBatch(examples[lo:min(lo+batchSize, len(examples))], seqLen, pad), false, 0)
 		sum += s
 		count += c
 	}

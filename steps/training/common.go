@@ -7,7 +7,6 @@
 package training
 
 import (
-	"context"
 	"encoding/csv"
 	"fmt"
 	"math"
@@ -186,7 +185,7 @@ func padID(tok *tokenizer.Tokenizer) int {
 }
 
 // writeCurves writes the loss history as loss.csv and loss.png in dir.
-func writeCurves(ctx context.Context, dir, title string, res *train.Result) error {
+func writeCurves(dir, title string, res *train.Result) error {
 	f, err := os.Create(filepath.Join(dir, "loss.csv"))
 	if err != nil {
 		return err

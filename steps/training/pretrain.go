@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
@@ -129,7 +130,7 @@ func readPretrain(inv *steps.Invocation) (*pretrainConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !contains(trainingdata.ConversationModes, mode) {
+	if !slices.Contains(trainingdata.ConversationModes, mode) {
 		return nil, &steps.AttrError{Attr: "conversations", Msg: fmt.Sprintf("must be \"skip\", \"prompts\" or \"all\", got %q", mode)}
 	}
 	pc.modelJSON = map[string]any{
@@ -228,7 +229,7 @@ func (Pretrain) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err := os.MkdirAll(curves, 0o755); err != nil {
 		return err
 	}
-	if err := writeCurves(ctx, curves, "pretrain: loss", res); err != nil {
+	if err := writeCurves(curves, "pretrain: loss", res); err != nil {
 		return err
 	}
 	return steps.WriteJSON(filepath.Join(inv.OutDir, "metrics.json"), map[string]any{

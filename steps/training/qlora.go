@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
@@ -87,7 +88,7 @@ func readLoRA(inv *steps.Invocation) (train.LoRAConfig, error) {
 		return lc, &steps.AttrError{Attr: "target_modules", Msg: `must name at least one module, or be ["all-linear"]`}
 	}
 	for _, t := range lc.TargetModules {
-		if !contains(known, t) {
+		if !slices.Contains(known, t) {
 			return lc, &steps.AttrError{Attr: "target_modules", Msg: fmt.Sprintf("unknown module %q (known: %s)", t, strings.Join(known, ", "))}
 		}
 		if t == "all-linear" && len(lc.TargetModules) > 1 {
@@ -103,15 +104,6 @@ func readLoRA(inv *steps.Invocation) (train.LoRAConfig, error) {
 		}
 	}
 	return lc, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Validate implements steps.Validator.
@@ -181,7 +173,7 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err := os.MkdirAll(curves, 0o755); err != nil {
 		return err
 	}
-	if err := writeCurves(ctx, curves, "qlora_train: loss", res); err != nil {
+	if err := writeCurves(curves, "qlora_train: loss", res); err != nil {
 		return err
 	}
 	return steps.WriteJSON(filepath.Join(inv.OutDir, "metrics.json"), map[string]any{
