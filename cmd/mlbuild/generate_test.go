@@ -3,15 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/mlbuild/mlbuild/ml/config"
-	"github.com/mlbuild/mlbuild/ml/safetensors"
+	"github.com/mlbuild/mlbuild/internal/tinymodel"
 )
 
 // writeTinyModel writes a random 2-layer Llama with a character-level
@@ -19,58 +16,15 @@ import (
 func writeTinyModel(t *testing.T, chatTemplate string) string {
 	t.Helper()
 	dir := t.TempDir()
-	cfgJSON := `{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":32,"intermediate_size":48,
-"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"vocab_size":64,"max_position_embeddings":512,
-"rms_norm_eps":1e-5,"bos_token_id":1,"eos_token_id":2,"tie_word_embeddings":false}`
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfgJSON), 0o644)
-	cfg, err := config.Parse([]byte(cfgJSON))
+	var chars []string
+	for _, r := range "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,!?\n" {
+		chars = append(chars, string(r))
+	}
+	err := tinymodel.Write(dir, tinymodel.Spec{Seed: 1, VocabSize: 64, MaxPositions: 512,
+		Specials: []string{"<|user|>", "<|end|>", "<|assistant|>"}, Chars: chars, ChatTemplate: chatTemplate})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	var ts []safetensors.Tensor
-	for _, s := range cfg.Tensors() {
-		n := 1
-		for _, d := range s.Shape {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * 0.3)
-			if len(s.Shape) == 1 {
-				v[i] = 1
-			}
-		}
-		ts = append(ts, safetensors.Tensor{Name: s.Name, DType: safetensors.BF16, Shape: s.Shape, Data: safetensors.BF16Bytes(v)})
-	}
-	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
-		t.Fatal(err)
-	}
-	vocab := map[string]int{"<unk>": 0, "<s>": 1, "</s>": 2, "<|user|>": 3, "<|end|>": 4, "<|assistant|>": 5}
-	chars := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,!?\n"
-	for i, r := range chars {
-		vocab[string(r)] = 6 + i
-	}
-	var added []map[string]any
-	for _, s := range []string{"<unk>", "<s>", "</s>", "<|user|>", "<|end|>", "<|assistant|>"} {
-		added = append(added, map[string]any{"id": vocab[s], "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
-	}
-	tokJSON, _ := json.Marshal(map[string]any{
-		"version": "1.0", "added_tokens": added, "normalizer": nil, "pre_tokenizer": nil,
-		"post_processor": map[string]any{"type": "TemplateProcessing",
-			"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": "<s>", "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
-			"pair":           []any{map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
-			"special_tokens": map[string]any{"<s>": map[string]any{"id": "<s>", "ids": []int{1}, "tokens": []string{"<s>"}}}},
-		"decoder": map[string]any{"type": "Fuse"},
-		"model":   map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}, "unk_token": "<unk>", "fuse_unk": false, "byte_fallback": false},
-	})
-	os.WriteFile(filepath.Join(dir, "tokenizer.json"), tokJSON, 0o644)
-	tc := map[string]any{"bos_token": "<s>", "eos_token": "</s>"}
-	if chatTemplate != "" {
-		tc["chat_template"] = chatTemplate
-	}
-	tcJSON, _ := json.Marshal(tc)
-	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), tcJSON, 0o644)
 	return dir
 }
 
