@@ -16,6 +16,10 @@ type AdamW struct {
 
 	t    int
 	m, v [][]float32
+	// g and w are host buffers for each parameter's gradient and values,
+	// kept between steps.
+	g [][]float32
+	w []float32
 }
 
 // NewAdamW returns an optimizer for params with the given hyperparameters.
@@ -24,6 +28,10 @@ func NewAdamW(params []*Param, beta1, beta2, eps, weightDecay float64) *AdamW {
 	for _, p := range params {
 		o.m = append(o.m, make([]float32, p.W.Len()))
 		o.v = append(o.v, make([]float32, p.W.Len()))
+		o.g = append(o.g, make([]float32, p.W.Len()))
+		if p.W.Len() > len(o.w) {
+			o.w = make([]float32, p.W.Len())
+		}
 	}
 	return o
 }
@@ -33,12 +41,11 @@ func NewAdamW(params []*Param, beta1, beta2, eps, weightDecay float64) *AdamW {
 // global L2 norm of maxNorm (0: no clipping) as torch's clip_grad_norm_,
 // and zeroes the gradients. It returns the norm before clipping.
 func (o *AdamW) Step(be tensor.Backend, params []*Param, lr, maxNorm float64) float64 {
-	grads := make([][]float32, len(params))
+	grads := o.g
 	var sq float64
 	for i, p := range params {
-		g := make([]float32, p.G.Len())
+		g := grads[i]
 		be.Read(p.G, g)
-		grads[i] = g
 		for _, x := range g {
 			sq += float64(x) * float64(x)
 		}
@@ -56,7 +63,7 @@ func (o *AdamW) Step(be tensor.Backend, params []*Param, lr, maxNorm float64) fl
 	invBC2 := float32(1 / bc2)
 	eps := float32(o.Eps)
 	for i, p := range params {
-		w := make([]float32, p.W.Len())
+		w := o.w[:p.W.Len()]
 		be.Read(p.W, w)
 		decay := float32(1)
 		if p.Decay && o.WeightDecay > 0 {

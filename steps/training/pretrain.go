@@ -248,13 +248,11 @@ func pretrainExamples(enc *trainingdata.Encoder, files []steps.InputFile, mode s
 	seen := map[string]bool{}
 	for _, f := range files {
 		err := steps.ReadJSONL(f.Path, func(line int, raw []byte) error {
-			var rec struct {
-				Text string `json:"text"`
+			text, err := steps.RecordText(raw)
+			if err != nil {
+				return err
 			}
-			if err := json.Unmarshal(raw, &rec); err != nil {
-				return fmt.Errorf("not a JSON object with a \"text\" field: %w", err)
-			}
-			text, ok := trainingdata.PretrainingText(rec.Text, mode, seen)
+			text, ok := trainingdata.PretrainingText(text, mode, seen)
 			if !ok {
 				skipped++
 				return nil
