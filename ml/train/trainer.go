@@ -50,6 +50,13 @@ type Options struct {
 	// Packing concatenates the shuffled examples into one stream cut into
 	// SeqLen blocks (for pretraining) instead of padding each example.
 	Packing bool
+	// GroupByLength (without Packing) sorts each window of
+	// GroupWindow·BatchSize shuffled examples by length before cutting it
+	// into micro-batches, then shuffles the micro-batches: examples of
+	// similar length share a batch, so little compute goes to padding when
+	// lengths vary (short tool calls beside long prose), while the order
+	// stays random. transformers' group_by_length does the same.
+	GroupByLength bool
 	// PadID fills padding (its label is ignored; any id works).
 	PadID int
 
@@ -190,14 +197,29 @@ func (b *batcher) build(epoch int) {
 		}
 		return
 	}
-	for lo := 0; lo < len(order); lo += b.opts.BatchSize {
+	bs := b.opts.BatchSize
+	if b.opts.GroupByLength {
+		w := GroupWindow * bs
+		for lo := 0; lo < len(order); lo += w {
+			win := order[lo:min(lo+w, len(order))]
+			slices.SortStableFunc(win, func(x, y int) int { return len(b.ex[y].IDs) - len(b.ex[x].IDs) })
+		}
+	}
+	for lo := 0; lo < len(order); lo += bs {
 		var exs []Example
-		for _, k := range order[lo:min(lo+b.opts.BatchSize, len(order))] {
+		for _, k := range order[lo:min(lo+bs, len(order))] {
 			exs = append(exs, b.ex[k])
 		}
 		b.batches = append(b.batches, paddedBatch(exs, b.opts.SeqLen, b.opts.PadID))
 	}
+	if b.opts.GroupByLength {
+		rng.Shuffle(len(b.batches), func(i, j int) { b.batches[i], b.batches[j] = b.batches[j], b.batches[i] })
+	}
 }
+
+// GroupWindow is how many micro-batches' worth of examples GroupByLength
+// sorts together.
+const GroupWindow = 32
 
 // paddedBatch is a micro-batch of exs, each cut to seqLen tokens,
 // right-padded to the longest.

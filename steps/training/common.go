@@ -33,6 +33,7 @@ func num(v float64) cty.Value { return cty.NumberFloatVal(v) }
 func optimizerAttributes(d defaults) []steps.Attribute {
 	return []steps.Attribute{
 		{Name: "seq_len", Type: cty.Number, Default: num(float64(d.seqLen)), Doc: "Longest sequence in tokens; longer records are cut (and the block length when packing)."},
+		{Name: "group_by_length", Type: cty.Bool, Default: cty.True, Doc: "Batch records of similar length together (the batches' order stays random), so that little compute goes to padding; ignored when packing."},
 		{Name: "batch_size", Type: cty.Number, Default: num(float64(d.batch)), Doc: "Sequences per micro-batch (right-padded to the longest)."},
 		{Name: "grad_accum", Type: cty.Number, Default: num(float64(d.accum)), Doc: "Micro-batches per optimizer step; the loss is averaged over all their trained tokens."},
 		{Name: "epochs", Type: cty.Number, Default: num(float64(d.epochs)), Doc: "Passes over the training data."},
@@ -102,6 +103,11 @@ func loopOptions(inv *steps.Invocation) (train.Options, error) {
 	if o.Eps <= 0 {
 		return o, &steps.AttrError{Attr: "adam_epsilon", Msg: "must be positive"}
 	}
+	group, err := inv.Bool("group_by_length")
+	if err != nil {
+		return o, err
+	}
+	o.GroupByLength = group
 	kind, err := inv.String("lr_schedule")
 	if err != nil {
 		return o, err
