@@ -225,14 +225,25 @@ func crossEntropyBackwardRows[T float](dl, logits []T, labels []int, v int, scal
 			}
 			continue
 		}
+		// softmax(x) = exp(x - max) / Σ exp(x - max): one pass of exp,
+		// kept in dr, then one scaling pass.
 		xr := logits[r*v : r*v+v]
-		lse := logSumExp(xr)
-		for i, a := range xr {
-			g := math.Exp(float64(a) - lse)
-			if i == labels[r] {
-				g--
-			}
-			dr[i] = T(scale * g)
+		mx := math.Inf(-1)
+		for _, a := range xr {
+			mx = max(mx, float64(a))
 		}
+		var sum float64
+		for i, a := range xr {
+			e := math.Exp(float64(a) - mx)
+			sum += e
+			dr[i] = T(e)
+		}
+		k := scale / sum
+		for i := range dr {
+			dr[i] = T(k * float64(dr[i]))
+		}
+		// The label's entry in float64: p - 1 cancels when p is near 1.
+		l := labels[r]
+		dr[l] = T(k*math.Exp(float64(xr[l])-mx) - scale)
 	}
 }
