@@ -55,7 +55,7 @@ type Kind struct{}
 // Version is the implementation version; bump it whenever the output for
 // the same inputs and config can change (scoring, prompts, report layout,
 // and changes to the model code, tokenizer, trainingdata or weather).
-const Version = "1"
+const Version = "2"
 
 // DefaultPrompts are the seed's four prompts: a persona rewrite, a joke, a
 // tool question and a question that needs the tool and advice.
@@ -298,17 +298,17 @@ func toolConversations(recs []valRecord, limit int) []toolConv {
 
 // examplePrompt is the conversation a prompt is generated for: the system
 // prompt the held-out tool conversations use (the one the model was trained
-// with), or the weather tool's default when there are none, then the
-// prompt as the user's message.
+// with; none when they have none), or the weather tool's default when there
+// are no held-out conversations, then the prompt as the user's message.
 func examplePrompt(p string, convs []toolConv) []synthtools.Message {
-	system := weather.SystemPrompt()
-	if len(convs) > 0 && len(convs[0].prompt) > 0 && convs[0].prompt[0].Role == synthtools.RoleSystem {
-		system = convs[0].prompt[0].Content
+	var msgs []synthtools.Message
+	switch {
+	case len(convs) == 0 || len(convs[0].prompt) == 0:
+		msgs = append(msgs, synthtools.Message{Role: synthtools.RoleSystem, Content: weather.SystemPrompt()})
+	case convs[0].prompt[0].Role == synthtools.RoleSystem:
+		msgs = append(msgs, convs[0].prompt[0])
 	}
-	return []synthtools.Message{
-		{Role: synthtools.RoleSystem, Content: system},
-		{Role: synthtools.RoleUser, Content: p},
-	}
+	return append(msgs, synthtools.Message{Role: synthtools.RoleUser, Content: p})
 }
 
 // progress counts units of work (records scored, generations run) for the
