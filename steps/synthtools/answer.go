@@ -8,11 +8,29 @@ import (
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
+// Thought styles (synth_tools' thought attribute).
+const (
+	// ThoughtFree: a note on how the user's place maps to the canonical one,
+	// a note when no date was given, and the plan, in varied words.
+	ThoughtFree = "free"
+	// ThoughtArguments: the call's arguments first, in the call's own
+	// syntax (location="…", date="…"), then the free thought. A small model
+	// resolves the place at one fixed spot instead of wherever a template
+	// first names it, and the call copies it from there.
+	ThoughtArguments = "arguments"
+	// ThoughtNone: no thought; the assistant's first turn is the call.
+	ThoughtNone = "none"
+)
+
+// ThoughtStyles lists the valid styles.
+var ThoughtStyles = []string{ThoughtFree, ThoughtArguments, ThoughtNone}
+
 // thought writes the assistant's "Thought:" line before the call: a note
 // on how the user's location maps to the canonical one (always for an
 // alias, sometimes for other forms), a note when no date was given, and
-// the plan.
-func thought(r *rng, q question, loc locChoice, date dateChoice) string {
+// the plan; with ThoughtArguments the call's arguments come first. The
+// draws are the same whatever the style.
+func thought(r *rng, q question, loc locChoice, date dateChoice, style string) string {
 	surface := loc.Surface
 	if q.Style == styleLower {
 		surface = strings.ToLower(surface)
@@ -48,6 +66,9 @@ func thought(r *rng, q question, loc locChoice, date dateChoice) string {
 		}[q.Topic]
 	}
 	parts = append(parts, pick(r, cores))
+	if style == ThoughtArguments {
+		parts = append([]string{`location="{loc}", date="{date}".`}, parts...)
+	}
 	return "Thought: " + strings.NewReplacer(
 		"{surface}", surface,
 		"{loc}", loc.Place.Name,

@@ -18,7 +18,9 @@ package synthtools
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,7 +39,7 @@ type Kind struct{}
 // config can change: templates, choice order, the chat format, and also
 // changes in package weather (Execute, SystemPrompt, Format, the places).
 // TestGoldenDigest fails when the output changes, as a reminder.
-const Version = "1"
+const Version = "2"
 
 const maxCount = 1_000_000
 
@@ -57,6 +59,12 @@ func (Kind) Schema() steps.Schema {
 				Doc: "Seed of the generator; the same seed and config give byte-identical output."},
 			{Name: "holdout_locations", Type: cty.List(cty.String), Default: cty.ListValEmpty(cty.String),
 				Doc: "Built-in places (by any name or alias) never used, so that an eval can test places the model has not seen."},
+			{Name: "answer_fraction", Type: cty.Number, Default: cty.NumberIntVal(1),
+				Doc: "Fraction of the conversations (spread evenly) that go on past the tool call to the tool's result and a final answer; the others end at the call, " +
+					"as most function-calling datasets do: they teach the call at a fraction of the tokens. 0 to 1."},
+			{Name: "thought", Type: cty.String, Default: cty.StringVal(ThoughtFree),
+				Doc: `The assistant's thought before the call: "free" (how the place maps to its canonical name and the plan, in varied words), ` +
+					`"arguments" (the call's arguments first, location="…", date="…", then the free thought: a small model resolves the place at one fixed spot) or "none".`},
 			{Name: "system_prompt", Type: cty.String,
 				Doc: "The system message. Unset: weather.SystemPrompt() (the tool definition and call syntax). \"\": no system message."},
 		},
@@ -76,6 +84,32 @@ type Options struct {
 	// SystemPrompt is the system message; nil means weather.SystemPrompt(),
 	// "" means none.
 	SystemPrompt *string
+	// AnswerFraction of the conversations, spread evenly, go on past the
+	// call to the tool's result and a final answer; the others end with the
+	// assistant's call. Generate reads the zero Options value as 1: use
+	// CallOnly for none.
+	AnswerFraction float64
+	// CallOnly makes every conversation end at the call (AnswerFraction 0).
+	CallOnly bool
+	// Thought is the thought's style, one of ThoughtStyles ("" is
+	// ThoughtFree).
+	Thought string
+}
+
+// firstTurn is the assistant's turn that makes the call: the thought on
+// its own line, then the call (the call alone with ThoughtNone).
+func firstTurn(thought, call, style string) string {
+	if style == ThoughtNone {
+		return call
+	}
+	return thought + "\n" + call
+}
+
+// answered reports whether conversation i (from 0) of a set with fraction
+// f answered goes on past its call: floor((i+1)·f) > floor(i·f), which
+// spreads the answered ones evenly and answers round(n·f) of the first n.
+func answered(i int, f float64) bool {
+	return math.Floor(float64(i+1)*f+1e-9) > math.Floor(float64(i)*f+1e-9)
 }
 
 // CallArgs is the call a conversation makes, for scoring: its arguments
@@ -95,9 +129,14 @@ type Record struct {
 
 // Report is report.json. Maps are written with sorted keys.
 type Report struct {
-	Count              int      `json:"count"`
-	Seed               int64    `json:"seed"`
-	SystemPrompt       string   `json:"system_prompt"` // "default", "custom" or "none"
+	Count        int    `json:"count"`
+	Seed         int64  `json:"seed"`
+	SystemPrompt string `json:"system_prompt"` // "default", "custom" or "none"
+	Thought      string `json:"thought"`
+	// Answered conversations go on to the tool's result and an answer;
+	// CallOnly ones end at the call.
+	Answered           int      `json:"answered"`
+	CallOnly           int      `json:"call_only"`
 	HoldoutLocations   []string `json:"holdout_locations"`
 	DistinctQuestions  int      `json:"distinct_questions"`
 	DuplicateQuestions int      `json:"duplicate_questions"`
@@ -126,9 +165,24 @@ func Generate(opts Options) ([]Record, *Report, error) {
 	if opts.Count < 1 || opts.Count > maxCount {
 		return nil, nil, fmt.Errorf("count must be between 1 and %d, got %d", maxCount, opts.Count)
 	}
+	if opts.Thought == "" {
+		opts.Thought = ThoughtFree
+	}
+	if !slices.Contains(ThoughtStyles, opts.Thought) {
+		return nil, nil, fmt.Errorf("thought must be one of %q, got %q", ThoughtStyles, opts.Thought)
+	}
+	frac := opts.AnswerFraction
+	switch {
+	case opts.CallOnly:
+		frac = 0
+	case frac == 0:
+		frac = 1
+	case math.IsNaN(frac) || frac < 0 || frac > 1:
+		return nil, nil, fmt.Errorf("answer_fraction must be between 0 and 1, got %v", frac)
+	}
 	held := map[string]bool{}
 	rep := &Report{
-		Count: opts.Count, Seed: opts.Seed, SystemPrompt: "default", HoldoutLocations: []string{},
+		Count: opts.Count, Seed: opts.Seed, SystemPrompt: "default", Thought: opts.Thought, HoldoutLocations: []string{},
 		QuestionTemplates: map[string]int{}, QuestionStyles: map[string]int{}, Topics: map[string]int{},
 		AnswerTemplates: map[string]int{}, DateKinds: map[string]int{}, Dates: map[string]int{},
 		Locations: map[string]int{}, LocationForms: map[string]int{}, Aliases: map[string]int{},
@@ -217,10 +271,20 @@ func Generate(opts Options) ([]Record, *Report, error) {
 		}
 		msgs = append(msgs,
 			Message{Role: RoleUser, Content: text},
-			Message{Role: RoleAssistant, Content: thought(r, q, loc, date) + "\n" + weather.Format(call)},
-			Message{Role: RoleTool, Name: weather.ToolName, Content: res.JSON()},
-			Message{Role: RoleAssistant, Content: finalAnswer(ans, loc, date, res, adviceText)},
-		)
+			Message{Role: RoleAssistant, Content: firstTurn(thought(r, q, loc, date, opts.Thought), weather.Format(call), opts.Thought)})
+		// The answer is drawn either way, so that answer_fraction changes
+		// which conversations end at the call and nothing else.
+		full := answered(i, frac)
+		if full {
+			msgs = append(msgs,
+				Message{Role: RoleTool, Name: weather.ToolName, Content: res.JSON()},
+				Message{Role: RoleAssistant, Content: finalAnswer(ans, loc, date, res, adviceText)})
+			rep.Answered++
+			rep.AnswerTemplates[ans.ID]++
+			rep.Advice[category]++
+		} else {
+			rep.CallOnly++
+		}
 		records = append(records, Record{
 			Text:     Render(msgs),
 			Messages: msgs,
@@ -230,7 +294,6 @@ func Generate(opts Options) ([]Record, *Report, error) {
 		rep.QuestionTemplates[q.ID]++
 		rep.QuestionStyles[q.Style]++
 		rep.Topics[q.Topic]++
-		rep.AnswerTemplates[ans.ID]++
 		rep.DateKinds[date.Kind]++
 		rep.Dates[date.Call]++
 		rep.Locations[place.Name]++
@@ -242,7 +305,6 @@ func Generate(opts Options) ([]Record, *Report, error) {
 			}
 		}
 		rep.Conditions[res.Condition]++
-		rep.Advice[category]++
 	}
 	rep.DistinctQuestions = len(seen)
 	rep.DistinctLocations = len(rep.Locations)
@@ -275,7 +337,21 @@ func options(inv *steps.Invocation) (Options, error) {
 			return Options{}, &steps.AttrError{Attr: "holdout_locations", Msg: fmt.Sprintf("%q is not a built-in place (see steps/weather/places.go)", h)}
 		}
 	}
-	opts := Options{Count: int(count), Seed: seed, Holdout: holdout}
+	frac, err := inv.Float("answer_fraction")
+	if err != nil {
+		return Options{}, attrErr("answer_fraction", err)
+	}
+	if math.IsNaN(frac) || frac < 0 || frac > 1 {
+		return Options{}, &steps.AttrError{Attr: "answer_fraction", Msg: fmt.Sprintf("must be between 0 and 1, got %v", frac)}
+	}
+	style, err := inv.String("thought")
+	if err != nil {
+		return Options{}, attrErr("thought", err)
+	}
+	if !slices.Contains(ThoughtStyles, style) {
+		return Options{}, &steps.AttrError{Attr: "thought", Msg: fmt.Sprintf("must be one of %q, got %q", ThoughtStyles, style)}
+	}
+	opts := Options{Count: int(count), Seed: seed, Holdout: holdout, AnswerFraction: frac, CallOnly: frac == 0, Thought: style}
 	if inv.IsSet("system_prompt") {
 		s, err := inv.String("system_prompt")
 		if err != nil {

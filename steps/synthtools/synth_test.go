@@ -81,7 +81,7 @@ func TestRegistered(t *testing.T) {
 		t.Fatal("synth_tools is not registered")
 	}
 	s := k.Schema()
-	if s.Version != "1" || len(s.Outputs) != 2 || s.Outputs[0].Path != "conversations.jsonl" || s.Outputs[1].Path != "report.json" {
+	if s.Version != Version || len(s.Outputs) != 2 || s.Outputs[0].Path != "conversations.jsonl" || s.Outputs[1].Path != "report.json" {
 		t.Fatalf("schema: %+v", s)
 	}
 }
@@ -388,10 +388,103 @@ func TestValidate(t *testing.T) {
 		{"count", cty.NumberIntVal(0)},
 		{"seed", cty.NumberFloatVal(0.5)},
 		{"holdout_locations", cty.ListVal([]cty.Value{cty.StringVal("Atlantis")})},
+		{"answer_fraction", cty.NumberFloatVal(1.5)},
+		{"answer_fraction", cty.NumberFloatVal(-0.1)},
 	} {
 		var ae *steps.AttrError
 		if err := (Kind{}).Validate(cfg(tc.attr, tc.v)); !errors.As(err, &ae) || ae.Attr != tc.attr || strings.Contains(ae.Msg, "synth_tools.x") {
 			t.Errorf("%s: %v", tc.attr, err)
 		}
+	}
+}
+
+// TestAnswerFraction: a fraction of the conversations, spread evenly, go
+// on to the tool's result and an answer; the others end with the call, and
+// are otherwise the same conversations as with every one answered.
+func TestAnswerFraction(t *testing.T) {
+	all, _ := mustRun(t, map[string]cty.Value{"count": cty.NumberIntVal(200)})
+	conv, report := mustRun(t, map[string]cty.Value{"count": cty.NumberIntVal(200), "answer_fraction": cty.NumberFloatVal(0.25)})
+	full, some := readRecords(t, all), readRecords(t, conv)
+	var rep Report
+	if err := json.Unmarshal(report, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Answered != 50 || rep.CallOnly != 150 {
+		t.Fatalf("answered %d, call-only %d; want 50 and 150", rep.Answered, rep.CallOnly)
+	}
+	answered := 0
+	for i, r := range some {
+		f := full[i]
+		k := len(f.Messages) - 2 // system, user, call
+		if r.Call != f.Call || !reflect.DeepEqual(r.Messages[:k], f.Messages[:k]) {
+			t.Fatalf("conversation %d differs up to the call:\n%v\n%v", i+1, r.Messages[:k], f.Messages[:k])
+		}
+		switch len(r.Messages) {
+		case len(f.Messages):
+			answered++
+			if r.Text != f.Text {
+				t.Fatalf("answered conversation %d differs", i+1)
+			}
+		case k:
+			if last := r.Messages[k-1]; last.Role != RoleAssistant || !strings.HasSuffix(last.Content, weather.CloseTag) {
+				t.Fatalf("conversation %d does not end at its call: %+v", i+1, r.Messages)
+			}
+			if msgs, err := ParseText(r.Text); err != nil || !reflect.DeepEqual(msgs, r.Messages) {
+				t.Fatalf("conversation %d: the text does not parse back: %v", i+1, err)
+			}
+		default:
+			t.Fatalf("conversation %d has %d messages", i+1, len(r.Messages))
+		}
+		// Evenly spread: one in every four.
+		if want := (i+1)/4 - i/4; (len(r.Messages) > k) != (want == 1) {
+			t.Fatalf("conversation %d: answered %v", i+1, len(r.Messages) > k)
+		}
+	}
+	if answered != 50 {
+		t.Fatalf("%d answered", answered)
+	}
+	none, _ := mustRun(t, map[string]cty.Value{"count": cty.NumberIntVal(20), "answer_fraction": cty.NumberIntVal(0), "system_prompt": cty.StringVal("")})
+	for i, r := range readRecords(t, none) {
+		if len(r.Messages) != 2 {
+			t.Fatalf("answer_fraction 0: conversation %d has %d messages", i+1, len(r.Messages))
+		}
+	}
+}
+
+// TestThoughtStyles: "arguments" opens the free thought with the call's
+// arguments in the call's syntax, "none" leaves the call alone; the rest of
+// every conversation is the same.
+func TestThoughtStyles(t *testing.T) {
+	cfg := func(style string) map[string]cty.Value {
+		return map[string]cty.Value{"count": cty.NumberIntVal(50), "thought": cty.StringVal(style)}
+	}
+	free, _ := mustRun(t, cfg(ThoughtFree))
+	args, report := mustRun(t, cfg(ThoughtArguments))
+	none, _ := mustRun(t, cfg(ThoughtNone))
+	var rep Report
+	if err := json.Unmarshal(report, &rep); err != nil || rep.Thought != ThoughtArguments {
+		t.Fatalf("report thought %q (%v)", rep.Thought, err)
+	}
+	fr, ar, nr := readRecords(t, free), readRecords(t, args), readRecords(t, none)
+	for i := range fr {
+		k := len(fr[i].Messages) - 3 // the assistant's first turn
+		f, a, n := fr[i].Messages[k].Content, ar[i].Messages[k].Content, nr[i].Messages[k].Content
+		thought, call, _ := strings.Cut(f, "\n")
+		if n != call || !strings.HasPrefix(call, weather.OpenTag) {
+			t.Fatalf("conversation %d: none gives %q, want %q", i+1, n, call)
+		}
+		c := fr[i].Call
+		want := fmt.Sprintf(`Thought: location=%q, date=%q. %s`, c.Location, c.Date, strings.TrimPrefix(thought, "Thought: ")) + "\n" + call
+		if a != want {
+			t.Fatalf("conversation %d: arguments gives\n%q\nwant\n%q", i+1, a, want)
+		}
+		for j := range fr[i].Messages {
+			if j != k && fr[i].Messages[j] != ar[i].Messages[j] {
+				t.Fatalf("conversation %d: message %d differs between styles", i+1, j)
+			}
+		}
+	}
+	if _, err := run(t, cfg("verbose")); err == nil || !strings.Contains(err.Error(), "thought") {
+		t.Fatalf("an unknown style: %v", err)
 	}
 }

@@ -5,7 +5,8 @@
 // chat format of synth_tools (steps/synthtools: "<|system|>\n...<|end|>")
 // are conversations: only what the assistant writes is trained on (its
 // turns, and the tag that ends each of them, "<|tool|>" or "<|end|>", so
-// the model learns to stop); system, user and tool text gets the label
+// the model learns to stop; a conversation that ends at a tool call does
+// not train the "<|end|>" after it); system, user and tool text gets the label
 // IgnoreIndex. Any other text is prose and is trained on whole, followed
 // by the end-of-sequence token so the model learns to stop there too.
 //
@@ -24,6 +25,7 @@ import (
 	"github.com/mlbuild/mlbuild/ml/tokenizer"
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/synthtools"
+	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
 // IgnoreIndex is the label of tokens that are not trained on.
@@ -134,6 +136,14 @@ func (e *Encoder) encodeChat(text string, msgs []synthtools.Message) Example {
 				labels[i] = IgnoreIndex
 			}
 		}
+		if endsAtCall(msgs) {
+			for i := len(ids) - 1; i >= 0; i-- {
+				if ids[i] == e.end {
+					labels[i] = IgnoreIndex
+					break
+				}
+			}
+		}
 		return Example{IDs: ids, Labels: labels, Chat: true}
 	}
 	// The tags are plain text to this tokenizer: encode segment by segment.
@@ -142,7 +152,12 @@ func (e *Encoder) encodeChat(text string, msgs []synthtools.Message) Example {
 	for i := range labels {
 		labels[i] = IgnoreIndex
 	}
-	for _, s := range synthtools.RenderSegments(msgs) {
+	segs := synthtools.RenderSegments(msgs)
+	if last := &segs[len(segs)-1]; endsAtCall(msgs) && last.Train {
+		last.Text = strings.TrimSuffix(last.Text, synthtools.EndTag)
+		segs = append(segs, synthtools.Segment{Text: synthtools.EndTag})
+	}
+	for _, s := range segs {
 		seg := e.tok.Encode(s.Text, false)
 		ids = append(ids, seg...)
 		for _, id := range seg {
@@ -154,6 +169,15 @@ func (e *Encoder) encodeChat(text string, msgs []synthtools.Message) Example {
 		}
 	}
 	return Example{IDs: ids, Labels: labels, Chat: true}
+}
+
+// endsAtCall reports whether a conversation ends with the assistant's tool
+// call (synth_tools' call-only conversations): what follows a call is the
+// tool's result, which the record does not have, so the "<|end|>" that
+// closes the record is not trained.
+func endsAtCall(msgs []synthtools.Message) bool {
+	last := msgs[len(msgs)-1]
+	return last.Role == synthtools.RoleAssistant && strings.Contains(last.Content, weather.OpenTag)
 }
 
 func (e *Encoder) isNewline(id int) bool {

@@ -1,0 +1,99 @@
+package trainingdata
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mlbuild/mlbuild/internal/tinymodel"
+	"github.com/mlbuild/mlbuild/ml/tokenizer"
+	"github.com/mlbuild/mlbuild/steps/synthtools"
+	"github.com/mlbuild/mlbuild/steps/weather"
+)
+
+// charTokenizer writes a character-level tokenizer for every character of
+// texts, with the chat tags as special tokens when specialTags.
+func charTokenizer(t *testing.T, specialTags bool, texts ...string) *tokenizer.Tokenizer {
+	t.Helper()
+	var specials []string
+	if specialTags {
+		specials = synthtools.Tags()
+	}
+	seen := map[string]bool{}
+	var chars []string
+	for _, s := range texts {
+		for _, tag := range synthtools.Tags() {
+			if specialTags {
+				s = strings.ReplaceAll(s, tag, "")
+			}
+		}
+		for _, r := range s {
+			if !seen[string(r)] {
+				seen[string(r)] = true
+				chars = append(chars, string(r))
+			}
+		}
+	}
+	dir := t.TempDir()
+	if err := tinymodel.Write(dir, tinymodel.Spec{Seed: 1, VocabSize: 3 + len(specials) + len(chars), MaxPositions: 512, Specials: specials, Chars: chars}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(dir + "/tokenizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// trainedText decodes the trained positions of ex, in order.
+func trainedText(t *testing.T, tok *tokenizer.Tokenizer, ex Example) string {
+	var b strings.Builder
+	for i, l := range ex.Labels {
+		if l == IgnoreIndex {
+			continue
+		}
+		if l != ex.IDs[i] {
+			t.Fatalf("label %d is %d, id %d", i, l, ex.IDs[i])
+		}
+		s, _ := tok.IDToken(l)
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// TestConversationLabels: an assistant turn is trained with the tag that
+// follows it; a conversation that ends at a tool call does not train the
+// closing "<|end|>", since what follows a call is the tool's result.
+func TestConversationLabels(t *testing.T) {
+	call := weather.Format(weather.NewCall("Paris, France", "today"))
+	answered := synthtools.Render([]synthtools.Message{
+		{Role: synthtools.RoleUser, Content: "Paris?"},
+		{Role: synthtools.RoleAssistant, Content: "Thought: Paris.\n" + call},
+		{Role: synthtools.RoleTool, Name: weather.ToolName, Content: `{"temp_c":20}`},
+		{Role: synthtools.RoleAssistant, Content: "Warm."},
+	})
+	callOnly := synthtools.Render([]synthtools.Message{
+		{Role: synthtools.RoleUser, Content: "Paris?"},
+		{Role: synthtools.RoleAssistant, Content: "Thought: Paris.\n" + call},
+	})
+	for _, special := range []bool{true, false} {
+		tok := charTokenizer(t, special, answered)
+		enc := NewEncoder(tok)
+		if got := enc.tags != nil; got != special {
+			t.Fatalf("special tags %v, encoder sees %v", special, got)
+		}
+		full := trainedText(t, tok, enc.Encode(answered))
+		cut := trainedText(t, tok, enc.Encode(callOnly))
+		wantFull := "Thought: Paris.\n" + call + "\n" + synthtools.Tag(synthtools.RoleTool) + "Warm.\n" + synthtools.EndTag
+		wantCut := "Thought: Paris.\n" + call + "\n"
+		if full != wantFull {
+			t.Errorf("special %v: answered conversation trains %q, want %q", special, full, wantFull)
+		}
+		if cut != wantCut {
+			t.Errorf("special %v: call-only conversation trains %q, want %q", special, cut, wantCut)
+		}
+		ex := enc.Encode(callOnly)
+		if last, _ := tok.IDToken(ex.IDs[len(ex.IDs)-1]); !ex.Chat || (special && last != synthtools.EndTag) {
+			t.Errorf("special %v: not encoded as a conversation ending in %s", special, synthtools.EndTag)
+		}
+	}
+}
