@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/mlbuild/mlbuild/internal/seeded"
@@ -35,24 +36,32 @@ func copyExamples(n, length int, seed uint64) []Example {
 	return out
 }
 
-func TestLearnsToCopy(t *testing.T) {
+// trainToy trains a 2-layer llama (hidden 64, 4 heads) with the given
+// vocabulary size and tying from scratch, with cosine decay from 3e-3.
+func trainToy(t *testing.T, vocab int, tied bool, train, val []Example, epochs int) *Result {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("trains for a few seconds")
 	}
-	cfg, err := config.Parse([]byte(`{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":64,"intermediate_size":128,
-"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":4,"vocab_size":32,"max_position_embeddings":64,
-"rms_norm_eps":1e-5,"bos_token_id":1,"eos_token_id":2,"tie_word_embeddings":false}`))
+	cfg, err := config.Parse(fmt.Appendf(nil, `{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":64,"intermediate_size":128,
+"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":4,"vocab_size":%d,"max_position_embeddings":64,
+"rms_norm_eps":1e-5,"bos_token_id":1,"eos_token_id":2,"tie_word_embeddings":%v}`, vocab, tied))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := NewPretrain(cfg, tensor.NewCPU(0), 1, 0.02)
-	res, err := Train(context.Background(), m, copyExamples(512, 10, 1), copyExamples(32, 10, 2), Options{
-		Epochs: 8, BatchSize: 16, SeqLen: 32, Seed: 1, MaxGradNorm: 1,
+	res, err := Train(context.Background(), m, train, val, Options{
+		Epochs: epochs, BatchSize: 16, SeqLen: 64, Seed: 1, MaxGradNorm: 1,
 		Schedule: Schedule{Kind: "cosine", Peak: 3e-3, Warmup: 20, MinRatio: 0.1},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+func TestLearnsToCopy(t *testing.T) {
+	res := trainToy(t, 32, false, copyExamples(512, 10, 1), copyExamples(32, 10, 2), 8)
 	t.Logf("validation loss %.3f -> %.3f (chance: ln 28 = 3.33)", res.InitialValLoss, res.BestValLoss)
 	if res.BestValLoss > 0.5 {
 		t.Fatalf("the model did not learn to copy: validation loss %.3f", res.BestValLoss)
@@ -91,23 +100,7 @@ func lookupExamples(n, length int, seed uint64) []Example {
 // TestLearnsContentLookup: attention learns to find a token by what it is
 // among 40 distractors at random positions and to copy it.
 func TestLearnsContentLookup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains for a few seconds")
-	}
-	cfg, err := config.Parse([]byte(`{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":64,"intermediate_size":128,
-"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":4,"vocab_size":100,"max_position_embeddings":64,
-"rms_norm_eps":1e-5,"bos_token_id":1,"eos_token_id":2,"tie_word_embeddings":true}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewPretrain(cfg, tensor.NewCPU(0), 1, 0.02)
-	res, err := Train(context.Background(), m, lookupExamples(2048, 40, 1), lookupExamples(64, 40, 2), Options{
-		Epochs: 2, BatchSize: 16, SeqLen: 64, Seed: 1, MaxGradNorm: 1,
-		Schedule: Schedule{Kind: "cosine", Peak: 3e-3, Warmup: 20, MinRatio: 0.1},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := trainToy(t, 100, true, lookupExamples(2048, 40, 1), lookupExamples(64, 40, 2), 2)
 	t.Logf("validation loss %.3f -> %.3f (chance: ln 64 = 4.16)", res.InitialValLoss, res.BestValLoss)
 	if res.BestValLoss > 0.2 {
 		t.Fatalf("the model did not learn to find the token: validation loss %.3f", res.BestValLoss)
