@@ -7,8 +7,10 @@
 package training
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -237,4 +239,37 @@ func jsonNum(v float64) any {
 		return nil
 	}
 	return v
+}
+
+// trainLoop trains m with opts completed by what every training step sets:
+// the pad id, the step's state folder for checkpoints (fingerprinted by the
+// kind's version), progress reports and the step's logger.
+func trainLoop(ctx context.Context, inv *steps.Invocation, m *train.Model, trainSet, valSet []train.Example, opts train.Options, pad int, fingerprint string) (*train.Result, error) {
+	opts.PadID = pad
+	opts.StateDir = inv.StateDir
+	opts.Fingerprint = fingerprint
+	opts.Progress = progress(inv)
+	opts.Log = inv.Logger()
+	return train.Train(ctx, m, trainSet, valSet, opts)
+}
+
+// writeResults writes curves/ (loss.csv and loss.png, titled title) and
+// metrics.json: what every training step reports of m and res, and extra.
+func writeResults(inv *steps.Invocation, title string, m *train.Model, res *train.Result, extra map[string]any) error {
+	curves := filepath.Join(inv.OutDir, "curves")
+	if err := os.MkdirAll(curves, 0o755); err != nil {
+		return err
+	}
+	if err := writeCurves(curves, title, res); err != nil {
+		return err
+	}
+	total, trainable := m.NumParams()
+	metrics := map[string]any{
+		"parameters": total, "trainable_parameters": trainable,
+		"steps": res.Steps, "planned_steps": res.PlannedSteps, "stopped_early": res.StoppedEarly,
+		"best_step": res.BestStep, "best_val_loss": jsonNum(res.BestValLoss), "initial_val_loss": jsonNum(res.InitialValLoss),
+		"final_train_loss": lastTrainLoss(res), "trained_tokens": res.Tokens, "resumed_from": res.ResumedFrom,
+	}
+	maps.Copy(metrics, extra)
+	return steps.WriteJSON(filepath.Join(inv.OutDir, "metrics.json"), metrics)
 }

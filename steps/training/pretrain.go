@@ -198,12 +198,7 @@ func (Pretrain) Run(ctx context.Context, inv *steps.Invocation) error {
 	m := train.NewPretrain(cfg, be, pc.loop.Seed, pc.initStd)
 	opts := pc.loop
 	opts.Packing = pc.packing
-	opts.PadID = padID(tok)
-	opts.StateDir = inv.StateDir
-	opts.Fingerprint = PretrainVersion
-	opts.Progress = progress(inv)
-	opts.Log = inv.Logger()
-	res, err := train.Train(ctx, m, trainSet, valSet, opts)
+	res, err := trainLoop(ctx, inv, m, trainSet, valSet, opts, padID(tok), PretrainVersion)
 	if err != nil {
 		return err
 	}
@@ -224,21 +219,9 @@ func (Pretrain) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err := copyTokenizerFiles(tokDir, modelDir); err != nil {
 		return err
 	}
-	total, trainable := m.NumParams()
-	curves := filepath.Join(inv.OutDir, "curves")
-	if err := os.MkdirAll(curves, 0o755); err != nil {
-		return err
-	}
-	if err := writeCurves(curves, "pretrain: loss", res); err != nil {
-		return err
-	}
-	return steps.WriteJSON(filepath.Join(inv.OutDir, "metrics.json"), map[string]any{
-		"parameters": total, "trainable_parameters": trainable,
+	return writeResults(inv, "pretrain: loss", m, res, map[string]any{
 		"train_records": len(trainSet), "validation_records": len(valSet), "records_cut_to_seq_len": cut,
 		"conversations_skipped": skipped,
-		"steps":                 res.Steps, "planned_steps": res.PlannedSteps, "stopped_early": res.StoppedEarly,
-		"best_step": res.BestStep, "best_val_loss": jsonNum(res.BestValLoss), "initial_val_loss": jsonNum(res.InitialValLoss),
-		"final_train_loss": lastTrainLoss(res), "trained_tokens": res.Tokens, "resumed_from": res.ResumedFrom,
 	})
 }
 

@@ -154,12 +154,7 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	if m.Config.MaxPositionEmbeddings < opts.SeqLen {
 		return &steps.AttrError{Attr: "seq_len", Msg: fmt.Sprintf("%d exceeds the base model's max_position_embeddings %d", opts.SeqLen, m.Config.MaxPositionEmbeddings)}
 	}
-	opts.PadID = padID(tok)
-	opts.StateDir = inv.StateDir
-	opts.Fingerprint = QLoRAVersion
-	opts.Progress = progress(inv)
-	opts.Log = inv.Logger()
-	res, err := train.Train(ctx, m, trainSet, valSet, opts)
+	res, err := trainLoop(ctx, inv, m, trainSet, valSet, opts, padID(tok), QLoRAVersion)
 	if err != nil {
 		return err
 	}
@@ -169,24 +164,13 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err := m.Adapter().Save(adapterDir, inv.Inputs["base"][0].Name); err != nil {
 		return fmt.Errorf("write the adapter: %w", err)
 	}
-	curves := filepath.Join(inv.OutDir, "curves")
-	if err := os.MkdirAll(curves, 0o755); err != nil {
-		return err
-	}
-	if err := writeCurves(curves, "qlora_train: loss", res); err != nil {
-		return err
-	}
-	return steps.WriteJSON(filepath.Join(inv.OutDir, "metrics.json"), map[string]any{
-		"parameters": total, "trainable_parameters": trainable,
+	// Run-dependent numbers (wall time, memory) went to the log, not to
+	// metrics.json, which must be identical run after run.
+	return writeResults(inv, "qlora_train: loss", m, res, map[string]any{
 		"base_fp32_bytes": total * 4, "nf4_bytes": qBytes, "nf4_parameters": qParams,
 		"nf4_bytes_per_parameter": float64(qBytes) / float64(qParams),
 		"train_records":           len(trainSet), "validation_records": len(valSet), "records_cut_to_seq_len": cut + valCut,
-		"steps": res.Steps, "planned_steps": res.PlannedSteps, "stopped_early": res.StoppedEarly,
-		"best_step": res.BestStep, "best_val_loss": jsonNum(res.BestValLoss), "initial_val_loss": jsonNum(res.InitialValLoss),
-		"final_train_loss": lastTrainLoss(res), "trained_tokens": res.Tokens, "seen_tokens": res.SeenTokens,
-		"resumed_from": res.ResumedFrom,
-		// Run-dependent numbers (wall time, memory) go to the log, not to
-		// this file, which must be identical run after run.
+		"seen_tokens": res.SeenTokens,
 	})
 }
 
