@@ -191,15 +191,21 @@ func softmaxBackwardRows[T float](dx, dy, y []T, v, lo, hi int) {
 
 // logSumExp returns log Σ exp(x) of one row, computed in float64.
 func logSumExp[T float](xr []T) float64 {
-	mx := math.Inf(-1)
-	for _, a := range xr {
-		mx = max(mx, float64(a))
-	}
+	mx := rowMax(xr)
 	var sum float64
 	for _, a := range xr {
 		sum += math.Exp(float64(a) - mx)
 	}
 	return mx + math.Log(sum)
+}
+
+// rowMax is the largest value of xr in float64 (-Inf when empty).
+func rowMax[T float](xr []T) float64 {
+	mx := math.Inf(-1)
+	for _, a := range xr {
+		mx = max(mx, float64(a))
+	}
+	return mx
 }
 
 // crossEntropyRows writes the per-row loss (0 for ignored rows) of rows
@@ -228,10 +234,7 @@ func crossEntropyBackwardRows[T float](dl, logits []T, labels []int, v int, scal
 		// softmax(x) = exp(x - max) / Σ exp(x - max): one pass of exp,
 		// kept in dr, then one scaling pass.
 		xr := logits[r*v : r*v+v]
-		mx := math.Inf(-1)
-		for _, a := range xr {
-			mx = max(mx, float64(a))
-		}
+		mx := rowMax(xr)
 		var sum float64
 		for i, a := range xr {
 			e := math.Exp(float64(a) - mx)
