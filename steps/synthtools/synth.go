@@ -84,13 +84,10 @@ type Options struct {
 	// SystemPrompt is the system message; nil means weather.SystemPrompt(),
 	// "" means none.
 	SystemPrompt *string
-	// AnswerFraction of the conversations, spread evenly, go on past the
-	// call to the tool's result and a final answer; the others end with the
-	// assistant's call. Generate reads the zero Options value as 1: use
-	// CallOnly for none.
-	AnswerFraction float64
-	// CallOnly makes every conversation end at the call (AnswerFraction 0).
-	CallOnly bool
+	// CallOnlyFraction of the conversations end with the assistant's call;
+	// the others, spread evenly, go on to the tool's result and a final
+	// answer (the attribute answer_fraction is 1 - CallOnlyFraction).
+	CallOnlyFraction float64
 	// Thought is the thought's style, one of ThoughtStyles ("" is
 	// ThoughtFree).
 	Thought string
@@ -171,15 +168,10 @@ func Generate(opts Options) ([]Record, *Report, error) {
 	if !slices.Contains(ThoughtStyles, opts.Thought) {
 		return nil, nil, fmt.Errorf("thought must be one of %q, got %q", ThoughtStyles, opts.Thought)
 	}
-	frac := opts.AnswerFraction
-	switch {
-	case opts.CallOnly:
-		frac = 0
-	case frac == 0:
-		frac = 1
-	case math.IsNaN(frac) || frac < 0 || frac > 1:
-		return nil, nil, fmt.Errorf("answer_fraction must be between 0 and 1, got %v", frac)
+	if f := opts.CallOnlyFraction; math.IsNaN(f) || f < 0 || f > 1 {
+		return nil, nil, fmt.Errorf("the call-only fraction must be between 0 and 1, got %v", f)
 	}
+	frac := 1 - opts.CallOnlyFraction
 	held := map[string]bool{}
 	rep := &Report{
 		Count: opts.Count, Seed: opts.Seed, SystemPrompt: "default", Thought: opts.Thought, HoldoutLocations: []string{},
@@ -351,7 +343,7 @@ func options(inv *steps.Invocation) (Options, error) {
 	if !slices.Contains(ThoughtStyles, style) {
 		return Options{}, &steps.AttrError{Attr: "thought", Msg: fmt.Sprintf("must be one of %q, got %q", ThoughtStyles, style)}
 	}
-	opts := Options{Count: int(count), Seed: seed, Holdout: holdout, AnswerFraction: frac, CallOnly: frac == 0, Thought: style}
+	opts := Options{Count: int(count), Seed: seed, Holdout: holdout, CallOnlyFraction: 1 - frac, Thought: style}
 	if inv.IsSet("system_prompt") {
 		s, err := inv.String("system_prompt")
 		if err != nil {
