@@ -8,3 +8,4 @@ pretrain_epochs   = 2
 qlora_epochs      = 1
 eval_tool_prompts = 4
 synth_count       = 300
+reading_count     = 300

@@ -10,8 +10,9 @@
 # against this file's folder.
 #
 # With no base_model the pipeline builds its own: it trains a BPE tokenizer
-# on the training text and pretrains a small llama on the prose (never on
-# the tool conversations, so the base has never seen a tool call). With
+# and pretrains a small llama on general English and on weather questions
+# with the tool's results for them (never on an answer or a tool call, so
+# the base has never seen one). With
 # base_model set to a Hugging Face directory (Llama, Mistral, Phi-3),
 # tokenizer_train and pretrain are left out and QLoRA fine-tunes that model.
 
@@ -67,14 +68,26 @@ variable "pretrain_epochs" {
 
 variable "qlora_epochs" {
   type        = number
-  default     = 2
+  default     = 5
   description = "Passes of QLoRA fine-tuning over the training set."
 }
 
 variable "synth_count" {
   type        = number
+  default     = 2000
+  description = "Synthetic tool-use conversations to fine-tune on."
+}
+
+variable "answer_fraction" {
+  type        = number
+  default     = 0.2
+  description = "Fraction of the tool conversations that go on to the tool's result and a final answer; the rest end at the call."
+}
+
+variable "reading_count" {
+  type        = number
   default     = 1200
-  description = "Synthetic tool-use conversations."
+  description = "Weather questions with the tool's results that the pipeline's own base model reads in pretraining."
 }
 
 variable "eval_tool_prompts" {
@@ -104,14 +117,18 @@ step "gutenberg_chunk" "books" {
 step "synth_tools" "weather" {
   count = var.synth_count
   seed  = var.seed
-  # A short tool description: the full JSON schema (the default) costs a
-  # small model more to read than the questions it is about.
-  system_prompt = <<-EOT
-    You can call one tool, get_weather(location, date). location is "City, ST" for US cities or "City, Country" elsewhere; expand abbreviations such as NYC. date is "today", "tonight", "tomorrow", "this weekend", "next week" or a weekday such as "friday" or "next tuesday".
-    Think briefly on a line starting with "Thought:", then write exactly one call such as
-    <tool_call>get_weather(location="San Francisco, CA", date="tomorrow")</tool_call>
-    and wait for the JSON result. Then answer using the numbers it gives.
-  EOT
+  # Most conversations end at the tool call, as in most function-calling
+  # datasets: the call is what is hard to learn, and a conversation cut
+  # there costs a fifth of the tokens of one that goes on to the tool's
+  # result and a witty answer.
+  answer_fraction = var.answer_fraction
+  # No system message: the model is trained for this one tool, and the
+  # tool's description would be most of every call-only conversation.
+  # (Chat with the result using mlbuild chat --tools=false.)
+  system_prompt = ""
+  # The call comes first, with no thought before it: the place is read
+  # straight from the question.
+  thought = "none"
 }
 
 # Two splits: the persona text (Twain, the Onion) and the tool
@@ -128,6 +145,20 @@ step "split" "tools" {
   seed       = var.seed
 }
 
+# What the pipeline's own base model reads besides general English: weather
+# questions and the tool's results for them, from a generator seeded apart
+# from the fine-tuning data. A base that has read that a question about
+# "the Big Apple" gets the weather of "New York, NY" knows what a real base
+# model knows of places, and the fine-tune only has to teach the call.
+# Only the questions and results are read (conversations = "prompts"
+# below): the base never sees a tool call or an answer.
+step "synth_tools" "reading" {
+  enabled       = var.base_model == ""
+  count         = var.reading_count
+  seed          = var.seed + 1000
+  system_prompt = ""
+}
+
 # General English for the base model: not Twain, not the Onion, so that
 # the fine-tune is what teaches the persona.
 step "gutenberg_chunk" "general" {
@@ -137,27 +168,37 @@ step "gutenberg_chunk" "general" {
   max_words = 500
 }
 
-# The tokenizer and the base read the same text: general English, and of
-# the training conversations only what the assistant reads (the tool's
-# documentation, the questions, the tool's results), never an answer or a
-# tool call; never the Twain and Onion prose either.
+# The tokenizer reads general English and the whole reading conversations,
+# so that the call syntax ("<tool_call>", "=") has tokens of its own; a
+# vocabulary teaches no behaviour. Not the Twain and Onion prose, and not
+# the fine-tuning data: the tokenizer and the base depend only on what the
+# base reads, so changing the fine-tuning data does not rebuild them.
 step "tokenizer_train" "twain" {
   enabled       = var.base_model == ""
-  inputs        = [gutenberg_chunk.general.output, split.tools.train]
-  conversations = "prompts"
+  inputs        = [gutenberg_chunk.general.output, synth_tools.reading.output]
+  conversations = "all"
   vocab_size    = var.vocab_size
   # Every character gets a token: the call syntax's "(", "=", "<" are rare
   # in this corpus but must not fall back to bytes.
   character_coverage = 1
 }
 
+# The base reads general English and the reading conversations' questions
+# and tool results: it has never seen a question answered or a tool called.
 step "pretrain" "base" {
   enabled       = var.base_model == ""
   tokenizer     = tokenizer_train.twain.output
-  inputs        = [gutenberg_chunk.general.output, split.tools.train]
+  inputs        = [gutenberg_chunk.general.output, synth_tools.reading.output]
   conversations = "prompts"
   seed          = var.seed
   epochs        = var.pretrain_epochs
+  # One record per sequence, padded, not packed: packing cuts documents at
+  # the block edges and puts other documents' places in the context, and
+  # a base pretrained that way rarely learned to read the place out of the
+  # question: the result's location came out right for 0-11% of held-out
+  # questions in nine of ten packed runs (61% in one), and for 82% and 86%
+  # unpacked (two seeds), at the same cost.
+  packing       = false
   # Small batches: more updates for the same compute.
   batch_size    = 4
   learning_rate = 4e-3
@@ -176,7 +217,7 @@ step "qlora_train" "twainbot" {
   epochs        = var.qlora_epochs
   batch_size    = 4
   grad_accum    = 1
-  eval_every    = 40
+  eval_every    = 100
   patience      = 4
   # The base never saw the chat tags: train the (tied) embeddings along
   # with the adapters, or it could never learn to write them.
