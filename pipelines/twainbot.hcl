@@ -211,7 +211,11 @@ step "pretrain" "base" {
 step "qlora_train" "twainbot" {
   base          = var.base_model != "" ? var.base_model : pretrain.base.output
   train         = [split.persona.train, split.tools.train]
-  validation    = [split.persona.validation, split.tools.validation]
+  # The adapter kept is the one best on the held-out tool conversations:
+  # the persona's few held-out records start to rise while the calls still
+  # improve (eval reports both). Measured: exact arguments 91% -> 93%
+  # (seed 42) and 86% -> 88% (seed 7) against selecting on both.
+  validation    = [split.tools.validation]
   seed          = var.seed
   learning_rate = 3e-3
   epochs        = var.qlora_epochs
