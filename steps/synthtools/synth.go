@@ -102,6 +102,22 @@ func firstTurn(thought, call, style string) string {
 	return thought + "\n" + call
 }
 
+// checkThought and checkFraction validate Options.Thought and a fraction
+// for both Generate and the step's attributes.
+func checkThought(style string) error {
+	if !slices.Contains(ThoughtStyles, style) {
+		return fmt.Errorf("must be one of %q, got %q", ThoughtStyles, style)
+	}
+	return nil
+}
+
+func checkFraction(f float64) error {
+	if math.IsNaN(f) || f < 0 || f > 1 {
+		return fmt.Errorf("must be between 0 and 1, got %v", f)
+	}
+	return nil
+}
+
 // answered reports whether conversation i (from 0) of a set with fraction
 // f answered goes on past its call: floor((i+1)·f) > floor(i·f), which
 // spreads the answered ones evenly and answers round(n·f) of the first n.
@@ -165,11 +181,11 @@ func Generate(opts Options) ([]Record, *Report, error) {
 	if opts.Thought == "" {
 		opts.Thought = ThoughtFree
 	}
-	if !slices.Contains(ThoughtStyles, opts.Thought) {
-		return nil, nil, fmt.Errorf("thought must be one of %q, got %q", ThoughtStyles, opts.Thought)
+	if err := checkThought(opts.Thought); err != nil {
+		return nil, nil, fmt.Errorf("thought %w", err)
 	}
-	if f := opts.CallOnlyFraction; math.IsNaN(f) || f < 0 || f > 1 {
-		return nil, nil, fmt.Errorf("the call-only fraction must be between 0 and 1, got %v", f)
+	if err := checkFraction(opts.CallOnlyFraction); err != nil {
+		return nil, nil, fmt.Errorf("the call-only fraction %w", err)
 	}
 	frac := 1 - opts.CallOnlyFraction
 	held := map[string]bool{}
@@ -333,15 +349,15 @@ func options(inv *steps.Invocation) (Options, error) {
 	if err != nil {
 		return Options{}, attrErr("answer_fraction", err)
 	}
-	if math.IsNaN(frac) || frac < 0 || frac > 1 {
-		return Options{}, &steps.AttrError{Attr: "answer_fraction", Msg: fmt.Sprintf("must be between 0 and 1, got %v", frac)}
+	if err := checkFraction(frac); err != nil {
+		return Options{}, &steps.AttrError{Attr: "answer_fraction", Msg: err.Error()}
 	}
 	style, err := inv.String("thought")
 	if err != nil {
 		return Options{}, attrErr("thought", err)
 	}
-	if !slices.Contains(ThoughtStyles, style) {
-		return Options{}, &steps.AttrError{Attr: "thought", Msg: fmt.Sprintf("must be one of %q, got %q", ThoughtStyles, style)}
+	if err := checkThought(style); err != nil {
+		return Options{}, &steps.AttrError{Attr: "thought", Msg: err.Error()}
 	}
 	opts := Options{Count: int(count), Seed: seed, Holdout: holdout, CallOnlyFraction: 1 - frac, Thought: style}
 	if inv.IsSet("system_prompt") {
