@@ -8,7 +8,7 @@
 //
 //   - "llama3": Meta Llama-3 Instruct (<|start_header_id|>user<|end_header_id|>\n\n...<|eot_id|>)
 //   - "mistral": Mistral-7B-Instruct v0.1/v0.2, Mixtral (<s> [INST] ... [/INST] ...</s>)
-//   - "twainbot": the format of the synth_tools step's training data (<|user|>\n...\n)
+//   - "twainbot": TwainBot's format, the synth_tools step's training data (<|user|>\n...\n)
 //   - "phi3": Microsoft Phi-3 Instruct (<|user|>\n...<|end|>\n)
 //
 // Render gives exactly the text of the family's official Jinja chat
@@ -36,8 +36,8 @@ import (
 	"unicode"
 )
 
-// Roles of the messages in a conversation (the same strings as
-// steps/synthtools and the Hugging Face chat format).
+// Roles of the messages in a conversation (the strings of the Hugging Face
+// chat format).
 const (
 	RoleSystem    = "system"
 	RoleUser      = "user"
@@ -45,12 +45,14 @@ const (
 	RoleTool      = "tool"
 )
 
-// Message is one turn of a conversation. Name is the tool that produced a
-// tool message's content; no built-in template writes it.
+// Message is one turn of a conversation, as the Hugging Face chat format
+// and the synth_tools records write it ({"role", "name", "content"}, in
+// that order). Name is the tool that produced a tool message's content;
+// no built-in template writes it.
 type Message struct {
 	Role    string `json:"role"`
-	Content string `json:"content"`
 	Name    string `json:"name,omitempty"`
+	Content string `json:"content"`
 }
 
 // Turn is the text written around one message's content.
@@ -191,6 +193,10 @@ func (t *Template) clone() *Template {
 	return &c
 }
 
+// TurnOf returns the turn of role; unknown roles are rendered as user
+// turns.
+func (t *Template) TurnOf(role string) Turn { return t.turn(role) }
+
 // turn returns the turn of role; unknown roles are rendered as user turns.
 func (t *Template) turn(role string) Turn {
 	switch role {
@@ -212,36 +218,7 @@ func (t *Template) turn(role string) Turn {
 // than system, user, assistant and tool are rendered as user turns.
 func (t *Template) Render(msgs []Message, addGenerationPrompt bool) string {
 	var b strings.Builder
-	b.WriteString(t.BOS)
-	system, haveSystem := "", false
-	if t.SystemInFirstUser && len(msgs) > 0 && msgs[0].Role == RoleSystem {
-		system, haveSystem = t.content(msgs[0].Content), true
-		msgs = msgs[1:]
-		if len(msgs) == 0 || msgs[0].Role != RoleUser {
-			// Nothing to merge into: the system prompt becomes a user turn.
-			b.WriteString(t.User.Prefix + system + t.User.Suffix)
-			haveSystem = false
-		}
-	}
-	for _, m := range msgs {
-		tu := t.turn(m.Role)
-		c := t.content(m.Content)
-		if m.Role == RoleTool {
-			c = t.ToolResult.Prefix + c + t.ToolResult.Suffix
-		}
-		if haveSystem {
-			c = system + t.SystemSeparator + c
-			haveSystem = false
-		}
-		b.WriteString(tu.Prefix)
-		b.WriteString(c)
-		b.WriteString(tu.Suffix)
-	}
-	if addGenerationPrompt {
-		b.WriteString(t.GenerationPrompt)
-	} else {
-		b.WriteString(t.Closing)
-	}
+	t.walk(msgs, addGenerationPrompt, func(p piece) { b.WriteString(p.text) })
 	return b.String()
 }
 

@@ -41,11 +41,15 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/steps"
-	"github.com/mlbuild/mlbuild/steps/synthtools"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
+
+// twainbot is the chat format of the conversations eval scores and prompts with.
+var twainbot = chat.TwainBot()
 
 func init() { steps.Register(Kind{}) }
 
@@ -174,7 +178,7 @@ func (Kind) Validate(inv *steps.Invocation) error {
 
 // valRecord is one validation record.
 type valRecord struct {
-	rec  synthtools.Record
+	rec  trainingdata.Record
 	file int // index into the validation inputs
 	line int
 	// where is "name:line", for messages.
@@ -185,7 +189,7 @@ type valRecord struct {
 // the first assistant message) and the call the conversation makes.
 type toolConv struct {
 	src      *valRecord
-	prompt   []synthtools.Message
+	prompt   []chat.Message
 	question string
 	expected weather.Call
 }
@@ -220,7 +224,7 @@ func readValidation(step string, files []steps.InputFile) ([]valRecord, []FileRe
 			if raw[0] != '{' {
 				return fail("expected a JSON object with a \"text\" field")
 			}
-			var rec synthtools.Record
+			var rec trainingdata.Record
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				var se *json.SyntaxError
 				if errors.As(err, &se) {
@@ -269,18 +273,18 @@ func toolConversations(recs []valRecord, limit int) []toolConv {
 		msgs := r.rec.Messages
 		if len(msgs) == 0 {
 			var err error
-			if msgs, err = synthtools.ParseText(r.rec.Text); err != nil {
+			if msgs, err = twainbot.Parse(r.rec.Text); err != nil {
 				continue
 			}
 		}
-		var prompt []synthtools.Message
+		var prompt []chat.Message
 		question := ""
 		for _, m := range msgs {
-			if m.Role == synthtools.RoleAssistant {
+			if m.Role == chat.RoleAssistant {
 				break
 			}
 			prompt = append(prompt, m)
-			if m.Role == synthtools.RoleUser {
+			if m.Role == chat.RoleUser {
 				question = m.Content
 			}
 		}
@@ -300,15 +304,15 @@ func toolConversations(recs []valRecord, limit int) []toolConv {
 // prompt the held-out tool conversations use (the one the model was trained
 // with; none when they have none), or the weather tool's default when there
 // are no held-out conversations, then the prompt as the user's message.
-func examplePrompt(p string, convs []toolConv) []synthtools.Message {
-	var msgs []synthtools.Message
+func examplePrompt(p string, convs []toolConv) []chat.Message {
+	var msgs []chat.Message
 	switch {
 	case len(convs) == 0 || len(convs[0].prompt) == 0:
-		msgs = append(msgs, synthtools.Message{Role: synthtools.RoleSystem, Content: weather.SystemPrompt()})
-	case convs[0].prompt[0].Role == synthtools.RoleSystem:
+		msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: weather.SystemPrompt()})
+	case convs[0].prompt[0].Role == chat.RoleSystem:
 		msgs = append(msgs, convs[0].prompt[0])
 	}
-	return append(msgs, synthtools.Message{Role: synthtools.RoleUser, Content: p})
+	return append(msgs, chat.Message{Role: chat.RoleUser, Content: p})
 }
 
 // progress counts units of work (records scored, generations run) for the

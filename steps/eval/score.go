@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/mlbuild/mlbuild/steps/synthtools"
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
@@ -36,9 +36,9 @@ type generation struct {
 }
 
 // generateFunc writes the next assistant turn of a conversation: the
-// continuation of synthtools.GenerationPrompt(msgs), greedy, up to a stop.
+// continuation of twainbot.Render(msgs, true), greedy, up to a stop.
 // Tests script it; Run uses a model.
-type generateFunc func(ctx context.Context, msgs []synthtools.Message) (generation, error)
+type generateFunc func(ctx context.Context, msgs []chat.Message) (generation, error)
 
 // Turn is one message of a transcript. Stop is set on generated (assistant)
 // turns: why the generation ended.
@@ -96,13 +96,13 @@ type ToolOutcome struct {
 // message (the turn cut after "</tool_call>") and the tool message (the
 // result JSON) are appended, and the model writes its answer. One tool
 // round only: a call in the answer is not executed.
-func runTurns(ctx context.Context, gen generateFunc, prompt []synthtools.Message) (Outcome, error) {
+func runTurns(ctx context.Context, gen generateFunc, prompt []chat.Message) (Outcome, error) {
 	var o Outcome
 	first, err := gen(ctx, prompt)
 	if err != nil {
 		return o, err
 	}
-	o.Transcript = append(o.Transcript, Turn{Role: synthtools.RoleAssistant, Content: first.Text, Stop: first.Stop})
+	o.Transcript = append(o.Transcript, Turn{Role: chat.RoleAssistant, Content: first.Text, Stop: first.Stop})
 	o.Attempted = strings.Contains(first.Text, weather.OpenTag)
 	call, perr := weather.Parse(first.Text)
 	switch {
@@ -120,10 +120,10 @@ func runTurns(ctx context.Context, gen generateFunc, prompt []synthtools.Message
 		return o, nil
 	}
 	o.Valid, o.Result = true, &res
-	msgs := append(append([]synthtools.Message(nil), prompt...),
-		synthtools.Message{Role: synthtools.RoleAssistant, Content: cutAfterCall(first.Text)},
-		synthtools.Message{Role: synthtools.RoleTool, Name: weather.ToolName, Content: res.JSON()})
-	o.Transcript = append(o.Transcript, Turn{Role: synthtools.RoleTool, Name: weather.ToolName, Content: res.JSON()})
+	msgs := append(append([]chat.Message(nil), prompt...),
+		chat.Message{Role: chat.RoleAssistant, Content: cutAfterCall(first.Text)},
+		chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()})
+	o.Transcript = append(o.Transcript, Turn{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()})
 	if err := ctx.Err(); err != nil {
 		return o, err
 	}
@@ -131,7 +131,7 @@ func runTurns(ctx context.Context, gen generateFunc, prompt []synthtools.Message
 	if err != nil {
 		return o, err
 	}
-	o.Transcript = append(o.Transcript, Turn{Role: synthtools.RoleAssistant, Content: ans.Text, Stop: ans.Stop})
+	o.Transcript = append(o.Transcript, Turn{Role: chat.RoleAssistant, Content: ans.Text, Stop: ans.Stop})
 	o.Answer = ans.Text
 	o.UsesResult, o.Evidence = usesResult(ans.Text, res)
 	return o, nil

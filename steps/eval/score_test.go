@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mlbuild/mlbuild/steps/synthtools"
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
@@ -18,19 +18,19 @@ import (
 type script struct {
 	first  map[string]string
 	answer map[string]func(weather.Result) string
-	seen   [][]synthtools.Message
+	seen   [][]chat.Message
 }
 
-func (s *script) gen(_ context.Context, msgs []synthtools.Message) (generation, error) {
-	s.seen = append(s.seen, append([]synthtools.Message(nil), msgs...))
+func (s *script) gen(_ context.Context, msgs []chat.Message) (generation, error) {
+	s.seen = append(s.seen, append([]chat.Message(nil), msgs...))
 	q := ""
 	for _, m := range msgs {
-		if m.Role == synthtools.RoleUser {
+		if m.Role == chat.RoleUser {
 			q = m.Content
 		}
 	}
 	last := msgs[len(msgs)-1]
-	if last.Role == synthtools.RoleTool {
+	if last.Role == chat.RoleTool {
 		var res weather.Result
 		if err := jsonUnmarshal(last.Content, &res); err != nil {
 			return generation{}, err
@@ -51,7 +51,7 @@ func (s *script) gen(_ context.Context, msgs []synthtools.Message) (generation, 
 func conv(q, location, date string) toolConv {
 	return toolConv{
 		src:      &valRecord{where: "test:1"},
-		prompt:   []synthtools.Message{{Role: synthtools.RoleSystem, Content: weather.SystemPrompt()}, {Role: synthtools.RoleUser, Content: q}},
+		prompt:   []chat.Message{{Role: chat.RoleSystem, Content: weather.SystemPrompt()}, {Role: chat.RoleUser, Content: q}},
 		question: q,
 		expected: weather.NewCall(location, date),
 	}
@@ -100,13 +100,13 @@ func TestToolLoopScripted(t *testing.T) {
 	if !correct.Valid || !correct.ExactArgs || correct.Mismatch != "" || !correct.UsesResult || !strings.HasPrefix(correct.Evidence, "temp_f ") {
 		t.Errorf("correct call: %+v", correct)
 	}
-	if len(correct.Transcript) != 3 || correct.Transcript[1].Role != synthtools.RoleTool || correct.Transcript[1].Content != correct.Result.JSON() ||
+	if len(correct.Transcript) != 3 || correct.Transcript[1].Role != chat.RoleTool || correct.Transcript[1].Content != correct.Result.JSON() ||
 		correct.Transcript[0].Stop != StopTool || correct.Transcript[2].Stop != StopEnd {
 		t.Errorf("correct transcript: %+v", correct.Transcript)
 	}
 	// The second prompt holds the assistant turn cut after the call and
 	// the tool result.
-	var second []synthtools.Message
+	var second []chat.Message
 	for _, m := range s.seen {
 		if len(m) == 4 && m[1].Content == "correct" {
 			second = m
@@ -116,8 +116,8 @@ func TestToolLoopScripted(t *testing.T) {
 		t.Fatal("no second generation for the correct call")
 	}
 	wantAsst := "Thought: London, the weekend.\n" + `<tool_call>get_weather(location="London", date="weekend")</tool_call>`
-	if second[2] != (synthtools.Message{Role: synthtools.RoleAssistant, Content: wantAsst}) ||
-		second[3] != (synthtools.Message{Role: synthtools.RoleTool, Name: weather.ToolName, Content: correct.Result.JSON()}) {
+	if second[2] != (chat.Message{Role: chat.RoleAssistant, Content: wantAsst}) ||
+		second[3] != (chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: correct.Result.JSON()}) {
 		t.Errorf("second prompt: %+v", second[2:])
 	}
 	if res, _ := weather.Execute(weather.NewCall("London, UK", "this weekend")); !reflect.DeepEqual(*correct.Result, res) {
@@ -158,14 +158,14 @@ func TestToolLoopScripted(t *testing.T) {
 
 func TestGenerationErrorsAndCancel(t *testing.T) {
 	boom := errors.New("boom")
-	fail := func(context.Context, []synthtools.Message) (generation, error) { return generation{}, boom }
+	fail := func(context.Context, []chat.Message) (generation, error) { return generation{}, boom }
 	_, _, err := runGenerations(context.Background(), fail, []toolConv{conv("q", "Paris, France", "")}, nil, func(string) {})
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "test:1") {
 		t.Errorf("error %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
-	gen := func(context.Context, []synthtools.Message) (generation, error) {
+	gen := func(context.Context, []chat.Message) (generation, error) {
 		calls++
 		cancel()
 		return generation{Text: "no call", Stop: StopEnd}, nil
@@ -241,7 +241,7 @@ func TestCutAfterCall(t *testing.T) {
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 func TestCutAtTag(t *testing.T) {
-	tags := synthtools.Tags()
+	tags := twainbot.SpecialTokens
 	for _, tc := range []struct{ in, text, tag string }{
 		{"Thought: x\n<tool_call>f()</tool_call>\n<|tool|>\nmore<|end|>", "Thought: x\n<tool_call>f()</tool_call>\n", StopTool},
 		{"answer\n<|end|><|tool|>", "answer\n", StopEnd},

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/mlbuild/mlbuild/internal/tinymodel"
-	"github.com/mlbuild/mlbuild/steps/synthtools"
 )
 
 // writeTinyModel writes a random 2-layer Llama with a character-level
@@ -16,7 +15,7 @@ func writeTinyModel(t *testing.T, seed uint64, specialTags bool) string {
 	dir := t.TempDir()
 	spec := tinymodel.Spec{Seed: seed, VocabSize: 128, MaxPositions: 4096, Chars: []string{"\n"}}
 	if specialTags {
-		spec.Specials = synthtools.Tags()
+		spec.Specials = twainbot.SpecialTokens
 	}
 	for c := ' '; c <= '~'; c++ {
 		spec.Chars = append(spec.Chars, string(c))

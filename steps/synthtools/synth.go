@@ -9,9 +9,10 @@
 // The output is deterministic given the config: every choice comes from a
 // PCG seeded with the seed attribute, drawn in a fixed order.
 //
-// The chat text format (Render, RenderSegments, ParseText) is the contract
-// with the training step (which masks prompts out of the loss) and with
-// eval and chat (which build prompts with GenerationPrompt).
+// The records' text is TwainBot's chat format (ml/chat's TwainBot
+// template), the contract with the training steps (which mask prompts out
+// of the loss), eval and `mlbuild chat`; the records themselves are
+// trainingdata.Record.
 // docs/steps-synth_tools.md describes the step for users.
 package synthtools
 
@@ -26,11 +27,16 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
 func init() { steps.Register(Kind{}) }
+
+// twainbot is the chat format the records are written in.
+var twainbot = chat.TwainBot()
 
 // Kind is the synth_tools step kind.
 type Kind struct{}
@@ -125,21 +131,6 @@ func answered(i int, f float64) bool {
 	return math.Floor(float64(i+1)*f+1e-9) > math.Floor(float64(i)*f+1e-9)
 }
 
-// CallArgs is the call a conversation makes, for scoring: its arguments
-// exactly as written in the assistant's <tool_call>.
-type CallArgs struct {
-	Location string `json:"location"`
-	Date     string `json:"date"`
-}
-
-// Record is one line of conversations.jsonl.
-type Record struct {
-	// Text is Render(Messages).
-	Text     string    `json:"text"`
-	Messages []Message `json:"messages"`
-	Call     CallArgs  `json:"call"`
-}
-
 // Report is report.json. Maps are written with sorted keys.
 type Report struct {
 	Count        int    `json:"count"`
@@ -174,7 +165,7 @@ type Report struct {
 const maxRetries = 30
 
 // Generate writes opts.Count conversations. It is deterministic given opts.
-func Generate(opts Options) ([]Record, *Report, error) {
+func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	if opts.Count < 1 || opts.Count > maxCount {
 		return nil, nil, fmt.Errorf("count must be between 1 and %d, got %d", maxCount, opts.Count)
 	}
@@ -236,7 +227,7 @@ func Generate(opts Options) ([]Record, *Report, error) {
 	// as often).
 	next := len(deck)
 	seen := map[string]bool{}
-	records := make([]Record, 0, opts.Count)
+	records := make([]trainingdata.Record, 0, opts.Count)
 	for i := 0; i < opts.Count; i++ {
 		if next == len(deck) {
 			shuffle(r, deck)
@@ -273,30 +264,30 @@ func Generate(opts Options) ([]Record, *Report, error) {
 		adviceText, category := advice(r, q.Topic, res)
 		ans := pick(r, answers)
 
-		var msgs []Message
+		var msgs []chat.Message
 		if system != "" {
-			msgs = append(msgs, Message{Role: RoleSystem, Content: system})
+			msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: system})
 		}
 		msgs = append(msgs,
-			Message{Role: RoleUser, Content: text},
-			Message{Role: RoleAssistant, Content: firstTurn(thought(r, q, loc, date, opts.Thought), weather.Format(call), opts.Thought)})
+			chat.Message{Role: chat.RoleUser, Content: text},
+			chat.Message{Role: chat.RoleAssistant, Content: firstTurn(thought(r, q, loc, date, opts.Thought), weather.Format(call), opts.Thought)})
 		// The answer is drawn either way, so that answer_fraction changes
 		// which conversations end at the call and nothing else.
 		full := answered(i, frac)
 		if full {
 			msgs = append(msgs,
-				Message{Role: RoleTool, Name: weather.ToolName, Content: res.JSON()},
-				Message{Role: RoleAssistant, Content: finalAnswer(ans, loc, date, res, adviceText)})
+				chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()},
+				chat.Message{Role: chat.RoleAssistant, Content: finalAnswer(ans, loc, date, res, adviceText)})
 			rep.Answered++
 			rep.AnswerTemplates[ans.ID]++
 			rep.Advice[category]++
 		} else {
 			rep.CallOnly++
 		}
-		records = append(records, Record{
-			Text:     Render(msgs),
+		records = append(records, trainingdata.Record{
+			Text:     twainbot.Render(msgs, false),
 			Messages: msgs,
-			Call:     CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]},
+			Call:     trainingdata.CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]},
 		})
 
 		rep.QuestionTemplates[q.ID]++

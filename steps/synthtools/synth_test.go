@@ -17,7 +17,9 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
@@ -58,13 +60,13 @@ func mustRun(t *testing.T, config map[string]cty.Value) (conv, report []byte) {
 	return conv, report
 }
 
-func readRecords(t *testing.T, conv []byte) []Record {
+func readRecords(t *testing.T, conv []byte) []trainingdata.Record {
 	t.Helper()
-	var recs []Record
+	var recs []trainingdata.Record
 	sc := bufio.NewScanner(bytes.NewReader(conv))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r Record
+		var r trainingdata.Record
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
@@ -177,12 +179,12 @@ func TestConversations(t *testing.T) {
 			}
 		}
 		// The text is the rendering of the messages and parses back.
-		if rec.Text != Render(m) {
+		if rec.Text != twainbot.Render(m, false) {
 			t.Fatalf("%s: text is not Render(messages)", where)
 		}
-		back, err := ParseText(rec.Text)
-		if err != nil || !reflect.DeepEqual(back, m) {
-			t.Fatalf("%s: ParseText: %v\n%#v", where, err, back)
+		back, err := twainbot.Parse(rec.Text)
+		if err != nil || !reflect.DeepEqual(back, withoutNames(m)) {
+			t.Fatalf("%s: Parse: %v\n%#v", where, err, back)
 		}
 		questionsSeen[normKey(m[1].Content)] = true
 	}
@@ -272,7 +274,7 @@ func TestHoldoutAndSystemPrompt(t *testing.T) {
 		if r.Call.Location == "San Francisco, CA" || r.Call.Location == "Paris, France" {
 			t.Fatalf("held-out place used: %+v", r.Call)
 		}
-		if r.Messages[0].Role != RoleUser || !strings.HasPrefix(r.Text, "<|user|>\n") {
+		if r.Messages[0].Role != chat.RoleUser || !strings.HasPrefix(r.Text, "<|user|>\n") {
 			t.Fatalf("system message present: %q", r.Text[:40])
 		}
 	}
@@ -426,10 +428,10 @@ func TestAnswerFraction(t *testing.T) {
 				t.Fatalf("answered conversation %d differs", i+1)
 			}
 		case k:
-			if last := r.Messages[k-1]; last.Role != RoleAssistant || !strings.HasSuffix(last.Content, weather.CloseTag) {
+			if last := r.Messages[k-1]; last.Role != chat.RoleAssistant || !strings.HasSuffix(last.Content, weather.CloseTag) {
 				t.Fatalf("conversation %d does not end at its call: %+v", i+1, r.Messages)
 			}
-			if msgs, err := ParseText(r.Text); err != nil || !reflect.DeepEqual(msgs, r.Messages) {
+			if msgs, err := twainbot.Parse(r.Text); err != nil || !reflect.DeepEqual(msgs, withoutNames(r.Messages)) {
 				t.Fatalf("conversation %d: the text does not parse back: %v", i+1, err)
 			}
 		default:
@@ -487,4 +489,14 @@ func TestThoughtStyles(t *testing.T) {
 	if _, err := run(t, cfg("verbose")); err == nil || !strings.Contains(err.Error(), "thought") {
 		t.Fatalf("an unknown style: %v", err)
 	}
+}
+
+// withoutNames returns msgs without their tool names, which the rendered
+// text does not hold.
+func withoutNames(msgs []chat.Message) []chat.Message {
+	out := append([]chat.Message(nil), msgs...)
+	for i := range out {
+		out[i].Name = ""
+	}
+	return out
 }

@@ -167,8 +167,8 @@ func readConfig(inv *steps.Invocation) (config, error) {
 		if err != nil {
 			return c, &steps.AttrError{Attr: "chat_template", Msg: strings.TrimPrefix(err.Error(), "chat: ")}
 		}
-		if jinja, err = JinjaTemplate(tpl); err != nil {
-			return c, &steps.AttrError{Attr: "chat_template", Msg: err.Error()}
+		if jinja, err = tpl.Jinja(); err != nil {
+			return c, &steps.AttrError{Attr: "chat_template", Msg: strings.TrimPrefix(err.Error(), "chat: ")}
 		}
 		var missing []string
 		for _, s := range tpl.SpecialTokens {

@@ -1,10 +1,10 @@
 // Package trainingdata turns the JSONL datasets the data steps write into
 // token ids and loss labels for the training and evaluation steps.
 //
-// A record is one JSON object per line with a "text" field. Texts in the
-// chat format of synth_tools (steps/synthtools: "<|system|>\n...<|end|>")
-// are conversations: only what the assistant writes is trained on (its
-// turns, and the tag that ends each of them, "<|tool|>" or "<|end|>", so
+// A record is one JSON object per line with a "text" field. Texts in
+// TwainBot's chat format (ml/chat's TwainBot template, which synth_tools
+// writes: "<|system|>\n...<|end|>") are conversations: only what the
+// assistant writes is trained on (its turns, and the tag that ends each of them, "<|tool|>" or "<|end|>", so
 // the model learns to stop; a conversation that ends at a tool call does
 // not train the "<|end|>" after it); system, user and tool text gets the label
 // IgnoreIndex. Any other text is prose and is trained on whole, followed
@@ -21,12 +21,31 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/ml/tokenizer"
 	"github.com/mlbuild/mlbuild/steps"
-	"github.com/mlbuild/mlbuild/steps/synthtools"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
+
+// CallArgs is the call a conversation makes, for scoring: its arguments
+// exactly as written in the assistant's <tool_call>.
+type CallArgs struct {
+	Location string `json:"location"`
+	Date     string `json:"date"`
+}
+
+// Record is one line of a JSONL dataset: a "text", and for the
+// conversations synth_tools writes, their messages (Text is TwainBot's
+// rendering of them) and the call they make.
+type Record struct {
+	Text     string         `json:"text"`
+	Messages []chat.Message `json:"messages"`
+	Call     CallArgs       `json:"call"`
+}
+
+// twainbot is the chat format of conversations.
+var twainbot = chat.TwainBot()
 
 // IgnoreIndex is the label of tokens that are not trained on.
 const IgnoreIndex = tensor.IgnoreIndex
@@ -39,7 +58,7 @@ type Example struct {
 	Chat bool
 	// Record is the decoded JSON line (text, and for synth_tools records
 	// messages and call).
-	Record synthtools.Record
+	Record Record
 	// Where is "file:line", for messages.
 	Where string
 }
@@ -68,16 +87,16 @@ type Encoder struct {
 // NewEncoder returns an encoder for tok.
 func NewEncoder(tok *tokenizer.Tokenizer) *Encoder {
 	e := &Encoder{tok: tok, tags: map[int]string{}, end: -1}
-	roles := []string{synthtools.RoleSystem, synthtools.RoleUser, synthtools.RoleAssistant, synthtools.RoleTool}
+	roles := []string{chat.RoleSystem, chat.RoleUser, chat.RoleAssistant, chat.RoleTool}
 	for _, r := range roles {
-		id, ok := tok.TokenID(synthtools.Tag(r))
+		id, ok := tok.TokenID(roleTag(r))
 		if !ok || !tok.IsSpecial(id) {
 			e.tags = nil
 			break
 		}
 		e.tags[id] = r
 	}
-	if id, ok := tok.TokenID(synthtools.EndTag); ok && e.tags != nil && tok.IsSpecial(id) {
+	if id, ok := tok.TokenID(twainbot.Closing); ok && e.tags != nil && tok.IsSpecial(id) {
 		e.end = id
 	} else {
 		e.tags = nil
@@ -90,7 +109,7 @@ func (e *Encoder) Tokenizer() *tokenizer.Tokenizer { return e.tok }
 
 // Encode encodes one record's text.
 func (e *Encoder) Encode(text string) Example {
-	if msgs, err := synthtools.ParseText(text); err == nil {
+	if msgs, err := twainbot.Parse(text); err == nil {
 		return e.encodeChat(text, msgs)
 	}
 	ids := e.tok.Encode(text, true)
@@ -104,7 +123,7 @@ func (e *Encoder) Encode(text string) Example {
 	return Example{IDs: ids, Labels: labels}
 }
 
-func (e *Encoder) encodeChat(text string, msgs []synthtools.Message) Example {
+func (e *Encoder) encodeChat(text string, msgs []chat.Message) Example {
 	if e.tags != nil {
 		// The role tags are special tokens: encode the whole text once,
 		// exactly as a prompt is encoded at inference, and label by walking
@@ -123,7 +142,7 @@ func (e *Encoder) encodeChat(text string, msgs []synthtools.Message) Example {
 				} else {
 					labels[i] = IgnoreIndex
 				}
-				inAssistant = role == synthtools.RoleAssistant
+				inAssistant = role == chat.RoleAssistant
 				opening = inAssistant
 			case inAssistant:
 				if opening && e.isNewline(id) {
@@ -152,10 +171,10 @@ func (e *Encoder) encodeChat(text string, msgs []synthtools.Message) Example {
 	for i := range labels {
 		labels[i] = IgnoreIndex
 	}
-	segs := synthtools.RenderSegments(msgs)
+	segs := twainbot.RenderSegments(msgs)
 	if last := &segs[len(segs)-1]; endsAtCall(msgs) && last.Train {
-		last.Text = strings.TrimSuffix(last.Text, synthtools.EndTag)
-		segs = append(segs, synthtools.Segment{Text: synthtools.EndTag})
+		last.Text = strings.TrimSuffix(last.Text, twainbot.Closing)
+		segs = append(segs, chat.Segment{Text: twainbot.Closing})
 	}
 	for _, s := range segs {
 		seg := e.tok.Encode(s.Text, false)
@@ -175,10 +194,14 @@ func (e *Encoder) encodeChat(text string, msgs []synthtools.Message) Example {
 // call (synth_tools' call-only conversations): what follows a call is the
 // tool's result, which the record does not have, so the "<|end|>" that
 // closes the record is not trained.
-func endsAtCall(msgs []synthtools.Message) bool {
+func endsAtCall(msgs []chat.Message) bool {
 	last := msgs[len(msgs)-1]
-	return last.Role == synthtools.RoleAssistant && strings.Contains(last.Content, weather.OpenTag)
+	return last.Role == chat.RoleAssistant && strings.Contains(last.Content, weather.OpenTag)
 }
+
+// roleTag is the tag that opens a TwainBot turn of role: "<|user|>" (the
+// turn's prefix without its newline).
+func roleTag(role string) string { return strings.TrimSuffix(twainbot.TurnOf(role).Prefix, "\n") }
 
 func (e *Encoder) isNewline(id int) bool {
 	s, ok := e.tok.IDToken(id)
@@ -191,7 +214,7 @@ func (e *Encoder) isNewline(id int) bool {
 func (e *Encoder) Load(files []steps.InputFile, maxTokens int) (examples []Example, cut int, err error) {
 	for _, f := range files {
 		err := steps.ReadJSONL(f.Path, func(line int, raw []byte) error {
-			var rec synthtools.Record
+			var rec Record
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				return fmt.Errorf("not a JSON object with a \"text\" field: %w", err)
 			}
@@ -243,13 +266,13 @@ var ConversationModes = []string{ConversationsAll, ConversationsPrompts, Convers
 // nil. A base pretrained on such documents knows the tool's documentation,
 // the questions and the results, but has never seen a question answered
 // or a tool called.
-func PromptDocument(msgs []synthtools.Message, seen map[string]bool) string {
+func PromptDocument(msgs []chat.Message, seen map[string]bool) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		switch m.Role {
-		case synthtools.RoleAssistant:
+		case chat.RoleAssistant:
 			continue
-		case synthtools.RoleSystem:
+		case chat.RoleSystem:
 			if seen != nil {
 				if seen[m.Content] {
 					continue
@@ -267,7 +290,7 @@ func PromptDocument(msgs []synthtools.Message, seen map[string]bool) string {
 // mode takes from a record's text: prose unchanged, and a conversation
 // whole, as its PromptDocument, or not at all ("", false).
 func PretrainingText(text, mode string, seen map[string]bool) (string, bool) {
-	msgs, err := synthtools.ParseText(text)
+	msgs, err := twainbot.Parse(text)
 	if err != nil || mode == ConversationsAll {
 		return text, true
 	}

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/mlbuild/mlbuild/internal/tinymodel"
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/tokenizer"
-	"github.com/mlbuild/mlbuild/steps/synthtools"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
@@ -16,12 +16,12 @@ func charTokenizer(t *testing.T, specialTags bool, texts ...string) *tokenizer.T
 	t.Helper()
 	var specials []string
 	if specialTags {
-		specials = synthtools.Tags()
+		specials = twainbot.SpecialTokens
 	}
 	seen := map[string]bool{}
 	var chars []string
 	for _, s := range texts {
-		for _, tag := range synthtools.Tags() {
+		for _, tag := range twainbot.SpecialTokens {
 			if specialTags {
 				s = strings.ReplaceAll(s, tag, "")
 			}
@@ -65,15 +65,15 @@ func trainedText(t *testing.T, tok *tokenizer.Tokenizer, ex Example) string {
 // closing "<|end|>", since what follows a call is the tool's result.
 func TestConversationLabels(t *testing.T) {
 	call := weather.Format(weather.NewCall("Paris, France", "today"))
-	answered := synthtools.Render([]synthtools.Message{
-		{Role: synthtools.RoleUser, Content: "Paris?"},
-		{Role: synthtools.RoleAssistant, Content: "Thought: Paris.\n" + call},
-		{Role: synthtools.RoleTool, Name: weather.ToolName, Content: `{"temp_c":20}`},
-		{Role: synthtools.RoleAssistant, Content: "Warm."},
+	answered := render([]chat.Message{
+		{Role: chat.RoleUser, Content: "Paris?"},
+		{Role: chat.RoleAssistant, Content: "Thought: Paris.\n" + call},
+		{Role: chat.RoleTool, Name: weather.ToolName, Content: `{"temp_c":20}`},
+		{Role: chat.RoleAssistant, Content: "Warm."},
 	})
-	callOnly := synthtools.Render([]synthtools.Message{
-		{Role: synthtools.RoleUser, Content: "Paris?"},
-		{Role: synthtools.RoleAssistant, Content: "Thought: Paris.\n" + call},
+	callOnly := render([]chat.Message{
+		{Role: chat.RoleUser, Content: "Paris?"},
+		{Role: chat.RoleAssistant, Content: "Thought: Paris.\n" + call},
 	})
 	for _, special := range []bool{true, false} {
 		tok := charTokenizer(t, special, answered)
@@ -83,7 +83,7 @@ func TestConversationLabels(t *testing.T) {
 		}
 		full := trainedText(t, tok, enc.Encode(answered))
 		cut := trainedText(t, tok, enc.Encode(callOnly))
-		wantFull := "Thought: Paris.\n" + call + "\n" + synthtools.Tag(synthtools.RoleTool) + "Warm.\n" + synthtools.EndTag
+		wantFull := "Thought: Paris.\n" + call + "\n" + "<|tool|>" + "Warm.\n" + twainbot.Closing
 		wantCut := "Thought: Paris.\n" + call + "\n"
 		if full != wantFull {
 			t.Errorf("special %v: answered conversation trains %q, want %q", special, full, wantFull)
@@ -92,8 +92,11 @@ func TestConversationLabels(t *testing.T) {
 			t.Errorf("special %v: call-only conversation trains %q, want %q", special, cut, wantCut)
 		}
 		ex := enc.Encode(callOnly)
-		if last, _ := tok.IDToken(ex.IDs[len(ex.IDs)-1]); !ex.Chat || (special && last != synthtools.EndTag) {
-			t.Errorf("special %v: not encoded as a conversation ending in %s", special, synthtools.EndTag)
+		if last, _ := tok.IDToken(ex.IDs[len(ex.IDs)-1]); !ex.Chat || (special && last != twainbot.Closing) {
+			t.Errorf("special %v: not encoded as a conversation ending in %s", special, twainbot.Closing)
 		}
 	}
 }
+
+// render writes a finished TwainBot conversation.
+func render(msgs []chat.Message) string { return twainbot.Render(msgs, false) }

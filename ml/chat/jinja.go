@@ -1,15 +1,14 @@
-package tokenizertrain
+package chat
 
 import (
 	"fmt"
 	"strings"
-
-	"github.com/mlbuild/mlbuild/ml/chat"
 )
 
-// JinjaTemplate writes a chat template table (package chat) as the Jinja
-// chat_template string of a tokenizer_config.json, which renders exactly
-// the text of t.Render for the same messages: BOS once, each message as
+// Jinja writes the template as the Jinja chat_template string of a
+// tokenizer_config.json, which renders exactly the text of t.Render for
+// the same messages (as transformers' apply_chat_template runs it; see
+// testdata/jinja_ref.py): BOS once, each message as
 // its role's prefix, content (trimmed where the table trims; a tool
 // result wrapped in ToolResult) and suffix, roles other than system,
 // assistant and tool as user turns, then the generation prompt when
@@ -21,9 +20,9 @@ import (
 // (one line). The template has no text outside its tags, so transformers'
 // trim_blocks and lstrip_blocks change nothing. Tables whose system
 // message is merged into the first user turn (Mistral) are refused.
-func JinjaTemplate(t *chat.Template) (string, error) {
+func (t *Template) Jinja() (string, error) {
 	if t.SystemInFirstUser {
-		return "", fmt.Errorf("chat template %q merges the system prompt into the first user turn, which this step cannot write as Jinja", t.Name)
+		return "", fmt.Errorf("chat: template %q merges the system prompt into the first user turn, which cannot be written as Jinja", t.Name)
 	}
 	content := "message['content']"
 	if t.TrimContent {
@@ -34,7 +33,7 @@ func JinjaTemplate(t *chat.Template) (string, error) {
 		b.WriteString("{{ " + jinjaString(t.BOS) + " }}")
 	}
 	b.WriteString("{% for message in messages %}")
-	turn := func(tu chat.Turn, c string) string {
+	turn := func(tu Turn, c string) string {
 		return "{{ " + concat(jinjaStringOrEmpty(tu.Prefix), c, jinjaStringOrEmpty(tu.Suffix)) + " }}"
 	}
 	toolContent := concat(jinjaStringOrEmpty(t.ToolResult.Prefix), content, jinjaStringOrEmpty(t.ToolResult.Suffix))

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Writes jinja_golden.json: the chat templates that tokenizer_train writes
-into tokenizer_config.json (JinjaTemplate, for every built-in template of
+into tokenizer_config.json (Template.Jinja, for every built-in template of
 ml/chat it can convert), rendered by Python's jinja2 the way transformers'
 apply_chat_template compiles them (ImmutableSandboxedEnvironment with
 trim_blocks and lstrip_blocks), over a fixed set of conversations, with and
 without the generation prompt. TestJinjaTemplate checks that chat.Render
 gives the same text, so the Jinja string is equivalent to the format.
 
-    python3 steps/tokenizertrain/testdata/jinja_ref.py   # needs jinja2 and go
+    python3 ml/chat/testdata/jinja_ref.py   # needs jinja2 and go
 """
 import json
 import os
