@@ -196,7 +196,7 @@ func (s *Store) PutFile(digest, path string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	return s.PutBlob(digest, f)
 }
 
@@ -318,7 +318,7 @@ func (s *Store) MaterializeBlob(digest, path string, mode os.FileMode) (err erro
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
+			_ = tmp.Close() // the write failed already; its error is the one returned
 			os.Remove(tmp.Name())
 		}
 	}()

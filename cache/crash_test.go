@@ -84,8 +84,8 @@ func killMidPut(t *testing.T, dir string, seed uint64) {
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if strings.TrimSpace(line) != "MIDWAY" {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // killed: Wait's error says so
 		t.Fatalf("helper said %q, %v", line, err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {

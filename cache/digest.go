@@ -294,7 +294,7 @@ func HashFile(path string) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
 	n, err := io.CopyBuffer(h, onlyReader{f}, buf)

@@ -24,7 +24,12 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() {
+		// Close flushes the database: its error is worth checking.
+		if err := store.Close(); err != nil {
+			log.Fatal(err)
+		}
+	}()
 
 	digest, err := store.PutBytes([]byte("hello, world\n"))
 	if err != nil {
@@ -59,7 +64,12 @@ func ExampleStore_PutArtifact() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() {
+		// Close flushes the database: its error is worth checking.
+		if err := store.Close(); err != nil {
+			log.Fatal(err)
+		}
+	}()
 
 	model := filepath.Join(dir, "model")
 	if err := os.MkdirAll(model, 0o755); err != nil {
@@ -117,7 +127,12 @@ func ExampleStore_PutAction() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() {
+		// Close flushes the database: its error is worth checking.
+		if err := store.Close(); err != nil {
+			log.Fatal(err)
+		}
+	}()
 
 	// Outputs go into the CAS first: an action never names a missing blob.
 	clean := []byte(`{"text":"Area Man Wins"}` + "\n")

@@ -83,7 +83,9 @@ func TestGC(t *testing.T) {
 	if _, err := h.Digest(gone); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(gone)
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
 
 	st, err := s.Stats()
 	if err != nil {

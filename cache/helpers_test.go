@@ -17,8 +17,17 @@ func openTest(t *testing.T, dir string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { closeOK(t, s) })
 	return s
+}
+
+// closeOK closes c, failing the test if that fails. For use in defer and
+// t.Cleanup.
+func closeOK(t testing.TB, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("close %T: %v", c, err)
+	}
 }
 
 // randBytes returns n deterministic pseudo-random bytes.

@@ -133,7 +133,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		WithDetectConflicts(false)
 	db, err := badger.Open(bopts)
 	if err != nil {
-		lock.Close()
+		_ = lock.Close() // releases the lock; the database error is the one to report
 		return nil, fmt.Errorf("open cache database %s: %w (if it is damaged, move it aside: mlbuild rebuilds what it needs)", filepath.Join(dir, "db"), err)
 	}
 	return &Store{dir: dir, db: db, lock: lock, log: log}, nil
@@ -153,7 +153,7 @@ func acquireLock(ctx context.Context, path string, noWait bool, log *slog.Logger
 		return f, nil
 	}
 	if !errors.Is(err, unix.EWOULDBLOCK) {
-		f.Close()
+		_ = f.Close() // not locked: nothing to release
 		return nil, fmt.Errorf("lock cache %s: %w", path, err)
 	}
 	holder := "another mlbuild process"
@@ -166,14 +166,14 @@ func acquireLock(ctx context.Context, path string, noWait bool, log *slog.Logger
 		}
 	}
 	if noWait {
-		f.Close()
+		_ = f.Close() // not locked: nothing to release
 		return nil, fmt.Errorf("%w: %s holds the lock on %s", ErrLocked, holder, filepath.Dir(path))
 	}
 	log.Warn(fmt.Sprintf("waiting: %s is using the cache in %s (Ctrl-C to stop waiting)", holder, filepath.Dir(path)))
 	for {
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close() // not locked: nothing to release
 			return nil, fmt.Errorf("gave up waiting for %s: %w", holder, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -183,7 +183,7 @@ func acquireLock(ctx context.Context, path string, noWait bool, log *slog.Logger
 			return f, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
+			_ = f.Close() // not locked: nothing to release
 			return nil, fmt.Errorf("lock cache %s: %w", path, err)
 		}
 	}
@@ -204,7 +204,8 @@ func (s *Store) Close() error {
 		err := s.db.Close()
 		if s.lock != nil {
 			_ = unix.Flock(int(s.lock.Fd()), unix.LOCK_UN)
-			s.lock.Close()
+			// The file only holds the pid, a hint for the waiting notice.
+			_ = s.lock.Close()
 		}
 		if err != nil {
 			s.closeErr = fmt.Errorf("close cache: %w", err)

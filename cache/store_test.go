@@ -44,7 +44,9 @@ func TestLockNoWait(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)
 	}
-	s2.Close()
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestLockWaitsForClose(t *testing.T) {
@@ -78,7 +80,7 @@ func TestLockWaitsForClose(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("second Open after Close: %v", r.err)
 	}
-	defer r.s.Close()
+	defer closeOK(t, r.s)
 	if ok, err := r.s.HasBlob(d); err != nil || !ok {
 		t.Fatalf("second holder does not see the first one's blob: %v %v", ok, err)
 	}
@@ -93,7 +95,7 @@ func TestLockWaitCancelled(t *testing.T) {
 	go func() {
 		s, err := Open(ctx, dir, Options{Log: slog.New(signalHandler{notices})})
 		if s != nil {
-			s.Close()
+			_ = s.Close() // Open should have failed: err == nil fails the test below
 		}
 		done <- err
 	}()

@@ -62,7 +62,7 @@ func TestNginxBasicAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer r.Close()
+			defer closeOK(t, r)
 			_, err = r.HasBlob(ctx, hexOf([]byte("x")))
 			if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("HasBlob with %s credentials: %v; want ErrAuth mentioning %s", tc.name, err, tc.want)
@@ -88,7 +88,7 @@ func TestNginxPartialUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeOK(t, r)
 	data := randBytes(9, 3<<20)
 	d := hexOf(data)
 	boom := errors.New("local read failed")
@@ -135,7 +135,7 @@ func TestFileBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Close()
+	closeOK(t, r)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.Fatalf("create_dir=true did not create the directory: %v", err)
 	}
@@ -170,7 +170,7 @@ func TestFileBucketPartialUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeOK(t, r)
 	data := randBytes(10, 3<<20)
 	d := hexOf(data)
 	err = r.PutBlob(ctx, d, int64(len(data)), &errAfterReader{r: bytes.NewReader(data[:1<<20]), err: errors.New("boom")})

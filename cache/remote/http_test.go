@@ -132,7 +132,7 @@ func TestHTTPBearerAndCACert(t *testing.T) {
 	if err == nil || !IsUnavailable(err) {
 		t.Errorf("HasBlob against an untrusted certificate: %v; want an unavailable error", err)
 	}
-	r.Close()
+	closeOK(t, r)
 
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
@@ -143,7 +143,7 @@ func TestHTTPBearerAndCACert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeOK(t, r)
 	if r.String() != srv.URL {
 		t.Errorf("String() = %q, want %q", r.String(), srv.URL)
 	}
@@ -180,7 +180,7 @@ func TestHTTPStatuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeOK(t, r)
 	d := hexOf([]byte("x"))
 	for _, tc := range []struct {
 		code        int
@@ -230,7 +230,7 @@ func TestHTTPCutDownload(t *testing.T) {
 		w.(http.Flusher).Flush()
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
-			conn.Close()
+			_ = conn.Close() // cutting the connection is the point; the client sees it
 		}
 		return true
 	}
@@ -240,7 +240,7 @@ func TestHTTPCutDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeOK(t, r)
 	key := hexOf([]byte("cut"))
 	ar := fmt.Sprintf(`{"key":%q,"outputs":{"m":{"path":"m.bin","digest":%q,"size":%d}}}`, key, d, len(data))
 	if err := r.PutAction(ctx, key, []byte(ar)); err != nil {
@@ -271,7 +271,7 @@ func TestHTTPHeaderTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeOK(t, r)
 	start := time.Now()
 	_, err = r.HasBlob(ctx, hexOf([]byte("x")))
 	if err == nil || !IsUnavailable(err) {
@@ -288,13 +288,15 @@ func TestConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	r, err := Open(ctx, "http://"+addr, Options{Getenv: envMap(map[string]string{EnvToken: "tok-zzzzzz"})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeOK(t, r)
 	_, _, err = r.GetAction(ctx, hexOf([]byte("x")))
 	if !IsUnavailable(err) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("GetAction from a closed port: %v", err)
@@ -330,8 +332,11 @@ func TestIsUnavailable(t *testing.T) {
 func TestHoldback(t *testing.T) {
 	var out bytes.Buffer
 	h := &holdback{w: &out}
-	h.Write([]byte("aa"))
-	h.Write([]byte("bb"))
+	for _, b := range []string{"aa", "bb"} {
+		if _, err := h.Write([]byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if out.String() != "aa" {
 		t.Fatalf("holdback passed %q before the end", out.String())
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -22,8 +23,17 @@ func openLocal(t *testing.T) *cache.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { closeOK(t, s) })
 	return s
+}
+
+// closeOK closes c, failing the test if that fails. For use in defer and
+// t.Cleanup.
+func closeOK(t testing.TB, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("close %T: %v", c, err)
+	}
 }
 
 func randBytes(seed uint64, n int) []byte {
@@ -157,7 +167,7 @@ func runScenario(t *testing.T, bc backendCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeOK(t, r)
 	checkNoSecret(t, bc, "String()", r.String())
 
 	a := openLocal(t)

@@ -94,8 +94,12 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	// The port must be free again for the server about to take it.
+	if err := l.Close(); err != nil {
+		return 0, err
+	}
+	return port, nil
 }
 
 func tryStartNginx(dir, bin string, htpasswd []string) (*Nginx, error) {
