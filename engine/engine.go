@@ -106,7 +106,7 @@ func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 	for _, list := range [][]string{opts.Targets, opts.Rebuild} {
 		for _, a := range list {
 			if _, ok := p.byAddr[a]; !ok {
-				store.Close()
+				_ = store.Close() // nothing was written yet; the error to report is this one
 				return nil, fmt.Errorf("no step %s in %s%s", a, displayName(p.File), suggest(a, p.addrs()))
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,6 +123,15 @@ func (failKind) Run(ctx context.Context, inv *steps.Invocation) error {
 	return errors.New(msg)
 }
 
+// closeOK closes c, failing the test if that fails. For use in defer and
+// t.Cleanup.
+func closeOK(t testing.TB, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("close %T: %v", c, err)
+	}
+}
+
 type testEnv struct {
 	t    *testing.T
 	dir  string
@@ -179,7 +189,7 @@ func (env *testEnv) run(opts Options, vars ...string) runResult {
 	if err != nil {
 		env.t.Fatalf("open: %v", err)
 	}
-	defer e.Close()
+	defer closeOK(env.t, e)
 	sum, err := e.Run(context.Background())
 	res := runResult{sum: sum, err: err, status: map[string]Status{}, bytes: e.BytesRead()}
 	for _, r := range sum.Steps {
@@ -198,7 +208,7 @@ func (env *testEnv) plan(vars ...string) map[string]PlanEntry {
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	defer e.Close()
+	defer closeOK(env.t, e)
 	plan, err := e.Plan()
 	if err != nil {
 		env.t.Fatal(err)
@@ -220,7 +230,7 @@ func (env *testEnv) explain(addr string, vars ...string) *Explanation {
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	defer e.Close()
+	defer closeOK(env.t, e)
 	ex, err := e.Explain(addr)
 	if err != nil {
 		env.t.Fatal(err)
@@ -451,7 +461,7 @@ func TestHeavyStepsDoNotOverlap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	defer closeOK(t, e)
 	if _, err := e.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +604,7 @@ func TestSecondProcessIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	defer closeOK(t, e)
 	_, err = Open(context.Background(), p, Options{Workspace: env.dir, NoWait: true})
 	if !errors.Is(err, cache.ErrLocked) {
 		t.Fatalf("second open: %v", err)

@@ -80,8 +80,11 @@ func reopen(dir string, vars ...string) *engine.Engine {
 // build runs the workspace's pipeline, as "mlbuild run" would.
 func build(dir string) {
 	e := reopen(dir)
-	defer e.Close()
-	if _, err := e.Run(context.Background()); err != nil {
+	_, err := e.Run(context.Background())
+	if cerr := e.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -108,7 +111,11 @@ func Example() {
 			log.Fatal(err)
 		}
 		sum, err := e.Run(ctx)
-		e.Close()
+		// Close flushes the cache's database: a failure there can lose
+		// the results just stored.
+		if cerr := e.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -150,7 +157,11 @@ func ExampleEngine_Plan() {
 	build(dir)
 
 	e := reopen(dir, "seed=7") // as -var seed=7
-	defer e.Close()
+	defer func() {
+		if err := e.Close(); err != nil {
+			log.Fatal(err)
+		}
+	}()
 	plan, err := e.Plan()
 	if err != nil {
 		log.Fatal(err)
@@ -176,7 +187,11 @@ func ExampleEngine_Explain() {
 	build(dir)
 
 	e := reopen(dir, "seed=7")
-	defer e.Close()
+	defer func() {
+		if err := e.Close(); err != nil {
+			log.Fatal(err)
+		}
+	}()
 	ex, err := e.Explain("split.data")
 	if err != nil {
 		log.Fatal(err)

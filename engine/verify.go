@@ -100,7 +100,7 @@ func (e *Engine) verifyStep(ctx context.Context, s *Step, key string) (*VerifyRe
 	if err != nil {
 		return nil, err
 	}
-	res.Seconds = time.Now().Sub(start).Seconds()
+	res.Seconds = time.Since(start).Seconds()
 	names := make([]string, 0, len(ar.Outputs))
 	for n := range ar.Outputs {
 		names = append(names, n)
@@ -175,7 +175,7 @@ func (e *Engine) firstDifferentByte(digest, path string) string {
 	if err != nil {
 		return err.Error()
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(e.store.WriteBlob(digest, pw)) }()
 	defer pr.Close()

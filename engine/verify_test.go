@@ -49,7 +49,7 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	defer closeOK(t, e)
 	res, err := e.Verify(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -441,7 +441,7 @@ func (f *File) Write(path string) error {
 	done := false
 	defer func() {
 		if !done {
-			tmp.Close()
+			_ = tmp.Close() // the write failed already; its error is the one returned
 			os.Remove(tmp.Name())
 		}
 	}()
@@ -462,8 +462,8 @@ func (f *File) Write(path string) error {
 	}
 	done = true
 	if d, err := os.Open(dir); err == nil { // make the rename durable; best effort
-		d.Sync()
-		d.Close()
+		_ = d.Sync()
+		_ = d.Close()
 	}
 	return nil
 }
