@@ -266,7 +266,8 @@ func TestRoundTripAllDTypes(t *testing.T) {
 }
 
 func TestFloat32RoundTrip(t *testing.T) {
-	vals := []float32{0, -0.0, 1.5, -3.25, 1e-3, 65504, float32(math.Inf(1))}
+	negZero := float32(math.Copysign(0, -1)) // the literal -0.0 is plain zero in Go
+	vals := []float32{0, negZero, 1.5, -3.25, 1e-3, 65504, float32(math.Inf(1))}
 	path := filepath.Join(t.TempDir(), "f.safetensors")
 	err := Write(path, []Tensor{
 		{"a", F32, []int{len(vals)}, F32Bytes(vals)},
@@ -296,6 +297,9 @@ func TestFloat32RoundTrip(t *testing.T) {
 			}
 			if d := math.Abs(float64(got[i] - v)); !(d <= tol) && !(math.IsInf(float64(v), 0) && got[i] == v) {
 				t.Errorf("%s[%d] = %g, want %g", name, i, got[i], v)
+			}
+			if math.Signbit(float64(got[i])) != math.Signbit(float64(v)) {
+				t.Errorf("%s[%d] = %g, want %g (sign bit)", name, i, got[i], v)
 			}
 		}
 	}
@@ -419,7 +423,7 @@ func TestAcceptedEdgeCases(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "ok.safetensors")
-			os.WriteFile(path, c.file, 0o644)
+			writeFile(t, path, c.file)
 			f, err := Open(path)
 			if err != nil {
 				t.Fatal(err)
@@ -521,8 +525,12 @@ func TestWriterAtomic(t *testing.T) {
 	}
 	assertNoTemps(t, dir)
 
-	w, _ = Create(path, specs, nil)
-	w.WriteTensor("b", F32Bytes([]float32{1, 2}))
+	if w, err = Create(path, specs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteTensor("b", F32Bytes([]float32{1, 2})); err != nil {
+		t.Fatal(err)
+	}
 	w.Abort()
 	if err := w.WriteTensor("a", []byte{1, 2, 3}); err == nil {
 		t.Error("write after Abort succeeded")
@@ -568,6 +576,14 @@ func assertNoTemps(t *testing.T, dir string) {
 	}
 }
 
+// writeFile writes b to path, failing the test if that fails.
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // writeShard writes tensors named names, each a U8 vector [len(name)].
 func writeShard(t *testing.T, path string, names ...string) {
 	t.Helper()
@@ -593,7 +609,7 @@ func TestShardedModel(t *testing.T) {
     "model.layers.0.b": "model-00002-of-00002.safetensors"
   }
 }`
-	os.WriteFile(filepath.Join(dir, IndexFileName), []byte(index), 0o644)
+	writeFile(t, filepath.Join(dir, IndexFileName), []byte(index))
 	m, err := OpenModel(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -667,8 +683,8 @@ func TestShardedModelErrors(t *testing.T) {
 			dir := t.TempDir()
 			writeShard(t, filepath.Join(dir, "s1.safetensors"), "a", "b")
 			writeShard(t, filepath.Join(dir, "s2.safetensors"), "c")
-			os.WriteFile(filepath.Join(dir, "bad.safetensors"), []byte("not a safetensors file"), 0o644)
-			os.WriteFile(filepath.Join(dir, IndexFileName), []byte(c.index), 0o644)
+			writeFile(t, filepath.Join(dir, "bad.safetensors"), []byte("not a safetensors file"))
+			writeFile(t, filepath.Join(dir, IndexFileName), []byte(c.index))
 			m, err := OpenModel(dir)
 			if err == nil {
 				m.Close()
@@ -761,7 +777,7 @@ func TestReadFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fh.Close()
+	defer func() { _ = fh.Close() }() // read-only
 	got, release, err := readAll(fh, len(want))
 	if err != nil || !bytes.Equal(got, want) || release() != nil {
 		t.Fatalf("readAll: %v", err)

@@ -116,8 +116,11 @@ func Create(path string, specs []TensorInfo, metadata map[string]string) (*Write
 	w := &Writer{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, 1<<20), layout: layout}
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(len(hdr)))
-	w.bw.Write(n[:])
-	if _, err := w.bw.Write(hdr); err != nil {
+	_, err = w.bw.Write(n[:])
+	if err == nil {
+		_, err = w.bw.Write(hdr)
+	}
+	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("safetensors: writing %s: %w", path, err)
 	}
@@ -194,7 +197,7 @@ func (w *Writer) Close() error {
 	}
 	if d, derr := os.Open(filepath.Dir(w.path)); derr == nil {
 		_ = d.Sync() // make the rename durable; best effort
-		d.Close()
+		_ = d.Close()
 	}
 	return nil
 }
@@ -208,7 +211,7 @@ func (w *Writer) Abort() {
 	if w.err == nil {
 		w.err = errors.New("safetensors: writer aborted")
 	}
-	w.tmp.Close()
+	_ = w.tmp.Close() // what was written is being thrown away
 	os.Remove(w.tmp.Name())
 }
 
