@@ -288,7 +288,7 @@ func TestReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<24)
 	n, bad := 0, 0
@@ -614,7 +614,7 @@ func sharedTexts(t *testing.T) (books []string, titles []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	r := csv.NewReader(f)
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true

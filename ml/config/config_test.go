@@ -484,8 +484,13 @@ func TestCheckTensorsOnFile(t *testing.T) {
 	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
-	js, _ := c.JSON()
-	os.WriteFile(filepath.Join(dir, "config.json"), js, 0o644)
+	js, err := c.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), js, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	m, err := safetensors.OpenModel(dir)
 	if err != nil {
 		t.Fatal(err)

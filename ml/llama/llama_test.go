@@ -513,33 +513,48 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 	check("missing", filepath.Join(t.TempDir(), "nope"), "does not exist")
+	read := func(path string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	write := func(path string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	dir, _ := defaultTiny("llama").write(t)
-	cfg, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	cfg := read(filepath.Join(dir, "config.json"))
 	bad := strings.Replace(string(cfg), "LlamaForCausalLM", "GPT2LMHeadModel", 1)
 	bad = strings.Replace(bad, `"model_type": "llama"`, `"model_type": "gpt2"`, 1)
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(bad), 0o644)
+	write(filepath.Join(dir, "config.json"), []byte(bad))
 	check("gpt2", dir, "not supported")
 
 	dir, _ = defaultTiny("llama").write(t)
 	st := filepath.Join(dir, safetensors.SingleFileName)
-	data, _ := os.ReadFile(st)
-	os.WriteFile(st, data[:len(data)/2], 0o644)
+	data := read(st)
+	write(st, data[:len(data)/2])
 	check("truncated", dir, "cannot load the weights")
 
 	dir, _ = defaultTiny("llama").write(t)
-	os.WriteFile(filepath.Join(dir, safetensors.SingleFileName), []byte("garbage"), 0o644)
+	write(filepath.Join(dir, safetensors.SingleFileName), []byte("garbage"))
 	check("garbage", dir, "cannot load the weights")
 
 	// Weights of another shape than the config says.
 	dir, _ = defaultTiny("llama").write(t)
 	other, _ := defaultTiny("phi3").write(t)
-	data, _ = os.ReadFile(filepath.Join(other, safetensors.SingleFileName))
-	os.WriteFile(filepath.Join(dir, safetensors.SingleFileName), data, 0o644)
+	write(filepath.Join(dir, safetensors.SingleFileName), read(filepath.Join(other, safetensors.SingleFileName)))
 	check("mismatch", dir, "do not match config.json")
 
 	dir, _ = defaultTiny("llama").write(t)
-	os.Remove(filepath.Join(dir, safetensors.SingleFileName))
+	if err := os.Remove(filepath.Join(dir, safetensors.SingleFileName)); err != nil {
+		t.Fatal(err)
+	}
 	check("no weights", dir, "holds neither")
 
 	// Mistral's sliding window: contexts beyond it are refused.

@@ -126,7 +126,9 @@ func FuzzLoad(f *testing.F) {
 				tok.Decode(ids, true)
 				d := tok.NewStreamDecoder(false)
 				for _, id := range ids {
-					d.Next(id)
+					// A fuzzed decoder chain may rewrite text already
+					// emitted, which Next reports; only a panic is a bug.
+					_, _ = d.Next(id)
 				}
 				d.Flush()
 			}

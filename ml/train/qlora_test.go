@@ -268,8 +268,13 @@ func TestMergedModelMatchesTheAdaptedModel(t *testing.T) {
 			if _, err := Merge(filepath.Join(out, "model.safetensors"), base, ad, be); err != nil {
 				t.Fatal(err)
 			}
-			cfgData, _ := os.ReadFile(filepath.Join(base, "config.json"))
-			os.WriteFile(filepath.Join(out, "config.json"), cfgData, 0o644)
+			cfgData, err := os.ReadFile(filepath.Join(base, "config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(out, "config.json"), cfgData, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			merged, err := llama.Load(out, be)
 			if err != nil {
 				t.Fatal(err)
