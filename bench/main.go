@@ -96,8 +96,11 @@ func run(cfg *config, out string) error {
 	}
 	// The runs must use their own workspaces' caches, never the user's,
 	// and no remote but the benchmark's own nginx.
-	os.Unsetenv("MLBUILD_CACHE_DIR")
-	os.Unsetenv("MLBUILD_REMOTE")
+	for _, v := range []string{"MLBUILD_CACHE_DIR", "MLBUILD_REMOTE"} {
+		if err := os.Unsetenv(v); err != nil {
+			return fmt.Errorf("unset %s: %w", v, err)
+		}
+	}
 	if cfg.tmp, err = os.MkdirTemp("", "mlbuild-bench-"); err != nil {
 		return err
 	}

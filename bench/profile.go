@@ -23,8 +23,7 @@ type phases struct {
 // breakdown measures the phases of a no-op rerun of file in ws, each the
 // median of reps runs; with profile set it writes a CPU profile of the
 // in-process runs there (go tool pprof -top FILE).
-func breakdown(cfg *config, ws, file string, reps int, profile string) (phases, error) {
-	var ph phases
+func breakdown(cfg *config, ws, file string, reps int, profile string) (ph phases, err error) {
 	var proc samples
 	for range reps {
 		start := time.Now()
@@ -35,11 +34,16 @@ func breakdown(cfg *config, ws, file string, reps int, profile string) (phases, 
 	}
 	ph.process = proc.median()
 	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return ph, err
+		f, cerr := os.Create(profile)
+		if cerr != nil {
+			return ph, cerr
 		}
-		defer f.Close()
+		// Runs after StopCPUProfile below has written the profile out.
+		defer func() {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("write CPU profile %s: %w", profile, cerr)
+			}
+		}()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return ph, err
 		}

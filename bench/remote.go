@@ -323,7 +323,7 @@ type transferResult struct {
 // `curl -o /dev/null` of the pushed blob. Memory is sampled during the
 // mlbuild transfers. Every timed transfer starts after a sync(2). The file
 // and the stores are removed before returning.
-func benchTransfer(cfg *config, n *remotetest.Nginx, curl curlTool) (*transferResult, error) {
+func benchTransfer(cfg *config, n *remotetest.Nginx, curl curlTool) (_ *transferResult, err error) {
 	size := cfg.hashSize
 	dir := filepath.Join(cfg.tmp, "transfer")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -351,7 +351,11 @@ func benchTransfer(cfg *config, n *remotetest.Nginx, curl curlTool) (*transferRe
 	if err != nil {
 		return nil, err
 	}
-	defer local.Close()
+	defer func() {
+		if cerr := local.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	r := &transferResult{size: size}
 	// Each timed transfer starts with no dirty pages left by the one
 	// before: otherwise their writeback lands on whichever comes next.
@@ -371,7 +375,7 @@ func benchTransfer(cfg *config, n *remotetest.Nginx, curl curlTool) (*transferRe
 	if err != nil {
 		return nil, err
 	}
-	defer rem.Close()
+	defer func() { _ = rem.Close() }() // only releases connections: each upload is whole once Push returns
 	// The big objects go too, even with -keep.
 	defer os.Remove(n.ObjectPath("cas/" + digest))
 	curlSum := sha256.Sum256([]byte("mlbuild bench: curl's upload " + digest))
@@ -438,7 +442,10 @@ func benchTransfer(cfg *config, n *remotetest.Nginx, curl curlTool) (*transferRe
 		if curl.path == "" {
 			continue
 		}
-		os.Remove(curlObj)
+		// A copy left by the last round would pass the check below.
+		if err := os.Remove(curlObj); err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
 		unix.Sync()
 		d, err = runCurl(curl, "-sS", "-f", "-T", path, curlURL)
 		if err != nil {

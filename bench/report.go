@@ -84,8 +84,9 @@ func describeMachine() machine {
 	m.cpu = procField("/proc/cpuinfo", "model name")
 	if kb := procField("/proc/meminfo", "MemTotal"); kb != "" {
 		var n int64
-		fmt.Sscanf(kb, "%d", &n)
-		m.mem = fmt.Sprintf("%.1f GiB", float64(n)/(1<<20))
+		if _, err := fmt.Sscanf(kb, "%d", &n); err == nil {
+			m.mem = fmt.Sprintf("%.1f GiB", float64(n)/(1<<20))
+		}
 	}
 	if out, err := exec.Command("go", "version").Output(); err == nil {
 		m.goVer = strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
@@ -114,7 +115,7 @@ func procField(path, key string) string {
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
