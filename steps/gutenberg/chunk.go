@@ -102,13 +102,17 @@ func sentenceEnd(w, next string) bool {
 			}
 		}
 	}
-	for _, r := range next {
-		if strings.ContainsRune("\"'“‘«([_", r) {
-			return true
-		}
-		return unicode.IsUpper(r) || unicode.IsDigit(r) || !unicode.IsLetter(r)
+	// Only the next word's first rune matters: an opening quote or
+	// bracket, a capital, a digit or any other non-letter starts a
+	// sentence; a lower-case (or uncased) letter does not.
+	r, size := utf8.DecodeRuneInString(next)
+	if size == 0 {
+		return false // no next word
 	}
-	return false
+	if strings.ContainsRune("\"'“‘«([_", r) {
+		return true
+	}
+	return unicode.IsUpper(r) || unicode.IsDigit(r) || !unicode.IsLetter(r)
 }
 
 // clauseEnd reports whether w ends a clause: a comma, semicolon, colon or

@@ -174,6 +174,14 @@ func TestSentenceEnd(t *testing.T) {
 		{"1771.", "DEAR", true},
 		{"word", "Next", false},
 		{"done.)", "And", true},
+		// Only the next word's first rune decides.
+		{"end.", "", false},
+		{"end.", "1850", true},
+		{"end.", "—and", true},
+		{"end.", "(see", true},
+		{"end.", "\xffbad", true}, // U+FFFD is not a letter
+		{"end.", "ǅ", false},      // title case, not upper case
+		{"end.", "日本", false},     // an uncased letter
 	}
 	for _, tc := range tests {
 		if got := sentenceEnd(tc.w, tc.next); got != tc.want {
