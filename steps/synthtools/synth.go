@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -310,55 +309,42 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	return records, rep, nil
 }
 
-// options reads the config; errors are *steps.AttrError naming the
-// attribute at fault.
+// config is a synth_tools step's attributes, as steps.Decode reads them.
+type config struct {
+	Count          int      `attr:"count"`
+	Seed           int64    `attr:"seed"`
+	Holdout        []string `attr:"holdout_locations"`
+	AnswerFraction float64  `attr:"answer_fraction"`
+	Thought        string   `attr:"thought"`
+	// SystemPrompt is nil when the attribute is unset (null):
+	// weather.SystemPrompt(); "" means no system message.
+	SystemPrompt *string `attr:"system_prompt"`
+}
+
+// options decodes and checks the config, in the schema's attribute order,
+// and maps it to Generate's options; errors are *steps.AttrError naming
+// the attribute at fault.
 func options(inv *steps.Invocation) (Options, error) {
-	attrErr := func(name string, err error) error {
-		return &steps.AttrError{Attr: name, Msg: strings.TrimPrefix(err.Error(), inv.Step+": ")}
+	var c config
+	if err := inv.Decode(&c); err != nil {
+		return Options{}, err
 	}
-	count, err := inv.Int("count")
-	if err != nil {
-		return Options{}, attrErr("count", err)
+	if c.Count < 1 || c.Count > maxCount {
+		return Options{}, &steps.AttrError{Attr: "count", Msg: fmt.Sprintf("must be between 1 and %d, got %d", maxCount, c.Count)}
 	}
-	if count < 1 || count > maxCount {
-		return Options{}, &steps.AttrError{Attr: "count", Msg: fmt.Sprintf("must be between 1 and %d, got %d", maxCount, count)}
-	}
-	seed, err := inv.Int("seed")
-	if err != nil {
-		return Options{}, attrErr("seed", err)
-	}
-	holdout, err := inv.Strings("holdout_locations")
-	if err != nil {
-		return Options{}, attrErr("holdout_locations", err)
-	}
-	for _, h := range holdout {
+	for _, h := range c.Holdout {
 		if _, ok := weather.LookupPlace(h); !ok {
 			return Options{}, &steps.AttrError{Attr: "holdout_locations", Msg: fmt.Sprintf("%q is not a built-in place (see steps/weather/places.go)", h)}
 		}
 	}
-	frac, err := inv.Float("answer_fraction")
-	if err != nil {
-		return Options{}, attrErr("answer_fraction", err)
-	}
-	if err := checkFraction(frac); err != nil {
+	if err := checkFraction(c.AnswerFraction); err != nil {
 		return Options{}, &steps.AttrError{Attr: "answer_fraction", Msg: err.Error()}
 	}
-	style, err := inv.String("thought")
-	if err != nil {
-		return Options{}, attrErr("thought", err)
-	}
-	if err := checkThought(style); err != nil {
+	if err := checkThought(c.Thought); err != nil {
 		return Options{}, &steps.AttrError{Attr: "thought", Msg: err.Error()}
 	}
-	opts := Options{Count: int(count), Seed: seed, Holdout: holdout, CallOnlyFraction: 1 - frac, Thought: style}
-	if inv.IsSet("system_prompt") {
-		s, err := inv.String("system_prompt")
-		if err != nil {
-			return Options{}, attrErr("system_prompt", err)
-		}
-		opts.SystemPrompt = &s
-	}
-	return opts, nil
+	return Options{Count: c.Count, Seed: c.Seed, Holdout: c.Holdout, CallOnlyFraction: 1 - c.AnswerFraction,
+		Thought: c.Thought, SystemPrompt: c.SystemPrompt}, nil
 }
 
 // Validate implements steps.Validator: config errors are reported when
@@ -372,7 +358,7 @@ func (Kind) Validate(inv *steps.Invocation) error {
 func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	opts, err := options(inv)
 	if err != nil {
-		return fmt.Errorf("%s: %w", inv.Step, err)
+		return err // an *steps.AttrError: the engine names the step and points at the attribute
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -387,12 +373,12 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	}
 	for i, rec := range records {
 		if err := out.Write(rec); err != nil {
-			out.Close()
+			_ = out.Close() // the failed write is the error to report; the output folder is discarded
 			return err
 		}
 		if (i+1)%1000 == 0 {
 			if err := ctx.Err(); err != nil {
-				out.Close()
+				_ = out.Close() // cancelled: the output folder is discarded
 				return err
 			}
 			inv.ReportProgress(float64(i+1), float64(len(records)), "writing conversations")
