@@ -299,7 +299,7 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	c.progress = func(done int64) { inv.ReportProgress(float64(done), float64(total), "") }
 	for _, src := range sources {
 		if err := c.cleanFile(ctx, src, w); err != nil {
-			w.Close()
+			_ = w.Close() // the step failed: the engine discards its output folder
 			return fmt.Errorf("%s: %w", inv.Step, err)
 		}
 	}
@@ -349,7 +349,7 @@ func (c *cleaner) cleanFile(ctx context.Context, src steps.InputFile, w *steps.J
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	cr := csv.NewReader(bufio.NewReaderSize(f, 1<<16))
 	cr.FieldsPerRecord = -1 // checked here, to report the file and line (or skip)
 	cr.ReuseRecord = true

@@ -237,7 +237,7 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	}
 	rep := report{MinWords: opts.minWords, MaxWords: opts.maxWords, KeepHeadings: opts.keepHeadings, Books: []bookReport{}}
 	fail := func(err error) error {
-		w.Close()
+		_ = w.Close() // the step failed: the engine discards its output folder
 		return err
 	}
 	for i, f := range files {
