@@ -133,26 +133,25 @@ type firstSeen struct {
 // the seed attribute alone selects the stream.
 const streamSplit = 0x6d6c73706c697400
 
+// config is a split step's attributes, as steps.Decode reads them.
 type config struct {
-	validation       float64
-	mode             string // "fraction" or "count"
-	seed             int64
-	dedupe, stratify bool
+	Validation float64 `attr:"validation"`
+	Seed       int64   `attr:"seed"`
+	Dedupe     bool    `attr:"dedupe"`
+	Stratify   bool    `attr:"stratify"`
+
+	mode string // "fraction" or "count", from Validation
 }
 
-// readConfig reads the non-input attributes; errors are *steps.AttrError
-// naming the attribute at fault.
+// readConfig decodes and checks the non-input attributes, in the schema's
+// order; errors are *steps.AttrError naming the attribute at fault.
 func readConfig(inv *steps.Invocation) (config, error) {
-	attrErr := func(name string, err error) error {
-		return &steps.AttrError{Attr: name, Msg: strings.TrimPrefix(err.Error(), inv.Step+": ")}
-	}
 	var c config
-	var err error
-	if c.validation, err = inv.Float("validation"); err != nil {
-		return c, attrErr("validation", err)
+	if err := inv.Decode(&c); err != nil {
+		return c, err
 	}
 	c.mode = "fraction"
-	switch v := c.validation; {
+	switch v := c.Validation; {
 	case math.IsNaN(v) || v < 0:
 		return c, &steps.AttrError{Attr: "validation", Msg: fmt.Sprintf("must be a fraction in [0, 1) or a count >= 1, got %v", v)}
 	case v >= 1:
@@ -160,15 +159,6 @@ func readConfig(inv *steps.Invocation) (config, error) {
 		if v != math.Trunc(v) || v > math.MaxInt32 {
 			return c, &steps.AttrError{Attr: "validation", Msg: fmt.Sprintf("must be a whole number when 1 or more (a number of records), got %v; use a value below 1 for a fraction", v)}
 		}
-	}
-	if c.seed, err = inv.Int("seed"); err != nil {
-		return c, attrErr("seed", err)
-	}
-	if c.dedupe, err = inv.Bool("dedupe"); err != nil {
-		return c, attrErr("dedupe", err)
-	}
-	if c.stratify, err = inv.Bool("stratify"); err != nil {
-		return c, attrErr("stratify", err)
 	}
 	return c, nil
 }
@@ -188,9 +178,9 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	}
 	cfg, err := readConfig(inv)
 	if err != nil {
-		return fmt.Errorf("%s: %w", inv.Step, err)
+		return err // an *steps.AttrError: the engine names the step and points at the attribute
 	}
-	valAttr, seed, dedupe, stratify := cfg.validation, cfg.seed, cfg.dedupe, cfg.stratify
+	valAttr, seed, dedupe, stratify := cfg.Validation, cfg.Seed, cfg.Dedupe, cfg.Stratify
 	rep := &Report{Validation: valAttr, Mode: cfg.mode, Seed: seed, Dedupe: dedupe, Stratify: stratify}
 
 	// Read every input, dropping duplicates.
@@ -421,11 +411,12 @@ func writeLines(path string, recs []record) error {
 	}
 	w := bufio.NewWriterSize(f, 1<<16)
 	for _, r := range recs {
-		w.Write(r.raw)
-		w.WriteByte('\n')
+		// A bufio.Writer's first error sticks: Flush below returns it.
+		_, _ = w.Write(r.raw)
+		_ = w.WriteByte('\n')
 	}
 	if err := w.Flush(); err != nil {
-		f.Close()
+		_ = f.Close() // the failed write is the error to report
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return f.Close()
