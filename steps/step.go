@@ -9,8 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
-	"math/big"
 	"sort"
 	"sync"
 
@@ -85,6 +83,15 @@ type Attribute struct {
 	// progress style, a device chosen by "auto"): they stay out of the key.
 	NotInKey bool
 	Doc      string
+}
+
+// DefaultValue is the value a step sees when the attribute is absent: its
+// Default, or a null of its Type when it has none.
+func (a Attribute) DefaultValue() cty.Value {
+	if a.Default == cty.NilVal {
+		return cty.NullVal(a.Type)
+	}
+	return a.Default
 }
 
 // Output is one artifact a step writes.
@@ -228,14 +235,9 @@ func (inv *Invocation) Int(name string) (int64, error) {
 	if v.Type() != cty.Number {
 		return 0, fmt.Errorf("%s: attribute %q is %s, not a number", inv.Step, name, v.Type().FriendlyName())
 	}
-	bf := v.AsBigFloat()
-	i, acc := bf.Int64()
-	if acc != big.Exact {
-		f, _ := bf.Float64()
-		if math.IsInf(f, 0) || math.Abs(f) > math.MaxInt64 {
-			return 0, fmt.Errorf("%s: attribute %q is out of range", inv.Step, name)
-		}
-		return 0, fmt.Errorf("%s: attribute %q must be a whole number, got %v", inv.Step, name, f)
+	i, err := wholeNumber(v.AsBigFloat())
+	if err != nil {
+		return 0, fmt.Errorf("%s: attribute %q %s", inv.Step, name, err)
 	}
 	return i, nil
 }
