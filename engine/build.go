@@ -550,9 +550,28 @@ func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents,
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
-		return nil, err
+		return nil, s.locate(err)
 	}
 	return inputPaths, nil
+}
+
+// locate points an attribute error that the step's kind returned while
+// running (a *steps.AttrError) at the attribute in the pipeline file, as
+// load-time diagnostics are: "twainbot.hcl:12:3: attribute "seq_len": ...";
+// an attribute left at its default is pointed at the step's block.
+func (s *Step) locate(err error) error {
+	var ae *steps.AttrError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	r, ok := s.attrRanges[ae.Attr]
+	if !ok {
+		r = s.Range
+	}
+	if r.Filename == "" {
+		return err
+	}
+	return fmt.Errorf("%s:%d:%d: %w", r.Filename, r.Start.Line, r.Start.Column, err)
 }
 
 // runStep calls the kind, turning a panic into an error that names it.

@@ -120,6 +120,9 @@ func (failKind) Run(ctx context.Context, inv *steps.Invocation) error {
 	if msg == "panic" {
 		panic("kaboom")
 	}
+	if msg == "bad attribute" {
+		return &steps.AttrError{Attr: "message", Msg: "is refused at run time"}
+	}
 	return errors.New(msg)
 }
 
@@ -401,6 +404,21 @@ func TestIncrementalRebuilds(t *testing.T) {
 			t.Fatalf("targets: %v", r.status)
 		}
 	})
+}
+
+// TestRunTimeAttributeErrorsHaveASource checks that an attribute error a
+// kind returns while running names the attribute's place in the file.
+func TestRunTimeAttributeErrorsHaveASource(t *testing.T) {
+	env := newEnv(t, `
+step "fail" "bad" {
+  message = "bad attribute"
+}
+`)
+	r := env.run(Options{Jobs: 1})
+	want := `fail.bad failed: ` + filepath.Join(env.dir, "pipeline.hcl") + `:3:13: attribute "message": is refused at run time`
+	if r.err == nil || !strings.Contains(r.err.Error(), want) {
+		t.Fatalf("error = %v\nwant %s", r.err, want)
+	}
 }
 
 func TestFailureStopsNewSteps(t *testing.T) {

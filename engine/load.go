@@ -648,10 +648,7 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 			}
 			v = cv
 		} else {
-			v = a.Default
-			if v == cty.NilVal {
-				v = cty.NullVal(a.Type)
-			}
+			v = a.DefaultValue()
 		}
 		if refs := l.disabledRefs[s][a.Name]; a.Input && len(refs) > 0 && hasNull(v) {
 			r := refs[0]
