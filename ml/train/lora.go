@@ -36,6 +36,15 @@ type LoRAConfig struct {
 	ModulesToSave []string
 }
 
+// AllLinear is the TargetModules entry that selects every linear layer of
+// the decoder, as PEFT's "all-linear".
+const AllLinear = "all-linear"
+
+// LinearModules are the names TargetModules may list: the decoder's linear
+// modules, separate (Llama, Mistral) and fused (Phi-3's qkv_proj and
+// gate_up_proj).
+var LinearModules = []string{"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "gate_proj", "up_proj", "down_proj", "gate_up_proj"}
+
 // Names of the modules ModulesToSave may list, and their tensors' names in
 // a PEFT adapter file.
 const (
@@ -75,7 +84,7 @@ func moduleNames(cfg *config.Config) []string {
 // lists the model's modules.
 func (c LoRAConfig) Targets(cfg *config.Config) ([]string, error) {
 	all := moduleNames(cfg)
-	if len(c.TargetModules) == 1 && c.TargetModules[0] == "all-linear" {
+	if len(c.TargetModules) == 1 && c.TargetModules[0] == AllLinear {
 		return all, nil
 	}
 	var out []string

@@ -62,59 +62,82 @@ type defaults struct {
 	lr, minLR, wd                                                         float64
 }
 
-// loopOptions reads the shared attributes.
-func loopOptions(inv *steps.Invocation) (train.Options, error) {
-	var o train.Options
-	ints := map[string]*int{"seq_len": &o.SeqLen, "batch_size": &o.BatchSize, "grad_accum": &o.GradAccum,
-		"epochs": &o.Epochs, "max_steps": &o.MaxSteps, "warmup_steps": &o.Schedule.Warmup,
-		"eval_every": &o.EvalEvery, "patience": &o.Patience, "checkpoint_every": &o.CheckpointEvery}
-	for name, dst := range ints {
-		v, err := inv.Int(name)
-		if err != nil {
-			return o, err
+// loopConfig holds the training-loop attributes pretrain and qlora_train
+// share (optimizerAttributes), as steps.Decode reads them.
+type loopConfig struct {
+	SeqLen          int     `attr:"seq_len"`
+	GroupByLength   bool    `attr:"group_by_length"`
+	BatchSize       int     `attr:"batch_size"`
+	GradAccum       int     `attr:"grad_accum"`
+	Epochs          int     `attr:"epochs"`
+	MaxSteps        int     `attr:"max_steps"`
+	LearningRate    float64 `attr:"learning_rate"`
+	LRSchedule      string  `attr:"lr_schedule"`
+	WarmupSteps     int     `attr:"warmup_steps"`
+	MinLRRatio      float64 `attr:"min_lr_ratio"`
+	WeightDecay     float64 `attr:"weight_decay"`
+	Beta1           float64 `attr:"adam_beta1"`
+	Beta2           float64 `attr:"adam_beta2"`
+	Epsilon         float64 `attr:"adam_epsilon"`
+	MaxGradNorm     float64 `attr:"max_grad_norm"`
+	EvalEvery       int     `attr:"eval_every"`
+	Patience        int     `attr:"patience"`
+	CheckpointEvery int     `attr:"checkpoint_every"`
+	Seed            int64   `attr:"seed"`
+	threadsConfig
+}
+
+// threadsConfig is the thread count of the kinds that compute.
+type threadsConfig struct {
+	Threads int `attr:"threads"`
+}
+
+// options checks the shared attributes, in the schema's order, and maps
+// them to the training loop's options.
+func (c *loopConfig) options() (train.Options, error) {
+	for _, a := range []struct {
+		name string
+		v    int
+		min  int
+	}{
+		{"seq_len", c.SeqLen, 2}, {"batch_size", c.BatchSize, 1}, {"grad_accum", c.GradAccum, 1}, {"epochs", c.Epochs, 1},
+		{"max_steps", c.MaxSteps, 0}, {"warmup_steps", c.WarmupSteps, 0}, {"eval_every", c.EvalEvery, 0},
+		{"patience", c.Patience, 0}, {"checkpoint_every", c.CheckpointEvery, 0},
+	} {
+		if a.v < 0 || a.v > 1<<30 {
+			return train.Options{}, &steps.AttrError{Attr: a.name, Msg: fmt.Sprintf("must be between 0 and 2^30, got %d", a.v)}
 		}
-		if v < 0 || v > 1<<30 {
-			return o, &steps.AttrError{Attr: name, Msg: fmt.Sprintf("must be between 0 and 2^30, got %d", v)}
-		}
-		*dst = int(v)
-	}
-	for _, name := range []string{"seq_len", "batch_size", "grad_accum", "epochs"} {
-		if *ints[name] < 1 {
-			return o, &steps.AttrError{Attr: name, Msg: "must be at least 1"}
+		if a.v < a.min {
+			return train.Options{}, &steps.AttrError{Attr: a.name, Msg: fmt.Sprintf("must be at least %d", a.min)}
 		}
 	}
-	if o.SeqLen < 2 {
-		return o, &steps.AttrError{Attr: "seq_len", Msg: "must be at least 2"}
-	}
-	floats := map[string]*float64{"learning_rate": &o.Schedule.Peak, "min_lr_ratio": &o.Schedule.MinRatio,
-		"weight_decay": &o.WeightDecay, "adam_beta1": &o.Beta1, "adam_beta2": &o.Beta2, "adam_epsilon": &o.Eps,
-		"max_grad_norm": &o.MaxGradNorm}
-	for name, dst := range floats {
-		v, err := inv.Float(name)
-		if err != nil {
-			return o, err
+	for _, a := range []struct {
+		name string
+		v    float64
+	}{
+		{"learning_rate", c.LearningRate}, {"min_lr_ratio", c.MinLRRatio}, {"weight_decay", c.WeightDecay},
+		{"adam_beta1", c.Beta1}, {"adam_beta2", c.Beta2}, {"adam_epsilon", c.Epsilon}, {"max_grad_norm", c.MaxGradNorm},
+	} {
+		if math.IsNaN(a.v) || a.v < 0 {
+			return train.Options{}, &steps.AttrError{Attr: a.name, Msg: fmt.Sprintf("must be a non-negative number, got %v", a.v)}
 		}
-		if math.IsNaN(v) || v < 0 {
-			return o, &steps.AttrError{Attr: name, Msg: fmt.Sprintf("must be a non-negative number, got %v", v)}
-		}
-		*dst = v
 	}
-	if o.Beta1 >= 1 || o.Beta2 >= 1 {
-		return o, &steps.AttrError{Attr: "adam_beta1", Msg: "AdamW's betas must be below 1"}
+	if c.Beta1 >= 1 {
+		return train.Options{}, &steps.AttrError{Attr: "adam_beta1", Msg: "AdamW's betas must be below 1"}
 	}
-	if o.Eps <= 0 {
-		return o, &steps.AttrError{Attr: "adam_epsilon", Msg: "must be positive"}
+	if c.Beta2 >= 1 {
+		return train.Options{}, &steps.AttrError{Attr: "adam_beta2", Msg: "AdamW's betas must be below 1"}
 	}
-	group, err := inv.Bool("group_by_length")
-	if err != nil {
-		return o, err
+	if c.Epsilon <= 0 {
+		return train.Options{}, &steps.AttrError{Attr: "adam_epsilon", Msg: "must be positive"}
 	}
-	o.GroupByLength = group
-	kind, err := inv.String("lr_schedule")
-	if err != nil {
-		return o, err
+	o := train.Options{
+		SeqLen: c.SeqLen, BatchSize: c.BatchSize, GradAccum: c.GradAccum, Epochs: c.Epochs, MaxSteps: c.MaxSteps,
+		EvalEvery: c.EvalEvery, Patience: c.Patience, CheckpointEvery: c.CheckpointEvery,
+		WeightDecay: c.WeightDecay, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Epsilon, MaxGradNorm: c.MaxGradNorm,
+		GroupByLength: c.GroupByLength, Seed: uint64(c.Seed),
 	}
-	o.Schedule.Kind = kind
+	o.Schedule.Kind, o.Schedule.Peak, o.Schedule.MinRatio, o.Schedule.Warmup = c.LRSchedule, c.LearningRate, c.MinLRRatio, c.WarmupSteps
 	if err := o.Schedule.Validate(); err != nil {
 		attr := "lr_schedule"
 		if o.Schedule.Peak <= 0 {
@@ -124,24 +147,17 @@ func loopOptions(inv *steps.Invocation) (train.Options, error) {
 		}
 		return o, &steps.AttrError{Attr: attr, Msg: err.Error()}
 	}
-	seed, err := inv.Int("seed")
-	if err != nil {
-		return o, err
-	}
-	o.Seed = uint64(seed)
 	return o, nil
 }
 
-// backend returns the CPU backend with the step's thread count.
-func backend(inv *steps.Invocation) (tensor.Backend, error) {
-	n, err := inv.Int("threads")
-	if err != nil {
-		return nil, err
-	}
+// backend returns the CPU backend with the step's thread count (0: every
+// core).
+func (c threadsConfig) backend() tensor.Backend {
+	n := c.Threads
 	if n <= 0 {
-		n = int64(runtime.NumCPU())
+		n = runtime.NumCPU()
 	}
-	return tensor.NewCPU(int(n)), nil
+	return tensor.NewCPU(n)
 }
 
 // progress reports training status to the engine as "step i/n" with the

@@ -49,10 +49,11 @@ func (Merge) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err != nil {
 		return err
 	}
-	be, err := backend(inv)
-	if err != nil {
+	var c threadsConfig
+	if err := inv.Decode(&c); err != nil {
 		return err
 	}
+	be := c.backend()
 	out := filepath.Join(inv.OutDir, "model")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err

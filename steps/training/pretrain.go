@@ -63,87 +63,86 @@ func (Pretrain) Schema() steps.Schema {
 	}
 }
 
+// pretrainConfig is a pretrain step's attributes.
 type pretrainConfig struct {
-	cfg       *config.Config
-	cfgJSON   []byte
-	loop      train.Options
-	valFrac   float64
-	initStd   float64
-	packing   bool
-	threads   int
-	modelJSON map[string]any
+	Conversations         string  `attr:"conversations"`
+	ValidationFraction    float64 `attr:"validation_fraction"`
+	HiddenSize            int     `attr:"hidden_size"`
+	IntermediateSize      int     `attr:"intermediate_size"`
+	NumLayers             int     `attr:"num_layers"`
+	NumHeads              int     `attr:"num_heads"`
+	NumKVHeads            int     `attr:"num_kv_heads"`
+	MaxPositionEmbeddings int     `attr:"max_position_embeddings"`
+	RopeTheta             float64 `attr:"rope_theta"`
+	TieWordEmbeddings     bool    `attr:"tie_word_embeddings"`
+	InitStd               float64 `attr:"init_std"`
+	Packing               bool    `attr:"packing"`
+	loopConfig
+
+	loop train.Options // from loopConfig
 }
 
+// readPretrain decodes and checks the step's attributes, in the schema's
+// order.
 func readPretrain(inv *steps.Invocation) (*pretrainConfig, error) {
-	loop, err := loopOptions(inv)
-	if err != nil {
+	pc := &pretrainConfig{}
+	if err := inv.Decode(pc); err != nil {
 		return nil, err
 	}
-	pc := &pretrainConfig{loop: loop}
-	ints := map[string]int64{}
-	for _, n := range []string{"hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "max_position_embeddings"} {
-		v, err := inv.Int(n)
-		if err != nil {
-			return nil, err
-		}
-		if v < 1 || v > 1<<20 {
-			return nil, &steps.AttrError{Attr: n, Msg: fmt.Sprintf("must be between 1 and 2^20, got %d", v)}
-		}
-		ints[n] = v
+	if !slices.Contains(trainingdata.ConversationModes, pc.Conversations) {
+		return nil, &steps.AttrError{Attr: "conversations", Msg: fmt.Sprintf("must be \"skip\", \"prompts\" or \"all\", got %q", pc.Conversations)}
 	}
-	if ints["hidden_size"]%ints["num_heads"] != 0 || (ints["hidden_size"]/ints["num_heads"])%2 != 0 {
-		return nil, &steps.AttrError{Attr: "num_heads", Msg: fmt.Sprintf("hidden_size %d must split into num_heads heads of an even width", ints["hidden_size"])}
-	}
-	if ints["num_heads"]%ints["num_kv_heads"] != 0 {
-		return nil, &steps.AttrError{Attr: "num_kv_heads", Msg: "must divide num_heads"}
-	}
-	if int64(loop.SeqLen) > ints["max_position_embeddings"] {
-		return nil, &steps.AttrError{Attr: "seq_len", Msg: fmt.Sprintf("%d exceeds max_position_embeddings %d", loop.SeqLen, ints["max_position_embeddings"])}
-	}
-	theta, err := inv.Float("rope_theta")
-	if err != nil {
-		return nil, err
-	}
-	if theta <= 1 {
-		return nil, &steps.AttrError{Attr: "rope_theta", Msg: "must be greater than 1"}
-	}
-	tied, err := inv.Bool("tie_word_embeddings")
-	if err != nil {
-		return nil, err
-	}
-	if pc.valFrac, err = inv.Float("validation_fraction"); err != nil {
-		return nil, err
-	}
-	if pc.valFrac < 0 || pc.valFrac >= 0.5 {
+	if pc.ValidationFraction < 0 || pc.ValidationFraction >= 0.5 {
 		return nil, &steps.AttrError{Attr: "validation_fraction", Msg: "must be in [0, 0.5)"}
 	}
-	if pc.initStd, err = inv.Float("init_std"); err != nil {
-		return nil, err
+	for _, a := range []struct {
+		name string
+		v    int
+	}{
+		{"hidden_size", pc.HiddenSize}, {"intermediate_size", pc.IntermediateSize}, {"num_layers", pc.NumLayers},
+		{"num_heads", pc.NumHeads}, {"num_kv_heads", pc.NumKVHeads}, {"max_position_embeddings", pc.MaxPositionEmbeddings},
+	} {
+		if a.v < 1 || a.v > 1<<20 {
+			return nil, &steps.AttrError{Attr: a.name, Msg: fmt.Sprintf("must be between 1 and 2^20, got %d", a.v)}
+		}
 	}
-	if pc.initStd <= 0 {
+	if pc.HiddenSize%pc.NumHeads != 0 || (pc.HiddenSize/pc.NumHeads)%2 != 0 {
+		return nil, &steps.AttrError{Attr: "num_heads", Msg: fmt.Sprintf("hidden_size %d must split into num_heads heads of an even width", pc.HiddenSize)}
+	}
+	if pc.NumHeads%pc.NumKVHeads != 0 {
+		return nil, &steps.AttrError{Attr: "num_kv_heads", Msg: "must divide num_heads"}
+	}
+	if pc.RopeTheta <= 1 {
+		return nil, &steps.AttrError{Attr: "rope_theta", Msg: "must be greater than 1"}
+	}
+	if pc.InitStd <= 0 {
 		return nil, &steps.AttrError{Attr: "init_std", Msg: "must be positive"}
 	}
-	if pc.packing, err = inv.Bool("packing"); err != nil {
-		return nil, err
-	}
-	mode, err := inv.String("conversations")
+	loop, err := pc.options()
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(trainingdata.ConversationModes, mode) {
-		return nil, &steps.AttrError{Attr: "conversations", Msg: fmt.Sprintf("must be \"skip\", \"prompts\" or \"all\", got %q", mode)}
+	if loop.SeqLen > pc.MaxPositionEmbeddings {
+		return nil, &steps.AttrError{Attr: "seq_len", Msg: fmt.Sprintf("%d exceeds max_position_embeddings %d", loop.SeqLen, pc.MaxPositionEmbeddings)}
 	}
-	pc.modelJSON = map[string]any{
-		"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama",
-		"hidden_size": ints["hidden_size"], "intermediate_size": ints["intermediate_size"],
-		"num_hidden_layers": ints["num_layers"], "num_attention_heads": ints["num_heads"],
-		"num_key_value_heads": ints["num_kv_heads"], "head_dim": ints["hidden_size"] / ints["num_heads"],
-		"max_position_embeddings": ints["max_position_embeddings"], "rope_theta": theta,
-		"rms_norm_eps": 1e-5, "tie_word_embeddings": tied, "hidden_act": "silu",
-		"attention_bias": false, "attention_dropout": 0.0, "mlp_bias": false, "pretraining_tp": 1,
-		"initializer_range": pc.initStd, "torch_dtype": "float32", "use_cache": true, "rope_scaling": nil,
-	}
+	pc.loop = loop
 	return pc, nil
+}
+
+// modelJSON is the config.json of the model the step trains, with the
+// vocabulary and special ids of tok.
+func (pc *pretrainConfig) modelJSON(tok *tokenizer.Tokenizer) map[string]any {
+	return map[string]any{
+		"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama",
+		"hidden_size": pc.HiddenSize, "intermediate_size": pc.IntermediateSize,
+		"num_hidden_layers": pc.NumLayers, "num_attention_heads": pc.NumHeads,
+		"num_key_value_heads": pc.NumKVHeads, "head_dim": pc.HiddenSize / pc.NumHeads,
+		"max_position_embeddings": pc.MaxPositionEmbeddings, "rope_theta": pc.RopeTheta,
+		"rms_norm_eps": 1e-5, "tie_word_embeddings": pc.TieWordEmbeddings, "hidden_act": "silu",
+		"attention_bias": false, "attention_dropout": 0.0, "mlp_bias": false, "pretraining_tp": 1,
+		"initializer_range": pc.InitStd, "torch_dtype": "float32", "use_cache": true, "rope_scaling": nil,
+		"vocab_size": tok.VocabSize(), "bos_token_id": tok.BOS(), "eos_token_id": tok.EOS(), "pad_token_id": padID(tok),
+	}
 }
 
 // Validate implements steps.Validator.
@@ -164,11 +163,7 @@ func (Pretrain) Run(ctx context.Context, inv *steps.Invocation) error {
 		return err
 	}
 	// The model's vocabulary and special ids come from the tokenizer.
-	pc.modelJSON["vocab_size"] = tok.VocabSize()
-	pc.modelJSON["bos_token_id"] = tok.BOS()
-	pc.modelJSON["eos_token_id"] = tok.EOS()
-	pc.modelJSON["pad_token_id"] = padID(tok)
-	cfgJSON, err := json.MarshalIndent(pc.modelJSON, "", "  ")
+	cfgJSON, err := json.MarshalIndent(pc.modelJSON(tok), "", "  ")
 	if err != nil {
 		return err
 	}
@@ -176,11 +171,7 @@ func (Pretrain) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err != nil {
 		return fmt.Errorf("the model attributes do not make a valid model: %w", err)
 	}
-	mode, err := inv.String("conversations")
-	if err != nil {
-		return err
-	}
-	all, skipped, err := pretrainExamples(trainingdata.NewEncoder(tok), inv.Inputs["inputs"], mode)
+	all, skipped, err := pretrainExamples(trainingdata.NewEncoder(tok), inv.Inputs["inputs"], pc.Conversations)
 	if err != nil {
 		return err
 	}
@@ -188,16 +179,12 @@ func (Pretrain) Run(ctx context.Context, inv *steps.Invocation) error {
 	if len(all) == 0 {
 		return fmt.Errorf("the inputs hold no prose records to pretrain on (%d conversations skipped; set conversations = \"prompts\" or \"all\" to use them)", skipped)
 	}
-	trainSet, valSet := holdOut(all, pc.valFrac, pc.loop.Seed)
+	trainSet, valSet := holdOut(all, pc.ValidationFraction, pc.loop.Seed)
 	inv.Logger().Info("pretraining", "records", len(trainSet), "validation", len(valSet), "cut", cut)
 
-	be, err := backend(inv)
-	if err != nil {
-		return err
-	}
-	m := train.NewPretrain(cfg, be, pc.loop.Seed, pc.initStd)
+	m := train.NewPretrain(cfg, pc.backend(), pc.loop.Seed, pc.InitStd)
 	opts := pc.loop
-	opts.Packing = pc.packing
+	opts.Packing = pc.Packing
 	res, err := trainLoop(ctx, inv, m, trainSet, valSet, opts, padID(tok), PretrainVersion)
 	if err != nil {
 		return err

@@ -55,76 +55,76 @@ func (QLoRA) Schema() steps.Schema {
 	}
 }
 
-func readLoRA(inv *steps.Invocation) (train.LoRAConfig, error) {
-	var lc train.LoRAConfig
-	r, err := inv.Int("r")
-	if err != nil {
-		return lc, err
+// qloraConfig is a qlora_train step's attributes.
+type qloraConfig struct {
+	R             int      `attr:"r"`
+	Alpha         float64  `attr:"lora_alpha"`
+	Dropout       float64  `attr:"lora_dropout"`
+	RSLoRA        bool     `attr:"use_rslora"`
+	TargetModules []string `attr:"target_modules"`
+	ModulesToSave []string `attr:"modules_to_save"`
+	loopConfig
+
+	loop train.Options    // from loopConfig
+	lora train.LoRAConfig // from the fields above
+}
+
+// readQLoRA decodes and checks the step's attributes, in the schema's
+// order.
+func readQLoRA(inv *steps.Invocation) (*qloraConfig, error) {
+	c := &qloraConfig{}
+	if err := inv.Decode(c); err != nil {
+		return nil, err
 	}
-	if r < 1 || r > 4096 {
-		return lc, &steps.AttrError{Attr: "r", Msg: fmt.Sprintf("must be between 1 and 4096, got %d", r)}
+	if c.R < 1 || c.R > 4096 {
+		return nil, &steps.AttrError{Attr: "r", Msg: fmt.Sprintf("must be between 1 and 4096, got %d", c.R)}
 	}
-	lc.R = int(r)
-	if lc.Alpha, err = inv.Float("lora_alpha"); err != nil {
-		return lc, err
+	if c.Alpha <= 0 {
+		return nil, &steps.AttrError{Attr: "lora_alpha", Msg: "must be positive"}
 	}
-	if lc.Alpha <= 0 {
-		return lc, &steps.AttrError{Attr: "lora_alpha", Msg: "must be positive"}
+	if c.Dropout < 0 || c.Dropout >= 1 {
+		return nil, &steps.AttrError{Attr: "lora_dropout", Msg: "must be in [0, 1)"}
 	}
-	if lc.Dropout, err = inv.Float("lora_dropout"); err != nil {
-		return lc, err
+	if len(c.TargetModules) == 0 {
+		return nil, &steps.AttrError{Attr: "target_modules", Msg: `must name at least one module, or be ["all-linear"]`}
 	}
-	if lc.Dropout < 0 || lc.Dropout >= 1 {
-		return lc, &steps.AttrError{Attr: "lora_dropout", Msg: "must be in [0, 1)"}
-	}
-	if lc.RSLoRA, err = inv.Bool("use_rslora"); err != nil {
-		return lc, err
-	}
-	if lc.TargetModules, err = inv.Strings("target_modules"); err != nil {
-		return lc, err
-	}
-	known := []string{"all-linear", "q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "gate_proj", "up_proj", "down_proj", "gate_up_proj"}
-	if len(lc.TargetModules) == 0 {
-		return lc, &steps.AttrError{Attr: "target_modules", Msg: `must name at least one module, or be ["all-linear"]`}
-	}
-	for _, t := range lc.TargetModules {
-		if !slices.Contains(known, t) {
-			return lc, &steps.AttrError{Attr: "target_modules", Msg: fmt.Sprintf("unknown module %q (known: %s)", t, strings.Join(known, ", "))}
+	for _, t := range c.TargetModules {
+		if t == train.AllLinear {
+			if len(c.TargetModules) > 1 {
+				return nil, &steps.AttrError{Attr: "target_modules", Msg: `"all-linear" must be the only entry`}
+			}
+			continue
 		}
-		if t == "all-linear" && len(lc.TargetModules) > 1 {
-			return lc, &steps.AttrError{Attr: "target_modules", Msg: `"all-linear" must be the only entry`}
+		if !slices.Contains(train.LinearModules, t) {
+			return nil, &steps.AttrError{Attr: "target_modules", Msg: fmt.Sprintf("unknown module %q (known: %s, %s)", t, train.AllLinear, strings.Join(train.LinearModules, ", "))}
 		}
 	}
-	if lc.ModulesToSave, err = inv.Strings("modules_to_save"); err != nil {
-		return lc, err
-	}
-	for _, m := range lc.ModulesToSave {
+	for _, m := range c.ModulesToSave {
 		if m != train.EmbedTokensModule && m != train.LMHeadModule {
-			return lc, &steps.AttrError{Attr: "modules_to_save", Msg: fmt.Sprintf("unknown module %q (known: %s, %s)", m, train.EmbedTokensModule, train.LMHeadModule)}
+			return nil, &steps.AttrError{Attr: "modules_to_save", Msg: fmt.Sprintf("unknown module %q (known: %s, %s)", m, train.EmbedTokensModule, train.LMHeadModule)}
 		}
 	}
-	return lc, nil
+	c.lora = train.LoRAConfig{R: c.R, Alpha: c.Alpha, Dropout: c.Dropout, RSLoRA: c.RSLoRA, TargetModules: c.TargetModules, ModulesToSave: c.ModulesToSave}
+	var err error
+	if c.loop, err = c.options(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Validate implements steps.Validator.
 func (QLoRA) Validate(inv *steps.Invocation) error {
-	if _, err := loopOptions(inv); err != nil {
-		return err
-	}
-	_, err := readLoRA(inv)
+	_, err := readQLoRA(inv)
 	return err
 }
 
 // Run implements steps.Kind.
 func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
-	opts, err := loopOptions(inv)
+	c, err := readQLoRA(inv)
 	if err != nil {
 		return err
 	}
-	lc, err := readLoRA(inv)
-	if err != nil {
-		return err
-	}
+	opts, lc := c.loop, c.lora
 	baseDir := inv.Inputs["base"][0].Path
 	tok, err := loadTokenizer(baseDir)
 	if err != nil {
@@ -139,11 +139,7 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err != nil {
 		return err
 	}
-	be, err := backend(inv)
-	if err != nil {
-		return err
-	}
-	m, err := train.LoadQLoRA(baseDir, be, lc, opts.Seed)
+	m, err := train.LoadQLoRA(baseDir, c.backend(), lc, opts.Seed)
 	if err != nil {
 		return err
 	}
