@@ -73,40 +73,62 @@ func (Kind) Schema() steps.Schema {
 	}
 }
 
+// chunkConfig is a step's attributes, as steps.Decode reads them. The
+// counts are pointers because a pipeline may set them to null, which means
+// the default.
+type chunkConfig struct {
+	MinWords     *int `attr:"min_words"`
+	MaxWords     *int `attr:"max_words"`
+	KeepHeadings bool `attr:"keep_headings"`
+}
+
+// options are the checked values a book is processed with.
 type options struct {
 	minWords, maxWords int
 	keepHeadings       bool
 }
 
+// maxWordsLimit bounds min_words and max_words.
+const maxWordsLimit = 1 << 30
+
+// readOptions decodes and checks the step's attributes, in the schema's
+// order. A problem with an attribute is a *steps.AttrError naming it
+// (Decode's, for a value of the wrong shape, before the range checks).
 func readOptions(inv *steps.Invocation) (options, error) {
-	o := options{minWords: defaultMinWords, maxWords: defaultMaxWords}
-	for _, a := range []struct {
-		name string
-		dst  *int
-	}{{"min_words", &o.minWords}, {"max_words", &o.maxWords}} {
-		if !inv.IsSet(a.name) {
-			continue
+	var c chunkConfig
+	if err := inv.Decode(&c); err != nil {
+		return options{}, err
+	}
+	return c.options()
+}
+
+// options checks c, in the schema's order, and applies the defaults.
+func (c *chunkConfig) options() (options, error) {
+	o := options{minWords: defaultMinWords, maxWords: defaultMaxWords, keepHeadings: c.KeepHeadings}
+	if c.MinWords != nil {
+		if err := checkWords("min_words", *c.MinWords); err != nil {
+			return options{}, err
 		}
-		v, err := inv.Int(a.name)
-		if err != nil {
-			return o, err
+		o.minWords = *c.MinWords
+	}
+	if c.MaxWords != nil {
+		if err := checkWords("max_words", *c.MaxWords); err != nil {
+			return options{}, err
 		}
-		if v < 1 || v > 1<<30 {
-			return o, fmt.Errorf("%s: attribute %q must be between 1 and %d, got %d", inv.Step, a.name, 1<<30, v)
-		}
-		*a.dst = int(v)
+		o.maxWords = *c.MaxWords
 	}
 	if o.maxWords < o.minWords {
-		return o, fmt.Errorf("%s: attribute \"max_words\" (%d) must be at least min_words (%d)", inv.Step, o.maxWords, o.minWords)
-	}
-	if inv.IsSet("keep_headings") {
-		b, err := inv.Bool("keep_headings")
-		if err != nil {
-			return o, err
-		}
-		o.keepHeadings = b
+		return options{}, &steps.AttrError{Attr: "max_words", Msg: fmt.Sprintf("must be at least min_words (%d), got %d", o.minWords, o.maxWords)}
 	}
 	return o, nil
+}
+
+// checkWords checks a word count attribute's range.
+func checkWords(attr string, n int) error {
+	if n < 1 || n > maxWordsLimit {
+		return &steps.AttrError{Attr: attr, Msg: fmt.Sprintf("must be between 1 and %d, got %d", maxWordsLimit, n)}
+	}
+	return nil
 }
 
 // bookFile is one book to read.
@@ -220,11 +242,18 @@ type report struct {
 	Totals       totals       `json:"totals"`
 }
 
+// Validate implements steps.Validator: it checks the attributes when the
+// pipeline is loaded, so that the engine points at the one at fault.
+func (Kind) Validate(inv *steps.Invocation) error {
+	_, err := readOptions(inv)
+	return err
+}
+
 // Run implements steps.Kind.
 func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	opts, err := readOptions(inv)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", inv.Step, err)
 	}
 	files, err := collectInputs(inv.Step, inv.Inputs["source"])
 	if err != nil {
