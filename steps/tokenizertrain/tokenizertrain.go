@@ -97,33 +97,35 @@ func (Kind) Schema() steps.Schema {
 	}
 }
 
+// config is a tokenizer_train step's attributes, as steps.Decode reads
+// them.
 type config struct {
-	opts          bpetrain.Options
-	templateName  string
-	maxChars      int64
-	conversations string
+	VocabSize         int      `attr:"vocab_size"`
+	CharacterCoverage float64  `attr:"character_coverage"`
+	SpecialTokens     []string `attr:"special_tokens"`
+	ChatTemplate      string   `attr:"chat_template"` // a name of ml/chat, "" for none
+	MaxChars          int64    `attr:"max_chars"`
+	MinFrequency      int      `attr:"min_frequency"`
+	Conversations     string   `attr:"conversations"`
+	ModelMaxLength    int      `attr:"model_max_length"`
+
+	opts bpetrain.Options // from the fields above
 }
 
-// readConfig reads the non-input attributes; errors are *steps.AttrError.
+// readConfig decodes and checks the non-input attributes, each in the
+// schema's order, then what bpetrain checks of them together; errors are
+// *steps.AttrError naming the attribute at fault.
 func readConfig(inv *steps.Invocation) (config, error) {
-	attrErr := func(name string, err error) error {
-		return &steps.AttrError{Attr: name, Msg: strings.TrimPrefix(err.Error(), inv.Step+": ")}
-	}
 	var c config
-	vs, err := inv.Int("vocab_size")
-	if err != nil {
-		return c, attrErr("vocab_size", err)
+	if err := inv.Decode(&c); err != nil {
+		return c, err
 	}
-	cov, err := inv.Float("character_coverage")
-	if err != nil {
-		return c, attrErr("character_coverage", err)
+	specials := c.SpecialTokens
+	if min := bpetrain.MinVocabSize(len(specials)); c.VocabSize < min || c.VocabSize > math.MaxInt32 {
+		return c, &steps.AttrError{Attr: "vocab_size", Msg: fmt.Sprintf("must be at least %d (3 + %d special tokens + 256 byte tokens + 64 characters or pieces), got %d", min, len(specials), c.VocabSize)}
 	}
-	if math.IsNaN(cov) || cov <= 0 || cov > 1 {
+	if cov := c.CharacterCoverage; math.IsNaN(cov) || cov <= 0 || cov > 1 {
 		return c, &steps.AttrError{Attr: "character_coverage", Msg: fmt.Sprintf("must be in (0, 1], got %v", cov)}
-	}
-	specials, err := inv.Strings("special_tokens")
-	if err != nil {
-		return c, attrErr("special_tokens", err)
 	}
 	seen := map[string]bool{bpetrain.UnkToken: true, bpetrain.BOSToken: true, bpetrain.EOSToken: true}
 	for _, s := range specials {
@@ -135,35 +137,9 @@ func readConfig(inv *steps.Invocation) (config, error) {
 		}
 		seen[s] = true
 	}
-	if min := bpetrain.MinVocabSize(len(specials)); vs < int64(min) || vs > math.MaxInt32 {
-		return c, &steps.AttrError{Attr: "vocab_size", Msg: fmt.Sprintf("must be at least %d (3 + %d special tokens + 256 byte tokens + 64 characters or pieces), got %d", min, len(specials), vs)}
-	}
-	mf, err := inv.Int("min_frequency")
-	if err != nil {
-		return c, attrErr("min_frequency", err)
-	}
-	if mf < 1 || mf > math.MaxInt32 {
-		return c, &steps.AttrError{Attr: "min_frequency", Msg: fmt.Sprintf("must be at least 1, got %d", mf)}
-	}
-	mml, err := inv.Int("model_max_length")
-	if err != nil {
-		return c, attrErr("model_max_length", err)
-	}
-	if mml < 1 || mml > math.MaxInt32 {
-		return c, &steps.AttrError{Attr: "model_max_length", Msg: fmt.Sprintf("must be positive, got %d", mml)}
-	}
-	if c.maxChars, err = inv.Int("max_chars"); err != nil {
-		return c, attrErr("max_chars", err)
-	}
-	if c.maxChars < 0 {
-		return c, &steps.AttrError{Attr: "max_chars", Msg: fmt.Sprintf("must be 0 (no cap) or positive, got %d", c.maxChars)}
-	}
-	if c.templateName, err = inv.String("chat_template"); err != nil {
-		return c, attrErr("chat_template", err)
-	}
 	var jinja string
-	if c.templateName != "" {
-		tpl, err := chat.Lookup(c.templateName)
+	if c.ChatTemplate != "" {
+		tpl, err := chat.Lookup(c.ChatTemplate)
 		if err != nil {
 			return c, &steps.AttrError{Attr: "chat_template", Msg: strings.TrimPrefix(err.Error(), "chat: ")}
 		}
@@ -177,21 +153,27 @@ func readConfig(inv *steps.Invocation) (config, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return c, &steps.AttrError{Attr: "special_tokens", Msg: fmt.Sprintf("chat template %q needs the special tokens %s; add them to special_tokens", c.templateName, strings.Join(missing, ", "))}
+			return c, &steps.AttrError{Attr: "special_tokens", Msg: fmt.Sprintf("chat template %q needs the special tokens %s; add them to special_tokens", c.ChatTemplate, strings.Join(missing, ", "))}
 		}
 	}
-	if c.conversations, err = inv.String("conversations"); err != nil {
-		return c, attrErr("conversations", err)
+	if c.MaxChars < 0 {
+		return c, &steps.AttrError{Attr: "max_chars", Msg: fmt.Sprintf("must be 0 (no cap) or positive, got %d", c.MaxChars)}
 	}
-	if !slices.Contains(trainingdata.ConversationModes, c.conversations) {
-		return c, &steps.AttrError{Attr: "conversations", Msg: fmt.Sprintf("must be \"all\", \"prompts\" or \"skip\", got %q", c.conversations)}
+	if c.MinFrequency < 1 || c.MinFrequency > math.MaxInt32 {
+		return c, &steps.AttrError{Attr: "min_frequency", Msg: fmt.Sprintf("must be at least 1, got %d", c.MinFrequency)}
+	}
+	if !slices.Contains(trainingdata.ConversationModes, c.Conversations) {
+		return c, &steps.AttrError{Attr: "conversations", Msg: fmt.Sprintf("must be \"all\", \"prompts\" or \"skip\", got %q", c.Conversations)}
+	}
+	if c.ModelMaxLength < 1 || c.ModelMaxLength > math.MaxInt32 {
+		return c, &steps.AttrError{Attr: "model_max_length", Msg: fmt.Sprintf("must be positive, got %d", c.ModelMaxLength)}
 	}
 	c.opts = bpetrain.Options{
-		VocabSize:         int(vs),
-		CharacterCoverage: cov,
+		VocabSize:         c.VocabSize,
+		CharacterCoverage: c.CharacterCoverage,
 		SpecialTokens:     specials,
-		MinFrequency:      int(mf),
-		ModelMaxLength:    int(mml),
+		MinFrequency:      c.MinFrequency,
+		ModelMaxLength:    c.ModelMaxLength,
 		ChatTemplate:      jinja,
 	}
 	if _, err := bpetrain.NewTrainer(c.opts); err != nil {
@@ -255,10 +237,10 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	}
 	cfg, err := readConfig(inv)
 	if err != nil {
-		return fmt.Errorf("%s: %w", inv.Step, err)
+		return err // an *steps.AttrError: the engine names the step and points at the attribute
 	}
 	rep := &Report{VocabSize: cfg.opts.VocabSize, CharacterCoverage: cfg.opts.CharacterCoverage,
-		ChatTemplate: cfg.templateName, SpecialTokens: 3 + len(cfg.opts.SpecialTokens)}
+		ChatTemplate: cfg.ChatTemplate, SpecialTokens: 3 + len(cfg.opts.SpecialTokens)}
 	opts := cfg.opts
 	opts.Progress = func(done, total int) {
 		inv.ReportProgress(float64(done), float64(total), fmt.Sprintf("%d merges", done))
@@ -272,7 +254,7 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	var texts []string
 	var chars int64
 	seenSystem := map[string]bool{}
-	full := func() bool { return cfg.maxChars > 0 && chars >= cfg.maxChars }
+	full := func() bool { return cfg.MaxChars > 0 && chars >= cfg.MaxChars }
 	for _, f := range files {
 		name := f.Name
 		if name == "" {
@@ -284,15 +266,15 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 		}
 		add := func(text string) bool {
 			if ir.Format == "jsonl" {
-				t, ok := trainingdata.PretrainingText(text, cfg.conversations, seenSystem)
+				t, ok := trainingdata.PretrainingText(text, cfg.Conversations, seenSystem)
 				if !ok {
 					return true
 				}
 				text = t
 			}
 			n := int64(utf8.RuneCountInString(text))
-			if cfg.maxChars > 0 && chars+n > cfg.maxChars {
-				n = cfg.maxChars - chars
+			if cfg.MaxChars > 0 && chars+n > cfg.MaxChars {
+				n = cfg.MaxChars - chars
 				text = cutRunes(text, n)
 			}
 			if text != "" {
@@ -406,7 +388,7 @@ func readInput(path, name, format string, add func(string) bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, unwrapPath(err))
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	r := bufio.NewReaderSize(f, 1<<16)
 	for line := 1; ; line++ {
 		raw, err := r.ReadBytes('\n')

@@ -201,7 +201,9 @@ func TestTextAndMaxChars(t *testing.T) {
 	book, _ := filepath.Abs(filepath.Join("..", "..", "pipelines", "data", "gutenberg", "tom_sawyer_excerpt.txt"))
 	dir := t.TempDir()
 	jsonl := filepath.Join(dir, "a.jsonl")
-	os.WriteFile(jsonl, []byte(`{"text":"héllo wörld"}`+"\n\n"+`{"text":"second line","x":1}`+"\n"), 0o644)
+	if err := os.WriteFile(jsonl, []byte(`{"text":"héllo wörld"}`+"\n\n"+`{"text":"second line","x":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	in := []steps.InputFile{input(jsonl, "data/a.jsonl"), input(book, "data/tom.txt")}
 	out := mustRun(t, Kind{}, "tokenizer_train.t", map[string][]steps.InputFile{"inputs": in},
 		map[string]cty.Value{"vocab_size": cty.NumberIntVal(500), "chat_template": cty.StringVal("")})
@@ -233,7 +235,9 @@ func TestRunErrors(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, text string) steps.InputFile {
 		p := filepath.Join(dir, name)
-		os.WriteFile(p, []byte(text), 0o644)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		return input(p, "data/"+name)
 	}
 	for _, c := range []struct {
