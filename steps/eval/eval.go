@@ -119,39 +119,28 @@ func (Kind) Schema() steps.Schema {
 	}
 }
 
+// config is an eval step's attributes, as steps.Decode reads them.
 type config struct {
-	maxNewTokens   int
-	maxToolPrompts int
-	prompts        []string
-	threads        int
+	MaxNewTokens   int      `attr:"max_new_tokens"`
+	MaxToolPrompts int      `attr:"max_tool_prompts"`
+	Prompts        []string `attr:"prompts"`
+	Threads        int      `attr:"threads"`
 }
 
-// readConfig reads the non-input attributes; errors are *steps.AttrError
-// naming the attribute at fault.
+// readConfig decodes and checks the non-input attributes, in the schema's
+// order; errors are *steps.AttrError naming the attribute at fault.
 func readConfig(inv *steps.Invocation) (config, error) {
-	attrErr := func(name string, err error) error {
-		return &steps.AttrError{Attr: name, Msg: strings.TrimPrefix(err.Error(), inv.Step+": ")}
-	}
 	var c config
-	n, err := inv.Int("max_new_tokens")
-	if err != nil {
-		return c, attrErr("max_new_tokens", err)
+	if err := inv.Decode(&c); err != nil {
+		return c, err
 	}
-	if n < 1 || n > maxNewTokensLimit {
-		return c, &steps.AttrError{Attr: "max_new_tokens", Msg: fmt.Sprintf("must be between 1 and %d, got %d", maxNewTokensLimit, n)}
+	if c.MaxNewTokens < 1 || c.MaxNewTokens > maxNewTokensLimit {
+		return c, &steps.AttrError{Attr: "max_new_tokens", Msg: fmt.Sprintf("must be between 1 and %d, got %d", maxNewTokensLimit, c.MaxNewTokens)}
 	}
-	c.maxNewTokens = int(n)
-	if n, err = inv.Int("max_tool_prompts"); err != nil {
-		return c, attrErr("max_tool_prompts", err)
+	if c.MaxToolPrompts < 0 || c.MaxToolPrompts > math.MaxInt32 {
+		return c, &steps.AttrError{Attr: "max_tool_prompts", Msg: fmt.Sprintf("must be 0 (all) or a positive number of conversations, got %d", c.MaxToolPrompts)}
 	}
-	if n < 0 || n > math.MaxInt32 {
-		return c, &steps.AttrError{Attr: "max_tool_prompts", Msg: fmt.Sprintf("must be 0 (all) or a positive number of conversations, got %d", n)}
-	}
-	c.maxToolPrompts = int(n)
-	if c.prompts, err = inv.Strings("prompts"); err != nil {
-		return c, attrErr("prompts", err)
-	}
-	for i, p := range c.prompts {
+	for i, p := range c.Prompts {
 		if strings.TrimSpace(p) == "" {
 			return c, &steps.AttrError{Attr: "prompts", Msg: fmt.Sprintf("prompt %d is empty", i+1)}
 		}
@@ -159,13 +148,9 @@ func readConfig(inv *steps.Invocation) (config, error) {
 			return c, &steps.AttrError{Attr: "prompts", Msg: fmt.Sprintf("prompt %d is not valid UTF-8", i+1)}
 		}
 	}
-	if n, err = inv.Int("threads"); err != nil {
-		return c, attrErr("threads", err)
+	if c.Threads < 0 || c.Threads > 4096 {
+		return c, &steps.AttrError{Attr: "threads", Msg: fmt.Sprintf("must be 0 (all cores) or a number of threads up to 4096, got %d", c.Threads)}
 	}
-	if n < 0 || n > 4096 {
-		return c, &steps.AttrError{Attr: "threads", Msg: fmt.Sprintf("must be 0 (all cores) or a number of threads up to 4096, got %d", n)}
-	}
-	c.threads = int(n)
 	return c, nil
 }
 
@@ -331,7 +316,7 @@ func (p *progress) step(msg string) {
 func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	cfg, err := readConfig(inv)
 	if err != nil {
-		return fmt.Errorf("%s: %w", inv.Step, err)
+		return err // an *steps.AttrError: the engine names the step and points at the attribute
 	}
 	var models [2]steps.InputFile
 	for i, attr := range []string{"base", "model"} {
@@ -349,21 +334,21 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err != nil {
 		return err
 	}
-	convs := toolConversations(recs, cfg.maxToolPrompts)
+	convs := toolConversations(recs, cfg.MaxToolPrompts)
 
 	rep := &Report{
 		ValidationFiles: files, ValidationRecords: len(recs), ToolPrompts: len(convs),
-		MaxNewTokens:  cfg.maxNewTokens,
-		Conversations: make([]Conversation, len(convs)), Examples: make([]Example, len(cfg.prompts)),
+		MaxNewTokens:  cfg.MaxNewTokens,
+		Conversations: make([]Conversation, len(convs)), Examples: make([]Example, len(cfg.Prompts)),
 	}
 	for i, c := range convs {
 		rep.Conversations[i] = Conversation{File: c.src.file, Line: c.src.line, Question: c.question, Expected: c.expected}
 	}
-	for i, p := range cfg.prompts {
+	for i, p := range cfg.Prompts {
 		rep.Examples[i] = Example{Prompt: p}
 	}
-	prog := &progress{inv: inv, total: float64(2 * (len(recs) + len(convs) + len(cfg.prompts)))}
-	be := tensor.NewCPU(cfg.threads)
+	prog := &progress{inv: inv, total: float64(2 * (len(recs) + len(convs) + len(cfg.Prompts)))}
+	be := tensor.NewCPU(cfg.Threads)
 	for mi, key := range []string{ModelBase, ModelFinetuned} {
 		l, err := loadLM(models[mi], be)
 		if err != nil {
@@ -378,8 +363,8 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 		if err := validationLoss(ctx, l, recs, mr, prog, key); err != nil {
 			return fmt.Errorf("%s: %s model: %w", inv.Step, key, err)
 		}
-		gen := l.generator(cfg.maxNewTokens)
-		outs, exs, err := runGenerations(ctx, gen, convs, cfg.prompts, func(msg string) { prog.step(key + ": " + msg) })
+		gen := l.generator(cfg.MaxNewTokens)
+		outs, exs, err := runGenerations(ctx, gen, convs, cfg.Prompts, func(msg string) { prog.step(key + ": " + msg) })
 		if err != nil {
 			return fmt.Errorf("%s: %s model: %w", inv.Step, key, err)
 		}
