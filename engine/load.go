@@ -704,7 +704,7 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 				msg = s.Addr + ": " + msg
 			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value",
-				Detail: msg + ".", Subject: subject.Ptr()})
+				Detail: msg + ".", Subject: subject.Ptr(), Extra: err})
 		}
 	}
 	return diags

@@ -151,6 +151,19 @@ type DiagError struct {
 	Files map[string]*hcl.File
 }
 
+// Unwrap returns the errors behind the diagnostics (those a kind's
+// Validate returned, such as a *steps.AttrError), for errors.Is and
+// errors.As.
+func (e *DiagError) Unwrap() []error {
+	var errs []error
+	for _, d := range e.Diags {
+		if err, ok := d.Extra.(error); ok {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
 func (e *DiagError) Error() string {
 	var b strings.Builder
 	for i, d := range e.Diags {

@@ -108,8 +108,8 @@ func (w *Workspace) Run(k steps.Kind, s Step) *Result {
 }
 
 // Try runs the step and returns its error: a load-time diagnostic (an
-// *engine.DiagError) or the kind's run-time error (errors.As finds a
-// *steps.AttrError through it).
+// *engine.DiagError) or the kind's run-time error. errors.As finds a
+// *steps.AttrError through either.
 func (w *Workspace) Try(k steps.Kind, s Step) (*Result, error) {
 	w.t.Helper()
 	schema := k.Schema()
