@@ -38,7 +38,14 @@ func (k concatKind) Schema() steps.Schema {
 
 func (k concatKind) Run(ctx context.Context, inv *steps.Invocation) error {
 	k.runs.Add(1)
-	seed, _ := inv.Int("seed")
+	var c struct {
+		Seed    int `attr:"seed"`
+		Threads int `attr:"threads"`
+	}
+	if err := inv.Decode(&c); err != nil {
+		return err
+	}
+	seed := c.Seed
 	var buf bytes.Buffer
 	for _, in := range inv.Inputs["sources"] {
 		b, err := os.ReadFile(in.Path)
@@ -109,7 +116,13 @@ func (failKind) Schema() steps.Schema {
 }
 
 func (failKind) Run(ctx context.Context, inv *steps.Invocation) error {
-	msg, _ := inv.String("message")
+	var c struct {
+		Message string `attr:"message"`
+	}
+	if err := inv.Decode(&c); err != nil {
+		return err
+	}
+	msg := c.Message
 	if msg == "hang" {
 		// Write half an output, tell the parent test, and wait to be killed.
 		_ = os.WriteFile(filepath.Join(inv.OutDir, "never.txt"), []byte("half"), 0o644)
@@ -506,7 +519,13 @@ func (k heavyKind) Run(ctx context.Context, inv *steps.Invocation) error {
 		}
 	}
 	time.Sleep(5 * time.Millisecond) // widen the window an overlap would need
-	v, _ := inv.Int("n")
+	var c struct {
+		N int `attr:"n"`
+	}
+	if err := inv.Decode(&c); err != nil {
+		return err
+	}
+	v := c.N
 	return os.WriteFile(filepath.Join(inv.OutDir, "o.txt"), []byte(fmt.Sprint(v)), 0o644)
 }
 
