@@ -135,7 +135,25 @@ func (Kind) Schema() steps.Schema {
 	}
 }
 
-// config is a step's evaluated configuration.
+// attrConfig is a step's attributes, as steps.Decode reads them, in the
+// schema's order. A pipeline may set an attribute to null: column's null
+// means it is not set, drop_urls' and case_insensitive_dedupe's means
+// true (their default), and every other null means the field's zero value
+// (columns: ["title"]).
+type attrConfig struct {
+	Columns        []string `attr:"columns"`
+	Column         *string  `attr:"column"`
+	MinWords       int      `attr:"min_words"`
+	MinCapitalized float64  `attr:"min_capitalized"`
+	Suffixes       []string `attr:"suffixes"`
+	Prefixes       []string `attr:"prefixes"`
+	DropURLs       *bool    `attr:"drop_urls"`
+	DropPatterns   []string `attr:"drop_patterns"`
+	CIDedupe       *bool    `attr:"case_insensitive_dedupe"`
+	SkipMalformed  bool     `attr:"skip_malformed"`
+}
+
+// config is what a run works with, derived from the attributes.
 type config struct {
 	columns        []string
 	minWords       int
@@ -148,92 +166,75 @@ type config struct {
 	skipMalformed  bool
 }
 
+// maxMinWords bounds min_words.
+const maxMinWords = 1 << 20
+
+// parseConfig decodes and checks the step's attributes. A problem with an
+// attribute is a *steps.AttrError naming it (Decode's, for a value of the
+// wrong shape, before the checks of the values in the schema's order).
 func parseConfig(inv *steps.Invocation) (*config, error) {
-	c := &config{}
-	var err error
-	if c.columns, err = inv.Strings("columns"); err != nil {
+	var a attrConfig
+	if err := inv.Decode(&a); err != nil {
 		return nil, err
 	}
-	if inv.IsSet("column") {
-		col, err := inv.String("column")
-		if err != nil {
+	return a.config()
+}
+
+// config checks a, in the schema's order, and derives the run's config.
+func (a *attrConfig) config() (*config, error) {
+	c := &config{columns: a.Columns}
+	if err := checkColumns("columns", a.Columns); err != nil {
+		return nil, err
+	}
+	if a.Column != nil {
+		if len(a.Columns) > 0 && !(len(a.Columns) == 1 && a.Columns[0] == "title") {
+			return nil, &steps.AttrError{Attr: "column", Msg: "set column or columns, not both"}
+		}
+		c.columns = []string{*a.Column}
+		if err := checkColumns("column", c.columns); err != nil {
 			return nil, err
 		}
-		if len(c.columns) > 0 && !(len(c.columns) == 1 && c.columns[0] == "title") {
-			return nil, fmt.Errorf("%s: set column or columns, not both", inv.Step)
-		}
-		c.columns = []string{col}
 	}
 	if len(c.columns) == 0 {
 		c.columns = []string{"title"}
 	}
-	seen := map[string]bool{}
-	for _, col := range c.columns {
-		if strings.TrimSpace(col) == "" {
-			return nil, fmt.Errorf("%s: columns: a column name is empty", inv.Step)
-		}
-		if seen[col] {
-			return nil, fmt.Errorf("%s: columns: column %q is listed twice", inv.Step, col)
-		}
-		seen[col] = true
+	if a.MinWords < 0 || a.MinWords > maxMinWords {
+		return nil, &steps.AttrError{Attr: "min_words", Msg: fmt.Sprintf("must be between 0 and %d, got %d", maxMinWords, a.MinWords)}
 	}
-	if inv.IsSet("min_words") {
-		n, err := inv.Int("min_words")
-		if err != nil {
-			return nil, err
-		}
-		if n < 0 || n > 1<<20 {
-			return nil, fmt.Errorf("%s: min_words must be between 0 and %d, got %d", inv.Step, 1<<20, n)
-		}
-		c.minWords = int(n)
+	c.minWords = a.MinWords
+	if !(a.MinCapitalized >= 0 && a.MinCapitalized <= 1) {
+		return nil, &steps.AttrError{Attr: "min_capitalized", Msg: fmt.Sprintf("must be between 0 and 1, got %v", a.MinCapitalized)}
 	}
-	if inv.IsSet("min_capitalized") {
-		if c.minCapitalized, err = inv.Float("min_capitalized"); err != nil {
-			return nil, err
-		}
-		if !(c.minCapitalized >= 0 && c.minCapitalized <= 1) {
-			return nil, fmt.Errorf("%s: min_capitalized must be between 0 and 1, got %v", inv.Step, c.minCapitalized)
-		}
-	}
-	sfx, err := inv.Strings("suffixes")
-	if err != nil {
-		return nil, err
-	}
-	c.suffixes = newAffixStripper(sfx, true)
-	pfx, err := inv.Strings("prefixes")
-	if err != nil {
-		return nil, err
-	}
-	c.prefixes = newAffixStripper(pfx, false)
-	if c.dropURLs, err = boolOr(inv, "drop_urls", true); err != nil {
-		return nil, err
-	}
-	if c.ciDedupe, err = boolOr(inv, "case_insensitive_dedupe", true); err != nil {
-		return nil, err
-	}
-	if c.skipMalformed, err = boolOr(inv, "skip_malformed", false); err != nil {
-		return nil, err
-	}
-	pats, err := inv.Strings("drop_patterns")
-	if err != nil {
-		return nil, err
-	}
-	for i, p := range pats {
+	c.minCapitalized = a.MinCapitalized
+	c.suffixes = newAffixStripper(a.Suffixes, true)
+	c.prefixes = newAffixStripper(a.Prefixes, false)
+	c.dropURLs = a.DropURLs == nil || *a.DropURLs
+	for i, p := range a.DropPatterns {
 		re, err := regexp.Compile(p)
 		if err != nil {
-			return nil, fmt.Errorf("%s: drop_patterns[%d] %q: %w", inv.Step, i, p, err)
+			return nil, &steps.AttrError{Attr: "drop_patterns", Msg: fmt.Sprintf("element %d (%q): %v", i, p, err)}
 		}
 		c.patterns = append(c.patterns, re)
 	}
+	c.ciDedupe = a.CIDedupe == nil || *a.CIDedupe
+	c.skipMalformed = a.SkipMalformed
 	return c, nil
 }
 
-// boolOr reads a bool attribute, giving def when it is absent or null.
-func boolOr(inv *steps.Invocation, name string, def bool) (bool, error) {
-	if !inv.IsSet(name) {
-		return def, nil
+// checkColumns checks the column names attribute attr gives: none empty,
+// none twice.
+func checkColumns(attr string, cols []string) error {
+	seen := map[string]bool{}
+	for _, col := range cols {
+		if strings.TrimSpace(col) == "" {
+			return &steps.AttrError{Attr: attr, Msg: "a column name is empty"}
+		}
+		if seen[col] {
+			return &steps.AttrError{Attr: attr, Msg: fmt.Sprintf("column %q is listed twice", col)}
+		}
+		seen[col] = true
 	}
-	return inv.Bool(name)
+	return nil
 }
 
 // Report is the content of report.json.
@@ -278,7 +279,7 @@ const maxExamples = 5
 func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	cfg, err := parseConfig(inv)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", inv.Step, err)
 	}
 	sources := inv.Inputs["source"]
 	if len(sources) == 0 {

@@ -214,7 +214,7 @@ func TestRunErrors(t *testing.T) {
 		{"ambiguous column", "title,Title\nx,y\n", map[string]cty.Value{"columns": cty.ListVal([]cty.Value{cty.StringVal("TITLE")})},
 			[]string{"ambiguous"}},
 		{"bad pattern", "title\nx\n", map[string]cty.Value{"drop_patterns": cty.ListVal([]cty.Value{cty.StringVal("(")})},
-			[]string{"drop_patterns[0]"}},
+			[]string{`attribute "drop_patterns": element 0 ("("): error parsing regexp`}},
 		{"bad min_words", "title\nx\n", map[string]cty.Value{"min_words": cty.NumberFloatVal(2.5)},
 			[]string{"min_words", "whole number"}},
 		{"bad min_capitalized", "title\nx\n", map[string]cty.Value{"min_capitalized": cty.NumberIntVal(2)},
