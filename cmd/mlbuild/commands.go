@@ -51,7 +51,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if sum == nil {
 		sum, runErr = c.build(ctx, p, opts, out)
 	}
-	out.close()
+	printErr := out.close()
 	if sum == nil {
 		return runErr
 	}
@@ -78,7 +78,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if !c.json {
 		announce(stdout, p, sum)
 	}
-	return nil
+	return printErr
 }
 
 // announce prints where the artifacts a person opens (reports) are, for
@@ -100,13 +100,22 @@ func announce(w io.Writer, p *engine.Pipeline, sum *engine.Summary) {
 	}
 }
 
+// closeInto closes c (the engine or the cache) when a command returns, and
+// makes Close's error the command's when it had none: Close flushes the
+// cache's database, so a failure there can lose what the command stored.
+func closeInto(err *error, c io.Closer) {
+	if cerr := c.Close(); cerr != nil && *err == nil {
+		*err = cerr
+	}
+}
+
 // build opens the engine (with the remote cache, if any) and runs it.
-func (c *common) build(ctx context.Context, p *engine.Pipeline, opts engine.Options, out *runPrinter) (*engine.Summary, error) {
+func (c *common) build(ctx context.Context, p *engine.Pipeline, opts engine.Options, out *runPrinter) (_ *engine.Summary, err error) {
 	e, err := c.open(ctx, p, opts, out.logWriter())
 	if err != nil {
 		return nil, err
 	}
-	defer e.Close()
+	defer closeInto(&err, e)
 	closeRemote, err := useRemote(ctx, p, e)
 	if err != nil {
 		return nil, err
@@ -115,7 +124,7 @@ func (c *common) build(ctx context.Context, p *engine.Pipeline, opts engine.Opti
 	return e.Run(ctx)
 }
 
-func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("verify", stderr)
 	var c common
 	c.register(fs)
@@ -127,7 +136,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeInto(&err, e)
 	results, err := e.Verify(ctx, addrs)
 	if err != nil {
 		return err
@@ -168,7 +177,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("plan", stderr)
 	var c common
 	c.register(fs)
@@ -183,7 +192,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeInto(&err, e)
 	plan, err := e.Plan()
 	if err != nil {
 		return err
@@ -207,13 +216,15 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		reason := strings.Join(ent.Reasons, "; ")
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", ent.Action, ent.Step, reason)
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "plan: %d to run, %d maybe (if an upstream output changes), %d to restore, %d cached\n",
 		counts[engine.ActionRun], counts[engine.ActionMaybe], counts[engine.ActionRestore], counts[engine.ActionCached])
 	return nil
 }
 
-func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("explain", stderr)
 	var c common
 	c.register(fs)
@@ -228,7 +239,7 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeInto(&err, e)
 	ex, err := e.Explain(rest[0])
 	if err != nil {
 		return err
@@ -258,7 +269,9 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", mark, r.Component, clip(r.Current), clip(r.Previous))
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout)
 	if len(ex.Changes) == 0 {
 		fmt.Fprintln(stdout, "no component changed")
@@ -300,7 +313,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("show", stderr)
 	var c common
 	c.register(fs)
@@ -316,7 +329,7 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeInto(&err, e)
 	info, err := e.Show(rest[0])
 	if err != nil {
 		return err
@@ -347,7 +360,9 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		o := info.Outputs[n]
 		fmt.Fprintf(tw, "  %s\t%s\tsha256:%s\t%s\n", n, o.Path, o.Digest, humanize.IBytes(uint64(o.Size)))
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	pv := info.Provenance
 	fmt.Fprintf(stdout, "\nprovenance:\n  mlbuild %s (%s) on %s, device %s\n  started %s, took %.2fs\n",
 		pv.MlbuildVersion, pv.GoVersion, pv.Host, pv.Device, pv.Started.Format(time.RFC3339), pv.Seconds)
@@ -391,7 +406,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	if len(args) > 0 && (args[0] == "push" || args[0] == "pull") {
 		return cmdCacheTransfer(ctx, args[0], args[1:], stdout, stderr)
 	}
@@ -416,7 +431,7 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeInto(&err, store)
 	if sub == "stats" {
 		st, err := store.Stats()
 		if err != nil {
@@ -467,7 +482,7 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // cmdCacheTransfer moves a pipeline's artifacts to (push) or from (pull)
 // the remote cache.
-func cmdCacheTransfer(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
+func cmdCacheTransfer(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("cache "+sub, stderr)
 	var c common
 	c.register(fs)
@@ -484,7 +499,7 @@ func cmdCacheTransfer(ctx context.Context, sub string, args []string, stdout, st
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer closeInto(&err, e)
 	closeRemote, err := useRemote(ctx, p, e)
 	if err != nil {
 		return err

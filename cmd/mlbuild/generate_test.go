@@ -59,12 +59,16 @@ func TestGenerateCommand(t *testing.T) {
 		}
 	}
 	gpt := writeTinyModel(t, "")
-	os.WriteFile(filepath.Join(gpt, "config.json"), []byte(`{"architectures":["GPT2LMHeadModel"],"model_type":"gpt2"}`), 0o644)
+	if err := os.WriteFile(filepath.Join(gpt, "config.json"), []byte(`{"architectures":["GPT2LMHeadModel"],"model_type":"gpt2"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := runGenerate(t, "--model", gpt, "--prompt", "x"); err == nil || !strings.Contains(err.Error(), "not supported") {
 		t.Errorf("gpt2: %v", err)
 	}
 	dmg := writeTinyModel(t, "")
-	os.WriteFile(filepath.Join(dmg, "model.safetensors"), []byte("xx"), 0o644)
+	if err := os.WriteFile(filepath.Join(dmg, "model.safetensors"), []byte("xx"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := runGenerate(t, "--model", dmg, "--prompt", "x"); err == nil {
 		t.Error("damaged weights: no error")
 	} else {
@@ -100,9 +104,14 @@ func TestStopWriter(t *testing.T) {
 	}
 	b.Reset()
 	s = &stopWriter{w: &b, stops: []string{"<|end|>"}}
-	s.write("a <|en")
-	s.write("x")
-	s.close()
+	for _, p := range []string{"a <|en", "x"} {
+		if err := s.write(p); err != nil {
+			t.Fatalf("false alarm: write %q: %v", p, err)
+		}
+	}
+	if err := s.close(); err != nil {
+		t.Fatalf("false alarm: close: %v", err)
+	}
 	if b.String() != "a <|enx\n" {
 		t.Errorf("false alarm: got %q", b.String())
 	}

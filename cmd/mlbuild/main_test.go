@@ -63,13 +63,20 @@ func (w *workspace) mlbuild(args ...string) (string, string, error) {
 	if slices.Contains(args, "twainbot.hcl") && !slices.Contains(args, "-var-file") && !w.demo {
 		args = append(slices.Clone(args), "-var-file", "ci.vars.hcl")
 	}
-	wd, _ := os.Getwd()
+	wd, err := os.Getwd()
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	if err := os.Chdir(w.dir); err != nil {
 		w.t.Fatal(err)
 	}
-	defer os.Chdir(wd)
+	defer func() {
+		if err := os.Chdir(wd); err != nil {
+			w.t.Fatal(err)
+		}
+	}()
 	var out, errb bytes.Buffer
-	err := dispatch(context.Background(), args, &out, &errb)
+	err = dispatch(context.Background(), args, &out, &errb)
 	return out.String(), errb.String(), err
 }
 
@@ -111,12 +118,11 @@ func (w *workspace) run(args ...string) map[string]string {
 func (w *workspace) editCSV(fn func(i int, row []string)) {
 	w.t.Helper()
 	p := filepath.Join(w.dir, "data/onion/onion.csv")
-	f, err := os.Open(p)
+	data, err := os.ReadFile(p)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
+	rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ type runPrinter struct {
 	drawn   bool
 	stop    chan struct{}
 	done    chan struct{}
+	jsonErr error // the first JSON line that could not be written
 }
 
 type liveStep struct {
@@ -188,17 +189,24 @@ func (p *runPrinter) emitJSON(v any) {
 	if err != nil {
 		return
 	}
-	p.stdout.Write(append(b, '\n'))
+	if _, err := p.stdout.Write(append(b, '\n')); err != nil && p.jsonErr == nil {
+		p.jsonErr = fmt.Errorf("write --json events: %w", err)
+	}
 }
 
-func (p *runPrinter) close() {
+// close stops the status line. It returns the error of the first JSON
+// line that could not be written: a consumer of --json missed events.
+func (p *runPrinter) close() error {
 	if p.live {
 		close(p.stop)
 		<-p.done
-		p.mu.Lock()
-		p.clear()
-		p.mu.Unlock()
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.live {
+		p.clear()
+	}
+	return p.jsonErr
 }
 
 func fmtSeconds(s float64) string {

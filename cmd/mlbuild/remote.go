@@ -79,7 +79,9 @@ func remoteConfig(p *engine.Pipeline) (url string, mode engine.RemoteMode) {
 }
 
 // useRemote connects the engine to the configured remote cache, if any.
-// It returns a function that closes the connection.
+// It returns a function that closes the connection. Closing a remote only
+// releases its connections (each upload is whole once PutBlob returns), so
+// its error is not reported.
 func useRemote(ctx context.Context, p *engine.Pipeline, e *engine.Engine) (func(), error) {
 	url, mode := remoteConfig(p)
 	if url == "" {
@@ -90,8 +92,8 @@ func useRemote(ctx context.Context, p *engine.Pipeline, e *engine.Engine) (func(
 		return nil, err
 	}
 	if err := e.UseRemote(&remoteAdapter{local: e.Store(), r: r}, mode); err != nil {
-		r.Close()
+		_ = r.Close()
 		return nil, err
 	}
-	return func() { r.Close() }, nil
+	return func() { _ = r.Close() }, nil
 }

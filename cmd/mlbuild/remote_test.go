@@ -138,11 +138,18 @@ func runTeammates(t *testing.T, b backend) {
 	stopped := false
 	var stepsE []*engine.StepResult
 	func() {
-		wd, _ := os.Getwd()
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := os.Chdir(e.dir); err != nil {
 			t.Fatal(err)
 		}
-		defer os.Chdir(wd)
+		defer func() {
+			if err := os.Chdir(wd); err != nil {
+				t.Fatal(err)
+			}
+		}()
 		pl, err := engine.Load("twainbot.hcl", engine.LoadOptions{VarFiles: []string{"ci.vars.hcl"}})
 		if err != nil {
 			t.Fatal(err)
@@ -159,7 +166,11 @@ func runTeammates(t *testing.T, b backend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer en.Close()
+		defer func() {
+			if err := en.Close(); err != nil {
+				t.Error(err)
+			}
+		}()
 		closeRemote, err := useRemote(context.Background(), pl, en)
 		if err != nil {
 			t.Fatal(err)
