@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/mlbuild
 PIPELINE ?= pipelines/twainbot.hcl
 
-.PHONY: build run test fuzz bench vet fmt clean
+.PHONY: build run test fuzz bench vet lint fmt clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mlbuild
@@ -17,7 +17,16 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
 
-test: vet
+# staticcheck, and errcheck with the exclusions (and their reasons) in
+# tools/errcheck_excludes.txt. Both versions are pinned in tools/go.mod, a
+# module of its own so that go.mod does not depend on them; `go tool`
+# fetches them from the Go module proxy and builds them on first use.
+LINT = $(GO) tool -modfile=tools/go.mod
+lint:
+	$(LINT) staticcheck ./...
+	$(LINT) errcheck -exclude tools/errcheck_excludes.txt ./...
+
+test: vet lint
 	$(GO) test -count=1 ./...
 
 # Each fuzz target for a while (FUZZTIME=30s by default).
