@@ -17,6 +17,7 @@ import (
 
 	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 	"github.com/mlbuild/mlbuild/steps/synthtools"
 	"github.com/mlbuild/mlbuild/steps/trainingdata"
 )
@@ -49,27 +50,15 @@ func newSetup(t *testing.T) setup {
 
 func (s setup) invocation(t *testing.T, config map[string]cty.Value) *steps.Invocation {
 	t.Helper()
-	cfg := map[string]cty.Value{}
-	for _, a := range (Kind{}).Schema().Attributes {
-		if !a.Input {
-			cfg[a.Name] = a.Default
-		}
-	}
-	cfg["max_new_tokens"] = cty.NumberIntVal(12)
+	cfg := map[string]cty.Value{"max_new_tokens": cty.NumberIntVal(12)}
 	for k, v := range config {
 		cfg[k] = v
 	}
-	return &steps.Invocation{
-		Step:   "eval.twainbot",
-		Config: cfg,
-		Inputs: map[string][]steps.InputFile{
-			"base":       {{Path: s.base, Name: "models/base", Digest: strings.Repeat("a", 64)}},
-			"model":      {{Path: s.model, Name: "build/merge.twainbot/model", Digest: strings.Repeat("b", 64)}},
-			"validation": {{Path: s.val, Name: "build/split.dataset/validation.jsonl", Digest: strings.Repeat("c", 64)}},
-		},
-		OutDir:  t.TempDir(),
-		TempDir: t.TempDir(),
-	}
+	return steptest.Invocation(t, Kind{}, "eval.twainbot", map[string][]steps.InputFile{
+		"base":       {{Path: s.base, Name: "models/base", Digest: strings.Repeat("a", 64)}},
+		"model":      {{Path: s.model, Name: "build/merge.twainbot/model", Digest: strings.Repeat("b", 64)}},
+		"validation": {{Path: s.val, Name: "build/split.dataset/validation.jsonl", Digest: strings.Repeat("c", 64)}},
+	}, cfg)
 }
 
 func run(t *testing.T, inv *steps.Invocation) *Report {

@@ -16,6 +16,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 )
 
 type result struct {
@@ -44,18 +45,8 @@ func writeInputs(t *testing.T, contents ...string) []steps.InputFile {
 
 func runSplit(t *testing.T, files []steps.InputFile, config map[string]cty.Value) (*result, error) {
 	t.Helper()
-	cfg := map[string]cty.Value{}
-	for _, a := range (Kind{}).Schema().Attributes {
-		if !a.Input {
-			cfg[a.Name] = a.Default
-		}
-	}
-	for k, v := range config {
-		cfg[k] = v
-	}
-	out := t.TempDir()
-	inv := &steps.Invocation{Step: "split.dataset", Config: cfg, Inputs: map[string][]steps.InputFile{"inputs": files},
-		OutDir: out, TempDir: t.TempDir()}
+	inv := steptest.Invocation(t, Kind{}, "split.dataset", map[string][]steps.InputFile{"inputs": files}, config)
+	out := inv.OutDir
 	if err := (Kind{}).Run(context.Background(), inv); err != nil {
 		return nil, err
 	}

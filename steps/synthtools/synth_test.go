@@ -19,6 +19,7 @@ import (
 
 	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 	"github.com/mlbuild/mlbuild/steps/trainingdata"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
@@ -27,20 +28,8 @@ import (
 // returns the output folder.
 func run(t *testing.T, config map[string]cty.Value) (string, error) {
 	t.Helper()
-	cfg := map[string]cty.Value{}
-	for _, a := range (Kind{}).Schema().Attributes {
-		if a.Default == cty.NilVal {
-			cfg[a.Name] = cty.NullVal(a.Type)
-		} else {
-			cfg[a.Name] = a.Default
-		}
-	}
-	for k, v := range config {
-		cfg[k] = v
-	}
-	dir := t.TempDir()
-	inv := &steps.Invocation{Step: "synth_tools.test", Config: cfg, OutDir: dir, TempDir: t.TempDir()}
-	return dir, Kind{}.Run(context.Background(), inv)
+	inv := steptest.Invocation(t, Kind{}, "synth_tools.test", nil, config)
+	return inv.OutDir, Kind{}.Run(context.Background(), inv)
 }
 
 func mustRun(t *testing.T, config map[string]cty.Value) (conv, report []byte) {

@@ -19,6 +19,7 @@ import (
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/gutenberg"
 	"github.com/mlbuild/mlbuild/steps/split"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 	"github.com/mlbuild/mlbuild/steps/synthtools"
 )
 
@@ -26,22 +27,8 @@ import (
 // folder.
 func runKind(t testing.TB, k steps.Kind, step string, inputs map[string][]steps.InputFile, cfg map[string]cty.Value) (string, error) {
 	t.Helper()
-	config := map[string]cty.Value{}
-	for _, a := range k.Schema().Attributes {
-		if a.Input {
-			continue
-		}
-		if a.Default == cty.NilVal {
-			config[a.Name] = cty.NullVal(a.Type)
-		} else {
-			config[a.Name] = a.Default
-		}
-	}
-	for n, v := range cfg {
-		config[n] = v
-	}
-	out := t.TempDir()
-	inv := &steps.Invocation{Step: step, Config: config, Inputs: inputs, OutDir: out, TempDir: t.TempDir()}
+	inv := steptest.Invocation(t, k, step, inputs, cfg)
+	out := inv.OutDir
 	if v, ok := k.(steps.Validator); ok {
 		if err := v.Validate(inv); err != nil {
 			return "", err
@@ -59,9 +46,7 @@ func mustRun(t testing.TB, k steps.Kind, step string, inputs map[string][]steps.
 	return out
 }
 
-func input(path, name string) steps.InputFile {
-	return steps.InputFile{Path: path, Name: name, Digest: strings.Repeat("0", 64)}
-}
+func input(path, name string) steps.InputFile { return steptest.Input(path, name) }
 
 // demoTrain builds the demo pipeline's dataset (gutenberg_chunk on
 // pipelines/data/gutenberg, synth_tools, split) the way twainbot.hcl does,
