@@ -129,7 +129,8 @@ type ProgressFunc func(done, total float64, msg string)
 type Invocation struct {
 	// Step is the step's address, "KIND.NAME".
 	Step string
-	// Config holds every non-input attribute, defaults applied.
+	// Config holds every non-input attribute, defaults applied. Read it
+	// once with Decode.
 	Config map[string]cty.Value
 	// Inputs holds every input attribute's resolved files, in the order the
 	// pipeline lists them.
@@ -165,93 +166,6 @@ func (inv *Invocation) Logger() *slog.Logger {
 		return inv.Log
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func (inv *Invocation) value(name string) (cty.Value, error) {
-	v, ok := inv.Config[name]
-	if !ok {
-		return cty.NilVal, fmt.Errorf("%s: attribute %q is not in the step's config", inv.Step, name)
-	}
-	return v, nil
-}
-
-// IsSet reports whether a config attribute has a non-null value.
-func (inv *Invocation) IsSet(name string) bool {
-	v, ok := inv.Config[name]
-	return ok && !v.IsNull()
-}
-
-// String returns a string attribute ("" when null).
-func (inv *Invocation) String(name string) (string, error) {
-	v, err := inv.value(name)
-	if err != nil || v.IsNull() {
-		return "", err
-	}
-	if v.Type() != cty.String {
-		return "", fmt.Errorf("%s: attribute %q is %s, not a string", inv.Step, name, v.Type().FriendlyName())
-	}
-	return v.AsString(), nil
-}
-
-// Strings returns a list-of-strings attribute (nil when null).
-func (inv *Invocation) Strings(name string) ([]string, error) {
-	v, err := inv.value(name)
-	if err != nil || v.IsNull() {
-		return nil, err
-	}
-	if !v.CanIterateElements() {
-		return nil, fmt.Errorf("%s: attribute %q is %s, not a list", inv.Step, name, v.Type().FriendlyName())
-	}
-	var out []string
-	for it := v.ElementIterator(); it.Next(); {
-		_, e := it.Element()
-		if e.IsNull() || e.Type() != cty.String {
-			return nil, fmt.Errorf("%s: attribute %q must be a list of strings", inv.Step, name)
-		}
-		out = append(out, e.AsString())
-	}
-	return out, nil
-}
-
-// Float returns a number attribute (0 when null).
-func (inv *Invocation) Float(name string) (float64, error) {
-	v, err := inv.value(name)
-	if err != nil || v.IsNull() {
-		return 0, err
-	}
-	if v.Type() != cty.Number {
-		return 0, fmt.Errorf("%s: attribute %q is %s, not a number", inv.Step, name, v.Type().FriendlyName())
-	}
-	f, _ := v.AsBigFloat().Float64()
-	return f, nil
-}
-
-// Int returns a whole-number attribute (0 when null) and refuses fractions.
-func (inv *Invocation) Int(name string) (int64, error) {
-	v, err := inv.value(name)
-	if err != nil || v.IsNull() {
-		return 0, err
-	}
-	if v.Type() != cty.Number {
-		return 0, fmt.Errorf("%s: attribute %q is %s, not a number", inv.Step, name, v.Type().FriendlyName())
-	}
-	i, err := wholeNumber(v.AsBigFloat())
-	if err != nil {
-		return 0, fmt.Errorf("%s: attribute %q %s", inv.Step, name, err)
-	}
-	return i, nil
-}
-
-// Bool returns a bool attribute (false when null).
-func (inv *Invocation) Bool(name string) (bool, error) {
-	v, err := inv.value(name)
-	if err != nil || v.IsNull() {
-		return false, err
-	}
-	if v.Type() != cty.Bool {
-		return false, fmt.Errorf("%s: attribute %q is %s, not a bool", inv.Step, name, v.Type().FriendlyName())
-	}
-	return v.True(), nil
 }
 
 // Registry maps kind names to implementations.

@@ -7,25 +7,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mlbuild/mlbuild/steps"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 )
 
 // defaultConfig returns the schema's defaults as the engine would pass them.
-func defaultConfig() map[string]cty.Value {
-	cfg := map[string]cty.Value{}
-	for _, a := range (Kind{}).Schema().Attributes {
-		if a.Input {
-			continue
-		}
-		if a.Default == cty.NilVal {
-			cfg[a.Name] = cty.NullVal(a.Type)
-		} else {
-			cfg[a.Name] = a.Default
-		}
-	}
-	return cfg
-}
+func defaultConfig() map[string]cty.Value { return steptest.Config(Kind{}, nil) }
 
 // runKind runs the kind on the given files with the defaults overridden by
 // over, and returns the output texts, the report and the raw output.

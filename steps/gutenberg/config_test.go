@@ -8,6 +8,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 )
 
 // TestConfigMatchesSchema keeps chunkConfig and the schema from drifting
@@ -21,20 +22,7 @@ func TestConfigMatchesSchema(t *testing.T) {
 // invocation is a Validate invocation with the schema's defaults overridden
 // by set.
 func invocation(set map[string]cty.Value) *steps.Invocation {
-	c := map[string]cty.Value{}
-	for _, a := range (Kind{}).Schema().Attributes {
-		if a.Input {
-			continue
-		}
-		c[a.Name] = a.Default
-		if a.Default == cty.NilVal {
-			c[a.Name] = cty.NullVal(a.Type)
-		}
-	}
-	for k, v := range set {
-		c[k] = v
-	}
-	return &steps.Invocation{Step: "gutenberg_chunk.x", Config: c}
+	return &steps.Invocation{Step: "gutenberg_chunk.x", Config: steptest.Config(Kind{}, set)}
 }
 
 func TestReadOptions(t *testing.T) {
