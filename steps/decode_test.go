@@ -45,12 +45,12 @@ func testInvocation(over map[string]cty.Value) *Invocation {
 }
 
 func TestDecode(t *testing.T) {
-	var c testConfig
+	c := testConfig{derived: 5} // untagged fields are left alone
 	if err := testInvocation(nil).Decode(&c); err != nil {
 		t.Fatal(err)
 	}
 	nine := 9
-	want := testConfig{shared: shared{Seed: 7}, Name: "x", Count: 3, Ratio: 0.5, On: true, Tags: []string{"a", "b"}, Limit: &nine}
+	want := testConfig{shared: shared{Seed: 7}, Name: "x", Count: 3, Ratio: 0.5, On: true, Tags: []string{"a", "b"}, Limit: &nine, derived: 5}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("decoded %+v, want %+v", c, want)
 	}

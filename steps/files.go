@@ -60,7 +60,7 @@ func (j *JSONLWriter) Count() int { return j.n }
 // Close flushes and closes the file.
 func (j *JSONLWriter) Close() error {
 	if err := j.w.Flush(); err != nil {
-		j.f.Close()
+		_ = j.f.Close() // the flush's error is the one to report
 		return err
 	}
 	return j.f.Close()
@@ -73,7 +73,7 @@ func ReadJSONL(path string, fn func(line int, raw []byte) error) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	r := bufio.NewReaderSize(f, 1<<16)
 	for line := 1; ; line++ {
 		raw, err := r.ReadBytes('\n')

@@ -215,7 +215,8 @@ func writeCurves(dir, title string, res *train.Result) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"step", "epoch", "train_loss", "val_loss", "lr", "grad_norm", "tokens"})
+	// csv.Writer's errors are sticky: w.Error() after Flush reports the first.
+	_ = w.Write([]string{"step", "epoch", "train_loss", "val_loss", "lr", "grad_norm", "tokens"})
 	trainS := plot.Series{Name: "train"}
 	valS := plot.Series{Name: "validation"}
 	if !math.IsNaN(res.InitialValLoss) {
@@ -230,13 +231,13 @@ func writeCurves(dir, title string, res *train.Result) error {
 			valS.X = append(valS.X, float64(p.Step))
 			valS.Y = append(valS.Y, *p.ValLoss)
 		}
-		w.Write([]string{strconv.Itoa(p.Step), g(p.Epoch), g(p.TrainLoss), val, g(p.LR), g(p.GradNorm), strconv.FormatInt(p.Tokens, 10)})
+		_ = w.Write([]string{strconv.Itoa(p.Step), g(p.Epoch), g(p.TrainLoss), val, g(p.LR), g(p.GradNorm), strconv.FormatInt(p.Tokens, 10)})
 		trainS.X = append(trainS.X, float64(p.Step))
 		trainS.Y = append(trainS.Y, p.TrainLoss)
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
-		f.Close()
+		_ = f.Close() // the write's error is the one to report
 		return err
 	}
 	if err := f.Close(); err != nil {

@@ -180,7 +180,9 @@ func peakRSS() int64 {
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			var kb int64
-			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb); err != nil {
+				return 0
+			}
 			return kb * 1024
 		}
 	}
