@@ -8,6 +8,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 )
 
 // TestConfigMatchesSchema keeps attrConfig and the schema from drifting
@@ -112,18 +113,6 @@ func TestFirstErrorInSchemaOrder(t *testing.T) {
 		{map[string]cty.Value{"column": cty.StringVal("x"), "columns": strs("a", "a")}, "columns"},
 		{map[string]cty.Value{"drop_patterns": strs("(", "["), "columns": strs("")}, "columns"},
 	} {
-		var first string
-		for i := range 50 {
-			err := (Kind{}).Validate(invocation(tc.set))
-			var ae *steps.AttrError
-			if !errors.As(err, &ae) || ae.Attr != tc.attr {
-				t.Fatalf("%v, run %d: %v, want an error about %s", tc.set, i, err, tc.attr)
-			}
-			if i == 0 {
-				first = err.Error()
-			} else if err.Error() != first {
-				t.Fatalf("%v: run %d reported %q, the first run %q", tc.set, i, err, first)
-			}
-		}
+		steptest.FirstError(t, Kind{}, tc.set, tc.attr)
 	}
 }

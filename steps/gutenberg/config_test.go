@@ -83,19 +83,7 @@ func TestFirstErrorInSchemaOrder(t *testing.T) {
 		{map[string]cty.Value{"min_words": cty.NumberIntVal(-5), "max_words": cty.NumberIntVal(1 << 31)}, "min_words"},
 		{map[string]cty.Value{"min_words": cty.NumberIntVal(1 << 31), "max_words": cty.NumberIntVal(0)}, "min_words"},
 	} {
-		var first string
-		for i := range 50 {
-			err := (Kind{}).Validate(invocation(tc.set))
-			var ae *steps.AttrError
-			if !errors.As(err, &ae) || ae.Attr != tc.attr {
-				t.Fatalf("%v, run %d: %v, want an error about %s", tc.set, i, err, tc.attr)
-			}
-			if i == 0 {
-				first = err.Error()
-			} else if err.Error() != first {
-				t.Fatalf("%v: run %d reported %q, the first run %q", tc.set, i, err, first)
-			}
-		}
+		steptest.FirstError(t, Kind{}, tc.set, tc.attr)
 	}
 }
 

@@ -28,6 +28,7 @@ package steptest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -277,4 +278,30 @@ func Config(k steps.Kind, over map[string]cty.Value) map[string]cty.Value {
 // pipeline would give it and a placeholder digest.
 func Input(path, name string) steps.InputFile {
 	return steps.InputFile{Path: path, Name: name, Digest: strings.Repeat("0", 64)}
+}
+
+// FirstError validates k's config (its defaults overlaid by set) several
+// times and fails the test unless every run reports the same
+// *steps.AttrError on attr: with several wrong attributes, the kind must
+// report one, the same one, on every run. It returns the error.
+func FirstError(t testing.TB, k steps.Kind, set map[string]cty.Value, attr string) error {
+	t.Helper()
+	v, ok := k.(steps.Validator)
+	if !ok {
+		t.Fatalf("%s has no Validate", k.Schema().Kind)
+	}
+	var first error
+	for i := range 20 {
+		err := v.Validate(&steps.Invocation{Step: k.Schema().Kind + ".x", Config: Config(k, set)})
+		var ae *steps.AttrError
+		if !errors.As(err, &ae) || ae.Attr != attr {
+			t.Fatalf("%v, run %d: %v, want an error about %s", set, i, err, attr)
+		}
+		if first == nil {
+			first = err
+		} else if err.Error() != first.Error() {
+			t.Fatalf("%v: run %d reported %q, the first run %q", set, i, err, first)
+		}
+	}
+	return first
 }

@@ -1,12 +1,12 @@
 package synthtools
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 )
 
 // TestConfigMatchesSchema keeps config and the schema from drifting apart:
@@ -44,19 +44,7 @@ func TestFirstErrorInSchemaOrder(t *testing.T) {
 		{map[string]cty.Value{"thought": cty.StringVal("verbose"), "answer_fraction": cty.NumberFloatVal(2)}, "answer_fraction"},
 		{map[string]cty.Value{"thought": cty.StringVal("verbose"), "holdout_locations": cty.ListVal([]cty.Value{cty.StringVal("Atlantis")})}, "holdout_locations"},
 	} {
-		var first string
-		for i := range 50 {
-			err := (Kind{}).Validate(invocation(tc.set))
-			var ae *steps.AttrError
-			if !errors.As(err, &ae) || ae.Attr != tc.attr {
-				t.Fatalf("%v, run %d: %v, want an error about %s", tc.set, i, err, tc.attr)
-			}
-			if i == 0 {
-				first = err.Error()
-			} else if err.Error() != first {
-				t.Fatalf("%v: run %d reported %q, the first run %q", tc.set, i, err, first)
-			}
-		}
+		steptest.FirstError(t, Kind{}, tc.set, tc.attr)
 	}
 }
 

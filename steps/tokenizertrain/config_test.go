@@ -1,12 +1,12 @@
 package tokenizertrain
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/steptest"
 )
 
 // TestConfigMatchesSchema keeps config and the schema from drifting apart:
@@ -30,27 +30,6 @@ func TestFirstErrorInSchemaOrder(t *testing.T) {
 		{map[string]cty.Value{"model_max_length": cty.NumberIntVal(0), "conversations": cty.StringVal("some")}, "conversations"},
 		{map[string]cty.Value{"chat_template": cty.StringVal("nope"), "max_chars": cty.NumberIntVal(-1)}, "chat_template"},
 	} {
-		config := map[string]cty.Value{}
-		for _, a := range (Kind{}).Schema().Attributes {
-			if !a.Input {
-				config[a.Name] = a.Default
-			}
-		}
-		for k, v := range tc.set {
-			config[k] = v
-		}
-		var first string
-		for i := range 50 {
-			err := (Kind{}).Validate(&steps.Invocation{Step: "tokenizer_train.t", Config: config})
-			var ae *steps.AttrError
-			if !errors.As(err, &ae) || ae.Attr != tc.attr {
-				t.Fatalf("%v, run %d: %v, want an error about %s", tc.set, i, err, tc.attr)
-			}
-			if i == 0 {
-				first = err.Error()
-			} else if err.Error() != first {
-				t.Fatalf("%v: run %d reported %q, the first run %q", tc.set, i, err, first)
-			}
-		}
+		steptest.FirstError(t, Kind{}, tc.set, tc.attr)
 	}
 }
