@@ -250,14 +250,10 @@ func (t *Template) Stops() []string { return append([]string(nil), t.StopStrings
 // generation prompt does not write (Mistral's leading space), and the
 // content is trimmed where the template trims contents.
 func (t *Template) Cut(generated string) (content, stop string, ok bool) {
-	at := -1
-	for _, s := range t.StopStrings {
-		if i := strings.Index(generated, s); i >= 0 && (at < 0 || i < at || (i == at && len(s) > len(stop))) {
-			at, stop = i, s
-		}
-	}
+	at, n := firstStop(generated, t.StopStrings)
 	content = generated
 	if at >= 0 {
+		stop = generated[at : at+n]
 		content = generated[:at]
 		ok = true
 	}
