@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"math"
 	"os"
@@ -15,20 +16,47 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/steptest"
-	"github.com/mlbuild/mlbuild/steps/synthtools"
 	"github.com/mlbuild/mlbuild/steps/trainingdata"
+	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
-// validationFile writes two synth_tools conversations and one prose record.
-func validationFile(t *testing.T) string {
+// weatherRecord is a conversation record as synth_tools writes them: the
+// tool's system prompt, a question, the call, the tool's result and an
+// answer.
+func weatherRecord(t *testing.T, question, location, date string) trainingdata.Record {
 	t.Helper()
-	recs, _, err := synthtools.Generate(synthtools.Options{Count: 2, Seed: 7})
+	call := weather.NewCall(location, date)
+	res, err := weather.Execute(call)
 	if err != nil {
 		t.Fatal(err)
 	}
+	msgs := []chat.Message{
+		{Role: chat.RoleSystem, Content: weather.SystemPrompt()},
+		{Role: chat.RoleUser, Content: question},
+		{Role: chat.RoleAssistant, Content: "Thought: the place is " + location + ".\n" + weather.Format(call)},
+		{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()},
+		{Role: chat.RoleAssistant, Content: fmt.Sprintf("Expect %s and %d°C in %s.", res.Condition, res.TempC, location)},
+	}
+	return trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs,
+		Call: trainingdata.CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]}}
+}
+
+// weatherRecords are two conversations.
+func weatherRecords(t *testing.T) []trainingdata.Record {
+	return []trainingdata.Record{
+		weatherRecord(t, "What's the weather in SF tomorrow?", "San Francisco, CA", "tomorrow"),
+		weatherRecord(t, "Will it rain in Paris today?", "Paris, France", "today"),
+	}
+}
+
+// validationFile writes two conversations and one prose record.
+func validationFile(t *testing.T) string {
+	t.Helper()
+	recs := weatherRecords(t)
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -220,7 +248,7 @@ func TestLossChunking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, _, _ := synthtools.Generate(synthtools.Options{Count: 1, Seed: 1})
+	recs := weatherRecords(t)
 	ex := l.enc.Encode(recs[0].Text)
 	if len(ex.IDs) < 600 {
 		t.Fatalf("record of %d tokens is too short to need two chunks", len(ex.IDs))
@@ -251,7 +279,7 @@ func TestLossChunking(t *testing.T) {
 // same text is in training: its ids are a prefix of the training ids, for
 // tokenizers with and without special chat tags.
 func TestPromptEncoding(t *testing.T) {
-	recs, _, _ := synthtools.Generate(synthtools.Options{Count: 1, Seed: 3})
+	recs := weatherRecords(t)
 	msgs := recs[0].Messages // system, user, assistant (call), tool, assistant
 	for _, special := range []bool{false, true} {
 		l, err := loadLM(steps.InputFile{Path: writeTinyModel(t, 1, special)}, tensor.NewCPU(1))
