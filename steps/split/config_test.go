@@ -24,7 +24,7 @@ func TestConfigMatchesSchema(t *testing.T) {
 // schema's order.
 func TestSameErrorEveryRun(t *testing.T) {
 	err := steptest.FirstError(t, Kind{}, map[string]cty.Value{"validation": cty.NumberFloatVal(-1), "seed": cty.NumberFloatVal(0.5)}, "seed")
-	if !strings.Contains(err.Error(), "must be a whole number, got 0.5") {
+	if !strings.Contains(err, "must be a whole number, got 0.5") {
 		t.Fatalf("%v, want seed's whole-number error", err)
 	}
 }

@@ -283,8 +283,8 @@ func Input(path, name string) steps.InputFile {
 // FirstError validates k's config (its defaults overlaid by set) several
 // times and fails the test unless every run reports the same
 // *steps.AttrError on attr: with several wrong attributes, the kind must
-// report one, the same one, on every run. It returns the error.
-func FirstError(t testing.TB, k steps.Kind, set map[string]cty.Value, attr string) error {
+// report one, the same one, on every run. It returns the error's message.
+func FirstError(t testing.TB, k steps.Kind, set map[string]cty.Value, attr string) string {
 	t.Helper()
 	v, ok := k.(steps.Validator)
 	if !ok {
@@ -303,5 +303,5 @@ func FirstError(t testing.TB, k steps.Kind, set map[string]cty.Value, attr strin
 			t.Fatalf("%v: run %d reported %q, the first run %q", set, i, err, first)
 		}
 	}
-	return first
+	return first.Error()
 }

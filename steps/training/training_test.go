@@ -54,7 +54,7 @@ func TestValidation(t *testing.T) {
 		{QLoRA{}, map[string]cty.Value{"patience": cty.NumberIntVal(-1), "epochs": cty.NumberIntVal(0), "lora_dropout": cty.NumberIntVal(2)}, "lora_dropout", "[0, 1)"},
 		{Pretrain{}, map[string]cty.Value{"init_std": cty.NumberIntVal(0), "hidden_size": cty.NumberIntVal(0), "batch_size": cty.NumberIntVal(0)}, "hidden_size", "between 1"},
 	} {
-		if err := steptest.FirstError(t, tc.k, tc.cfg, tc.attr); !strings.Contains(err.Error(), tc.want) {
+		if err := steptest.FirstError(t, tc.k, tc.cfg, tc.attr); !strings.Contains(err, tc.want) {
 			t.Fatalf("%s %v: got %v, want an error containing %q", tc.k.Schema().Kind, tc.cfg, err, tc.want)
 		}
 	}
