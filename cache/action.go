@@ -2,6 +2,7 @@ package cache
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"time"
 )
@@ -158,4 +159,14 @@ func (s *Store) Head(pipeline, step string) (HeadRecord, bool, error) {
 	var h HeadRecord
 	ok, err := s.getJSON(pfxHead+pipeline+"\x00"+step, &h)
 	return h, ok, err
+}
+
+// DeleteAction removes the action-cache entry for key (a result found
+// invalid); the blobs it referenced stay until `cache gc` finds them
+// unreferenced.
+func (s *Store) DeleteAction(key string) error {
+	if err := s.delete(pfxAction + key); err != nil {
+		return fmt.Errorf("cache delete action %s: %w", short(key), err)
+	}
+	return nil
 }

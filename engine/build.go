@@ -295,17 +295,30 @@ func (e *Engine) build(ctx context.Context, s *Step, upstream map[*Step]map[stri
 			return fail(err)
 		}
 		if ok {
-			r, outs, err := cached(ar, "")
-			if err == nil {
-				return r, outs
+			if verr := validateResult(s, res.Key, ar); verr != nil {
+				// Not a result this step could have produced: drop it,
+				// so that it neither breaks this run nor the next.
+				e.warn(s.Addr, fmt.Sprintf("%s: discarding an invalid result from the local cache (%v); rebuilding the step", s.Addr, verr))
+				if err := e.store.DeleteAction(res.Key); err != nil {
+					return fail(err)
+				}
+				res.Reason = "its cached result was invalid"
+			} else {
+				r, outs, err := cached(ar, "")
+				switch {
+				case err == nil:
+					return r, outs
+				case errors.Is(err, errNotInCAS):
+					res.Reason = "its outputs are missing from the cache"
+				case errors.Is(err, cache.ErrBlobMissing):
+					// The store found a blob damaged and removed it;
+					// the step is rebuilt (or fetched from the remote).
+					e.warn(s.Addr, fmt.Sprintf("%s: damaged local cache entry discarded (%v); rebuilding the step", s.Addr, err))
+					res.Reason = "its cached outputs were damaged"
+				default:
+					return fail(err)
+				}
 			}
-			if errors.Is(err, errLockMismatch) {
-				return fail(err)
-			}
-			if !errors.Is(err, errNotInCAS) {
-				return fail(err)
-			}
-			res.Reason = "its outputs are missing from the cache"
 		}
 		if ar := e.pullRemote(ctx, s, res.Key); ar != nil {
 			r, outs, err := cached(ar, "remote")
@@ -315,7 +328,7 @@ func (e *Engine) build(ctx context.Context, s *Step, upstream map[*Step]map[stri
 			if errors.Is(err, errLockMismatch) {
 				return fail(err)
 			}
-			e.log.Warn("restoring a remote result", "step", s.Addr, "err", err)
+			e.warn(s.Addr, fmt.Sprintf("%s: restoring the result from remote cache %s failed (%v); rebuilding the step", s.Addr, e.remote.r, err))
 		}
 	} else {
 		res.Reason = "forced by --rebuild"

@@ -118,11 +118,24 @@ func (e *Engine) pullRemote(ctx context.Context, s *Step, key string) *cache.Act
 	if ar == nil {
 		return nil
 	}
+	if err := validateResult(s, key, ar); err != nil {
+		// Never recorded locally: its blobs, if any came, are
+		// unreferenced and go at the next `cache gc`.
+		e.warn(s.Addr, fmt.Sprintf("remote cache %s: %s: discarding an invalid result (%v); rebuilding the step locally", rs.r, s.Addr, err))
+		return nil
+	}
 	if err := e.store.PutAction(ar); err != nil {
-		e.log.Warn("recording a remote result locally", "step", s.Addr, "err", err)
+		e.warn(s.Addr, fmt.Sprintf("%s: recording the result from remote cache %s locally: %v", s.Addr, rs.r, err))
 		return nil
 	}
 	return ar
+}
+
+// warn reports a problem that does not fail the run, in the log and as a
+// warning event.
+func (e *Engine) warn(step, msg string) {
+	e.log.Warn(msg)
+	e.emit(Event{Type: EventWarning, Step: step, Message: msg})
 }
 
 // pushRemote uploads a fresh result when the remote is writable.
@@ -194,7 +207,7 @@ func (e *Engine) Pull(ctx context.Context) (TransferStats, []string, error) {
 			continue
 		}
 		key := Key(comps)
-		if ar, ok, err := e.store.GetAction(key); err == nil && ok {
+		if ar, ok, err := e.store.GetAction(key); err == nil && ok && validateResult(s, key, ar) == nil {
 			if has, _ := e.hasOutputs(ar); has {
 				known[s] = ar.Outputs
 				continue
@@ -208,6 +221,9 @@ func (e *Engine) Pull(ctx context.Context) (TransferStats, []string, error) {
 		if ar == nil {
 			absent = append(absent, s.Addr)
 			continue
+		}
+		if err := validateResult(s, key, ar); err != nil {
+			return total, absent, fmt.Errorf("pull %s from %s: invalid result: %w", s.Addr, e.remote.r, err)
 		}
 		if err := e.store.PutAction(ar); err != nil {
 			return total, absent, err
