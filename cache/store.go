@@ -13,13 +13,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"golang.org/x/sys/unix"
 )
 
 // Key prefixes of the Badger database. Every record type has its own
@@ -43,7 +39,7 @@ const ChunkSize = 1 << 20
 type Store struct {
 	dir  string
 	db   *badger.DB
-	lock *os.File
+	lock *Lock
 	log  *slog.Logger
 
 	// gcMu keeps GC from sweeping the chunks of a blob that a goroutine of
@@ -95,13 +91,10 @@ func (k *keyedMutex) lock(key string) func() {
 type Options struct {
 	// Log receives the "waiting for another mlbuild" notice; nil discards.
 	Log *slog.Logger
-	// NoWait makes Open fail at once when another process holds the store.
+	// NoWait makes Open fail at once, with a *LockedError (errors.Is
+	// ErrLocked), when another process holds the store.
 	NoWait bool
 }
-
-// ErrLocked is returned by Open with NoWait when another process (or
-// another Store of this process) holds the store.
-var ErrLocked = errors.New("another mlbuild process is using this cache")
 
 // Open opens (creating if needed) the store in dir. When another mlbuild
 // process holds it, Open says so once through opts.Log and waits until that
@@ -114,7 +107,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache directory: %w", err)
 	}
-	lock, err := acquireLock(ctx, filepath.Join(dir, "lock"), opts.NoWait, log)
+	lock, err := AcquireLock(ctx, filepath.Join(dir, "lock"), "the cache in "+dir, opts.NoWait, log)
 	if err != nil {
 		return nil, err
 	}
@@ -133,65 +126,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		WithDetectConflicts(false)
 	db, err := badger.Open(bopts)
 	if err != nil {
-		_ = lock.Close() // releases the lock; the database error is the one to report
+		lock.Release()
 		return nil, fmt.Errorf("open cache database %s: %w (if it is damaged, move it aside: mlbuild rebuilds what it needs)", filepath.Join(dir, "db"), err)
 	}
 	return &Store{dir: dir, db: db, lock: lock, log: log}, nil
-}
-
-// acquireLock takes an exclusive flock on path, waiting (with one notice)
-// while another process holds it. The lock file records the holder's pid
-// so the notice can name it.
-func acquireLock(ctx context.Context, path string, noWait bool, log *slog.Logger) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open cache lock: %w", err)
-	}
-	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	if err == nil {
-		writePid(f)
-		return f, nil
-	}
-	if !errors.Is(err, unix.EWOULDBLOCK) {
-		_ = f.Close() // not locked: nothing to release
-		return nil, fmt.Errorf("lock cache %s: %w", path, err)
-	}
-	holder := "another mlbuild process"
-	if b, rerr := os.ReadFile(path); rerr == nil {
-		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
-			holder = fmt.Sprintf("another mlbuild process (pid %d)", pid)
-			if pid == os.Getpid() {
-				holder = fmt.Sprintf("another cache handle of this process (pid %d)", pid)
-			}
-		}
-	}
-	if noWait {
-		_ = f.Close() // not locked: nothing to release
-		return nil, fmt.Errorf("%w: %s holds the lock on %s", ErrLocked, holder, filepath.Dir(path))
-	}
-	log.Warn(fmt.Sprintf("waiting: %s is using the cache in %s (Ctrl-C to stop waiting)", holder, filepath.Dir(path)))
-	for {
-		select {
-		case <-ctx.Done():
-			_ = f.Close() // not locked: nothing to release
-			return nil, fmt.Errorf("gave up waiting for %s: %w", holder, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			writePid(f)
-			return f, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			_ = f.Close() // not locked: nothing to release
-			return nil, fmt.Errorf("lock cache %s: %w", path, err)
-		}
-	}
-}
-
-func writePid(f *os.File) {
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 }
 
 // Dir is the store's directory.
@@ -202,11 +140,7 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		err := s.db.Close()
-		if s.lock != nil {
-			_ = unix.Flock(int(s.lock.Fd()), unix.LOCK_UN)
-			// The file only holds the pid, a hint for the waiting notice.
-			_ = s.lock.Close()
-		}
+		s.lock.Release()
 		if err != nil {
 			s.closeErr = fmt.Errorf("close cache: %w", err)
 		}

@@ -34,6 +34,14 @@ func TestLockNoWait(t *testing.T) {
 	if !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
 		t.Errorf("error does not name the holder's pid: %v", err)
 	}
+	// Said once: not "another mlbuild process …: another mlbuild process (pid N) holds the lock".
+	if msg := err.Error(); strings.Count(msg, "another") != 1 || strings.Count(msg, "pid") != 1 || !strings.Contains(msg, dir) {
+		t.Errorf("error %q should name the holder and the cache once", msg)
+	}
+	var le *LockedError
+	if !errors.As(err, &le) || le.PID != os.Getpid() {
+		t.Errorf("error %v is not a *LockedError naming pid %d", err, os.Getpid())
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
