@@ -116,9 +116,13 @@ func (e *Engine) tmpDir() string { return filepath.Join(e.buildDir, ".tmp") }
 // It returns the summary and, when any step failed, an error naming each
 // failed step and its cause.
 func (e *Engine) Run(ctx context.Context) (*Summary, error) {
+	if e.wsLock == nil {
+		return nil, errors.New("engine opened with ReadOnly cannot run steps")
+	}
 	start := time.Now()
-	// The cache lock is held, so no other mlbuild uses this workspace's
-	// temporary folder: whatever is there was left by a killed run.
+	// The workspace lock is held, so no other mlbuild uses this
+	// workspace's temporary folder: whatever is there was left by a killed
+	// run.
 	if err := os.RemoveAll(e.tmpDir()); err != nil {
 		return nil, fmt.Errorf("clean %s: %w", e.tmpDir(), err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,8 +38,14 @@ type Options struct {
 	// Log receives diagnostics (nil discards).
 	Log *slog.Logger
 	// NoWait fails at once, instead of waiting, when another mlbuild
-	// process holds the cache.
+	// process holds the workspace or the cache.
 	NoWait bool
+	// ReadOnly opens the engine for commands that only read (plan,
+	// explain, show): it takes no workspace lock and never waits for the
+	// cache's: while another process holds it, Open fails at once with an
+	// error that says so (errors.Is cache.ErrLocked). Run, Verify, Push and
+	// Pull need an engine opened without it.
+	ReadOnly bool
 	// Locked, when not nil, holds each step's key and output digests from
 	// the lockfile: a step whose key or outputs differ fails (run --locked).
 	Locked map[string]LockedStep
@@ -56,6 +63,7 @@ type Engine struct {
 	p          *Pipeline
 	opts       Options
 	store      *cache.Store
+	wsLock     *cache.Lock // nil when ReadOnly
 	hasher     *cache.Hasher
 	plain      *cache.Hasher // no stat cache: for files in temporary places
 	workspace  string
@@ -77,8 +85,12 @@ type digestMemo struct {
 	err  error
 }
 
-// Open opens the workspace's cache for the pipeline. It waits (saying so
-// through opts.Log) while another mlbuild process uses the cache.
+// Open locks the workspace (WORKSPACE/build/.lock) and opens its cache
+// for the pipeline. It waits (saying so through opts.Log) while another
+// mlbuild process uses the workspace or the cache. The workspace is locked
+// first, so that two runs in one workspace never share build/.tmp even
+// when their caches differ (MLBUILD_CACHE_DIR), and two processes never
+// wait for each other's locks in opposite orders.
 func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 	ws := opts.Workspace
 	if ws == "" {
@@ -95,9 +107,23 @@ func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var wsLock *cache.Lock
+	if !opts.ReadOnly {
+		bd := filepath.Join(ws, BuildDirName)
+		if err := os.MkdirAll(bd, 0o755); err != nil {
+			return nil, fmt.Errorf("create build folder: %w", err)
+		}
+		if wsLock, err = cache.AcquireLock(ctx, filepath.Join(bd, ".lock"), "the workspace "+ws, opts.NoWait, log); err != nil {
+			return nil, err
+		}
+	}
 	dir := CacheDir(ws, opts.CacheDir)
-	store, err := cache.Open(ctx, dir, cache.Options{Log: log, NoWait: opts.NoWait})
+	store, err := cache.Open(ctx, dir, cache.Options{Log: log, NoWait: opts.NoWait || opts.ReadOnly})
 	if err != nil {
+		wsLock.Release()
+		if opts.ReadOnly && errors.Is(err, cache.ErrLocked) {
+			err = fmt.Errorf("%w; commands that only read the cache do not wait for it: run this one again when that process has finished", err)
+		}
 		return nil, err
 	}
 	if opts.Jobs <= 0 {
@@ -107,13 +133,14 @@ func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 		for _, a := range list {
 			if _, ok := p.byAddr[a]; !ok {
 				_ = store.Close() // nothing was written yet; the error to report is this one
+				wsLock.Release()
 				return nil, fmt.Errorf("no step %s in %s%s", a, displayName(p.File), suggest(a, p.addrs()))
 			}
 		}
 	}
 	id := pipelineID(ws, p.File)
 	e := &Engine{
-		p: p, opts: opts, store: store,
+		p: p, opts: opts, store: store, wsLock: wsLock,
 		hasher: cache.NewHasher(store), plain: cache.NewHasher(nil),
 		workspace: ws, buildDir: filepath.Join(ws, BuildDirName), pipelineID: id, log: log,
 		digests: map[string]*digestMemo{},
@@ -146,8 +173,12 @@ func CacheDir(workspace, explicit string) string {
 // to the workspace.
 func (e *Engine) PipelineID() string { return e.pipelineID }
 
-// Close releases the cache.
-func (e *Engine) Close() error { return e.store.Close() }
+// Close closes the cache and releases the workspace.
+func (e *Engine) Close() error {
+	err := e.store.Close()
+	e.wsLock.Release()
+	return err
+}
 
 // Store is the engine's cache.
 func (e *Engine) Store() *cache.Store { return e.store }
