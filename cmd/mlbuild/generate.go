@@ -131,7 +131,10 @@ func (g *generator) encodeChat(msgs []chat.Message) []int {
 func (g *generator) stream(ctx context.Context, ids []int, opts llama.GenOptions, w io.Writer) error {
 	opts.StopTokens = append(append([]int(nil), opts.StopTokens...), g.stopIDs...)
 	out := &stopWriter{w: w, stops: g.stops}
-	dec := g.tok.NewStreamDecoder(true)
+	// The text continues the prompt's: decoding the new ids on their own
+	// would treat the first as the start of a text and drop its leading
+	// space (SentencePiece's "▁park" after "went to the").
+	dec := g.tok.NewStreamDecoderAfter(ids, true)
 	_, genErr := g.m.Generate(ctx, ids, opts, func(id int) error {
 		piece, err := dec.Next(id)
 		if err != nil {

@@ -253,6 +253,31 @@ func (t *Tokenizer) NewStreamDecoder(skipSpecial bool) *StreamDecoder {
 	return &StreamDecoder{t: t, skipSpecial: skipSpecial}
 }
 
+// NewStreamDecoderAfter starts a stream that continues the text of
+// context (the prompt's ids): the first id is not the start of a decode,
+// so decoders that treat the start specially (Metaspace and Strip drop a
+// leading space there) leave it alone, and what the stream emits is the
+// decode of context+ids minus the decode of context, as in Hugging Face's
+// DecodeStream given the prompt as its prefill. The context's own text is
+// never emitted, except for a character its last ids leave incomplete
+// (that comes out with the id that completes it).
+func (t *Tokenizer) NewStreamDecoderAfter(context []int, skipSpecial bool) *StreamDecoder {
+	d := t.NewStreamDecoder(skipSpecial)
+	if len(context) == 0 {
+		return d
+	}
+	d.ids = append(d.ids, context...)
+	// The emitted boundary is the longest prefix of the context whose text
+	// does not end in an incomplete character.
+	for k := len(context); k >= max(0, len(context)-maxHeldIDs); k-- {
+		if p := t.Decode(context[:k], skipSpecial); !strings.HasSuffix(p, "\uFFFD") || k == len(context)-maxHeldIDs {
+			d.prefix, d.prefixIndex = p, k
+			break
+		}
+	}
+	return d
+}
+
 // Next adds one id and returns the text it completes ("" while a character
 // is still incomplete). An error means the decoder chain rewrote text that
 // was already emitted, which no llama-family tokenizer does.

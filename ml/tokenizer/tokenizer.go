@@ -21,7 +21,9 @@
 // with U+FFFD in place of the bad bytes.
 //
 // NewStreamDecoder decodes ids one at a time for generation, holding text
-// back until its characters are complete.
+// back until its characters are complete; NewStreamDecoderAfter does so
+// for a continuation of a prompt (its first id is not the start of a
+// text, so a leading space stays).
 //
 // Supported components: normalizers Sequence, Prepend, Replace, NFC, NFD,
 // NFKC, NFKD, Lowercase, Strip, StripAccents; pre-tokenizers Sequence,
