@@ -26,8 +26,9 @@
 // digits), or "output", the output's name, its SHA-256 (for a directory,
 // the digest of mlbuild's canonical manifest) and its size in bytes. A byte
 // of a name that is a control character, a space, '#', '%' or DEL is
-// written as %XX (two upper-case hex digits), so a field never holds white
-// space and a line never looks like a comment.
+// written as %XX (two upper-case hex digits), as is every byte of a
+// multi-byte Unicode white-space character (U+00A0, U+2028, ...), so a
+// field never holds white space and a line never looks like a comment.
 //
 // Lines starting with '#' and blank lines are comments. The header's four
 // lines never change. Each step's facts form a block: a blank line, a
@@ -59,6 +60,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Name is the lockfile's file name, beside the pipeline.
@@ -315,15 +318,21 @@ func needsEscape(c byte) bool {
 	return c <= ' ' || c == '#' || c == '%' || c == 0x7f
 }
 
+// escape writes each byte that needsEscape as %XX, and so every byte of a
+// multi-byte white-space character (U+0085, U+00A0, U+2000...): Read splits
+// lines into fields with strings.Fields, which splits on those too.
 func escape(s string) string {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if needsEscape(c) {
-			fmt.Fprintf(&b, "%%%02X", c)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if n == 1 && !needsEscape(s[i]) || n > 1 && !unicode.IsSpace(r) {
+			b.WriteString(s[i : i+n])
 		} else {
-			b.WriteByte(c)
+			for j := i; j < i+n; j++ {
+				fmt.Fprintf(&b, "%%%02X", s[j])
+			}
 		}
+		i += n
 	}
 	return b.String()
 }
