@@ -337,10 +337,17 @@ func TestIncrementalRebuilds(t *testing.T) {
 		if plan["first_line.head"].Action != ActionMaybe || plan["concat.b"].Action != ActionCached {
 			t.Fatalf("plan: %+v", plan)
 		}
+		// Its upstream is stale: explain must not say flatly that nothing
+		// changed, but name the upstream whose output decides.
+		ex := env.explain("first_line.head")
+		if len(ex.Changes) != 0 || strings.Join(ex.Pending, ",") != "concat.a" ||
+			!strings.Contains(ex.Conclusion, "first_line.head reruns only if the output of concat.a changes") {
+			t.Fatalf("explain of a step whose upstream must run: changes %+v, pending %v, conclusion %q", ex.Changes, ex.Pending, ex.Conclusion)
+		}
 		r := env.run(Options{})
 		wantStatus(t, r, map[string]Status{"concat.a": StatusRan, "first_line.head": StatusRan, "concat.b": StatusCached, "concat.all": StatusCached, "tree.model": StatusCached})
-		ex := env.explain("concat.a")
-		if len(ex.Changes) != 1 || ex.Changes[0].Component != "input.sources[0]" {
+		ex = env.explain("concat.a")
+		if len(ex.Changes) != 1 || ex.Changes[0].Component != "input.sources[0]" || ex.Conclusion != "" {
 			t.Fatalf("explain after the rebuild: %+v", ex.Changes)
 		}
 	})

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/mlbuild/mlbuild/cache"
 )
@@ -155,6 +156,15 @@ type Explanation struct {
 	Rows         []Row    `json:"components"`
 	Changes      []Change `json:"changes"`
 	Reasons      []string `json:"reasons,omitempty"`
+	// Pending are the upstream steps whose outputs are not known yet
+	// because they must run first: whether this step reruns depends on
+	// whether their outputs change.
+	Pending []string `json:"pending,omitempty"`
+	// Conclusion says in one sentence what the comparison means when no
+	// component changed ("no component changed", or that the step reruns
+	// only if a pending upstream's output changes); empty when Changes
+	// lists changes.
+	Conclusion string `json:"conclusion,omitempty"`
 }
 
 // Explain compares the step's key components now with those of its last
@@ -213,5 +223,25 @@ func (e *Engine) Explain(addr string) (*Explanation, error) {
 	}
 	ex.Rows = compareComponents(s, comps, prev)
 	ex.Changes = changes(ex.Rows)
+	for _, d := range s.Deps {
+		if _, ok := known[d]; !ok {
+			ex.Pending = append(ex.Pending, d.Addr)
+		}
+	}
+	switch {
+	case len(ex.Changes) > 0:
+	case len(ex.Pending) > 0:
+		ex.Conclusion = fmt.Sprintf("no known component changed; %s reruns only if the output of %s changes (it must run first)", addr, orList(ex.Pending))
+	default:
+		ex.Conclusion = "no component changed"
+	}
 	return ex, nil
+}
+
+// orList joins names as "a", "a or b", "a, b or c".
+func orList(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
