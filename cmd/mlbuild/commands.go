@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,13 +23,13 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr)
+	fs := newFlagSet("run", stdout, stderr)
 	var c common
 	c.register(fs)
 	var targets, rebuild listFlag
 	fs.Var(&targets, "target", "build this step (KIND.NAME) and what it needs (repeatable; default: every step)")
 	fs.Var(&rebuild, "rebuild", "run this step (KIND.NAME) even if it is cached (repeatable)")
-	jobs := fs.Int("j", runtime.NumCPU(), "run at most N steps at once")
+	jobs := fs.Int("j", runtime.NumCPU(), "run at most N steps at once (at least 1)")
 	locked := fs.Bool("locked", false, "fail if any step's key or outputs differ from mlbuild.lock, and leave it unchanged (for CI)")
 	p, rest, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
@@ -36,6 +37,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("run takes one pipeline file; unexpected %q (use --target KIND.NAME to pick steps)", rest[0])
+	}
+	if *jobs < 1 {
+		fmt.Fprintf(stderr, "mlbuild run: -j %d: give at least 1 step at a time (without -j, up to the number of CPUs, %d here, run at once)\n", *jobs, runtime.NumCPU())
+		return exitError{2}
 	}
 	lock, err := openLock(p, *locked, stderr)
 	if err != nil {
@@ -125,8 +130,8 @@ func (c *common) build(ctx context.Context, p *engine.Pipeline, opts engine.Opti
 }
 
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("verify", stderr)
-	var c common
+	fs := newFlagSet("verify", stdout, stderr)
+	c := common{stepArgs: true}
 	c.register(fs)
 	p, addrs, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
@@ -178,7 +183,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 }
 
 func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("plan", stderr)
+	fs := newFlagSet("plan", stdout, stderr)
 	var c common
 	c.register(fs)
 	var targets, rebuild listFlag
@@ -188,7 +193,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return err
 	}
-	e, err := c.open(ctx, p, engine.Options{Targets: targets, Rebuild: rebuild}, stderr)
+	e, err := c.open(ctx, p, engine.Options{Targets: targets, Rebuild: rebuild, ReadOnly: true}, stderr)
 	if err != nil {
 		return err
 	}
@@ -225,8 +230,8 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 }
 
 func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("explain", stderr)
-	var c common
+	fs := newFlagSet("explain", stdout, stderr)
+	c := common{stepArgs: true}
 	c.register(fs)
 	p, rest, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
@@ -235,7 +240,7 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	if len(rest) != 1 {
 		return fmt.Errorf("explain needs one step: mlbuild explain [FILE] KIND.NAME")
 	}
-	e, err := c.open(ctx, p, engine.Options{}, stderr)
+	e, err := c.open(ctx, p, engine.Options{ReadOnly: true}, stderr)
 	if err != nil {
 		return err
 	}
@@ -273,8 +278,8 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 		return err
 	}
 	fmt.Fprintln(stdout)
-	if len(ex.Changes) == 0 {
-		fmt.Fprintln(stdout, "no component changed")
+	if ex.Conclusion != "" {
+		fmt.Fprintln(stdout, ex.Conclusion)
 	}
 	for _, ch := range ex.Changes {
 		fmt.Fprintln(stdout, "changed: "+ch.String())
@@ -290,7 +295,7 @@ func clip(s string) string {
 }
 
 func cmdGraph(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("graph", stderr)
+	fs := newFlagSet("graph", stdout, stderr)
 	var c common
 	c.register(fs)
 	format := fs.String("format", "dot", "dot, mermaid or json")
@@ -314,8 +319,8 @@ func cmdGraph(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("show", stderr)
-	var c common
+	fs := newFlagSet("show", stdout, stderr)
+	c := common{stepArgs: true}
 	c.register(fs)
 	prov := fs.Bool("provenance", false, "print the step's provenance as an in-toto statement with an SLSA v1 predicate")
 	p, rest, err := c.parsePipeline(fs, args, stderr)
@@ -325,7 +330,7 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if len(rest) != 1 {
 		return fmt.Errorf("show needs one step: mlbuild show [FILE] KIND.NAME")
 	}
-	e, err := c.open(ctx, p, engine.Options{}, stderr)
+	e, err := c.open(ctx, p, engine.Options{ReadOnly: true}, stderr)
 	if err != nil {
 		return err
 	}
@@ -410,25 +415,37 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if len(args) > 0 && (args[0] == "push" || args[0] == "pull") {
 		return cmdCacheTransfer(ctx, args[0], args[1:], stdout, stderr)
 	}
-	if len(args) == 0 || (args[0] != "stats" && args[0] != "gc") {
-		return fmt.Errorf("cache needs a subcommand: mlbuild cache stats | gc [--max-size SIZE] [--older-than AGE] [--dry-run] | push [FILE] [--target KIND.NAME] | pull [FILE] [--target KIND.NAME]")
+	const subs = "mlbuild cache stats | gc [--max-size SIZE] [--older-than AGE] [--dry-run] | push [FILE] [--target KIND.NAME] | pull [FILE] [--target KIND.NAME]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintf(stdout, "Usage:\n%s\n\nRun \"mlbuild cache SUBCOMMAND -h\" for a subcommand's flags.\n", strings.Join(synopsis("cache"), "\n"))
+		return nil
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("cache needs a subcommand: %s", subs)
+	}
+	if args[0] != "stats" && args[0] != "gc" {
+		return fmt.Errorf("unknown cache subcommand %q.%s Use %s", args[0], engine.Suggest(args[0], []string{"stats", "gc", "push", "pull"}), subs)
 	}
 	sub := args[0]
-	fs := newFlagSet("cache "+sub, stderr)
+	fs := newFlagSet("cache "+sub, stdout, stderr)
 	var c common
 	c.register(fs)
 	maxSize := fs.String("max-size", "", "gc: shrink the cache to this size (e.g. 10GiB), least recently used first")
 	olderThan := fs.String("older-than", "", "gc: remove results unused for this long (e.g. 30d, 72h)")
 	dryRun := fs.Bool("dry-run", false, "gc: report what would be removed")
 	if _, err := parseInterleaved(fs, args[1:]); err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	ws := c.workspace
 	if ws == "" {
 		ws, _ = os.Getwd()
 	}
-	store, err := cache.Open(ctx, engine.CacheDir(ws, ""), cache.Options{Log: newLogger(stderr, c.verbose), NoWait: c.noWait})
+	// stats only reads: it does not wait for a run (see engine.Options.ReadOnly).
+	store, err := cache.Open(ctx, engine.CacheDir(ws, ""), cache.Options{Log: newLogger(stderr, c.verbose), NoWait: c.noWait || sub == "stats"})
 	if err != nil {
+		if sub == "stats" && errors.Is(err, cache.ErrLocked) {
+			err = fmt.Errorf("%w; commands that only read the cache do not wait for it: run this one again when that process has finished", err)
+		}
 		return err
 	}
 	defer closeInto(&err, store)
@@ -483,7 +500,7 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 // cmdCacheTransfer moves a pipeline's artifacts to (push) or from (pull)
 // the remote cache.
 func cmdCacheTransfer(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("cache "+sub, stderr)
+	fs := newFlagSet("cache "+sub, stdout, stderr)
 	var c common
 	c.register(fs)
 	var targets listFlag
