@@ -1,9 +1,12 @@
 package train
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,6 +29,7 @@ type checkpoint struct {
 	Tokens         int64     `json:"tokens"`
 	SeenTokens     int64     `json:"seen_tokens"`
 	HasBest        bool      `json:"has_best"`
+	checkpointFiles
 
 	best [][]float32
 }
@@ -49,13 +53,35 @@ func (f *jsonFloat) UnmarshalJSON(data []byte) error {
 }
 
 const (
-	checkpointState   = "checkpoint.json"
-	checkpointTensors = "checkpoint.safetensors"
+	checkpointState = "checkpoint.json"
+	// checkpointFormat is the envelope's version; checkpoints of other
+	// formats (those before digests included) are discarded.
+	checkpointFormat = 2
 )
 
-// saveCheckpoint writes the tensors, then the JSON that names them, each
-// atomically: a kill at any point leaves either the previous checkpoint
-// or the new one (the JSON records the step the tensors belong to).
+// checkpointEnvelope is checkpoint.json: the state with the SHA-256 of its
+// exact bytes, so that a damaged state file is caught (JSON that still
+// parses with a flipped digit would otherwise change the loss history).
+type checkpointEnvelope struct {
+	Format      int             `json:"format"`
+	State       json.RawMessage `json:"state"`
+	StateSHA256 string          `json:"state_sha256"`
+}
+
+// checkpointFiles is the part of the state that names the tensors.
+type checkpointFiles struct {
+	// Tensors is the file of the parameters and optimizer moments, named
+	// by step, and TensorsSHA256 the SHA-256 of its bytes.
+	Tensors       string `json:"tensors"`
+	TensorsSHA256 string `json:"tensors_sha256"`
+}
+
+func tensorsFile(step int) string { return fmt.Sprintf("checkpoint-%08d.safetensors", step) }
+
+// saveCheckpoint writes the tensors (to a file named by the step), then
+// the JSON that names them with their digest, each atomically; only then
+// are older tensor files removed. A kill at any point leaves the previous
+// checkpoint or the new one, both whole.
 func saveCheckpoint(dir, fingerprint string, ck *checkpoint, m *Model, opt *AdamW) error {
 	ck.Fingerprint, ck.OptimizerStep, ck.HasBest = fingerprint, opt.t, ck.best != nil
 	params := snapshot(m)
@@ -71,11 +97,21 @@ func saveCheckpoint(dir, fingerprint string, ck *checkpoint, m *Model, opt *Adam
 			add("best", i, ck.best[i])
 		}
 	}
+	name := tensorsFile(ck.Step)
 	meta := map[string]string{"step": fmt.Sprint(ck.Step), "fingerprint": fingerprint}
-	if err := safetensors.Write(filepath.Join(dir, checkpointTensors), ts, meta); err != nil {
+	if err := safetensors.Write(filepath.Join(dir, name), ts, meta); err != nil {
 		return err
 	}
-	data, err := json.Marshal(ck)
+	sum, err := fileSHA256(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	ck.Tensors, ck.TensorsSHA256 = name, sum
+	state, err := json.Marshal(ck)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(checkpointEnvelope{Format: checkpointFormat, State: state, StateSHA256: bytesSHA256(state)})
 	if err != nil {
 		return err
 	}
@@ -83,11 +119,34 @@ func saveCheckpoint(dir, fingerprint string, ck *checkpoint, m *Model, opt *Adam
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, checkpointState))
+	if err := os.Rename(tmp, filepath.Join(dir, checkpointState)); err != nil {
+		return err
+	}
+	removeTensorFiles(dir, name)
+	return nil
+}
+
+// removeTensorFiles removes the checkpoint tensor files in dir but keep
+// (every one when keep is empty).
+func removeTensorFiles(dir, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "checkpoint*.safetensors"))
+	for _, p := range old {
+		if filepath.Base(p) != keep {
+			_ = os.Remove(p) // a leftover costs only disk until the next checkpoint
+		}
+	}
+}
+
+// discardCheckpoint removes a checkpoint that cannot be used.
+func discardCheckpoint(dir string) {
+	_ = os.Remove(filepath.Join(dir, checkpointState)) // best effort: a failed load ignores it anyway
+	removeTensorFiles(dir, "")
 }
 
 // loadCheckpoint restores a checkpoint into m and opt. It returns nil
-// when there is none or it belongs to other settings.
+// when there is none or it belongs to other settings, and an error,
+// leaving m and opt untouched, when it is damaged: its state or tensors do
+// not match their digests, or they disagree.
 func loadCheckpoint(dir, fingerprint string, m *Model, opt *AdamW) (*checkpoint, error) {
 	data, err := os.ReadFile(filepath.Join(dir, checkpointState))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -96,14 +155,33 @@ func loadCheckpoint(dir, fingerprint string, m *Model, opt *AdamW) (*checkpoint,
 	if err != nil {
 		return nil, err
 	}
+	var env checkpointEnvelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%s: %w", checkpointState, err)
+	}
+	if env.Format != checkpointFormat {
+		return nil, fmt.Errorf("%s: format %d, not %d (a checkpoint without digests)", checkpointState, env.Format, checkpointFormat)
+	}
+	if got := bytesSHA256(env.State); got != env.StateSHA256 {
+		return nil, fmt.Errorf("%s: the state's SHA-256 is %s, not the %s recorded", checkpointState, got, env.StateSHA256)
+	}
 	var ck checkpoint
-	if err := json.Unmarshal(data, &ck); err != nil {
-		return nil, err
+	if err := json.Unmarshal(env.State, &ck); err != nil {
+		return nil, fmt.Errorf("%s: %w", checkpointState, err)
 	}
 	if ck.Fingerprint != fingerprint {
 		return nil, nil
 	}
-	f, err := safetensors.Open(filepath.Join(dir, checkpointTensors))
+	if ck.Tensors != filepath.Base(ck.Tensors) || ck.Tensors == "" {
+		return nil, fmt.Errorf("%s names tensors %q", checkpointState, ck.Tensors)
+	}
+	path := filepath.Join(dir, ck.Tensors)
+	if got, err := fileSHA256(path); err != nil {
+		return nil, err
+	} else if got != ck.TensorsSHA256 {
+		return nil, fmt.Errorf("%s: SHA-256 %s, not the %s recorded", ck.Tensors, got, ck.TensorsSHA256)
+	}
+	f, err := safetensors.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -118,16 +196,19 @@ func loadCheckpoint(dir, fingerprint string, m *Model, opt *AdamW) (*checkpoint,
 		}
 		return v, err
 	}
-	params := make([][]float32, len(m.params))
+	// Everything is read before anything is restored, so that a failure
+	// leaves the model and the optimizer as a fresh start needs them.
+	n := len(m.params)
+	params, am, av := make([][]float32, n), make([][]float32, n), make([][]float32, n)
 	for i, p := range m.params {
 		n := p.W.Len()
 		if params[i], err = get("param", i, n); err != nil {
 			return nil, err
 		}
-		if opt.m[i], err = get("adam_m", i, n); err != nil {
+		if am[i], err = get("adam_m", i, n); err != nil {
 			return nil, err
 		}
-		if opt.v[i], err = get("adam_v", i, n); err != nil {
+		if av[i], err = get("adam_v", i, n); err != nil {
 			return nil, err
 		}
 		if ck.HasBest {
@@ -139,6 +220,26 @@ func loadCheckpoint(dir, fingerprint string, m *Model, opt *AdamW) (*checkpoint,
 		}
 	}
 	restore(m, params)
+	copy(opt.m, am)
+	copy(opt.v, av)
 	opt.t = ck.OptimizerStep
 	return &ck, nil
+}
+
+func bytesSHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = f.Close() }() // read only: nothing to lose
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -311,7 +311,10 @@ func Train(ctx context.Context, m *Model, train, val []Example, opts Options) (*
 	if opts.StateDir != "" {
 		ck, err := loadCheckpoint(opts.StateDir, opts.Fingerprint, m, opt)
 		if err != nil {
-			opts.Log.Warn("ignoring a checkpoint that cannot be read; training from the start", "dir", opts.StateDir, "err", err)
+			// A damaged checkpoint (its digests do not match) would
+			// silently change the result: discard it and start afresh.
+			opts.Log.Warn("discarding a damaged checkpoint; training from the start", "dir", opts.StateDir, "err", err)
+			discardCheckpoint(opts.StateDir)
 		} else if ck != nil {
 			start = ck.Step
 			res.History, res.BestStep, res.BestValLoss, res.InitialValLoss = ck.History, ck.BestStep, float64(ck.BestValLoss), float64(ck.InitialValLoss)
