@@ -39,7 +39,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("run takes one pipeline file; unexpected %q (use --target KIND.NAME to pick steps)", rest[0])
 	}
 	if *jobs < 1 {
-		fmt.Fprintf(stderr, "mlbuild run: -j %d: give at least 1 step at a time (without -j, up to the number of CPUs, %d here, run at once)\n", *jobs, runtime.NumCPU())
+		fmt.Fprintf(stderr, "mlbuild run: -j %d: N must be at least 1 (without -j, up to the number of CPUs, %d here, steps run at once)\n", *jobs, runtime.NumCPU())
 		return exitError{2}
 	}
 	lock, err := openLock(p, *locked, stderr)

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mlbuild/mlbuild/engine"
 	"github.com/mlbuild/mlbuild/engine/lockfile"
@@ -11,7 +13,7 @@ import (
 
 // pipelineLock is one pipeline's view of the lockfile beside it.
 type pipelineLock struct {
-	path     string
+	path     string // as messages name it: relative to the working directory when inside it
 	pipeline string // the pipeline file's base name
 	file     *lockfile.File
 }
@@ -20,7 +22,7 @@ type pipelineLock struct {
 // fails a strict (--locked) run; otherwise it is reported and the run
 // regenerates it.
 func openLock(p *engine.Pipeline, strict bool, stderr io.Writer) (*pipelineLock, error) {
-	path := filepath.Join(filepath.Dir(p.File), lockfile.Name)
+	path := displayPath(filepath.Join(filepath.Dir(p.File), lockfile.Name))
 	f, err := lockfile.Read(path)
 	if err != nil {
 		if strict || f == nil {
@@ -81,7 +83,24 @@ func (l *pipelineLock) merged(sum *engine.Summary, partial bool) map[string]lock
 // update records a successful run in the lockfile.
 func (l *pipelineLock) update(sum *engine.Summary, partial bool) error {
 	l.file.SetPipeline(l.pipeline, l.merged(sum, partial))
-	return l.file.Write(l.path)
+	if err := l.file.Write(l.path); err != nil {
+		return fmt.Errorf("cannot write the lockfile %s: %w (the build itself succeeded and is cached: a rerun once it can be written records it)", l.path, unwrapPathError(err))
+	}
+	return nil
+}
+
+// displayPath is path relative to the working directory when it is inside
+// it, else path.
+func displayPath(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	rel, err := filepath.Rel(wd, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return path
+	}
+	return rel
 }
 
 // check lists how a --locked run differs from the lockfile, one sentence

@@ -4,16 +4,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -38,12 +42,13 @@ Usage:
   mlbuild chat --model DIR [--system TEXT]      a conversation with the model and the get_weather tool
   mlbuild version
 
-FILE defaults to the only .hcl file in the working directory. Outputs go to
-build/KIND.NAME/ and the cache to .mlbuild/cache under the working directory
-(--workspace DIR and MLBUILD_CACHE_DIR change them). A remote cache comes
-from the pipeline's cache block or MLBUILD_REMOTE (MLBUILD_REMOTE=off
-disables it). run records keys and output digests in mlbuild.lock beside
-the pipeline. Run "mlbuild COMMAND -h" for a command's flags.
+FILE defaults to the only .hcl file with steps in the working directory.
+Outputs go to build/KIND.NAME/ and the cache to .mlbuild/cache under the
+working directory (--workspace DIR and MLBUILD_CACHE_DIR change them). A
+remote cache comes from the pipeline's cache block or MLBUILD_REMOTE
+(MLBUILD_REMOTE=off disables it). run records keys and output digests in
+mlbuild.lock beside the pipeline. Run "mlbuild COMMAND -h" (or "mlbuild
+help COMMAND") for a command's flags.
 `
 
 // exitError carries a process exit code.
@@ -60,16 +65,25 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	code := exitCode(err)
+	if code == 1 && !errors.As(err, new(exitError)) {
+		fmt.Fprintln(os.Stderr, "mlbuild: "+err.Error())
+	}
+	os.Exit(code)
+}
+
+// exitCode is the process exit status for dispatch's error: 0 for none
+// and for -h (flag.ErrHelp: the usage was asked for and printed), an
+// exitError's code, else 1 (main prints the error).
+func exitCode(err error) int {
 	var ee exitError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
 	case errors.As(err, &ee):
-		os.Exit(ee.code)
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
+		return ee.code
 	default:
-		fmt.Fprintln(os.Stderr, "mlbuild: "+err.Error())
-		os.Exit(1)
+		return 1
 	}
 }
 
@@ -103,13 +117,24 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "version", "--version":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
+		if cmd == "help" && len(rest) > 0 && rest[0] != "help" && slices.Contains(commands, rest[0]) {
+			// mlbuild help run: run's usage.
+			return dispatch(ctx, []string{rest[0], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		fmt.Fprintf(stderr, "mlbuild: unknown command %q\n\n%s", cmd, usage)
+		if hint := engine.Suggest(cmd, commands); hint != "" {
+			fmt.Fprintf(stderr, "mlbuild: unknown command %q.%s\nRun \"mlbuild help\" for the commands.\n", cmd, hint)
+		} else {
+			fmt.Fprintf(stderr, "mlbuild: unknown command %q\n\n%s", cmd, usage)
+		}
 		return exitError{2}
 	}
 }
+
+// commands are dispatch's command names, for suggestions.
+var commands = []string{"run", "plan", "explain", "graph", "show", "verify", "tokenize", "generate", "chat", "cache", "version", "help"}
 
 // listFlag collects a repeatable flag.
 type listFlag []string
@@ -124,6 +149,9 @@ type common struct {
 	json           bool
 	noWait         bool
 	verbose        bool
+	// stepArgs says that the command takes step addresses after the
+	// pipeline file (show, explain, verify).
+	stepArgs bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -136,11 +164,13 @@ func (c *common) register(fs *flag.FlagSet) {
 }
 
 // parseInterleaved parses flags that may come before or after positional
-// arguments and returns the positional ones.
+// arguments and returns the positional ones. -h (--help) prints the
+// command's usage to stdout and returns flag.ErrHelp (exit 0); a bad flag
+// prints the problem and the usage to stderr.
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()
@@ -155,33 +185,187 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+// parseFlags is fs.Parse with the usage flag prints sent to stdout when
+// it was asked for (-h) and to stderr after a bad flag.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	out, ok := fs.Output().(*flagOutput)
+	if !ok {
+		return fs.Parse(args)
+	}
+	out.parsing = true
+	err := fs.Parse(args)
+	out.parsing = false
+	dst := out.stderr
+	if errors.Is(err, flag.ErrHelp) {
+		dst = out.stdout
+	}
+	_, _ = out.buf.WriteTo(dst) // the usage text; a failed write leaves only the exit code
+	return err
+}
+
+// flagOutput is a flag set's output: while parseFlags runs, what the flag
+// package prints is held until it is known whether it answers -h.
+type flagOutput struct {
+	stdout, stderr io.Writer
+	parsing        bool
+	buf            bytes.Buffer
+}
+
+func (o *flagOutput) Write(b []byte) (int, error) {
+	if o.parsing {
+		return o.buf.Write(b)
+	}
+	return o.stderr.Write(b)
+}
+
+// flagError is the error a command returns when its flags do not parse:
+// flag.ErrHelp for -h (exit 0, the usage was printed), else exit 2 (the
+// problem and the usage were printed).
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return exitError{2}
+}
+
+// newFlagSet makes a command's flag set; its usage is the command's lines
+// of the overall usage and its flags.
+func newFlagSet(name string, stdout, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("mlbuild "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(&flagOutput{stdout: stdout, stderr: stderr})
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, "Usage:")
+		for _, l := range synopsis(name) {
+			fmt.Fprintln(w, l)
+		}
+		fmt.Fprintln(w, "\nFlags:")
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
-// pipelineFile picks the pipeline: the argument, else the only .hcl file
-// in the working directory.
-func pipelineFile(pos []string) (string, []string, error) {
-	if len(pos) > 0 && strings.HasSuffix(pos[0], ".hcl") {
-		return pos[0], pos[1:], nil
-	}
-	if len(pos) > 0 {
-		if st, err := os.Stat(pos[0]); err == nil && !st.IsDir() {
-			return pos[0], pos[1:], nil
+// synopsis is the command's lines of the overall usage ("cache gc" gives
+// cache's).
+func synopsis(name string) []string {
+	first, _, _ := strings.Cut(name, " ")
+	var out []string
+	for _, l := range strings.Split(usage, "\n") {
+		if rest, ok := strings.CutPrefix(l, "  mlbuild "+first); ok && (rest == "" || rest[0] == ' ') {
+			out = append(out, l)
 		}
 	}
-	matches, _ := filepath.Glob("*.hcl")
-	sort.Strings(matches)
+	return out
+}
+
+// pipelineFile picks the pipeline: the first positional argument, else
+// the only .hcl file with steps in the working directory (-var-files are
+// .hcl files too). For a command that takes
+// step addresses (stepArgs), the first argument is the file when it looks
+// like one: it ends in .hcl, names a path with a folder, exists, or is a
+// near miss of an .hcl file's name. A file that is missing or a folder is
+// an error naming it.
+func pipelineFile(pos []string, stepArgs bool) (string, []string, error) {
+	if len(pos) > 0 && (!stepArgs || looksLikeFile(pos[0])) {
+		if err := checkPipelineFile(pos[0]); err != nil {
+			return "", nil, err
+		}
+		return pos[0], pos[1:], nil
+	}
+	matches := pipelinesIn(".")
 	switch len(matches) {
 	case 1:
 		return matches[0], pos, nil
 	case 0:
-		return "", nil, fmt.Errorf("no pipeline file given and no .hcl file in the working directory: name one, e.g. mlbuild run pipelines/twainbot.hcl")
+		return "", nil, fmt.Errorf("no pipeline file given and no .hcl file with steps in the working directory: name one, e.g. mlbuild run pipelines/twainbot.hcl")
 	default:
-		return "", nil, fmt.Errorf("no pipeline file given and several .hcl files here (%s): name one", strings.Join(matches, ", "))
+		return "", nil, fmt.Errorf("no pipeline file given and several .hcl files with steps here (%s): name one", strings.Join(matches, ", "))
 	}
+}
+
+func looksLikeFile(arg string) bool {
+	if strings.HasSuffix(arg, ".hcl") || strings.ContainsRune(arg, '/') || strings.ContainsRune(arg, filepath.Separator) {
+		return true
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return true
+	}
+	return engine.Suggest(arg, hclFilesNear(arg)) != ""
+}
+
+// checkPipelineFile says what is wrong with the path given as the
+// pipeline: missing (with the nearest .hcl file's name), unreadable, or a
+// folder (and what it holds).
+func checkPipelineFile(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		hint := engine.Suggest(path, hclFilesNear(path))
+		if st, err := os.Stat(path + ".hcl"); err == nil && !st.IsDir() {
+			hint = fmt.Sprintf(" Did you mean %q?", path+".hcl")
+		}
+		return fmt.Errorf("no pipeline file %s: it does not exist.%s", path, hint)
+	case err != nil:
+		return fmt.Errorf("cannot read the pipeline file %s: %w", path, unwrapPathError(err))
+	case !st.IsDir():
+		return nil
+	}
+	inside := pipelinesIn(path)
+	switch len(inside) {
+	case 0:
+		return fmt.Errorf("%s is a folder, not a pipeline file, and holds no .hcl file with steps", path)
+	case 1:
+		return fmt.Errorf("%s is a folder, not a pipeline file; it holds one pipeline, %s: name that", path, inside[0])
+	default:
+		return fmt.Errorf("%s is a folder, not a pipeline file; it holds %d (%s): name one", path, len(inside), strings.Join(inside, ", "))
+	}
+}
+
+// stepBlock matches the start of a step block: what a pipeline has and a
+// -var-file (also .hcl) has not.
+var stepBlock = regexp.MustCompile(`(?m)^[ \t]*step[ \t]+"`)
+
+// pipelinesIn lists the .hcl files in dir that hold steps.
+func pipelinesIn(dir string) []string {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
+	sort.Strings(matches)
+	var out []string
+	for _, m := range matches {
+		if b, err := os.ReadFile(m); err == nil && stepBlock.Match(b) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// hclFilesNear lists the .hcl files a misspelt path may have meant: those
+// in its folder, or, when the folder itself does not exist, those in the
+// folders beside it.
+func hclFilesNear(path string) []string {
+	dir := filepath.Dir(path)
+	var pattern string
+	if _, err := os.Stat(dir); err == nil {
+		pattern = filepath.Join(dir, "*.hcl")
+	} else {
+		pattern = filepath.Join(filepath.Dir(dir), "*", "*.hcl")
+	}
+	matches, _ := filepath.Glob(pattern)
+	sort.Strings(matches)
+	return matches
+}
+
+// unwrapPathError drops the path an *fs.PathError or *os.LinkError
+// repeats, for messages that name the file themselves.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 func newLogger(stderr io.Writer, verbose bool) *slog.Logger {
@@ -203,9 +387,9 @@ func newLogger(stderr io.Writer, verbose bool) *slog.Logger {
 func (c *common) parsePipeline(fs *flag.FlagSet, args []string, stderr io.Writer) (p *engine.Pipeline, rest []string, err error) {
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		return nil, nil, exitError{2}
+		return nil, nil, flagError(err)
 	}
-	file, rest, err := pipelineFile(pos)
+	file, rest, err := pipelineFile(pos, c.stepArgs)
 	if err != nil {
 		return nil, nil, err
 	}
