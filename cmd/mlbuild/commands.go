@@ -30,6 +30,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&targets, "target", "build this step (KIND.NAME) and what it needs (repeatable; default: every step)")
 	fs.Var(&rebuild, "rebuild", "run this step (KIND.NAME) even if it is cached (repeatable)")
 	jobs := fs.Int("j", runtime.NumCPU(), "run at most N steps at once (at least 1)")
+	every := fs.Duration("progress-every", defaultProgressEvery, "when stderr is not a terminal (a CI log, a file), print each running step's progress this often (0: never)")
 	locked := fs.Bool("locked", false, "fail if any step's key or outputs differ from mlbuild.lock, and leave it unchanged (for CI)")
 	p, rest, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
@@ -37,6 +38,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("run takes one pipeline file; unexpected %q (use --target KIND.NAME to pick steps)", rest[0])
+	}
+	if *every < 0 {
+		fmt.Fprintf(stderr, "mlbuild run: --progress-every %s: must not be negative (0 turns the progress lines off)\n", *every)
+		return exitError{2}
 	}
 	if *jobs < 1 {
 		fmt.Fprintf(stderr, "mlbuild run: -j %d: N must be at least 1 (without -j, up to the number of CPUs, %d here, steps run at once)\n", *jobs, runtime.NumCPU())
@@ -46,7 +51,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	out := newRunPrinter(stdout, stderr, c.json)
+	out := newRunPrinterWith(stdout, stderr, printerOptions{json: c.json, every: *every})
 	opts := engine.Options{Jobs: *jobs, Targets: targets, Rebuild: rebuild, OnEvent: out.event, Workspace: c.workspace}
 	if *locked {
 		opts.Locked = lock.locked()
@@ -440,6 +445,19 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if ws == "" {
 		ws, _ = os.Getwd()
 	}
+	var opts cache.GCOptions
+	var stateRes engine.StateGCResult
+	if sub == "gc" {
+		if opts, err = gcOptions(*maxSize, *olderThan, *dryRun); err != nil {
+			return err
+		}
+		// The workspace's stale checkpoint folders, before the cache is
+		// opened: the workspace is always locked first.
+		stateRes, err = engine.CollectState(ctx, ws, engine.StateGCOptions{OlderThan: opts.OlderThan, DryRun: opts.DryRun, NoWait: c.noWait, Log: newLogger(stderr, c.verbose)})
+		if err != nil {
+			return err
+		}
+	}
 	// stats only reads: it does not wait for a run (see engine.Options.ReadOnly).
 	store, err := cache.Open(ctx, engine.CacheDir(ws, ""), cache.Options{Log: newLogger(stderr, c.verbose), NoWait: c.noWait || sub == "stats"})
 	if err != nil {
@@ -465,28 +483,15 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 		return nil
 	}
-	var opts cache.GCOptions
-	opts.DryRun = *dryRun
-	if *maxSize != "" {
-		n, err := humanize.ParseBytes(*maxSize)
-		if err != nil {
-			return fmt.Errorf("--max-size %q: %w (e.g. 500MB, 10GiB)", *maxSize, err)
-		}
-		opts.MaxBytes = int64(n)
-	}
-	if *olderThan != "" {
-		d, err := parseAge(*olderThan)
-		if err != nil {
-			return err
-		}
-		opts.OlderThan = d
-	}
 	res, err := store.GC(opts)
 	if err != nil {
 		return err
 	}
 	if c.json {
-		return json.NewEncoder(stdout).Encode(res)
+		return json.NewEncoder(stdout).Encode(struct {
+			cache.GCResult
+			engine.StateGCResult
+		}{res, stateRes})
 	}
 	verb := "removed"
 	if opts.DryRun {
@@ -494,7 +499,30 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	fmt.Fprintf(stdout, "gc %s %d action results and %d blobs (%s); kept %d results, %d of them protected by pipelines' latest runs\n",
 		verb, res.ActionsRemoved, res.BlobsRemoved, humanize.IBytes(uint64(res.BytesFreed)), res.ActionsKept, res.Protected)
+	if stateRes.Removed > 0 {
+		fmt.Fprintf(stdout, "gc %s %d stale checkpoint folders from %s/.state (%s)\n", verb, stateRes.Removed, engine.BuildDirName, humanize.IBytes(uint64(stateRes.Bytes)))
+	}
 	return nil
+}
+
+// gcOptions reads cache gc's flags.
+func gcOptions(maxSize, olderThan string, dryRun bool) (cache.GCOptions, error) {
+	opts := cache.GCOptions{DryRun: dryRun}
+	if maxSize != "" {
+		n, err := humanize.ParseBytes(maxSize)
+		if err != nil {
+			return opts, fmt.Errorf("--max-size %q: %w (e.g. 500MB, 10GiB)", maxSize, err)
+		}
+		opts.MaxBytes = int64(n)
+	}
+	if olderThan != "" {
+		d, err := parseAge(olderThan)
+		if err != nil {
+			return opts, err
+		}
+		opts.OlderThan = d
+	}
+	return opts, nil
 }
 
 // cmdCacheTransfer moves a pipeline's artifacts to (push) or from (pull)
