@@ -159,7 +159,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.Var(&c.varFiles, "var-file", "read variables from an HCL file of NAME = VALUE lines (repeatable)")
 	fs.StringVar(&c.workspace, "workspace", "", "folder holding build/ and .mlbuild/ (default: the working directory)")
 	fs.BoolVar(&c.json, "json", false, "print JSON (one object per line)")
-	fs.BoolVar(&c.noWait, "no-wait", false, "fail instead of waiting when another mlbuild uses the cache")
+	fs.BoolVar(&c.noWait, "no-wait", false, "fail instead of waiting when another mlbuild uses the workspace or the cache (plan, explain, show and cache stats never wait)")
 	fs.BoolVar(&c.verbose, "v", false, "log details to stderr")
 }
 

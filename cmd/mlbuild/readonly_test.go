@@ -20,7 +20,7 @@ func TestReadOnlyCommandsDoNotWaitForAWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeOK(t, holder)
+	defer closeStore(t, holder)
 	for _, args := range [][]string{
 		{"plan", "twainbot.hcl"},
 		{"explain", "twainbot.hcl", "split.persona"},
@@ -39,7 +39,7 @@ func TestReadOnlyCommandsDoNotWaitForAWriter(t *testing.T) {
 	}
 }
 
-func closeOK(t *testing.T, s *cache.Store) {
+func closeStore(t *testing.T, s *cache.Store) {
 	t.Helper()
 	if err := s.Close(); err != nil {
 		t.Error(err)
