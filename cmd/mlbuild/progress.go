@@ -17,11 +17,15 @@ import (
 
 // runPrinter prints a run's events: one line per finished step and a
 // summary (or JSON lines), plus, on a terminal, a live status line of the
-// running steps with their elapsed time and progress.
+// running steps with their elapsed time and progress, and elsewhere (a CI
+// log, a file) a line per running step every so often, so that a long
+// step does not look hung.
 type runPrinter struct {
 	stdout, stderr io.Writer
 	json           bool
 	live           bool
+	periodic       bool
+	now            func() time.Time
 
 	mu      sync.Mutex
 	running map[string]*liveStep
@@ -34,32 +38,111 @@ type runPrinter struct {
 type liveStep struct {
 	start    time.Time
 	progress *engine.Progress
+	// first is the first progress event's time and done count, last the
+	// latest's time: the rate is measured between them (the time before
+	// the first is setup, not work).
+	first, last time.Time
+	firstDone   float64
+}
+
+// defaultProgressEvery is how often a run outside a terminal prints its
+// running steps' progress.
+const defaultProgressEvery = 30 * time.Second
+
+// printerOptions configure a runPrinter.
+type printerOptions struct {
+	json bool
+	// every is the interval of the progress lines printed when stderr is
+	// not a terminal; 0 prints none.
+	every time.Duration
+	// ticks, when set, replaces the ticker of those lines, and now the
+	// clock (tests).
+	ticks <-chan time.Time
+	now   func() time.Time
 }
 
 func newRunPrinter(stdout, stderr io.Writer, asJSON bool) *runPrinter {
-	p := &runPrinter{stdout: stdout, stderr: stderr, json: asJSON, running: map[string]*liveStep{}}
-	if f, ok := stderr.(*os.File); ok && !asJSON && term.IsTerminal(int(f.Fd())) && os.Getenv("CI") == "" {
+	return newRunPrinterWith(stdout, stderr, printerOptions{json: asJSON, every: defaultProgressEvery})
+}
+
+func newRunPrinterWith(stdout, stderr io.Writer, o printerOptions) *runPrinter {
+	p := &runPrinter{stdout: stdout, stderr: stderr, json: o.json, running: map[string]*liveStep{}, now: o.now}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if o.json {
+		return p
+	}
+	if f, ok := stderr.(*os.File); ok && o.ticks == nil && term.IsTerminal(int(f.Fd())) && os.Getenv("CI") == "" {
 		p.live = true
-		p.stop, p.done = make(chan struct{}), make(chan struct{})
-		go p.ticker()
+		t := time.NewTicker(200 * time.Millisecond)
+		p.start(t.C, t.Stop, func(time.Time) { p.redraw() })
+		return p
+	}
+	switch {
+	case o.ticks != nil:
+		p.periodic = true
+		p.start(o.ticks, func() {}, p.report)
+	case o.every > 0:
+		p.periodic = true
+		t := time.NewTicker(o.every)
+		p.start(t.C, t.Stop, p.report)
 	}
 	return p
 }
 
-func (p *runPrinter) ticker() {
-	defer close(p.done)
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-			p.mu.Lock()
-			p.redraw()
-			p.mu.Unlock()
+// start calls fn (with mu held) with every tick's time until close.
+func (p *runPrinter) start(ticks <-chan time.Time, stopTicks func(), fn func(time.Time)) {
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(p.done)
+		defer stopTicks()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case now := <-ticks:
+				p.mu.Lock()
+				fn(now)
+				p.mu.Unlock()
+			}
 		}
+	}()
+}
+
+// report prints a line per running step at now: its progress (percent,
+// count, rate, time left) and how long it has run; the caller holds mu.
+func (p *runPrinter) report(now time.Time) {
+	for _, n := range sortedKeys(p.running) {
+		ls := p.running[n]
+		line := "progress: " + n
+		if pr := ls.progress; pr != nil {
+			var parts []string
+			if pr.Total > 0 {
+				parts = append(parts, fmt.Sprintf("%.0f%% (%.0f/%.0f)", 100*pr.Done/pr.Total, pr.Done, pr.Total))
+			} else {
+				parts = append(parts, fmt.Sprintf("%.0f done", pr.Done))
+			}
+			if secs := ls.last.Sub(ls.first).Seconds(); secs > 0 && pr.Done > ls.firstDone {
+				rate := (pr.Done - ls.firstDone) / secs
+				parts = append(parts, fmt.Sprintf("%.3g/s", rate))
+				if pr.Total > pr.Done {
+					left := (pr.Total-pr.Done)/rate - now.Sub(ls.last).Seconds()
+					parts = append(parts, "ETA "+fmtDuration(max(left, 0)))
+				}
+			}
+			if pr.Message != "" {
+				parts = append(parts, pr.Message)
+			}
+			line += " " + strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(p.stderr, "%s (running %s)\n", line, fmtDuration(now.Sub(ls.start).Seconds()))
 	}
+}
+
+// fmtDuration rounds seconds to a whole second (1m13s).
+func fmtDuration(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
 }
 
 // redraw replaces the status line; the caller holds mu.
@@ -76,7 +159,7 @@ func (p *runPrinter) redraw() {
 	var parts []string
 	for _, n := range names {
 		ls := p.running[n]
-		s := fmt.Sprintf("%s %s", n, time.Since(ls.start).Round(100*time.Millisecond))
+		s := fmt.Sprintf("%s %s", n, p.now().Sub(ls.start).Round(100*time.Millisecond))
 		if pr := ls.progress; pr != nil {
 			if pr.Total > 0 {
 				s += " " + progressBar(pr.Done/pr.Total, 20) + fmt.Sprintf(" %.0f%% %.0f/%.0f", 100*pr.Done/pr.Total, pr.Done, pr.Total)
@@ -107,13 +190,16 @@ func (p *runPrinter) event(ev engine.Event) {
 	defer p.mu.Unlock()
 	switch ev.Type {
 	case engine.EventStarted:
-		p.running[ev.Step] = &liveStep{start: time.Now()}
+		p.running[ev.Step] = &liveStep{start: p.now()}
 		if p.json {
 			p.emitJSON(map[string]any{"type": "started", "step": ev.Step})
 		}
 	case engine.EventProgress:
-		if ls, ok := p.running[ev.Step]; ok {
-			ls.progress = ev.Progress
+		if ls, ok := p.running[ev.Step]; ok && ev.Progress != nil {
+			if ls.progress == nil {
+				ls.first, ls.firstDone = p.now(), ev.Progress.Done
+			}
+			ls.progress, ls.last = ev.Progress, p.now()
 		}
 		if p.json {
 			p.emitJSON(struct {
@@ -197,7 +283,7 @@ func (p *runPrinter) emitJSON(v any) {
 // close stops the status line. It returns the error of the first JSON
 // line that could not be written: a consumer of --json missed events.
 func (p *runPrinter) close() error {
-	if p.live {
+	if p.stop != nil {
 		close(p.stop)
 		<-p.done
 	}
