@@ -24,7 +24,7 @@ import (
 type bucketStore struct {
 	b       *blob.Bucket
 	name    string // redacted URL
-	timeout time.Duration
+	lim     limits
 	secrets []string
 }
 
@@ -89,7 +89,7 @@ func openBucket(ctx context.Context, u *url.URL, opts Options) (*bucketStore, er
 		}
 	}
 	c.RawQuery = q.Encode()
-	s := &bucketStore{name: redactURL(u), timeout: opts.Timeout}
+	s := &bucketStore{name: redactURL(u), lim: opts.limits()}
 	for _, k := range bucketSecretEnv {
 		if v := opts.Getenv(k); v != "" {
 			s.secrets = append(s.secrets, v)
@@ -171,9 +171,22 @@ func sdkStatusCode(err error) (int, bool) {
 	return 0, false
 }
 
-// short bounds a small request (HEAD, an action) by the timeout.
-func (s *bucketStore) short(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.timeout)
+// short bounds a small request (HEAD, an action) by the timeout, and by
+// the idle timeout between two pieces of progress.
+func (s *bucketStore) short(ctx context.Context) *watch {
+	return newWatch(ctx, s.lim, s.lim.timeout, EnvTimeout)
+}
+
+// stalled replaces err by the watch's StallError when the watch ended the
+// request (the SDKs report that as a cancelled context).
+func stalled(w *watch, err error) error {
+	if err == nil {
+		return nil
+	}
+	if se := w.stalled(); se != nil {
+		return &unavailableError{se}
+	}
+	return err
 }
 
 func (s *bucketStore) GetAction(ctx context.Context, key string) ([]byte, bool, error) {
@@ -181,19 +194,22 @@ func (s *bucketStore) GetAction(ctx context.Context, key string) ([]byte, bool, 
 		return nil, false, err
 	}
 	object := "ac/" + key
-	ctx, cancel := s.short(ctx)
-	defer cancel()
-	r, err := s.b.NewReader(ctx, object, nil)
+	w := s.short(ctx)
+	defer w.stop()
+	r, err := s.b.NewReader(w.ctx, object, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, s.wrap("read", object, err)
+		return nil, false, s.wrap("read", object, stalled(w, err))
 	}
 	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, maxActionBytes+1))
+	if r.Size() > maxActionBytes {
+		return nil, false, fmt.Errorf("%w: action %s is %d bytes, over the %d an action result may have", ErrCorrupt, key, r.Size(), maxActionBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(watchedReader{r: r, w: w}, maxActionBytes+1))
 	if err != nil {
-		return nil, false, s.wrap("read", object, err)
+		return nil, false, s.wrap("read", object, stalled(w, err))
 	}
 	if len(b) > maxActionBytes {
 		return nil, false, fmt.Errorf("%w: action %s is over %d bytes", ErrCorrupt, key, maxActionBytes)
@@ -206,10 +222,10 @@ func (s *bucketStore) PutAction(ctx context.Context, key string, data []byte) er
 		return err
 	}
 	object := "ac/" + key
-	ctx, cancel := s.short(ctx)
-	defer cancel()
-	err := s.b.WriteAll(ctx, object, data, &blob.WriterOptions{ContentType: "application/json"})
-	return s.wrap("write", object, err)
+	w := s.short(ctx)
+	defer w.stop()
+	err := s.b.WriteAll(w.ctx, object, data, &blob.WriterOptions{ContentType: "application/json"})
+	return s.wrap("write", object, stalled(w, err))
 }
 
 func (s *bucketStore) HasBlob(ctx context.Context, digest string) (bool, error) {
@@ -217,10 +233,10 @@ func (s *bucketStore) HasBlob(ctx context.Context, digest string) (bool, error) 
 		return false, err
 	}
 	object := "cas/" + digest
-	ctx, cancel := s.short(ctx)
-	defer cancel()
-	ok, err := s.b.Exists(ctx, object)
-	return ok, s.wrap("stat", object, err)
+	w := s.short(ctx)
+	defer w.stop()
+	ok, err := s.b.Exists(w.ctx, object)
+	return ok, s.wrap("stat", object, stalled(w, err))
 }
 
 func (s *bucketStore) OpenBlob(ctx context.Context, digest string) (io.ReadCloser, error) {
@@ -228,48 +244,57 @@ func (s *bucketStore) OpenBlob(ctx context.Context, digest string) (io.ReadClose
 		return nil, err
 	}
 	object := "cas/" + digest
-	// The timeout bounds the request until the object starts to arrive,
-	// not the transfer: the timer is stopped once NewReader returns.
-	ctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(s.timeout, cancel)
-	r, err := s.b.NewReader(ctx, object, nil)
-	if !timer.Stop() {
-		// The timer fired: whatever NewReader returned, its context is
-		// cancelled now.
+	// The transfer as a whole is bounded by the transfer timeout, each
+	// wait for data by the idle timeout, and the wait until the object
+	// starts to arrive by the timeout.
+	w := newWatch(ctx, s.lim, s.lim.transfer, EnvTransferTimeout)
+	timer := time.AfterFunc(s.lim.timeout, func() {
+		w.cancel(&StallError{What: "no answer within", Limit: s.lim.timeout, Env: EnvTimeout})
+	})
+	r, err := s.b.NewReader(w.ctx, object, nil)
+	timer.Stop()
+	if se := w.stalled(); se != nil {
 		if err == nil {
-			r.Close()
+			_ = r.Close() // abandoned: the request's context is cancelled
 		}
-		cancel()
-		return nil, s.wrap("read", object, fmt.Errorf("no answer within %s: %w", s.timeout, context.DeadlineExceeded))
+		w.stop()
+		return nil, s.wrap("read", object, &unavailableError{se})
 	}
 	if err != nil {
-		cancel()
+		w.stop()
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			return nil, fmt.Errorf("remote cache %s: blob %s: %w", s.name, digest, ErrNotFound)
 		}
 		return nil, s.wrap("read", object, err)
 	}
-	return &bucketReader{s: s, object: object, r: r, cancel: cancel}, nil
+	return &bucketReader{s: s, object: object, r: r, w: w}, nil
 }
 
 type bucketReader struct {
 	s      *bucketStore
 	object string
 	r      *blob.Reader
-	cancel context.CancelFunc
+	w      *watch
 }
 
 func (b *bucketReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	if n > 0 {
+		b.w.kick()
+	}
 	if err != nil && err != io.EOF {
-		err = b.s.wrap("read", b.object, err)
+		err = b.s.wrap("read", b.object, stalled(b.w, err))
 	}
 	return n, err
 }
 
+// Size is the object's size as the store reports it, which Pull compares
+// with the size the action result claims before reading.
+func (b *bucketReader) Size() int64 { return b.r.Size() }
+
 func (b *bucketReader) Close() error {
 	err := b.r.Close()
-	b.cancel()
+	b.w.stop()
 	return err
 }
 
@@ -281,12 +306,14 @@ func (s *bucketStore) PutBlob(ctx context.Context, digest string, size int64, r 
 		return fmt.Errorf("remote cache: blob %s: negative size %d", short(digest), size)
 	}
 	object := "cas/" + digest
+	w := newWatch(ctx, s.lim, s.lim.transfer, EnvTransferTimeout)
+	defer w.stop()
 	// Cancelling the writer's context before Close aborts the upload
 	// (fileblob removes its temporary file, S3 aborts the multipart
 	// upload) instead of committing what was written so far.
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(w.ctx)
 	defer cancel()
-	w, err := s.b.NewWriter(ctx, object, &blob.WriterOptions{
+	bw, err := s.b.NewWriter(ctx, object, &blob.WriterOptions{
 		ContentType:    "application/octet-stream",
 		BufferSize:     bucketPartSize,
 		MaxConcurrency: bucketPartConcurrency,
@@ -294,16 +321,16 @@ func (s *bucketStore) PutBlob(ctx context.Context, digest string, size int64, r 
 	if err != nil {
 		return s.wrap("write", object, err)
 	}
-	n, err := io.Copy(w, onlyReader{r})
+	n, err := io.Copy(bw, onlyReader{watchedReader{r: r, w: w}})
 	if err == nil && n != size {
 		err = fmt.Errorf("read %d bytes, expected %d", n, size)
 	}
 	if err != nil {
 		cancel()
-		_ = w.Close()
-		return s.wrap("write", object, err)
+		_ = bw.Close()
+		return s.wrap("write", object, stalled(w, err))
 	}
-	return s.wrap("write", object, w.Close())
+	return s.wrap("write", object, stalled(w, bw.Close()))
 }
 
 // onlyReader hides a reader's WriterTo so that io.Copy feeds the writer in

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -31,6 +32,7 @@ type httpStore struct {
 	auth    func(*http.Request)
 	authEnv string // which variables the credentials came from ("" if none)
 	secrets []string
+	lim     limits
 }
 
 func openHTTP(u *url.URL, opts Options) (*httpStore, error) {
@@ -40,7 +42,7 @@ func openHTTP(u *url.URL, opts Options) (*httpStore, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("remote cache URL %s: no host", redactURL(u))
 	}
-	s := &httpStore{base: strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/")}
+	s := &httpStore{base: strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), lim: opts.limits()}
 	token := opts.Getenv(EnvToken)
 	user, password := opts.Getenv(EnvUser), opts.Getenv(EnvPassword)
 	switch {
@@ -135,17 +137,18 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// do sends a request for object ("cas/<hex>" or "ac/<hex>"). A response
-// with any status is returned; a failure to get one is wrapped as
-// unavailable (unless it came from body or ctx).
-func (s *httpStore) do(ctx context.Context, method, object string, body io.Reader, size int64) (*http.Response, error) {
+// do sends a request for object ("cas/<hex>" or "ac/<hex>") under the
+// watch w, whose idle clock every piece of the upload body restarts. A
+// response with any status is returned; a failure to get one is wrapped
+// as unavailable (unless it came from body or the caller's ctx).
+func (s *httpStore) do(ctx context.Context, w *watch, method, object string, body io.Reader, size int64) (*http.Response, error) {
 	var br *bodyReader
 	var rb io.Reader
 	if body != nil {
-		br = &bodyReader{r: body}
+		br = &bodyReader{r: watchedReader{r: body, w: w}}
 		rb = br
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.base+"/"+object, rb)
+	req, err := http.NewRequestWithContext(w.ctx, method, s.base+"/"+object, rb)
 	if err != nil {
 		return nil, fmt.Errorf("remote %s %s: %w", method, object, err)
 	}
@@ -175,6 +178,8 @@ func (s *httpStore) do(ctx context.Context, method, object string, body io.Reade
 			// that, without the transport's wrapping, which would make
 			// it look like a network failure.
 			return nil, fmt.Errorf("remote %s %s %s: upload aborted: %w", method, s.base, object, br.err)
+		case w.stalled() != nil:
+			return nil, &unavailableError{fmt.Errorf("remote %s %s %s: %w", method, s.base, object, w.stalled())}
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("remote %s %s %s: %w", method, s.base, object, ctx.Err())
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
@@ -241,7 +246,9 @@ func (s *httpStore) GetAction(ctx context.Context, key string) ([]byte, bool, er
 		return nil, false, err
 	}
 	object := "ac/" + key
-	resp, err := s.do(ctx, http.MethodGet, object, nil, 0)
+	w := newWatch(ctx, s.lim, s.lim.timeout, EnvTimeout)
+	defer w.stop()
+	resp, err := s.do(ctx, w, http.MethodGet, object, nil, 0)
 	if err != nil {
 		return nil, false, err
 	}
@@ -254,9 +261,12 @@ func (s *httpStore) GetAction(ctx context.Context, key string) ([]byte, bool, er
 		return nil, false, s.statusError(resp, http.MethodGet, object)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxActionBytes+1))
+	if resp.ContentLength > maxActionBytes {
+		return nil, false, fmt.Errorf("%w: action %s is %d bytes, over the %d an action result may have", ErrCorrupt, key, resp.ContentLength, maxActionBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(watchedReader{r: resp.Body, w: w}, maxActionBytes+1))
 	if err != nil {
-		return nil, false, s.readError(ctx, object, err)
+		return nil, false, s.readError(ctx, w, object, err)
 	}
 	if len(b) > maxActionBytes {
 		return nil, false, fmt.Errorf("%w: action %s is over %d bytes", ErrCorrupt, key, maxActionBytes)
@@ -265,7 +275,10 @@ func (s *httpStore) GetAction(ctx context.Context, key string) ([]byte, bool, er
 }
 
 // readError wraps an error reading a response body.
-func (s *httpStore) readError(ctx context.Context, object string, err error) error {
+func (s *httpStore) readError(ctx context.Context, w *watch, object string, err error) error {
+	if se := w.stalled(); se != nil {
+		return &unavailableError{fmt.Errorf("remote GET %s %s: %w", s.base, object, se)}
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("remote GET %s %s: %w", s.base, object, ctx.Err())
 	}
@@ -279,11 +292,13 @@ func (s *httpStore) PutAction(ctx context.Context, key string, data []byte) erro
 	if err := checkHex("action key", key); err != nil {
 		return err
 	}
-	return s.put(ctx, "ac/"+key, int64(len(data)), bytes.NewReader(data))
+	return s.put(ctx, s.lim.timeout, EnvTimeout, "ac/"+key, int64(len(data)), bytes.NewReader(data))
 }
 
-func (s *httpStore) put(ctx context.Context, object string, size int64, r io.Reader) error {
-	resp, err := s.do(ctx, http.MethodPut, object, r, size)
+func (s *httpStore) put(ctx context.Context, total time.Duration, env, object string, size int64, r io.Reader) error {
+	w := newWatch(ctx, s.lim, total, env)
+	defer w.stop()
+	resp, err := s.do(ctx, w, http.MethodPut, object, r, size)
 	if err != nil {
 		return err
 	}
@@ -301,7 +316,9 @@ func (s *httpStore) HasBlob(ctx context.Context, digest string) (bool, error) {
 		return false, err
 	}
 	object := "cas/" + digest
-	resp, err := s.do(ctx, http.MethodHead, object, nil, 0)
+	w := newWatch(ctx, s.lim, s.lim.timeout, EnvTimeout)
+	defer w.stop()
+	resp, err := s.do(ctx, w, http.MethodHead, object, nil, 0)
 	if err != nil {
 		return false, err
 	}
@@ -322,18 +339,24 @@ func (s *httpStore) OpenBlob(ctx context.Context, digest string) (io.ReadCloser,
 		return nil, err
 	}
 	object := "cas/" + digest
-	resp, err := s.do(ctx, http.MethodGet, object, nil, 0)
+	// The watch lives as long as the body: httpBody.Close stops it.
+	w := newWatch(ctx, s.lim, s.lim.transfer, EnvTransferTimeout)
+	resp, err := s.do(ctx, w, http.MethodGet, object, nil, 0)
 	if err != nil {
+		w.stop()
 		return nil, err
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		return &httpBody{s: s, ctx: ctx, object: object, rc: resp.Body}, nil
+		return &httpBody{s: s, ctx: ctx, w: w, object: object, rc: resp.Body, size: resp.ContentLength}, nil
 	case http.StatusNotFound:
 		drain(resp)
+		w.stop()
 		return nil, fmt.Errorf("remote cache %s: blob %s: %w", s.base, digest, ErrNotFound)
 	default:
-		return nil, s.statusError(resp, http.MethodGet, object)
+		err := s.statusError(resp, http.MethodGet, object)
+		w.stop()
+		return nil, err
 	}
 }
 
@@ -342,19 +365,32 @@ func (s *httpStore) OpenBlob(ctx context.Context, digest string) (io.ReadCloser,
 type httpBody struct {
 	s      *httpStore
 	ctx    context.Context
+	w      *watch
 	object string
 	rc     io.ReadCloser
+	size   int64 // Content-Length; -1 if not sent
 }
 
 func (b *httpBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.w.kick()
+	}
 	if err != nil && err != io.EOF {
-		err = b.s.readError(b.ctx, b.object, err)
+		err = b.s.readError(b.ctx, b.w, b.object, err)
 	}
 	return n, err
 }
 
-func (b *httpBody) Close() error { return b.rc.Close() }
+// Size is the length the server announced (-1 when it did not), which
+// Pull compares with the size the action result claims before reading.
+func (b *httpBody) Size() int64 { return b.size }
+
+func (b *httpBody) Close() error {
+	err := b.rc.Close()
+	b.w.stop()
+	return err
+}
 
 func (s *httpStore) PutBlob(ctx context.Context, digest string, size int64, r io.Reader) error {
 	if err := checkHex("digest", digest); err != nil {
@@ -367,5 +403,5 @@ func (s *httpStore) PutBlob(ctx context.Context, digest string, size int64, r io
 	// the request if r ends early or has more; the server (nginx writes a
 	// temporary file and renames it; bazel-remote verifies the digest)
 	// never stores a partial body.
-	return s.put(ctx, "cas/"+digest, size, r)
+	return s.put(ctx, s.lim.transfer, EnvTransferTimeout, "cas/"+digest, size, r)
 }

@@ -82,24 +82,36 @@ type Options struct {
 	// AWS_ENDPOINT_URL, GOOGLE_APPLICATION_CREDENTIALS,
 	// AZURE_STORAGE_ACCOUNT...), which those SDKs read from the process
 	// environment themselves.
+	//
+	// The limits below, when 0, come from MLBUILD_REMOTE_TIMEOUT,
+	// MLBUILD_REMOTE_IDLE_TIMEOUT, MLBUILD_REMOTE_TRANSFER_TIMEOUT and
+	// MLBUILD_REMOTE_MAX_BLOB_SIZE, else from the defaults.
 	Getenv func(string) string
-	// Timeout bounds connecting and waiting for a response's headers
-	// (default 30s); transfers themselves are unbounded, cancelled by ctx.
+	// Timeout bounds connecting and waiting for a response's headers, and
+	// small requests (an action result, a HEAD) as a whole (default 30s).
 	Timeout time.Duration
+	// IdleTimeout bounds the wait for the next byte of any transfer, in
+	// either direction (default 60s).
+	IdleTimeout time.Duration
+	// TransferTimeout bounds one blob's download or upload as a whole
+	// (default 1h).
+	TransferTimeout time.Duration
+	// MaxBlobSize is the largest blob Pull accepts from the remote
+	// (default 64 GiB); an action result that claims a larger one is
+	// refused before anything is downloaded.
+	MaxBlobSize int64
 	// Log receives warnings (nil discards).
 	Log *slog.Logger
 }
 
-func (o *Options) defaults() {
+func (o *Options) defaults() error {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	return o.resolveLimits()
 }
 
 // Open picks a backend by URL scheme: http:// and https:// speak the Bazel
@@ -109,7 +121,9 @@ func (o *Options) defaults() {
 // "cas/<hex>" and "ac/<hex>" under the bucket/prefix). Open does no network
 // I/O: an unreachable remote shows on the first request.
 func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
-	opts.defaults()
+	if err := opts.defaults(); err != nil {
+		return nil, fmt.Errorf("remote cache: %w", err)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Parse's error quotes the URL: leave it out.

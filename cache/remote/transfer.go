@@ -24,8 +24,29 @@ import (
 const Parallelism = 8
 
 // maxManifestBytes bounds a tree manifest downloaded into memory (it is
-// verified there and stored only after the files it lists).
-const maxManifestBytes = 256 << 20
+// verified there and stored only after the files it lists): some 400,000
+// files.
+const maxManifestBytes = 64 << 20
+
+// maxBlobSize is the cap on one blob that Pull accepts from r.
+func maxBlobSize(r Store) int64 {
+	if l, ok := r.(interface{ limits() limits }); ok && l.limits().maxBlob > 0 {
+		return l.limits().maxBlob
+	}
+	return DefaultMaxBlobSize
+}
+
+func (s *httpStore) limits() limits   { return s.lim }
+func (s *bucketStore) limits() limits { return s.lim }
+
+// checkClaim refuses a blob the action result (or a manifest) claims to be
+// larger than the cap, before anything is downloaded.
+func checkClaim(what, digest string, size, max int64) error {
+	if size > max {
+		return &CorruptError{Digest: digest, Detail: fmt.Sprintf("%s claims %d bytes, over the %d bytes accepted from a remote (%s sets the cap)", what, size, max, EnvMaxBlobSize)}
+	}
+	return nil
+}
 
 // Stats counts the blobs a Pull or Push moved. Action results are not
 // counted.
@@ -154,6 +175,14 @@ func Pull(ctx context.Context, local *cache.Store, r Store, key string) (*cache.
 	fail := func(err error) (*cache.ActionResult, Stats, error) {
 		return nil, st.get(), fmt.Errorf("pull %s: %w", short(key), err)
 	}
+	max := maxBlobSize(r)
+	for _, name := range sortedOutputs(ar) {
+		if o := ar.Outputs[name]; !o.Dir {
+			if err := checkClaim("output "+name, o.Digest, o.Size, max); err != nil {
+				return fail(err)
+			}
+		}
+	}
 
 	// Phase 1: the manifests of tree outputs (from local if there, else
 	// downloaded into memory and verified).
@@ -225,6 +254,9 @@ func Pull(ctx context.Context, local *cache.Store, r Store, key string) (*cache.
 		}
 		for _, e := range t.m.Entries {
 			if !e.Dir {
+				if err := checkClaim("tree file "+e.Path, e.Digest, e.Size, max); err != nil {
+					return fail(err)
+				}
 				addFile(e.Digest, e.Size, "tree file "+e.Path)
 			}
 		}
@@ -320,6 +352,7 @@ type verifier struct {
 	r      io.Reader
 	digest string
 	limit  int64     // most bytes accepted; -1 for no limit
+	exact  bool      // the stream must be exactly limit bytes
 	h      hash.Hash // nil when the consumer verifies (cache.Store.PutBlob)
 	n      int64
 }
@@ -339,6 +372,9 @@ func (v *verifier) Read(p []byte) (int, error) {
 	}
 	switch {
 	case err == io.EOF:
+		if v.exact && v.n < v.limit {
+			return n, &CorruptError{Digest: v.digest, Detail: fmt.Sprintf("it ended after %d of the %d bytes expected", v.n, v.limit)}
+		}
 		if v.h == nil {
 			break
 		}
@@ -363,13 +399,19 @@ func download(ctx context.Context, local *cache.Store, r Store, digest string, s
 	limit := int64(-1)
 	if size >= 0 {
 		// A blob of another size than expected hashes differently anyway;
-		// the limit only stops an endless stream early.
+		// the limit stops an endless stream early, and a length announced
+		// up front that differs is refused before a byte is stored.
 		limit = size
+		if sz, ok := rc.(interface{ Size() int64 }); ok {
+			if n := sz.Size(); n >= 0 && n != size {
+				return 0, &CorruptError{Digest: digest, Detail: fmt.Sprintf("the remote sends %d bytes for a blob of %d", n, size)}
+			}
+		}
 	}
 	// PutBlob hashes what it stores and refuses a mismatch, so the
 	// verifier only bounds the stream and reports a cut transfer.
 	v := newVerifier(rc, digest, limit)
-	v.h = nil
+	v.h, v.exact = nil, limit >= 0
 	if err := local.PutBlob(digest, v); err != nil {
 		if errors.Is(err, cache.ErrDigestMismatch) {
 			return v.n, &CorruptError{Digest: digest, Detail: fmt.Sprintf("its content (%d bytes) does not hash to its name", v.n)}
