@@ -1,0 +1,23 @@
+package split
+
+import (
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/steps/steptest"
+)
+
+// FuzzValidate validates configs built from fuzzed attribute values on the
+// engine's defaults (seeded with pipelines/twainbot.hcl's): Validate
+// must not panic and must return nil or a *steps.AttrError naming one of
+// the schema's attributes, the same on every call.
+func FuzzValidate(f *testing.F) {
+	steptest.AddValidateSeeds(f, Kind{},
+		map[string]cty.Value{"validation": cty.NumberFloatVal(0.08), "seed": cty.NumberIntVal(42)},
+		map[string]cty.Value{"validation": cty.NumberIntVal(10), "seed": cty.NumberIntVal(7)})
+	schema := (Kind{}).Schema()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		steptest.CheckValidate(t, Kind{}, steptest.FuzzOverrides(schema, data))
+	})
+}
