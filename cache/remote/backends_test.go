@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/mlbuild/mlbuild/cache/remote/remotetest"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/mlbuild/mlbuild/cache/remote/remotetest"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -237,5 +241,50 @@ func TestS3(t *testing.T) {
 		if !strings.HasPrefix(o.Key, "mlbuild/cas/") && !strings.HasPrefix(o.Key, "mlbuild/ac/") {
 			t.Errorf("unexpected object %s", o.Key)
 		}
+	}
+}
+
+// TestS3CustomEndpointNoIMDS: with a custom (non-AWS) endpoint and no
+// credentials anywhere, the AWS SDK does not probe the instance metadata
+// service: requests go unsigned, with a warning.
+func TestS3CustomEndpointNoIMDS(t *testing.T) {
+	s3Env(t, "")
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
+	var probes atomic.Int64
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		probes.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer imds.Close()
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+	mem := s3mem.New()
+	srv := httptest.NewServer(gofakes3.New(mem).Server())
+	defer srv.Close()
+	if err := mem.CreateBucket("team-cache"); err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"endpoint": {srv.URL}, "use_path_style": {"true"}, "region": {"us-east-1"}}
+	var logs bytes.Buffer
+	r, err := Open(context.Background(), "s3://team-cache/mlbuild?"+q.Encode(), Options{Getenv: os.Getenv, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOK(t, r)
+	if _, err := r.HasBlob(context.Background(), hexOf([]byte("x"))); err != nil {
+		t.Fatalf("HasBlob: %v", err)
+	}
+	if n := probes.Load(); n != 0 {
+		t.Errorf("the instance metadata service was probed %d times", n)
+	}
+	if !strings.Contains(logs.String(), "AWS_ACCESS_KEY_ID") {
+		t.Errorf("no warning about the missing credentials: %s", logs.String())
+	}
+	// Credentials inside AWS_ENDPOINT_URL are refused like those in the URL.
+	t.Setenv("AWS_ENDPOINT_URL", "http://bob:hunter22@minio:9000")
+	if _, err := Open(context.Background(), "s3://team-cache", Options{Getenv: os.Getenv}); err == nil || strings.Contains(err.Error(), "hunter22") {
+		t.Errorf("Open with credentials in AWS_ENDPOINT_URL: %v", err)
 	}
 }

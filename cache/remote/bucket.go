@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,6 +87,9 @@ func openBucket(ctx context.Context, u *url.URL, opts Options) (*bucketStore, er
 			// do not implement them.
 			setDefault(q, "request_checksum_calculation", "when_required")
 			setDefault(q, "response_checksum_validation", "when_required")
+			if err := s3Credentials(u, q, opts); err != nil {
+				return nil, err
+			}
 		}
 	}
 	c.RawQuery = q.Encode()
@@ -104,6 +108,70 @@ func openBucket(ctx context.Context, u *url.URL, opts Options) (*bucketStore, er
 	}
 	s.b = b
 	return s, nil
+}
+
+// s3Credentials refuses credentials in AWS_ENDPOINT_URL(_S3), and keeps
+// the AWS SDK from probing the EC2 instance metadata service (IMDS) for
+// credentials when the endpoint is not AWS's and nothing else provides
+// them: an S3-compatible server off AWS never takes an instance role's
+// credentials, and the probe would hang for seconds on a machine outside
+// EC2 (or hand the role's credentials to a server that is not AWS's).
+// Requests then go unsigned (anonymous=true), which a server that needs
+// credentials refuses with a message naming the variables to set.
+func s3Credentials(u *url.URL, q url.Values, opts Options) error {
+	endpoint := q.Get("endpoint")
+	for _, env := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+		v := opts.Getenv(env)
+		if v == "" {
+			continue
+		}
+		if eu, err := url.Parse(v); err == nil && eu.User != nil {
+			return fmt.Errorf("remote cache %s: credentials in %s are not accepted; %s", redactURL(u), env, credentialHelp("s3"))
+		}
+		if endpoint == "" {
+			endpoint = v
+		}
+	}
+	if endpoint == "" || awsHost(endpoint) {
+		return nil
+	}
+	for _, p := range []string{"anonymous", "profile", "role"} {
+		if q.Get(p) != "" {
+			return nil
+		}
+	}
+	for _, env := range []string{"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		if opts.Getenv(env) != "" {
+			return nil
+		}
+	}
+	files := []string{opts.Getenv("AWS_SHARED_CREDENTIALS_FILE"), opts.Getenv("AWS_CONFIG_FILE")}
+	if home, err := os.UserHomeDir(); err == nil {
+		files = append(files, filepath.Join(home, ".aws", "credentials"), filepath.Join(home, ".aws", "config"))
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err == nil {
+			// The SDK may find credentials there.
+			return nil
+		}
+	}
+	opts.Log.Warn("no AWS credentials in the environment for a custom S3 endpoint: sending unsigned requests (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)", "remote", redactURL(u))
+	q.Set("anonymous", "true")
+	return nil
+}
+
+// awsHost reports whether an endpoint URL names a host of AWS itself (a
+// VPC endpoint, a regional endpoint), where an instance role applies.
+func awsHost(endpoint string) bool {
+	eu, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(eu.Hostname())
+	return strings.HasSuffix(h, ".amazonaws.com") || strings.HasSuffix(h, ".amazonaws.com.cn")
 }
 
 func setDefault(q url.Values, k, v string) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -58,7 +59,9 @@ func openHTTP(u *url.URL, opts Options) (*httpStore, error) {
 		}
 		s.auth = func(r *http.Request) { r.SetBasicAuth(user, password) }
 		s.authEnv = EnvUser + "/" + EnvPassword
-		s.secrets = []string{password}
+		// A server may echo the header back in an error body: its
+		// encoded form is a secret too.
+		s.secrets = []string{password, user + ":" + password, base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
 	}
 	if s.auth != nil && strings.EqualFold(u.Scheme, "http") && !isLoopback(u.Hostname()) {
 		opts.Log.Warn("sending remote cache credentials over unencrypted http; use https", "remote", s.base)

@@ -75,8 +75,36 @@ func TestOpenRefusesCredentialsInURL(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter22") {
 			t.Errorf("error reveals the password: %v", err)
 		}
-		if !strings.Contains(err.Error(), EnvUser) || !strings.Contains(err.Error(), EnvPassword) {
-			t.Errorf("error does not say to use %s/%s: %v", EnvUser, EnvPassword, err)
+		want := EnvPassword
+		if strings.HasPrefix(u, "s3:") {
+			want = "AWS_SECRET_ACCESS_KEY"
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say to use %s: %v", want, err)
+		}
+	}
+	// Credentials elsewhere in a URL: in a parameter that is a URL (S3's
+	// endpoint=, plain or encoded), as a credential parameter, in a
+	// fragment. Each is refused, redacted, with where they go instead.
+	for u, want := range map[string]string{
+		"s3://b?endpoint=http://bob:hunter22@minio:9000&use_path_style=true": "AWS_SECRET_ACCESS_KEY",
+		"s3://b?endpoint=http%3A%2F%2Fbob%3Ahunter22%40minio%3A9000":         "AWS_SECRET_ACCESS_KEY",
+		"s3://b?X-Amz-Credential=AKIA%2Fx&X-Amz-Signature=hunter22":          "AWS_SECRET_ACCESS_KEY",
+		"azblob://c?sig=hunter22&sv=2020-01-01":                              "AZURE_STORAGE_SAS_TOKEN",
+		"s3://b/prefix#hunter22":                                             "AWS_SECRET_ACCESS_KEY",
+		"https://cache.example/x#token=hunter22":                             EnvToken,
+		"gs://b?access_token=hunter22":                                       "GOOGLE_APPLICATION_CREDENTIALS",
+	} {
+		_, err := Open(ctx, u, Options{Getenv: envMap(nil)})
+		if err == nil {
+			t.Errorf("Open(%s) accepted a credential", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter22") {
+			t.Errorf("Open(%s): the error reveals the secret: %v", u, err)
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%s): the error does not say to use %s: %v", u, want, err)
 		}
 	}
 	for _, u := range []string{"ftp://host/x", "cache.example:8080", "http://host/x?token=abc", "file://", "s3:///prefix"} {
@@ -108,10 +136,29 @@ func TestRedaction(t *testing.T) {
 	if got := redactRaw("s3://b?endpoint=http%3A%2F%2Fminio%3A9000&region=eu-west-1"); !strings.Contains(got, "eu-west-1") || !strings.Contains(got, "minio") {
 		t.Errorf("redaction dropped harmless parameters: %s", got)
 	}
+	if got := redactRaw("s3://b?endpoint=http%3A%2F%2Fbob%3Apa55word%40minio%3A9000&region=eu-west-1"); strings.Contains(got, "pa55word") || !strings.Contains(got, "minio") {
+		t.Errorf("redactRaw kept an endpoint's password, or lost its host: %s", got)
+	}
+	if got := redactRaw("https://h/x#pa55word"); strings.Contains(got, "pa55word") {
+		t.Errorf("redactRaw kept a fragment: %s", got)
+	}
 	msg := scrubText(`Get "https://acct.blob.core.windows.net/c/x?se=2030&sig=SECRETSIG&sp=r": dial tcp: refused; token hunter22xyz`, []string{"hunter22xyz"})
 	for _, bad := range []string{"SECRETSIG", "hunter22xyz"} {
 		if strings.Contains(msg, bad) {
 			t.Errorf("scrubText left %s in: %s", bad, msg)
+		}
+	}
+	for _, in := range []string{
+		"you sent Authorization: Basic Ym9iOnNFY1JlVDk5 which is wrong",
+		"header authorization=Bearer sEcReT99.tok",
+		"bad auth Bearer sEcReT99",
+		"AWS4-HMAC-SHA256 Credential=AKIAX/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=sEcReT99abcdef",
+		"see http://bob:sEcReT99@minio:9000/b and endpoint=http%3A%2F%2Fbob%3AsEcReT99%40minio",
+		"redirected to https://h/cb#access_token=sEcReT99",
+		"cookie: session=sEcReT99",
+	} {
+		if got := scrubText(in, nil); strings.Contains(got, "sEcReT99") || strings.Contains(got, "Ym9iOnNFY1JlVDk5") {
+			t.Errorf("scrubText(%q) = %q", in, got)
 		}
 	}
 }
@@ -365,5 +412,37 @@ func TestParseAction(t *testing.T) {
 		if _, err := ParseAction(k, []byte(bad)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("ParseAction(%s) = %v; want ErrCorrupt", bad, err)
 		}
+	}
+}
+
+// TestEchoedCredentialsAreRedacted: a server that echoes the request's
+// Authorization header in an error body does not get it printed.
+func TestEchoedCredentialsAreRedacted(t *testing.T) {
+	ctx := context.Background()
+	for _, code := range []int{http.StatusForbidden, http.StatusInternalServerError, http.StatusTeapot} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			fmt.Fprintf(w, "denied: you sent Authorization: %s", r.Header.Get("Authorization"))
+		}))
+		for _, env := range []map[string]string{
+			{EnvUser: "bob", EnvPassword: "hunter22pw"},
+			{EnvToken: "tok-hunter22"},
+		} {
+			r, err := Open(ctx, srv.URL, Options{Getenv: envMap(env)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = r.GetAction(ctx, hexOf([]byte("x")))
+			if err == nil {
+				t.Fatalf("status %d: no error", code)
+			}
+			for _, bad := range []string{"hunter22", "Ym9iOmh1bnRlcjIycHc"} {
+				if strings.Contains(err.Error(), bad) {
+					t.Errorf("status %d: the error reveals %s: %v", code, bad, err)
+				}
+			}
+			closeOK(t, r)
+		}
+		srv.Close()
 	}
 }

@@ -129,8 +129,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 		// url.Parse's error quotes the URL: leave it out.
 		return nil, fmt.Errorf("remote cache URL %s: not a valid URL", redactRaw(rawURL))
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("remote cache URL %s: credentials in the URL are not accepted (they would end up in files and logs); set %s for a bearer token, or %s and %s for basic auth", redactURL(u), EnvToken, EnvUser, EnvPassword)
+	if err := refuseCredentials(u); err != nil {
+		return nil, err
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "http", "https":
@@ -177,19 +177,77 @@ func short(d string) string {
 // secrets (signatures, tokens, keys, SAS tokens).
 var secretParam = regexp.MustCompile(`(?i)(sig|signature|token|secret|password|passwd|key|credential|auth|sas|^se$|^sv$|^sp$|^st$|^skoid$|^sktid$|^ske$|^skv$|^sks$|^skt$)`)
 
-// redactURL renders u without userinfo and with secret query values
-// replaced.
+// credentialParam matches the names of URL query parameters that carry a
+// credential (as opposed to secretParam, which also redacts harmless
+// names such as kmskeyid): Open refuses a URL with one.
+var credentialParam = regexp.MustCompile(`(?i)(^sig$|signature|token|secret|passw|credential|access_?key|^sas$|^auth)`)
+
+// credentialHelp says where each kind of remote takes its credentials.
+func credentialHelp(scheme string) string {
+	switch strings.ToLower(scheme) {
+	case "http", "https":
+		return fmt.Sprintf("set %s for a bearer token, or %s and %s for basic auth", EnvToken, EnvUser, EnvPassword)
+	case "s3":
+		return "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+	case "gs":
+		return "set GOOGLE_APPLICATION_CREDENTIALS"
+	case "azblob":
+		return "set AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN"
+	}
+	return "credentials come from the environment (see docs/sharing.md)"
+}
+
+// refuseCredentials rejects a remote URL that carries a credential: a
+// user:password, a query parameter that is a credential, a URL inside a
+// parameter (such as S3's endpoint=) with a user:password, or a fragment
+// (which servers never see, and which is where tokens are pasted). The
+// message says where credentials go instead, and quotes the URL redacted.
+func refuseCredentials(u *url.URL) error {
+	refuse := func(what string) error {
+		return fmt.Errorf("remote cache URL %s: %s (a URL ends up in pipeline files, shell history and logs); %s", redactURL(u), what, credentialHelp(u.Scheme))
+	}
+	if u.User != nil {
+		return refuse("credentials in the URL are not accepted")
+	}
+	if u.Fragment != "" || strings.Contains(u.String(), "#") {
+		return refuse("a remote cache URL takes no #fragment")
+	}
+	for k, vs := range u.Query() {
+		if credentialParam.MatchString(k) {
+			return refuse(fmt.Sprintf("credentials in the URL (%s=) are not accepted", k))
+		}
+		for _, v := range vs {
+			if pu, err := url.Parse(v); err == nil && pu.User != nil {
+				return refuse(fmt.Sprintf("credentials in the URL's %s= are not accepted", k))
+			}
+		}
+	}
+	return nil
+}
+
+// redactURL renders u without userinfo or fragment, with secret query
+// values replaced and any URL inside a query value redacted likewise.
 func redactURL(u *url.URL) string {
 	c := *u
 	if c.User != nil {
 		c.User = url.User("REDACTED")
 	}
+	if c.Fragment != "" || c.RawFragment != "" {
+		c.Fragment, c.RawFragment = "REDACTED", ""
+	}
 	if c.RawQuery != "" {
 		q := c.Query()
 		for k, vs := range q {
-			if secretParam.MatchString(k) {
-				for i := range vs {
+			for i := range vs {
+				switch {
+				case secretParam.MatchString(k):
 					vs[i] = "REDACTED"
+				case strings.Contains(vs[i], "@") || strings.Contains(vs[i], "#"):
+					if pu, err := url.Parse(vs[i]); err == nil && pu.Scheme != "" {
+						vs[i] = redactURL(pu)
+					} else {
+						vs[i] = scrubText(vs[i], nil)
+					}
 				}
 			}
 		}
@@ -208,13 +266,33 @@ func redactRaw(s string) string {
 
 var (
 	urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@"']+@`)
-	queryValue  = regexp.MustCompile(`([?&;])([A-Za-z0-9_.-]+)=([^&\s"'#]*)`)
+	// The same, URL-encoded (inside a query value).
+	urlUserinfoEnc = regexp.MustCompile(`(?i)([A-Za-z][A-Za-z0-9+.-]*%3A%2F%2F)[^/?#&\s@"']+?%40`)
+	queryValue     = regexp.MustCompile(`([?&;])([A-Za-z0-9_.-]+)=([^&\s"'#]*)`)
+	urlFragment    = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s"'#]*)#[^\s"']*`)
+	// Authorization header values, as a server may echo them back.
+	authScheme = regexp.MustCompile(`(?i)\b(basic|bearer|digest|negotiate|token|aws4-hmac-sha256)(\s+)[A-Za-z0-9+/=._~:,-]{4,}`)
+	authHeader = regexp.MustCompile(`(?i)\b(authorization|proxy-authorization|x-amz-security-token|x-api-key|cookie|set-cookie)(\s*[:=]\s*)[^\r\n"']+`)
+	// key=value pairs of signatures and credentials outside a query.
+	credPair = regexp.MustCompile(`(?i)\b(signature|credential|x-amz-signature|x-amz-credential|sig|password|passwd|secret|token|access_?key)(\s*=\s*)[^\s&,;"']+`)
 )
 
 // scrubText removes what looks like a credential from a message: userinfo
-// of URLs, secret query parameter values, and the literal secrets given.
+// of URLs (also URL-encoded), URL fragments, Authorization header values
+// and credential key=value pairs (a server may echo a request back),
+// secret query parameter values, and the literal secrets given.
 func scrubText(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "REDACTED")
+		}
+	}
 	s = urlUserinfo.ReplaceAllString(s, "${1}REDACTED@")
+	s = urlUserinfoEnc.ReplaceAllString(s, "${1}REDACTED%40")
+	s = urlFragment.ReplaceAllString(s, "${1}#REDACTED")
+	s = authHeader.ReplaceAllString(s, "${1}${2}REDACTED")
+	s = authScheme.ReplaceAllString(s, "${1}${2}REDACTED")
+	s = credPair.ReplaceAllString(s, "${1}${2}REDACTED")
 	s = queryValue.ReplaceAllStringFunc(s, func(m string) string {
 		sm := queryValue.FindStringSubmatch(m)
 		if secretParam.MatchString(sm[2]) {
