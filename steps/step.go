@@ -107,6 +107,43 @@ type Output struct {
 	// `mlbuild run` prints the path of after a successful build: the
 	// artifact a person opens.
 	Announce string
+	// Headline, when set, names the figures of a JSON file in this output
+	// that `mlbuild run` prints after a build and `mlbuild show` with the
+	// step: the numbers a person looks at first (an eval's rates and
+	// losses). It only says what to print: it enters no key.
+	Headline *Headline
+}
+
+// Headline is a JSON file in an output and the numbers in it worth
+// printing, as a table: a row per metric, a column per compared object.
+type Headline struct {
+	// File is the JSON file inside a Dir output; "" when the output is
+	// the JSON file itself.
+	File string
+	// Columns are the objects compared side by side (e.g. a base and a
+	// fine-tuned model), each a dotted path into the JSON; none: one
+	// column, the metrics' paths start at the top.
+	Columns []HeadlineColumn
+	// Metrics are the rows.
+	Metrics []HeadlineMetric
+}
+
+// HeadlineColumn is one compared object: a title and the dotted path of
+// its JSON object ("models.base").
+type HeadlineColumn struct {
+	Title, Path string
+}
+
+// HeadlineMetric is one number: a name, its dotted path below each column
+// ("exact_args_rate"), and how to print it. A missing or null value is
+// printed as "-".
+type HeadlineMetric struct {
+	Name string
+	Path string
+	// Percent prints a fraction (0..1) as a whole percentage; otherwise
+	// Format is the fmt verb ("%.2f"; "%.4g" when empty).
+	Percent bool
+	Format  string
 }
 
 // InputFile is one resolved input artifact.

@@ -86,14 +86,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if !c.json {
-		announce(stdout, p, sum)
+		announce(stdout, p, sum, c.workspace)
 	}
 	return printErr
 }
 
-// announce prints where the artifacts a person opens (reports) are, for
-// the steps this run built or found cached.
-func announce(w io.Writer, p *engine.Pipeline, sum *engine.Summary) {
+// announce prints where the artifacts a person opens (reports) are, and
+// the headline metrics their kinds declare, for the steps this run built
+// or found cached; ws is the workspace ("": the working directory).
+func announce(w io.Writer, p *engine.Pipeline, sum *engine.Summary, ws string) {
 	built := map[string]bool{}
 	for _, r := range sum.Steps {
 		built[r.Step] = r.Status == engine.StatusRan || r.Status == engine.StatusCached
@@ -105,6 +106,19 @@ func announce(w io.Writer, p *engine.Pipeline, sum *engine.Summary) {
 		for _, o := range s.Schema.Outputs {
 			if o.Announce != "" {
 				fmt.Fprintf(w, "%s %s: %s\n", s.Addr, o.Name, engine.OutputName(s, o.Name)+"/"+o.Announce)
+			}
+			if o.Headline == nil {
+				continue
+			}
+			if o.Announce == "" {
+				fmt.Fprintf(w, "%s %s:\n", s.Addr, o.Name)
+			}
+			data, err := readWorkspaceHeadline(ws, s, o)
+			if err == nil {
+				err = writeHeadline(w, o.Headline, data, "  ")
+			}
+			if err != nil {
+				fmt.Fprintf(w, "  (no metrics: %v)\n", err)
 			}
 		}
 	}
@@ -372,6 +386,29 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, s := range p.Steps {
+		if s.Addr != info.Step {
+			continue
+		}
+		for _, o := range headlineOutputs(s) {
+			oi, ok := info.Outputs[o.Name]
+			if !ok {
+				continue
+			}
+			name := oi.Path
+			if o.Headline.File != "" {
+				name += "/" + o.Headline.File
+			}
+			fmt.Fprintf(stdout, "\nmetrics (%s):\n", name)
+			data, err := readStoredHeadline(e.Store(), o, oi)
+			if err == nil {
+				err = writeHeadline(stdout, o.Headline, data, "  ")
+			}
+			if err != nil {
+				fmt.Fprintf(stdout, "  (cannot read them: %v)\n", err)
+			}
+		}
 	}
 	pv := info.Provenance
 	fmt.Fprintf(stdout, "\nprovenance:\n  mlbuild %s (%s) on %s, device %s\n  started %s, took %.2fs\n",

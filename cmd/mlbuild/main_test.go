@@ -183,6 +183,13 @@ func TestTwainbotIncremental(t *testing.T) {
 		if err != nil || !strings.Contains(out, "12 steps: 0 ran, 12 cached, 0 failed") {
 			t.Fatalf("human summary: %v\n%s", err, out)
 		}
+		// The summary names the report and prints the eval's headline
+		// metrics from its report.json, base beside fine-tuned.
+		if !strings.Contains(out, "eval.twainbot report: build/eval.twainbot/report/report.html\n") ||
+			!regexpLine(out, `^\s+base\s+fine-tuned$`) || !regexpLine(out, `^  exact tool arguments\s+\d+%\s+\d+%$`) ||
+			!regexpLine(out, `^  persona loss\s+\d+\.\d\d\s+\d+\.\d\d$`) {
+			t.Fatalf("human summary lacks the eval's metrics:\n%s", out)
+		}
 	})
 
 	t.Run("editing one title reruns csv_clean and only what depends on it", func(t *testing.T) {
@@ -268,6 +275,16 @@ func TestTwainbotIncremental(t *testing.T) {
 		out, _, err := w.mlbuild("show", "twainbot.hcl", csvStep)
 		if err != nil || !strings.Contains(out, "build/csv_clean.onion/clean.jsonl") || !strings.Contains(out, "rows_in") || !strings.Contains(out, "provenance:") {
 			t.Fatalf("show: %v\n%s", err, out)
+		}
+		// show reads the eval's metrics from the cache, so they do not
+		// depend on build/.
+		if err := os.RemoveAll(filepath.Join(w.dir, "build", "eval.twainbot")); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err = w.mlbuild("show", "twainbot.hcl", "eval.twainbot")
+		if err != nil || !strings.Contains(out, "metrics (build/eval.twainbot/report/report.json):\n") ||
+			!regexpLine(out, `^  exact tool arguments\s+\d+%\s+\d+%$`) || !regexpLine(out, `^  validation loss\s+\d+\.\d\d\s+\d+\.\d\d$`) {
+			t.Fatalf("show eval.twainbot: %v\n%s", err, out)
 		}
 	})
 

@@ -114,7 +114,16 @@ func (Kind) Schema() steps.Schema {
 		},
 		Outputs: []steps.Output{
 			{Name: "report", Path: "report", Dir: true,
-				Doc: "report.json (metrics, per-conversation tool results, transcripts), report.html (self-contained) and the charts metrics.png and loss.png.", Announce: "report.html"},
+				Doc: "report.json (metrics, per-conversation tool results, transcripts), report.html (self-contained) and the charts metrics.png and loss.png.", Announce: "report.html",
+				Headline: &steps.Headline{File: "report.json",
+					Columns: []steps.HeadlineColumn{{Title: "base", Path: "models." + ModelBase}, {Title: "fine-tuned", Path: "models." + ModelFinetuned}},
+					Metrics: []steps.HeadlineMetric{
+						{Name: "exact tool arguments", Path: "exact_args_rate", Percent: true},
+						{Name: "valid tool calls", Path: "valid_call_rate", Percent: true},
+						{Name: "answers using the tool", Path: "answer_uses_tool_rate", Percent: true},
+						{Name: "persona loss", Path: "persona_loss", Format: "%.2f"},
+						{Name: "validation loss", Path: "val_loss", Format: "%.2f"},
+					}}},
 		},
 	}
 }

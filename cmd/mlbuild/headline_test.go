@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/eval"
+)
+
+// The eval kind's headline reads its own report.json: the rates as
+// percentages and the losses, base beside fine-tuned, "-" for a null.
+func TestEvalHeadline(t *testing.T) {
+	var h *steps.Headline
+	for _, o := range (eval.Kind{}).Schema().Outputs {
+		if o.Headline != nil {
+			h = o.Headline
+		}
+	}
+	if h == nil || h.File != "report.json" {
+		t.Fatalf("eval declares no headline on report.json: %+v", h)
+	}
+	f := func(x float64) *float64 { return &x }
+	var r eval.Report
+	r.Models.Base = eval.ModelReport{ExactArgsRate: f(0), ValidCallRate: f(0.0125), PersonaLoss: f(5.8976), ValLoss: f(4.1)}
+	r.Models.Finetuned = eval.ModelReport{ExactArgsRate: f(0.93125), ValidCallRate: f(1), AnswerUsesToolRate: f(0.48), PersonaLoss: f(3.8512), ValLoss: f(2.2)}
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := writeHeadline(&b, h, data, "  "); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"                           base   fine-tuned",
+		"  exact tool arguments       0%          93%",
+		"  valid tool calls           1%         100%",
+		"  answers using the tool      -          48%",
+		"  persona loss             5.90         3.85",
+		"  validation loss          4.10         2.20",
+	}
+	if got := strings.TrimRight(b.String(), "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("headline:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+// Without columns the paths start at the top; what is not a number is
+// printed as it is, what is missing as "-".
+func TestHeadlineOneColumn(t *testing.T) {
+	h := &steps.Headline{Metrics: []steps.HeadlineMetric{{Name: "rows", Path: "rows_out"}, {Name: "kept", Path: "stats.kept", Percent: true}, {Name: "gone", Path: "nope.x"}, {Name: "mode", Path: "mode"}}}
+	var b bytes.Buffer
+	if err := writeHeadline(&b, h, []byte(`{"rows_out": 1234, "stats": {"kept": 0.5}, "mode": "fast"}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), "rows   1234\nkept    50%\ngone      -\nmode   fast\n"; got != want {
+		t.Errorf("got:\n%q\nwant:\n%q", got, want)
+	}
+	if err := writeHeadline(&b, h, []byte(`{`), ""); err == nil {
+		t.Error("bad JSON: no error")
+	}
+}
