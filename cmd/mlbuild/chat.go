@@ -23,7 +23,7 @@ const maxToolRounds = 3
 // deterministic mock the training data and eval use), feeds the result
 // back and lets the model answer.
 func cmdChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("chat", stderr)
+	fs := newFlagSet("chat", stdout, stderr)
 	model := fs.String("model", "", "Hugging Face model directory (config.json, safetensors weights, tokenizer.json, tokenizer_config.json)")
 	maxTokens := fs.Int("max-tokens", 256, "most tokens per model reply")
 	temperature := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy decoding")

@@ -20,7 +20,7 @@ import (
 // it continues the prompt with the model and prints the text as it is
 // generated.
 func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("generate", stderr)
+	fs := newFlagSet("generate", stdout, stderr)
 	model := fs.String("model", "", "Hugging Face model directory (config.json, safetensors weights, tokenizer.json)")
 	prompt := fs.String("prompt", "", "the text to continue (with --chat: the user's message)")
 	maxTokens := fs.Int("max-tokens", 128, "most tokens to generate")

@@ -13,7 +13,7 @@ import (
 // cmdTokenize implements `mlbuild tokenize --model DIR [--special]`: JSON
 // lines {"text": ...} on stdin become {"text": ..., "ids": [...]} on stdout.
 func cmdTokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tokenize", stderr)
+	fs := newFlagSet("tokenize", stdout, stderr)
 	model := fs.String("model", "", "model directory holding tokenizer.json (or the tokenizer.json file itself)")
 	special := fs.Bool("special", false, "add the tokenizer's default special tokens, such as BOS")
 	fs.Usage = func() {
