@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test ./ml/tokenizer -run '^$$' -fuzz '^FuzzEncodeDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzVar$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/lockfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cache -run '^$$' -fuzz '^FuzzMaterializeTree$$' -fuzztime $(FUZZTIME)
 	$(GO) test -tags $(FUZZ_REMOTE_TAGS) ./cache/remote -run '^$$' -fuzz '^FuzzParseAction$$' -fuzztime $(FUZZTIME)
 	$(GO) test -tags $(FUZZ_REMOTE_TAGS) ./cache/remote -run '^$$' -fuzz '^FuzzTreeManifest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ml/chat -run '^$$' -fuzz '^FuzzParseTemplates$$' -fuzztime $(FUZZTIME)
