@@ -33,7 +33,7 @@ Usage:
   mlbuild plan [FILE]               which steps would run, and why
   mlbuild explain [FILE] KIND.NAME  a step's key components beside its last cached run's
   mlbuild graph [FILE] [--format dot|mermaid|json]
-  mlbuild show [FILE] KIND.NAME [--provenance]   outputs, digests, provenance (in-toto/SLSA) and report
+  mlbuild show [FILE] KIND.NAME [--provenance]   outputs, digests, headline metrics, provenance (in-toto/SLSA), report
   mlbuild verify [FILE] [KIND.NAME...]           re-execute steps ignoring the cache; compare outputs
   mlbuild cache stats | cache gc [--max-size SIZE] [--older-than AGE] [--dry-run]
   mlbuild cache push|pull [FILE] [--target KIND.NAME]...   move artifacts to/from the remote cache
