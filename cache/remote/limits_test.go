@@ -2,9 +2,11 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -287,5 +289,42 @@ func TestParseSize(t *testing.T) {
 		if _, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) succeeded", in)
 		}
+	}
+}
+
+// TestTreeSizeNotAsClaimed: an action result whose tree output claims
+// another size than its (verified) manifest lists is refused.
+func TestTreeSizeNotAsClaimed(t *testing.T) {
+	ctx := context.Background()
+	fake := newFake()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	r, err := Open(ctx, srv.URL, Options{Getenv: envMap(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOK(t, r)
+	local := openLocal(t)
+	fx := makeFixture(t, local, 5)
+	if _, err := Push(ctx, local, r, fx.ar); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Pull(ctx, openLocal(t), r, fx.ar.Key); err != nil {
+		t.Fatalf("Pull of the true result: %v", err)
+	}
+	lie := *fx.ar
+	lie.Outputs = maps.Clone(fx.ar.Outputs)
+	o := lie.Outputs["tree"]
+	o.Size += 1 << 30
+	lie.Outputs["tree"] = o
+	data, err := json.Marshal(&lie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PutAction(ctx, lie.Key, data); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Pull(ctx, openLocal(t), r, lie.Key); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Pull of a tree claiming the wrong size: %v; want ErrCorrupt", err)
 	}
 }

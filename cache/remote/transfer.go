@@ -248,6 +248,23 @@ func Pull(ctx context.Context, local *cache.Store, r Store, key string) (*cache.
 	if err := g.Wait(); err != nil {
 		return fail(err)
 	}
+	byDigest := map[string]*tree{}
+	for _, t := range trees {
+		byDigest[t.digest] = t
+	}
+	for _, name := range sortedOutputs(ar) {
+		o := ar.Outputs[name]
+		if !o.Dir {
+			continue
+		}
+		var total int64
+		for _, e := range byDigest[o.Digest].m.Entries {
+			total += e.Size
+		}
+		if total != o.Size {
+			return fail(fmt.Errorf("%w: action %s: output %q claims %d bytes, but its tree holds %d", ErrCorrupt, key, name, o.Size, total))
+		}
+	}
 	for _, t := range trees {
 		if err := checkManifest(t.digest, t.m); err != nil {
 			return fail(err)
