@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -167,6 +168,23 @@ func (s *Store) Head(pipeline, step string) (HeadRecord, bool, error) {
 func (s *Store) DeleteAction(key string) error {
 	if err := s.delete(pfxAction + key); err != nil {
 		return fmt.Errorf("cache delete action %s: %w", short(key), err)
+	}
+	return nil
+}
+
+type actionCheckKey struct{}
+
+// WithActionCheck returns a context that carries check, which code that
+// fetches an action result from elsewhere (a remote cache's Pull) applies
+// with CheckAction before it transfers anything the result names.
+func WithActionCheck(ctx context.Context, check func(*ActionResult) error) context.Context {
+	return context.WithValue(ctx, actionCheckKey{}, check)
+}
+
+// CheckAction applies the check WithActionCheck put in ctx (none: nil).
+func CheckAction(ctx context.Context, ar *ActionResult) error {
+	if check, ok := ctx.Value(actionCheckKey{}).(func(*ActionResult) error); ok && check != nil {
+		return check(ar)
 	}
 	return nil
 }

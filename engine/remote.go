@@ -105,7 +105,9 @@ func (e *Engine) pullRemote(ctx context.Context, s *Step, key string) *cache.Act
 	if rs == nil {
 		return nil
 	}
-	ar, st, err := rs.r.Pull(ctx, key)
+	// The remote applies the same check before it downloads anything.
+	check := func(ar *cache.ActionResult) error { return validateResult(s, key, ar) }
+	ar, st, err := rs.r.Pull(cache.WithActionCheck(ctx, check), key)
 	rs.mu.Lock()
 	rs.stats.add(st)
 	rs.mu.Unlock()
@@ -213,7 +215,8 @@ func (e *Engine) Pull(ctx context.Context) (TransferStats, []string, error) {
 				continue
 			}
 		}
-		ar, st, err := e.remote.r.Pull(ctx, key)
+		check := func(ar *cache.ActionResult) error { return validateResult(s, key, ar) }
+		ar, st, err := e.remote.r.Pull(cache.WithActionCheck(ctx, check), key)
 		total.add(st)
 		if err != nil {
 			return total, absent, fmt.Errorf("pull %s from %s: %w", s.Addr, e.remote.r, err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,9 +32,10 @@ func (b *backendRemote) Push(ctx context.Context, ar *cache.ActionResult) (Trans
 func (b *backendRemote) Unavailable(err error) bool { return remote.IsUnavailable(err) }
 func (b *backendRemote) String() string             { return b.r.String() }
 
-// TestSlowOrLyingRemote: a remote that drips its action results, or claims
-// a blob larger than the cap, does not hang or flood the run: the step is
-// built locally, with a warning naming the remote and the step.
+// TestSlowOrLyingRemote: a remote that drips its action results, serves
+// one with outputs the kind does not produce, or claims a blob larger than
+// the cap, does not hang or flood the run: nothing is downloaded, the step
+// is built locally, with a warning naming the remote and the step.
 func TestSlowOrLyingRemote(t *testing.T) {
 	for name, serve := range map[string]func(w http.ResponseWriter, r *http.Request, key string){
 		"drip": func(w http.ResponseWriter, r *http.Request, key string) {
@@ -50,15 +52,23 @@ func TestSlowOrLyingRemote(t *testing.T) {
 				}
 			}
 		},
+		"renamed output": func(w http.ResponseWriter, r *http.Request, key string) {
+			d := strings.Repeat("cd", 32)
+			fmt.Fprintf(w, `{"key":%q,"outputs":{"renamed":{"path":"out.txt","digest":%q,"size":5},"report":{"path":"report.json","digest":%q,"size":2}}}`, key, d, d)
+		},
 		"huge claim": func(w http.ResponseWriter, r *http.Request, key string) {
 			d := strings.Repeat("ab", 32)
 			fmt.Fprintf(w, `{"key":%q,"outputs":{"output":{"path":"out.txt","digest":%q,"size":%d},"report":{"path":"report.json","digest":%q,"size":2}}}`, key, d, int64(1)<<40, d)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			var blobGets atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				key, ok := strings.CutPrefix(r.URL.Path, "/ac/")
 				if !ok || r.Method != http.MethodGet {
+					if r.Method == http.MethodGet {
+						blobGets.Add(1)
+					}
 					http.NotFound(w, r)
 					return
 				}
@@ -104,6 +114,9 @@ step "concat" "a" {
 			}
 			if len(warnings) != 1 || !strings.Contains(warnings[0], srv.URL) || !strings.Contains(warnings[0], "concat.a") {
 				t.Errorf("warnings: %q", warnings)
+			}
+			if n := blobGets.Load(); n != 0 {
+				t.Errorf("%d blobs were requested for a result that was refused", n)
 			}
 		})
 	}

@@ -158,9 +158,11 @@ func sortedOutputs(ar *cache.ActionResult) []string {
 // verifying each against its digest via local.PutBlob: a mismatch is an
 // error wrapping ErrCorrupt that names the digest, and nothing half-written
 // is committed. It returns (nil, stats, nil) when the remote has no such
-// action. Blobs already in local are not downloaded. Transfers run in
-// parallel (Parallelism at a time). A tree's manifest is stored only after
-// all its files. Pull does NOT store the action in local: the caller does,
+// action. A check that the caller put in ctx with cache.WithActionCheck is
+// applied to the result before any blob is downloaded; a result it
+// refuses is an error wrapping ErrCorrupt. Blobs already in local are not
+// downloaded. Transfers run in parallel (Parallelism at a time). A tree's
+// manifest is stored only after all its files. Pull does NOT store the action in local: the caller does,
 // so that an action is only visible locally once every blob is in.
 func Pull(ctx context.Context, local *cache.Store, r Store, key string) (*cache.ActionResult, Stats, error) {
 	var st statsMu
@@ -174,6 +176,11 @@ func Pull(ctx context.Context, local *cache.Store, r Store, key string) (*cache.
 	}
 	fail := func(err error) (*cache.ActionResult, Stats, error) {
 		return nil, st.get(), fmt.Errorf("pull %s: %w", short(key), err)
+	}
+	// The caller's own check (the engine's: the step's declared outputs)
+	// before anything the result names is downloaded.
+	if err := cache.CheckAction(ctx, ar); err != nil {
+		return fail(fmt.Errorf("%w: action %s: %v", ErrCorrupt, key, err))
 	}
 	max := maxBlobSize(r)
 	for _, name := range sortedOutputs(ar) {
