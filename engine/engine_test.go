@@ -744,3 +744,27 @@ func TestKillChild(t *testing.T) {
 	env.reg.Register(failKind{})
 	env.run(Options{})
 }
+
+// TestHugeNumbersAreRefused: a number beyond float64's range is refused at
+// load time (its canonical JSON would write every digit: 5 s for 1e3000000,
+// minutes and gigabytes for 1e100000000).
+func TestHugeNumbersAreRefused(t *testing.T) {
+	env := newEnv(t, `
+variable "x" {
+  type    = number
+  default = 1
+}
+step "concat" "a" {
+  sources = ["a.txt"]
+  seed    = var.x
+}
+`)
+	env.write("a.txt", "x")
+	_, err := env.load("x=1e100000")
+	if err == nil || !strings.Contains(err.Error(), "beyond the range of a 64-bit float") || !strings.Contains(err.Error(), "pipeline.hcl:8:") {
+		t.Fatalf("load: %v", err)
+	}
+	if _, err := env.load("x=1e300"); err != nil {
+		t.Fatalf("1e300: %v", err)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -673,8 +675,12 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 		s.Config[a.Name] = v
 		b, err := l.canonical(s.Kind, a.Name, v, set)
 		if err != nil {
+			subject := s.Range
+			if set {
+				subject = attr.Expr.Range()
+			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unencodable value",
-				Detail: fmt.Sprintf("%s: attribute %q: %s", s.Addr, a.Name, err), Subject: s.Range.Ptr()})
+				Detail: fmt.Sprintf("%s: attribute %q: %s", s.Addr, a.Name, err), Subject: subject.Ptr()})
 			continue
 		}
 		fmt.Fprintf(&configID, "%s=%s\n", a.Name, b)
@@ -710,6 +716,23 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 	return diags
 }
 
+// maxMagnitude bounds the numbers a config may hold: float64's range.
+// The canonical JSON writes a number's every digit, so 1e100000000 would
+// take minutes and gigabytes to encode.
+var maxMagnitude = new(big.Float).SetFloat64(math.MaxFloat64)
+
+// checkMagnitudes refuses numbers in v beyond float64's range.
+func checkMagnitudes(v cty.Value) error {
+	return cty.Walk(v, func(_ cty.Path, e cty.Value) (bool, error) {
+		if e.Type() == cty.Number && e.IsKnown() && !e.IsNull() {
+			if new(big.Float).Abs(e.AsBigFloat()).Cmp(maxMagnitude) > 0 {
+				return false, fmt.Errorf("the number %s is beyond the range of a 64-bit float (±%g)", e.AsBigFloat().Text('g', 6), math.MaxFloat64)
+			}
+		}
+		return true, nil
+	})
+}
+
 // hasNull reports whether v is null or a collection with a null element.
 func hasNull(v cty.Value) bool {
 	if v.IsNull() {
@@ -729,6 +752,9 @@ func hasNull(v cty.Value) bool {
 // per kind and attribute.
 func (l *loader) canonical(kind, attr string, v cty.Value, set bool) (json.RawMessage, error) {
 	if set {
+		if err := checkMagnitudes(v); err != nil {
+			return nil, err
+		}
 		return ctyjson.Marshal(v, v.Type())
 	}
 	k := kind + "." + attr
