@@ -57,6 +57,13 @@ func stepKey(t *testing.T, r runResult, step string) string {
 	return ""
 }
 
+// moveOutput gives the "output" output of ar another path.
+func moveOutput(ar *cache.ActionResult, path string) {
+	o := ar.Outputs["output"]
+	o.Path = path
+	ar.Outputs["output"] = o
+}
+
 // TestInvalidLocalResultIsRebuilt: a local action result whose outputs are
 // not the kind's (renamed, moved, doubled, of the wrong type) is discarded
 // with a warning and the step rebuilt, instead of being installed.
@@ -66,31 +73,11 @@ func TestInvalidLocalResultIsRebuilt(t *testing.T) {
 			ar.Outputs["renamed"] = ar.Outputs["output"]
 			delete(ar.Outputs, "output")
 		},
-		"moved": func(ar *cache.ActionResult) {
-			o := ar.Outputs["output"]
-			o.Path = "other.txt"
-			ar.Outputs["output"] = o
-		},
-		"nested": func(ar *cache.ActionResult) {
-			o := ar.Outputs["output"]
-			o.Path = "sub/out.txt"
-			ar.Outputs["output"] = o
-		},
-		"dotdot": func(ar *cache.ActionResult) {
-			o := ar.Outputs["output"]
-			o.Path = "../concat.b/out.txt"
-			ar.Outputs["output"] = o
-		},
-		"absolute": func(ar *cache.ActionResult) {
-			o := ar.Outputs["output"]
-			o.Path = "/tmp/out.txt"
-			ar.Outputs["output"] = o
-		},
-		"duplicate path": func(ar *cache.ActionResult) {
-			o := ar.Outputs["output"]
-			o.Path = ar.Outputs["report"].Path
-			ar.Outputs["output"] = o
-		},
+		"moved":          func(ar *cache.ActionResult) { moveOutput(ar, "other.txt") },
+		"nested":         func(ar *cache.ActionResult) { moveOutput(ar, "sub/out.txt") },
+		"dotdot":         func(ar *cache.ActionResult) { moveOutput(ar, "../concat.b/out.txt") },
+		"absolute":       func(ar *cache.ActionResult) { moveOutput(ar, "/tmp/out.txt") },
+		"duplicate path": func(ar *cache.ActionResult) { moveOutput(ar, ar.Outputs["report"].Path) },
 		"extra output": func(ar *cache.ActionResult) {
 			ar.Outputs["extra"] = ar.Outputs["report"]
 		},

@@ -23,12 +23,11 @@ func TwainBot() *Template { return twainbot.clone() }
 var twainbot = mustLookup(TwainBotName)
 
 func mustLookup(name string) *Template {
-	for _, t := range builtin {
-		if t.Name == name {
-			return t
-		}
+	t, err := Lookup(name)
+	if err != nil {
+		panic(err)
 	}
-	panic("chat: templates.json has no template " + name)
+	return t
 }
 
 // Segment is a piece of a rendered conversation. Train marks the pieces a
