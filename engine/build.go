@@ -42,6 +42,7 @@ const (
 	EventStep     EventType = "step"     // a step finished (Result)
 	EventSummary  EventType = "summary"  // the run finished (Summary)
 	EventWarning  EventType = "warning"  // something went wrong that does not fail the run (Message)
+	EventOutput   EventType = "output"   // a running step's program printed a line (Step, Stream, Message)
 )
 
 // Event is one thing a run reports.
@@ -52,6 +53,8 @@ type Event struct {
 	Result   *StepResult
 	Summary  *Summary
 	Message  string
+	// Stream is "stdout" or "stderr" for an EventOutput.
+	Stream string
 }
 
 // Progress is a running step's report of its progress.
@@ -181,11 +184,14 @@ func (e *Engine) Run(ctx context.Context) (*Summary, error) {
 				heavy.Lock()
 				defer heavy.Unlock()
 			}
-			if err := sem.Acquire(ctx, 1); err != nil {
+			// A step that says it needs several cores reserves them
+			// (at most -j, so it can run at all).
+			weight := int64(min(max(s.Resources.CPUs, 1), e.opts.Jobs))
+			if err := sem.Acquire(ctx, weight); err != nil {
 				skip("not started: the run was interrupted")
 				return
 			}
-			defer sem.Release(1)
+			defer sem.Release(weight)
 			if failed.Load() {
 				skip("not started: another step failed")
 				return
@@ -518,6 +524,15 @@ func (e *Engine) execute(ctx context.Context, s *Step, comps cache.KeyComponents
 	return outs, nil
 }
 
+// LogDirName is the folder, under build/, of the steps' report folders
+// (steps.Invocation.LogDir): build/.logs/KIND.NAME/.
+const LogDirName = ".logs"
+
+// LogDir is the report folder of the step's last run in this workspace.
+func (e *Engine) LogDir(s *Step) string {
+	return filepath.Join(e.buildDir, LogDirName, s.Addr)
+}
+
 // stateDir is where a step run with key keeps the checkpoints it resumes
 // from after an interruption (see steps.Invocation.StateDir).
 func (e *Engine) stateDir(key string) string {
@@ -540,6 +555,10 @@ func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents,
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create the step's state folder: %w", err)
 	}
+	logDir := e.LogDir(s)
+	if err := os.RemoveAll(logDir); err != nil {
+		return nil, fmt.Errorf("remove the step's last log folder: %w", err)
+	}
 	inv := &steps.Invocation{
 		Step:     s.Addr,
 		Config:   s.Config,
@@ -551,6 +570,10 @@ func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents,
 		Progress: func(done, total float64, msg string) {
 			e.emit(Event{Type: EventProgress, Step: s.Addr, Progress: &Progress{Done: done, Total: total, Message: msg}})
 		},
+		Output: func(stream, line string) {
+			e.emit(Event{Type: EventOutput, Step: s.Addr, Stream: stream, Message: line})
+		},
+		LogDir: logDir,
 	}
 	inputPaths := map[string][]string{}
 	for role, ins := range s.Inputs {
@@ -559,7 +582,7 @@ func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents,
 			if in.From != nil {
 				p = filepath.Join(e.workspace, filepath.FromSlash(in.Name))
 			}
-			inv.Inputs[role] = append(inv.Inputs[role], steps.InputFile{Path: p, Name: in.Name, Digest: comps.Inputs[role][i].Digest})
+			inv.Inputs[role] = append(inv.Inputs[role], steps.InputFile{Path: p, Name: in.Name, Digest: comps.Inputs[role][i].Digest, Key: in.Key})
 			inputPaths[role] = append(inputPaths[role], in.Name)
 		}
 	}

@@ -278,22 +278,34 @@ func (e *Engine) components(s *Step, outputs map[*Step]map[string]cache.OutputRe
 	for role, ins := range s.Inputs {
 		refs := make([]cache.InputRef, 0, len(ins))
 		for _, in := range ins {
+			// A named input is known by its name; others by the base
+			// name of their path.
+			name := in.Key
 			if in.From != nil {
 				outs, ok := outputs[in.From]
+				if name == "" {
+					name = pathBase(in.Name)
+				}
 				if !ok {
 					complete = false
-					refs = append(refs, cache.InputRef{Name: pathBase(in.Name), Digest: pendingPrefix + in.From.Addr})
+					refs = append(refs, cache.InputRef{Name: name, Digest: pendingPrefix + in.From.Addr})
 					continue
 				}
 				o := outs[in.Output]
-				refs = append(refs, cache.InputRef{Name: pathBase(o.Path), Digest: o.Digest, Size: o.Size, Dir: o.Dir})
+				if in.Key == "" {
+					name = pathBase(o.Path)
+				}
+				refs = append(refs, cache.InputRef{Name: name, Digest: o.Digest, Size: o.Size, Dir: o.Dir})
 				continue
 			}
 			a, err := e.digest(in.Path)
 			if err != nil {
 				return comps, false, fmt.Errorf("%s: input %s (%s): %w", s.Addr, in.Name, role, unwrapPathErr(err))
 			}
-			refs = append(refs, cache.InputRef{Name: pathBase(in.Name), Digest: a.Digest, Size: a.Size, Dir: a.Dir})
+			if name == "" {
+				name = pathBase(in.Name)
+			}
+			refs = append(refs, cache.InputRef{Name: name, Digest: a.Digest, Size: a.Size, Dir: a.Dir})
 		}
 		comps.Inputs[role] = refs
 	}
@@ -407,6 +419,10 @@ func compareKeys(s *Step, cur cache.KeyComponents, prev *cache.KeyComponents, pr
 		if prev != nil {
 			p = prev.Inputs[r]
 		}
+		if ins := s.Inputs[r]; len(ins) > 0 && ins[0].Key != "" {
+			rows = append(rows, compareNamed(s, r, c, p, prev != nil, prevPaths[r])...)
+			continue
+		}
 		for i := 0; i < max(len(c), len(p)); i++ {
 			comp := fmt.Sprintf("input.%s[%d]", r, i)
 			var cs, ps string
@@ -427,6 +443,51 @@ func compareKeys(s *Step, cur cache.KeyComponents, prev *cache.KeyComponents, pr
 			}
 			rows = append(rows, row)
 		}
+	}
+	return rows
+}
+
+// compareNamed compares the inputs of a map-typed attribute by name
+// (input.inputs["count.py"]), so that adding one shows as one added row.
+func compareNamed(s *Step, role string, cur, prev []cache.InputRef, havePrev bool, prevPaths []string) []Row {
+	byName := func(refs []cache.InputRef) map[string]int {
+		m := make(map[string]int, len(refs))
+		for i, r := range refs {
+			m[r.Name] = i
+		}
+		return m
+	}
+	ci, pi := byName(cur), byName(prev)
+	names := make([]string, 0, len(ci)+len(pi))
+	for n := range ci {
+		names = append(names, n)
+	}
+	for n := range pi {
+		if _, ok := ci[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var rows []Row
+	for _, n := range names {
+		row := Row{Component: fmt.Sprintf("input.%s[%q]", role, n)}
+		i, inCur := ci[n]
+		j, inPrev := pi[n]
+		if inCur {
+			row.Current = describeInput(s, role, i, cur[i])
+		}
+		if inPrev {
+			name := n
+			if j < len(prevPaths) {
+				name = prevPaths[j]
+			}
+			row.Previous = name + " sha256:" + shortDigest(prev[j].Digest)
+		}
+		if havePrev {
+			pending := inCur && strings.HasPrefix(cur[i].Digest, pendingPrefix)
+			row.Changed = !pending && (!inCur || !inPrev || cur[i].Digest != prev[j].Digest)
+		}
+		rows = append(rows, row)
 	}
 	return rows
 }

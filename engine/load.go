@@ -63,8 +63,12 @@ type Step struct {
 	Config map[string]cty.Value
 	// KeyConfig is the canonical JSON of each attribute that enters the key.
 	KeyConfig map[string]json.RawMessage
-	// Inputs holds each input attribute's artifacts in pipeline order.
+	// Inputs holds each input attribute's artifacts in pipeline order (a
+	// map's by name).
 	Inputs map[string][]Input
+	// Resources are what the step says it needs (zero when it says
+	// nothing): the local scheduler reserves its CPUs.
+	Resources steps.Resources
 	// attrRanges locate each attribute for diagnostics.
 	attrRanges map[string]hcl.Range
 	attrs      hcl.Attributes
@@ -79,6 +83,9 @@ type Input struct {
 	// Path is the absolute path of a source (empty for a step output: the
 	// engine knows where it materializes outputs).
 	Path string
+	// Key is the input's name in a map-typed attribute ("" otherwise).
+	// It stands in the key for the path's base name.
+	Key string
 	// From is the producing step (nil for a source); Output is its output.
 	From   *Step
 	Output string
@@ -283,6 +290,11 @@ func (l *loader) declareSteps(blocks []*hcl.Block, varCtx *hcl.EvalContext) hcl.
 		for n, a := range content.Attributes {
 			s.attrRanges[n] = a.Expr.Range()
 		}
+		if od, ok := impl.(steps.OutputDeclarer); ok {
+			outs, d := declaredOutputs(s, od, varCtx)
+			diags = append(diags, d...)
+			s.Schema.Outputs = outs
+		}
 		if a, ok := content.Attributes[EnabledAttr]; ok {
 			on, d := enabled(a, varCtx)
 			diags = append(diags, d...)
@@ -318,6 +330,43 @@ func enabled(a *hcl.Attribute, ctx *hcl.EvalContext) (bool, hcl.Diagnostics) {
 			Detail: fmt.Sprintf("%q must be true or false.", EnabledAttr), Subject: a.Expr.Range().Ptr()}}
 	}
 	return cv.True(), nil
+}
+
+// declaredOutputs evaluates the attribute in which a step block declares
+// its outputs (variables and functions only, as for enabled) and asks the
+// kind what outputs it declares.
+func declaredOutputs(s *Step, od steps.OutputDeclarer, ctx *hcl.EvalContext) ([]steps.Output, hcl.Diagnostics) {
+	name := od.OutputsAttr()
+	a, set := s.attrs[name]
+	var v cty.Value
+	subject := s.Range
+	if set {
+		subject = a.Expr.Range()
+		for _, tr := range a.Expr.Variables() {
+			if tr.RootName() != "var" {
+				return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid outputs expression",
+					Detail:  fmt.Sprintf("%s: %q may use variables (var.NAME) and functions only, not %q: what a step produces cannot depend on another step.", s.Addr, name, tr.RootName()),
+					Subject: tr.SourceRange().Ptr()}}
+			}
+		}
+		val, d := a.Expr.Value(ctx)
+		if d.HasErrors() {
+			return nil, d
+		}
+		v = val
+	} else {
+		for _, at := range s.Schema.Attributes {
+			if at.Name == name {
+				v = at.DefaultValue()
+			}
+		}
+	}
+	outs, err := od.DeclareOutputs(v)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid outputs",
+			Detail: fmt.Sprintf("%s: attribute %q: %s.", s.Addr, name, strings.TrimSuffix(err.Error(), ".")), Subject: subject.Ptr()}}
+	}
+	return outs, nil
 }
 
 // varContext is the evaluation context of enabled: variables and
@@ -617,6 +666,10 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 	s.KeyConfig = map[string]json.RawMessage{}
 	s.Inputs = map[string][]Input{}
 	var configID strings.Builder
+	// Inputs whose values the kind resolves (program names) are resolved
+	// after the loop, with the whole config.
+	var resolved []steps.Attribute
+	resolvedVals := map[string]cty.Value{}
 	for _, a := range s.Schema.Attributes {
 		attr, set := s.attrs[a.Name]
 		var v cty.Value
@@ -661,13 +714,11 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 			continue
 		}
 		if a.Input {
-			var rng hcl.Range
-			if set {
-				rng = attr.Expr.Range()
-			} else {
-				rng = s.Range
+			if a.Resolve != nil {
+				resolved, resolvedVals[a.Name] = append(resolved, a), v
+				continue
 			}
-			ins, d := l.inputs(s, a.Name, v, rng)
+			ins, d := l.inputs(s, a, v)
 			diags = append(diags, d...)
 			s.Inputs[a.Name] = ins
 			continue
@@ -688,6 +739,11 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 			s.KeyConfig[a.Name] = b
 		}
 	}
+	for _, a := range resolved {
+		ins, d := l.inputs(s, a, resolvedVals[a.Name])
+		diags = append(diags, d...)
+		s.Inputs[a.Name] = ins
+	}
 	if v, ok := s.Impl.(steps.Validator); ok && !diags.HasErrors() {
 		// Steps with the same kind and config validate alike: a generated
 		// pipeline of thousands of similar steps validates each config once.
@@ -698,22 +754,35 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 			l.validated[memo] = err == nil
 		}
 		if err != nil {
-			subject := s.Range
-			var ae *steps.AttrError
-			if errors.As(err, &ae) {
-				if r, ok := s.attrRanges[ae.Attr]; ok {
-					subject = r
-				}
-			}
-			msg := strings.TrimSuffix(err.Error(), ".")
-			if !strings.HasPrefix(msg, s.Addr) {
-				msg = s.Addr + ": " + msg
-			}
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value",
-				Detail: msg + ".", Subject: subject.Ptr(), Extra: err})
+			diags = append(diags, l.attrDiag(s, err))
 		}
 	}
+	if rr, ok := s.Impl.(steps.ResourceRequester); ok && !diags.HasErrors() {
+		res, err := rr.Resources(s.Config)
+		if err != nil {
+			diags = append(diags, l.attrDiag(s, err))
+		}
+		s.Resources = res
+	}
 	return diags
+}
+
+// attrDiag turns an error a kind returned about its config into a
+// diagnostic, at the attribute an *steps.AttrError names (else at the
+// block).
+func (l *loader) attrDiag(s *Step, err error) *hcl.Diagnostic {
+	subject := s.Range
+	var ae *steps.AttrError
+	if errors.As(err, &ae) {
+		if r, ok := s.attrRanges[ae.Attr]; ok {
+			subject = r
+		}
+	}
+	msg := strings.TrimSuffix(err.Error(), ".")
+	if !strings.HasPrefix(msg, s.Addr) {
+		msg = s.Addr + ": " + msg
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value", Detail: msg + ".", Subject: subject.Ptr(), Extra: err}
 }
 
 // maxMagnitude bounds the numbers a config may hold: float64's range.
@@ -768,29 +837,46 @@ func (l *loader) canonical(kind, attr string, v cty.Value, set bool) (json.RawMe
 	return b, err
 }
 
-// inputs resolves an input attribute's paths: step outputs it references,
-// or files and directories relative to the pipeline, which must exist.
-func (l *loader) inputs(s *Step, attr string, v cty.Value, rng hcl.Range) ([]Input, hcl.Diagnostics) {
+// inputs resolves an input attribute's values: step outputs it
+// references, files and directories relative to the pipeline (which must
+// exist), or, for an attribute with a Resolve function, the files the
+// kind resolves them to. A map's entries keep their names as Keys.
+func (l *loader) inputs(s *Step, a steps.Attribute, v cty.Value) ([]Input, hcl.Diagnostics) {
 	if v.IsNull() {
 		return nil, nil
 	}
-	var paths []string
+	attr := a.Name
+	rng := s.Range
+	if at, ok := s.attrs[attr]; ok {
+		rng = at.Expr.Range()
+	}
+	type entry struct{ key, path string }
+	var entries []entry
 	if v.Type() == cty.String {
-		paths = []string{v.AsString()}
+		entries = []entry{{path: v.AsString()}}
 	} else {
+		keyed := v.Type().IsMapType()
 		for it := v.ElementIterator(); it.Next(); {
-			_, e := it.Element()
+			k, e := it.Element()
+			var key string
+			if keyed {
+				key = k.AsString()
+				if err := checkInputKey(key); err != nil {
+					return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid input name",
+						Detail: fmt.Sprintf("%s: attribute %q: input name %q %s.", s.Addr, attr, key, err), Subject: rng.Ptr()}}
+				}
+			}
 			if e.IsNull() {
 				return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Null input",
 					Detail: fmt.Sprintf("%s: attribute %q lists a null path.", s.Addr, attr), Subject: rng.Ptr()}}
 			}
-			paths = append(paths, e.AsString())
+			entries = append(entries, entry{key, e.AsString()})
 		}
-	}
-	if len(paths) == 0 {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No input files",
-			Detail:  fmt.Sprintf("%s: attribute %q lists no files (a glob() that matched nothing?). Paths are relative to the pipeline file's folder, %s.", s.Addr, attr, l.p.Dir),
-			Subject: rng.Ptr()}}
+		if len(entries) == 0 && !keyed {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No input files",
+				Detail:  fmt.Sprintf("%s: attribute %q lists no files (a glob() that matched nothing?). Paths are relative to the pipeline file's folder, %s.", s.Addr, attr, l.p.Dir),
+				Subject: rng.Ptr()}}
+		}
 	}
 	refs := map[string]stepRef{}
 	for _, r := range l.refs[s][attr] {
@@ -798,14 +884,25 @@ func (l *loader) inputs(s *Step, attr string, v cty.Value, rng hcl.Range) ([]Inp
 	}
 	var diags hcl.Diagnostics
 	var out []Input
-	for _, p := range paths {
+	for _, en := range entries {
+		p := en.path
 		if r, ok := refs[p]; ok {
-			out = append(out, Input{Name: p, From: r.step, Output: r.output})
+			out = append(out, Input{Name: p, Key: en.key, From: r.step, Output: r.output})
 			continue
 		}
 		if p == "" {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty input path",
 				Detail: fmt.Sprintf("%s: attribute %q lists an empty path.", s.Addr, attr), Subject: rng.Ptr()})
+			continue
+		}
+		if a.Resolve != nil {
+			abs, err := a.Resolve(p, s.Config)
+			if err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot resolve input",
+					Detail: fmt.Sprintf("%s: attribute %q: %s.", s.Addr, attr, strings.TrimSuffix(err.Error(), ".")), Subject: rng.Ptr()})
+				continue
+			}
+			out = append(out, Input{Name: p, Key: en.key, Path: abs})
 			continue
 		}
 		abs := resolve(l.p.Dir, p)
@@ -818,9 +915,21 @@ func (l *loader) inputs(s *Step, attr string, v cty.Value, rng hcl.Range) ([]Inp
 			})
 			continue
 		}
-		out = append(out, Input{Name: filepath.ToSlash(p), Path: abs})
+		out = append(out, Input{Name: filepath.ToSlash(p), Key: en.key, Path: abs})
 	}
 	return out, diags
+}
+
+// checkInputKey says what is wrong with the name of an input in a map,
+// which kinds use as a file name.
+func checkInputKey(k string) error {
+	switch {
+	case k == "", k == ".", k == "..":
+		return errors.New("is not a file name")
+	case strings.ContainsAny(k, "/\\\x00"):
+		return errors.New("must be a file name, without '/', '\\' or NUL")
+	}
+	return nil
 }
 
 // loadVariables declares the variables and applies, in increasing

@@ -29,9 +29,10 @@ import (
 //		return err // an *AttrError naming the attribute
 //	}
 //
-// Field types: string, bool, int, int64, uint64, float64, []string, and a
-// pointer to one of the scalar types for an attribute whose null means
-// "not set". A null value leaves a non-pointer field at its zero value.
+// Field types: string, bool, int, int64, uint64, float64, []string,
+// map[string]string, a pointer to one of the scalar types for an attribute
+// whose null means "not set", and cty.Value for a value the kind reads
+// itself (an object of optional attributes, say). A null value leaves a non-pointer field at its zero value.
 // Fields are decoded in declaration order and the first problem is
 // returned, so a config with several wrong attributes is reported the same
 // way on every run. A tag naming an attribute that is not in the config
@@ -117,7 +118,11 @@ func walkFields(v reflect.Value, fn func(name string, f reflect.Value) error) er
 	return nil
 }
 
-var stringsType = reflect.TypeFor[[]string]()
+var (
+	stringsType   = reflect.TypeFor[[]string]()
+	stringMapType = reflect.TypeFor[map[string]string]()
+	ctyValueType  = reflect.TypeFor[cty.Value]()
+)
 
 // fits reports whether a field of type ft can hold values of attribute
 // type at.
@@ -126,8 +131,12 @@ func fits(ft reflect.Type, at cty.Type) bool {
 		ft = ft.Elem()
 	}
 	switch {
+	case ft == ctyValueType:
+		return true
 	case ft == stringsType:
 		return at.IsListType() || at.IsSetType() || at.IsTupleType()
+	case ft == stringMapType:
+		return at.IsMapType() || at.IsObjectType()
 	case ft.Kind() == reflect.String:
 		return at == cty.String
 	case ft.Kind() == reflect.Bool:
@@ -140,6 +149,10 @@ func fits(ft reflect.Type, at cty.Type) bool {
 
 // setField stores v in f.
 func setField(f reflect.Value, v cty.Value) error {
+	if f.Type() == ctyValueType {
+		f.Set(reflect.ValueOf(v))
+		return nil
+	}
 	if v.IsNull() {
 		f.SetZero()
 		return nil
@@ -167,6 +180,19 @@ func setField(f reflect.Value, v cty.Value) error {
 				return errors.New("must be a list of strings")
 			}
 			out = append(out, e.AsString())
+		}
+		f.Set(reflect.ValueOf(out))
+	case f.Type() == stringMapType:
+		if !v.Type().IsMapType() && !v.Type().IsObjectType() {
+			return fmt.Errorf("is %s, not a map of strings", v.Type().FriendlyName())
+		}
+		out := make(map[string]string, v.LengthInt())
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			if e.IsNull() || e.Type() != cty.String {
+				return fmt.Errorf("must be a map of strings (%q is not a string)", k.AsString())
+			}
+			out[k.AsString()] = e.AsString()
 		}
 		f.Set(reflect.ValueOf(out))
 	case f.Kind() == reflect.String:

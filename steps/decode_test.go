@@ -123,3 +123,28 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("input: %v", err)
 	}
 }
+
+func TestDecodeMapsAndRawValues(t *testing.T) {
+	var c struct {
+		Env  map[string]string `attr:"env"`
+		Raw  cty.Value         `attr:"raw"`
+		None map[string]string `attr:"none"`
+	}
+	raw := cty.ObjectVal(map[string]cty.Value{"cpus": cty.NumberIntVal(2)})
+	inv := &Invocation{Step: "test.t", Config: map[string]cty.Value{
+		"env":  cty.MapVal(map[string]cty.Value{"LC_ALL": cty.StringVal("C"), "TZ": cty.StringVal("UTC")}),
+		"raw":  raw,
+		"none": cty.NullVal(cty.Map(cty.String)),
+	}}
+	if err := inv.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Env, map[string]string{"LC_ALL": "C", "TZ": "UTC"}) || c.None != nil || !c.Raw.RawEquals(raw) {
+		t.Fatalf("decoded %+v", c)
+	}
+	inv.Config["env"] = cty.ObjectVal(map[string]cty.Value{"N": cty.NumberIntVal(1)})
+	var ae *AttrError
+	if err := inv.Decode(&c); !errors.As(err, &ae) || ae.Attr != "env" {
+		t.Fatalf("a map with a number: %v", err)
+	}
+}

@@ -68,7 +68,8 @@ type Schema struct {
 type Attribute struct {
 	Name string
 	// Type is the cty type the value is converted to. Input attributes use
-	// cty.String (one path) or cty.List(cty.String) (several paths).
+	// cty.String (one path), cty.List(cty.String) (several paths) or
+	// cty.Map(cty.String) (paths by name: each InputFile's Key is its name).
 	Type cty.Type
 	// Input marks attributes whose values are paths (files or directories,
 	// or references to other steps' outputs) whose content is an input of
@@ -82,7 +83,14 @@ type Attribute struct {
 	// NotInKey marks settings that cannot change the output (thread count,
 	// progress style, a device chosen by "auto"): they stay out of the key.
 	NotInKey bool
-	Doc      string
+	// Resolve, for an input attribute whose values are not paths (program
+	// names looked up on a PATH, say), returns the absolute path of the
+	// file a value names, given the step's evaluated config (every
+	// non-input attribute). An error is reported at the attribute. The
+	// file's digest enters the key under the value as its name, so the
+	// step reruns when the file changes.
+	Resolve func(value string, config map[string]cty.Value) (string, error)
+	Doc     string
 }
 
 // DefaultValue is the value a step sees when the attribute is absent: its
@@ -156,11 +164,48 @@ type InputFile struct {
 	Name string
 	// Digest is the artifact's SHA-256 content digest (lower-case hex).
 	Digest string
+	// Key is the input's name in a map-typed input attribute ("" in a
+	// list or a single path).
+	Key string
 }
 
 // ProgressFunc receives a step's progress: done out of total units and a
 // short message (e.g. "loss 2.31"). total may be 0 when unknown.
 type ProgressFunc func(done, total float64, msg string)
+
+// OutputFunc receives one line a step's program printed, and the stream
+// ("stdout" or "stderr") it came on.
+type OutputFunc func(stream, line string)
+
+// OutputDeclarer is implemented by kinds whose outputs the step block
+// declares rather than the schema (the command kind's outputs map). The
+// engine evaluates the attribute OutputsAttr names with variables and
+// functions only (what a step produces cannot depend on another step's
+// output), before any reference is resolved, and uses the outputs
+// DeclareOutputs returns in place of Schema.Outputs for that step.
+type OutputDeclarer interface {
+	OutputsAttr() string
+	// DeclareOutputs returns the outputs the attribute's value declares,
+	// or an error saying what is wrong with it.
+	DeclareOutputs(v cty.Value) ([]Output, error)
+}
+
+// Resources are what one run of a step needs of the machine: CPU cores,
+// memory in bytes and GPUs (zero: not said). The engine schedules a
+// local step by its CPUs, and an executor for a cluster asks its
+// scheduler for all three.
+type Resources struct {
+	CPUs        int   `json:"cpus,omitempty"`
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	GPUs        int   `json:"gpus,omitempty"`
+}
+
+// ResourceRequester is implemented by kinds whose steps say what they
+// need (the command kind's resources attribute). It is called once at
+// load time with the step's config (inputs excluded), after Validate.
+type ResourceRequester interface {
+	Resources(config map[string]cty.Value) (Resources, error)
+}
 
 // Invocation is everything a step run gets from the engine.
 type Invocation struct {
@@ -188,12 +233,30 @@ type Invocation struct {
 	Log *slog.Logger
 	// Progress may be nil.
 	Progress ProgressFunc
+	// Output, which may be nil, streams what a step's program prints,
+	// line by line, as it prints it (the CLI shows each line after the
+	// step's name).
+	Output OutputFunc
+	// LogDir is the step's report folder, build/.logs/KIND.NAME/, removed
+	// before each run; a kind that keeps a report creates it. What a step
+	// writes there (its program's full stdout and stderr) is kept after
+	// the run, whether it succeeds or fails; it is not an output, enters
+	// no digest and is not cached. Empty when the caller keeps no logs.
+	LogDir string
 }
 
 // ReportProgress forwards progress to the engine when it listens.
 func (inv *Invocation) ReportProgress(done, total float64, msg string) {
 	if inv.Progress != nil {
 		inv.Progress(done, total, msg)
+	}
+}
+
+// PrintOutput forwards a line of a program's output to the engine when it
+// listens.
+func (inv *Invocation) PrintOutput(stream, line string) {
+	if inv.Output != nil {
+		inv.Output(stream, line)
 	}
 }
 

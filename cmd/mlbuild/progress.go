@@ -208,6 +208,18 @@ func (p *runPrinter) event(ev engine.Event) {
 				*engine.Progress
 			}{"progress", ev.Step, ev.Progress})
 		}
+	case engine.EventOutput:
+		if p.json {
+			p.emitJSON(map[string]any{"type": "output", "step": ev.Step, "stream": ev.Stream, "line": ev.Message})
+			return
+		}
+		// A program's output goes to stderr, after the step's name, so
+		// that stdout keeps one line per step.
+		p.clear()
+		fmt.Fprintf(p.stderr, "%s | %s\n", ev.Step, ev.Message)
+		if p.live {
+			p.redraw()
+		}
 	case engine.EventStep:
 		delete(p.running, ev.Step)
 		if p.json {

@@ -77,6 +77,8 @@ type Step struct {
 	// Inputs maps each input attribute to its paths: files or folders,
 	// relative to the workspace or absolute.
 	Inputs map[string][]string
+	// Named maps each map-typed input attribute to its paths by name.
+	Named map[string]map[string]string
 	// Config holds the other attributes that differ from the kind's
 	// defaults.
 	Config map[string]cty.Value
@@ -126,15 +128,50 @@ func (w *Workspace) Try(k steps.Kind, s Step) (*Result, error) {
 	if err := os.WriteFile(file, src, 0o644); err != nil {
 		w.t.Fatal(err)
 	}
-	reg := steps.NewRegistry()
-	reg.Register(k)
-	p, err := engine.Load(file, engine.LoadOptions{Registry: reg, Environ: []string{}})
-	if err != nil {
-		return nil, err
-	}
 	ctx := s.Context
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	p, sum, runErr := w.run(ctx, file, k)
+	if p == nil || runErr != nil {
+		return nil, runErr
+	}
+	addr := schema.Kind + "." + name
+	res := &Result{t: w.t, Step: addr, Dir: filepath.Join(w.Dir, "build", addr), outputs: map[string]steps.Output{}}
+	st, _ := p.Step(addr)
+	for _, o := range st.Schema.Outputs {
+		res.outputs[o.Name] = o
+	}
+	for _, r := range sum.Steps {
+		if r.Step == addr {
+			res.Status, res.Key = r.Status, r.Key
+		}
+	}
+	return res, nil
+}
+
+// RunPipeline writes src as the workspace's pipeline.hcl and builds it
+// with the given kinds (the whole pipeline, as `mlbuild run` does). It
+// returns the run's summary and error; a load-time problem is an
+// *engine.DiagError.
+func (w *Workspace) RunPipeline(ctx context.Context, src string, kinds ...steps.Kind) (*engine.Summary, error) {
+	w.t.Helper()
+	file := w.Write("pipeline.hcl", src)
+	_, sum, err := w.run(ctx, file, kinds...)
+	return sum, err
+}
+
+// run loads and builds the pipeline file with a registry of kinds; the
+// pipeline is nil when it did not load.
+func (w *Workspace) run(ctx context.Context, file string, kinds ...steps.Kind) (*engine.Pipeline, *engine.Summary, error) {
+	w.t.Helper()
+	reg := steps.NewRegistry()
+	for _, k := range kinds {
+		reg.Register(k)
+	}
+	p, err := engine.Load(file, engine.LoadOptions{Registry: reg, Environ: []string{}})
+	if err != nil {
+		return nil, nil, err
 	}
 	e, err := engine.Open(ctx, p, engine.Options{Workspace: w.Dir, CacheDir: filepath.Join(w.Dir, ".mlbuild", "cache"), Jobs: 1})
 	if err != nil {
@@ -144,20 +181,7 @@ func (w *Workspace) Try(k steps.Kind, s Step) (*Result, error) {
 	if err := e.Close(); err != nil {
 		w.t.Fatalf("close the engine: %v", err)
 	}
-	if runErr != nil {
-		return nil, runErr
-	}
-	addr := schema.Kind + "." + name
-	res := &Result{t: w.t, Step: addr, Dir: filepath.Join(w.Dir, "build", addr), outputs: map[string]steps.Output{}}
-	for _, o := range schema.Outputs {
-		res.outputs[o.Name] = o
-	}
-	for _, r := range sum.Steps {
-		if r.Step == addr {
-			res.Status, res.Key = r.Status, r.Key
-		}
-	}
-	return res, nil
+	return p, sum, runErr
 }
 
 // pipeline writes the one-step pipeline file.
@@ -186,6 +210,16 @@ func pipeline(schema steps.Schema, name string, s Step) ([]byte, error) {
 			vals[i] = cty.StringVal(p)
 		}
 		b.SetAttributeValue(n, cty.TupleVal(vals))
+	}
+	for _, n := range sortedKeys(s.Named) {
+		if a, ok := attrs[n]; !ok || !a.Input || !a.Type.IsMapType() {
+			return nil, fmt.Errorf("steptest: %s has no map-typed input attribute %q", schema.Kind, n)
+		}
+		vals := map[string]cty.Value{}
+		for k, p := range s.Named[n] {
+			vals[k] = cty.StringVal(p)
+		}
+		b.SetAttributeValue(n, cty.ObjectVal(vals))
 	}
 	for _, n := range sortedKeys(s.Config) {
 		if a, ok := attrs[n]; !ok || a.Input {
