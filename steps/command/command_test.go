@@ -10,27 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/engine"
-	"github.com/mlbuild/mlbuild/internal/sandbox"
+	"github.com/mlbuild/mlbuild/internal/sandbox/sandboxtest"
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/command"
 	"github.com/mlbuild/mlbuild/steps/steptest"
 )
-
-// needSandbox skips a test that needs bubblewrap where it cannot run,
-// except in CI, whose set-up installs it: there the test fails.
-func needSandbox(t *testing.T) {
-	t.Helper()
-	if err := sandbox.Check(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must be able to sandbox commands (.ci/run installs bubblewrap): %v", err)
-		}
-		t.Skipf("no sandbox here (%v); install Debian's bubblewrap to run this test", err)
-	}
-}
 
 func strs(ss ...string) cty.Value {
 	vals := make([]cty.Value, len(ss))
@@ -58,7 +47,7 @@ json.dump({"words": len(words), "home": os.environ["HOME"], "in": os.environ["ML
 // TestCountScript runs the issue's example shape: a Python script from
 // Debian's python3, given as an input, on a data file; a rerun is a no-op.
 func TestCountScript(t *testing.T) {
-	needSandbox(t)
+	sandboxtest.Require(t)
 	ws := steptest.New(t)
 	ws.Write("data.txt", "one two three\nfour five\n")
 	ws.Write("scripts/count.py", countPy)
@@ -175,7 +164,7 @@ func TestResources(t *testing.T) {
 // out/, a folder declared as a file and a symbolic link fail the step with
 // a message naming them, and nothing is installed.
 func TestOutputsAreChecked(t *testing.T) {
-	needSandbox(t)
+	sandboxtest.Require(t)
 	for _, c := range []struct {
 		script, outputs string
 		want            string
@@ -250,7 +239,7 @@ func TestFailingCommandCachesNothing(t *testing.T) {
 // or the home folder, cannot write to its inputs, and has no network
 // unless network = true.
 func TestSandboxHidesTheMachine(t *testing.T) {
-	needSandbox(t)
+	sandboxtest.Require(t)
 	ws := steptest.New(t)
 	secret := ws.Write("secret.txt", "do not read\n")
 	ws.Write("data.txt", "data\n")
@@ -311,7 +300,7 @@ func TestTimeoutKillsEverything(t *testing.T) {
 	for _, sandboxed := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sandbox=%v", sandboxed), func(t *testing.T) {
 			if sandboxed {
-				needSandbox(t)
+				sandboxtest.Require(t)
 			}
 			ws := steptest.New(t)
 			token := fmt.Sprintf("77%d.%d", os.Getpid(), map[bool]int{true: 1, false: 2}[sandboxed])
@@ -321,28 +310,11 @@ func TestTimeoutKillsEverything(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "ran past its timeout of 500ms") {
 				t.Fatalf("timeout: %v", err)
 			}
-			if pids := processesWith(t, token); len(pids) > 0 {
+			if pids := sandboxtest.ProcessesWith(t, token, 5*time.Second); len(pids) > 0 {
 				t.Fatalf("processes left behind: %v", pids)
 			}
 		})
 	}
-}
-
-// processesWith lists the processes whose command line holds token.
-func processesWith(t *testing.T, token string) []string {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Skip("no /proc")
-	}
-	var pids []string
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(b), token) {
-			pids = append(pids, e.Name()+" "+strings.ReplaceAll(string(b), "\x00", " "))
-		}
-	}
-	return pids
 }
 
 // TestPassEnvStaysSecret: a passed-through variable reaches the command,
