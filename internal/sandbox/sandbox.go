@@ -73,6 +73,20 @@ type Spec struct {
 	// Network shares the host's network; without it the program has only
 	// a loopback interface of its own.
 	Network bool
+	// Devices are host device files (or folders of them) made visible at
+	// the same paths, beside the minimal /dev every sandbox has: a GPU's
+	// (GPUDevices) for a program that needs one.
+	Devices []string
+}
+
+// GPUDevices lists this machine's GPU device files: NVIDIA's
+// (/dev/nvidia*, /dev/nvidia-caps) and the DRM render nodes (/dev/dri).
+func GPUDevices() []string {
+	devs, _ := filepath.Glob("/dev/nvidia*")
+	if _, err := os.Stat("/dev/dri"); err == nil {
+		devs = append(devs, "/dev/dri")
+	}
+	return devs
 }
 
 // Command returns the bubblewrap program and the arguments that run argv
@@ -117,6 +131,11 @@ func (s Spec) Command(argv []string) (string, []string, error) {
 	args = append(args,
 		"--proc", "/proc",
 		"--dev", "/dev",
+	)
+	for _, d := range s.Devices {
+		args = append(args, "--dev-bind-try", d, d)
+	}
+	args = append(args,
 		"--tmpfs", "/tmp",
 		"--bind", s.Dir, Root,
 	)

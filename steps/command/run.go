@@ -135,6 +135,11 @@ func sandboxed(inv *steps.Invocation, c *config, f folder) (*exec.Cmd, error) {
 		}
 	}
 	spec := sandbox.Spec{Dir: f.work, Network: c.Network, Sealed: []string{f.in()}}
+	if res, _ := resources(c.Resources); res.GPUs > 0 {
+		// A step that asks for GPUs sees the machine's GPU devices (the
+		// driver's libraries are under /usr, which it sees anyway).
+		spec.Devices = sandbox.GPUDevices()
+	}
 	for _, in := range inv.Inputs["inputs"] {
 		spec.ReadOnly = append(spec.ReadOnly, sandbox.Mount{Source: in.Path, Target: filepath.Join(f.in(), in.Key)})
 		if topLevel(in.Key) {
