@@ -122,6 +122,14 @@ func (s *Store) PutBlob(digest string, r io.Reader) error {
 		return err
 	}
 
+	op := "store blob " + short(digest)
+	// Fail before reading anything on a disk that has no room left.
+	release, err := s.claimSpace(op, 0, s.reserve())
+	if err != nil {
+		return err
+	}
+	release()
+
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
 	buf := *bufp
@@ -131,6 +139,20 @@ func (s *Store) PutBlob(digest string, r io.Reader) error {
 	committed := 0 // chunks committed by earlier transactions
 	txn := s.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
+	var txnBytes int64 // the bytes txn carries
+	// commit commits txn if the disk has room for it.
+	commit := func() error {
+		release, err := s.claimSpace(op, txnBytes, s.reserve())
+		if err != nil {
+			return err
+		}
+		defer release()
+		if err := txn.Commit(); err != nil {
+			return fmt.Errorf("%s: %w", op, s.diskFullErr(op, err))
+		}
+		txnBytes = 0
+		return nil
+	}
 	fail := func(err error) error {
 		txn.Discard()
 		if committed > 0 {
@@ -146,11 +168,12 @@ func (s *Store) PutBlob(digest string, r io.Reader) error {
 			if err := txn.Set(chunkKey(digest, n), bytes.Clone(buf[:k])); err != nil {
 				return fail(fmt.Errorf("store blob %s: %w", short(digest), err))
 			}
+			txnBytes += entrySize(len(chunkKey(digest, n)), k)
 			n++
 			size += int64(k)
 			if n-committed == chunksPerTxn {
-				if err := txn.Commit(); err != nil {
-					return fail(fmt.Errorf("store blob %s: %w", short(digest), err))
+				if err := commit(); err != nil {
+					return fail(err)
 				}
 				committed = n
 				txn = s.db.NewTransaction(true)
@@ -171,7 +194,7 @@ func (s *Store) PutBlob(digest string, r io.Reader) error {
 		// record can be, so that not even a power loss exposes a blob
 		// with missing chunks.
 		if err := s.db.Sync(); err != nil {
-			return fail(fmt.Errorf("store blob %s: %w", short(digest), err))
+			return fail(fmt.Errorf("store blob %s: %w", short(digest), s.diskFullErr(op, err)))
 		}
 	}
 	meta, err := json.Marshal(blobMeta{Size: size, Chunks: n, Stored: time.Now().UTC()})
@@ -181,8 +204,9 @@ func (s *Store) PutBlob(digest string, r io.Reader) error {
 	if err := txn.Set([]byte(pfxBlob+digest), meta); err != nil {
 		return fail(fmt.Errorf("store blob %s: %w", short(digest), err))
 	}
-	if err := txn.Commit(); err != nil {
-		return fail(fmt.Errorf("store blob %s: %w", short(digest), err))
+	txnBytes += entrySize(len(pfxBlob+digest), len(meta))
+	if err := commit(); err != nil {
+		return fail(err)
 	}
 	return nil
 }

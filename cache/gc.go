@@ -280,18 +280,18 @@ func (s *Store) GC(opts GCOptions) (GCResult, error) {
 	// Action results first: from then on their blobs are unreferenced, and
 	// a crash leaves nothing worse than blobs the next gc removes.
 	if err := s.delete(actionKeys...); err != nil {
-		return res, fmt.Errorf("gc: remove action results: %w", err)
+		return res, fmt.Errorf("gc: remove action results: %w", withGCHint(err))
 	}
 	for _, d := range dead {
 		if err := s.deleteBlob(d, metas[d].Chunks); err != nil {
-			return res, fmt.Errorf("gc: remove blob %s: %w", short(d), err)
+			return res, fmt.Errorf("gc: remove blob %s: %w", short(d), withGCHint(err))
 		}
 	}
 	if err := s.delete(orphans...); err != nil {
-		return res, fmt.Errorf("gc: remove orphan chunks: %w", err)
+		return res, fmt.Errorf("gc: remove orphan chunks: %w", withGCHint(err))
 	}
 	if err := s.delete(stale...); err != nil {
-		return res, fmt.Errorf("gc: remove stat records: %w", err)
+		return res, fmt.Errorf("gc: remove stat records: %w", withGCHint(err))
 	}
 	if len(actionKeys)+len(dead)+len(orphans) > 0 {
 		s.compact()
@@ -301,7 +301,21 @@ func (s *Store) GC(opts GCOptions) (GCResult, error) {
 
 // compact reclaims disk space after deletions: flatten the LSM tree and
 // rewrite value-log files that are mostly garbage.
+//
+// Compacting writes tables and value-log files anew before it deletes the
+// old ones, through memory maps: on a disk without room for that it is
+// skipped with a warning (the deleted records' space comes back at the
+// next gc that has room).
 func (s *Store) compact() {
+	release, err := s.claimSpace("compact the cache", 0, s.compactNeed())
+	if err != nil {
+		s.log.Warn("not compacting: " + err.Error())
+		return
+	}
+	defer release()
+	if err := s.flushMemtable(); err != nil {
+		s.log.Debug("flush memtable", "err", err)
+	}
 	_ = s.db.Flatten(1)
 	for {
 		if err := s.db.RunValueLogGC(0.5); err != nil {
@@ -311,4 +325,18 @@ func (s *Store) compact() {
 			return
 		}
 	}
+}
+
+// flushMemtable writes the memtables out to tables, so that the compaction
+// that follows sees the tombstones gc has just written: without that they
+// wait in memory, no value is dropped, and the value log gives nothing
+// back until a later gc. Badger has no call for just that; DropPrefix
+// flushes the memtables first, and dropping a key written for the purpose
+// drops nothing else.
+func (s *Store) flushMemtable() error {
+	key := []byte(pfxFlush + "gc")
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, nil) }); err != nil {
+		return err
+	}
+	return s.db.DropPrefix(key)
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -28,6 +30,7 @@ const (
 	pfxRun    = "r/" // r/<pipeline id> -> RunRecord
 	pfxHead   = "h/" // h/<pipeline id>\x00<step> -> key of the step's latest result
 	pfxMat    = "m/" // m/<abs step dir> -> materialization record
+	pfxFlush  = "f/" // f/gc -> nothing: written and dropped to flush the memtables
 )
 
 // ChunkSize is the size of the pieces large blobs are stored in, so that no
@@ -49,6 +52,14 @@ type Store struct {
 	blobLocks keyedMutex
 	closeOnce sync.Once
 	closeErr  error
+
+	// inflight counts the bytes of writes under way, claimed by
+	// claimSpace and not yet released.
+	inflight atomic.Int64
+	// readOnly is set when the database was opened read-only because its
+	// disk had no room to open it for writing: why, for every write
+	// refused.
+	readOnly *DiskFullError
 }
 
 // keyedMutex is a set of mutexes indexed by string, created on demand and
@@ -111,25 +122,44 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	bopts := badger.DefaultOptions(filepath.Join(dir, "db")).
+	dbDir := filepath.Join(dir, "db")
+	bopts := badger.DefaultOptions(dbDir).
 		WithLogger(nil).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(memTableSize).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(4).
 		WithNumLevelZeroTablesStall(8).
 		WithValueThreshold(4 << 10).
-		WithValueLogFileSize(256 << 20).
+		WithValueLogFileSize(valueLogFileSize).
 		WithNumCompactors(2).
 		WithBlockCacheSize(8 << 20).
 		WithIndexCacheSize(4 << 20).
 		WithNumGoroutines(4).
 		WithDetectConflicts(false)
+	// Opening for writing writes new log files through memory maps, which
+	// a full disk answers with SIGBUS: with no room for that, open
+	// read-only, so that what only reads still works.
+	var readOnly *DiskFullError
+	if free, err := diskFree(dir); err == nil {
+		if need := openNeed(dbDir); free < need {
+			readOnly = &DiskFullError{Path: dbDir, Op: "open for writing", Free: free, Need: need}
+			if _, err := os.Stat(filepath.Join(dbDir, "MANIFEST")); err != nil {
+				lock.Release()
+				return nil, readOnly
+			}
+			log.Warn(readOnly.Error() + "; opened read-only")
+			bopts = bopts.WithReadOnly(true)
+		}
+	}
 	db, err := badger.Open(bopts)
 	if err != nil {
 		lock.Release()
-		return nil, fmt.Errorf("open cache database %s: %w (if it is damaged, move it aside: mlbuild rebuilds what it needs)", filepath.Join(dir, "db"), err)
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, &DiskFullError{Path: dbDir, Op: "open", Free: -1, Need: -1, Err: err}
+		}
+		return nil, fmt.Errorf("open cache database %s: %w (if it is damaged, move it aside: mlbuild rebuilds what it needs)", dbDir, err)
 	}
-	return &Store{dir: dir, db: db, lock: lock, log: log}, nil
+	return &Store{dir: dir, db: db, lock: lock, log: log, readOnly: readOnly}, nil
 }
 
 // Dir is the store's directory.
@@ -172,24 +202,44 @@ func (s *Store) putJSON(key string, v any) error {
 	if err != nil {
 		return err
 	}
+	op := fmt.Sprintf("cache write %q", key)
+	release, err := s.claimSpace(op, entrySize(len(key), len(b)), s.reserve())
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), b) }); err != nil {
-		return fmt.Errorf("cache write %q: %w", key, err)
+		return fmt.Errorf("%s: %w", op, s.diskFullErr(op, err))
 	}
 	return nil
 }
+
+// entrySize bounds the disk space one record takes in Badger's logs and
+// tables, its bookkeeping included.
+func entrySize(key, val int) int64 { return int64(key+val) + 64 }
 
 func (s *Store) delete(keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	var n int64
+	for _, k := range keys {
+		n += entrySize(len(k), 0)
+	}
+	op := fmt.Sprintf("delete %d cache records", len(keys))
+	release, err := s.claimSpace(op, n, deleteHeadroom)
+	if err != nil {
+		return err
+	}
+	defer release()
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, k := range keys {
 		if err := wb.Delete([]byte(k)); err != nil {
-			return err
+			return s.diskFullErr(op, err)
 		}
 	}
-	return wb.Flush()
+	return s.diskFullErr(op, wb.Flush())
 }
 
 // scan calls fn for each key with prefix and its value (valid only during
