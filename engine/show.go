@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -17,6 +18,10 @@ type StepInfo struct {
 	Components cache.KeyComponents        `json:"components"`
 	Provenance cache.Provenance           `json:"provenance"`
 	Reports    map[string]json.RawMessage `json:"reports,omitempty"`
+	// Logs are the files of the step's report folder from its last run in
+	// this workspace (its program's stdout.log and stderr.log), relative
+	// to the workspace; they are not outputs and are not cached.
+	Logs []string `json:"logs,omitempty"`
 	// Result is the action-cache entry the rest was read from.
 	Result *cache.ActionResult `json:"-"`
 }
@@ -46,6 +51,11 @@ func (e *Engine) Show(addr string) (*StepInfo, error) {
 		return nil, fmt.Errorf("%s's latest result (%s) is no longer in the cache: run the pipeline again", addr, shortDigest(head.Key))
 	}
 	info := &StepInfo{Step: addr, Key: ar.Key, Outputs: e.outputInfo(s, ar.Outputs), Components: ar.Components, Provenance: ar.Provenance, Result: ar}
+	if ents, err := os.ReadDir(e.LogDir(s)); err == nil {
+		for _, ent := range ents {
+			info.Logs = append(info.Logs, BuildDirName+"/"+LogDirName+"/"+addr+"/"+ent.Name())
+		}
+	}
 	for name, o := range ar.Outputs {
 		if o.Dir || !strings.HasSuffix(o.Path, ".json") || o.Size > maxReportBytes {
 			continue

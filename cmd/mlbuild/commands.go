@@ -418,13 +418,19 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		roles = append(roles, r)
 	}
 	sort.Strings(roles)
+	step, _ := p.Step(info.Step)
 	for _, r := range roles {
+		named := step != nil && len(step.Inputs[r]) > 0 && step.Inputs[r][0].Key != ""
 		for i, in := range info.Components.Inputs[r] {
 			name := in.Name
 			if ps := pv.InputPaths[r]; i < len(ps) {
 				name = ps[i]
 			}
-			fmt.Fprintf(stdout, "  input %s[%d] %s sha256:%s\n", r, i, name, in.Digest)
+			label := fmt.Sprintf("%s[%d]", r, i)
+			if named {
+				label = fmt.Sprintf("%s[%q]", r, in.Name)
+			}
+			fmt.Fprintf(stdout, "  input %s %s sha256:%s\n", label, name, in.Digest)
 		}
 	}
 	cfg := make([]string, 0, len(info.Components.Config))
@@ -434,6 +440,12 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	sort.Strings(cfg)
 	for _, k := range cfg {
 		fmt.Fprintf(stdout, "  config %s = %s\n", k, info.Components.Config[k])
+	}
+	if len(info.Logs) > 0 {
+		fmt.Fprintf(stdout, "\nlogs of its last run here:\n")
+		for _, l := range info.Logs {
+			fmt.Fprintf(stdout, "  %s\n", l)
+		}
 	}
 	for _, n := range sortedKeys(info.Reports) {
 		var v any
