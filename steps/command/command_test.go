@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/engine"
+	"github.com/mlbuild/mlbuild/internal/sandbox"
 	"github.com/mlbuild/mlbuild/internal/sandbox/sandboxtest"
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/command"
@@ -466,5 +467,51 @@ step "command" "b" {
 `, command.Kind{})
 	if err == nil || !strings.Contains(err.Error(), "what a step produces cannot depend on another step") {
 		t.Fatalf("outputs from a step: %v", err)
+	}
+}
+
+// TestNoSandboxIsRefused: where no sandbox can be made, a command runs only
+// with sandbox = false, and the error says why and what to do.
+func TestNoSandboxIsRefused(t *testing.T) {
+	defer command.SetSandboxCheck(func() error {
+		return fmt.Errorf("%w: bubblewrap (bwrap) is not installed", sandbox.ErrUnavailable)
+	})()
+	ws := steptest.New(t)
+	step := steptest.Step{Config: map[string]cty.Value{"run": strs("sh", "-c", "echo 1 > out/o"), "outputs": strMap("o", "o")}}
+	_, err := ws.Try(command.Kind{}, step)
+	var ae *steps.AttrError
+	if !errors.As(err, &ae) || ae.Attr != "sandbox" || !strings.Contains(err.Error(), "bubblewrap (bwrap) is not installed") || !strings.Contains(err.Error(), "set sandbox = false") {
+		t.Fatalf("no sandbox: %v", err)
+	}
+	step.Config["sandbox"] = cty.False
+	if res := ws.Run(command.Kind{}, step); string(res.Read("o")) != "1\n" {
+		t.Fatal("sandbox = false did not run the command")
+	}
+}
+
+// TestCancelKillsEverything: cancelling the run (Ctrl-C) kills the command
+// and its children, and the step is reported interrupted.
+func TestCancelKillsEverything(t *testing.T) {
+	sandboxtest.Require(t)
+	ws := steptest.New(t)
+	token := fmt.Sprintf("88%d.5", os.Getpid())
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		log := filepath.Join(ws.Dir, "build", ".logs", "command.test", "stdout.log")
+		for {
+			if b, _ := os.ReadFile(log); strings.Contains(string(b), "started") {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	_, err := ws.Try(command.Kind{}, steptest.Step{Context: ctx, Config: map[string]cty.Value{
+		"run": strs("sh", "-c", "sleep "+token+" & echo started; wait")}})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	if pids := sandboxtest.ProcessesWith(t, token, 5*time.Second); len(pids) > 0 {
+		t.Fatalf("processes left behind: %v", pids)
 	}
 }

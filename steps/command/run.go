@@ -29,8 +29,12 @@ const tailLines = 20
 // maxLine caps one streamed line; a longer one is streamed in pieces.
 const maxLine = 64 << 10
 
-// lookupEnv reads mlbuild's environment for pass_env (tests replace it).
-var lookupEnv = os.LookupEnv
+// lookupEnv reads mlbuild's environment for pass_env, and checkSandbox
+// says whether sandboxes can be made (tests replace them).
+var (
+	lookupEnv    = os.LookupEnv
+	checkSandbox = sandbox.Check
+)
 
 // folder is the command's own folder: work on the host, seen by the
 // command at root (sandbox.Root when sandboxed, work itself otherwise).
@@ -126,7 +130,7 @@ func environment(c *config, f folder) (env, secrets []string, err error) {
 // sandboxed is the command inside a bubblewrap sandbox: the folder at
 // sandbox.Root, each input mounted read-only at in/NAME.
 func sandboxed(inv *steps.Invocation, c *config, f folder) (*exec.Cmd, error) {
-	if err := sandbox.Check(); err != nil {
+	if err := checkSandbox(); err != nil {
 		return nil, &steps.AttrError{Attr: "sandbox", Msg: fmt.Sprintf("cannot isolate the command: %v; or set sandbox = false to run it without isolation", err)}
 	}
 	for _, t := range inv.Inputs["tools"] {
