@@ -1,11 +1,12 @@
 package csvclean
 
 import (
-	"github.com/mlbuild/mlbuild/internal/lazyre"
 	"html"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 
 	"golang.org/x/text/encoding/charmap"
 )
@@ -24,10 +25,11 @@ const (
 	fixWhitespace = "whitespace_normalized"
 	fixPrefix     = "prefix_stripped"
 	fixSuffix     = "suffix_stripped"
+	fixOutlet     = "outlet_suffix_stripped"
 )
 
 var allFixes = []string{fixCP1252, fixEntities, fixTags, fixMojibake, fixBrokenUTF8, fixControl,
-	fixZeroWidth, fixWhitespace, fixPrefix, fixSuffix}
+	fixZeroWidth, fixWhitespace, fixPrefix, fixSuffix, fixOutlet}
 
 // decodeField returns a CSV field as valid UTF-8. Valid UTF-8 sequences are
 // kept; every byte that is not part of one is taken to be Windows-1252 (the
@@ -338,32 +340,4 @@ func capitalizedFraction(s string) (float64, int) {
 		return 1, 0
 	}
 	return float64(upper) / float64(cased), cased
-}
-
-// dedupeKey is the key under which case-insensitive deduplication compares
-// texts: lower case, with typographic quotes and dashes folded, keeping only
-// letters, digits and combining marks, one space between runs of them. So
-// "Man Pretty Sure He Could Run This Company" and "man, pretty sure he
-// could run this company!" share a key. A text with no letters or digits
-// is its own (lower-cased) key.
-func dedupeKey(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	gap := false
-	for _, r := range s {
-		r = foldPunct(r)
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
-			if gap && b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			gap = false
-			b.WriteRune(r)
-			continue
-		}
-		gap = true
-	}
-	if b.Len() == 0 {
-		return strings.ToLower(s)
-	}
-	return b.String()
 }

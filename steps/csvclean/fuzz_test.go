@@ -12,7 +12,7 @@ import (
 
 // FuzzCSVClean feeds arbitrary bytes through Run as a CSV file: as a whole
 // file (header included) and after a fixed "id,title" header, with the
-// filters set by flags. Run must never panic; when it succeeds every output
+// filters and max_line_bytes set by flags. Run must never panic; when it succeeds every output
 // line must be one {"text": ...} object whose text is valid UTF-8, non-empty,
 // trimmed, free of control and zero-width characters and not repeated, and
 // the report's counts must add up.
@@ -28,10 +28,15 @@ func FuzzCSVClean(f *testing.F) {
 		"title\na \"bare\" quote\n",
 		"a,b\n1,2,3\n",
 		"title\n&#128;&#129;&#8203;&amp;#x200b;&am<i></i>p;lt;b&gt; x y z\n",
+		"title\nArea Man Doesn't Know Why\nArea Man Doesnt Know Why\nWashington D.C. Man Wins\nWashington DC Man Wins\nE-mail Sent To All Staff\nEmail sent to all staff\n",
+		"title\nGlaciers Retreat Faster Than Forecast | World news | The Guardian\nTown Votes Again - BBC News\nFox News | Reuters\n x | CBC News\n",
+		"title\nBuy Google Places Reviews Fast\n30% OFF Everything\nWhatsApp +1 555 123 4567 now\nEarn $500 A Day\n",
+		"title\n" + strings.Repeat("x", 100) + "\n\"open quote\n" + strings.Repeat("y\n", 50),
 		"",
 	} {
 		f.Add([]byte(s), uint8(0))
 		f.Add([]byte(s), uint8(0xff))
+		f.Add([]byte(s), uint8(0x40))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, flags uint8) {
 		over := map[string]cty.Value{
@@ -42,6 +47,11 @@ func FuzzCSVClean(f *testing.F) {
 		}
 		if flags&32 != 0 {
 			over["min_capitalized"] = cty.NumberFloatVal(0.5)
+		}
+		if flags&64 != 0 {
+			over["max_line_bytes"] = cty.NumberIntVal(16)
+			over["strip_outlet_suffixes"] = cty.False
+			over["drop_spam"] = cty.False
 		}
 		for _, content := range [][]byte{data, append([]byte("id,title\n"), data...)} {
 			p := writeCSV(t, string(content))

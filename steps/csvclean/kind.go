@@ -6,14 +6,17 @@
 // field (invalid UTF-8 read as Windows-1252, HTML entities decoded, tags
 // stripped, mojibake and broken UTF-8 repaired, control and zero-width
 // characters removed, white space collapsed, site prefixes and suffixes
-// stripped), joins the columns with one space, and drops the row when the
-// text is empty, is or contains a URL, has fewer than min_words words, is
-// not capitalized like a headline (min_capitalized), matches a
-// drop_patterns expression, or duplicates an earlier kept text exactly or
-// (case_insensitive_dedupe) ignoring case, punctuation and spacing. All
-// other characters are kept verbatim (curly quotes stay curly). Rows keep
-// their input order and the first occurrence of a duplicate wins, so the
-// output is deterministic.
+// stripped, news outlets' page-title suffixes too), joins the columns with
+// one space, and drops the row when the text is empty, is or contains a
+// URL, is spam or a promotion, has fewer than min_words words, is not
+// capitalized like a headline (min_capitalized), matches a drop_patterns
+// expression, or duplicates an earlier kept text exactly or
+// (case_insensitive_dedupe) nearly: differing only in case, apostrophes,
+// hyphens, periods, other punctuation or spacing. All other characters are
+// kept verbatim (curly quotes stay curly). Rows keep their input order and
+// the first occurrence (and spelling) of a duplicate wins, so the output
+// is deterministic. A line or record longer than max_line_bytes fails the
+// step, naming the file and line, before it costs more memory than that.
 package csvclean
 
 import (
@@ -28,8 +31,9 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/mlbuild/mlbuild/steps"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/steps"
 )
 
 func init() { steps.Register(Kind{}) }
@@ -48,6 +52,7 @@ const (
 	dropMalformed   = "malformed_row"
 	dropEmpty       = "empty"
 	dropURL         = "url"
+	dropSpam        = "spam"
 	dropTooShort    = "too_short"
 	dropNotCapital  = "not_capitalized"
 	dropPattern     = "pattern"
@@ -55,7 +60,7 @@ const (
 	dropDuplicateCI = "duplicate_case_insensitive"
 )
 
-var allDrops = []string{dropMalformed, dropEmpty, dropURL, dropTooShort, dropNotCapital, dropPattern,
+var allDrops = []string{dropMalformed, dropEmpty, dropURL, dropSpam, dropTooShort, dropNotCapital, dropPattern,
 	dropDuplicate, dropDuplicateCI}
 
 // DefaultSuffixes are the site suffixes found on r/TheOnion titles (the
@@ -97,13 +102,15 @@ func strList(ss []string) cty.Value {
 func (Kind) Schema() steps.Schema {
 	return steps.Schema{
 		Kind:    "csv_clean",
-		Version: "1",
+		Version: "2",
 		Doc: "Cleans the text column(s) of one or more CSV files (such as a scrape of r/TheOnion headlines) " +
 			"into a JSONL corpus of {\"text\": ...} records: it decodes HTML entities, strips tags, repairs " +
 			"mojibake and broken UTF-8, removes zero-width and control characters, strips site prefixes and " +
-			"suffixes, drops rows that are URLs, too short, not headline-capitalized, matched by a drop " +
-			"pattern, or duplicates (exact, or ignoring case and punctuation), keeps everything else verbatim " +
-			"in input order, and writes a report of what was repaired and what was dropped and why.",
+			"suffixes and news outlets' page-title suffixes (\" | CBC News\"), drops rows that are URLs, spam or " +
+			"promotions, too short, not headline-capitalized, matched by a drop pattern, or duplicates (exact, " +
+			"or differing only in case, apostrophes, hyphens, periods, punctuation or spacing; the first " +
+			"spelling is kept), keeps everything else verbatim in input order, and writes a report of what " +
+			"was repaired and what was dropped and why, with a count for every rule.",
 		Attributes: []steps.Attribute{
 			{Name: "source", Type: cty.List(cty.String), Input: true, Required: true,
 				Doc: "The CSV file(s) to clean, read in the order given. Each must start with a header row naming its columns; fields may be quoted (RFC 4180), with commas, quotes and newlines inside quotes."},
@@ -117,16 +124,22 @@ func (Kind) Schema() steps.Schema {
 				Doc: "Drop texts in which fewer than this fraction (0 to 1) of the words that start with a cased letter start with a capital. Headlines in title case score 1, sentence-case text low; on the r/TheOnion scrape 0.5 drops 237 rows, nearly all reposted news stories and comments, and keeps the title-case headlines. 0 (the default) disables the check, as it would empty a corpus of ordinary sentences."},
 			{Name: "suffixes", Type: cty.List(cty.String), Default: strList(DefaultSuffixes),
 				Doc: "Site suffixes to strip from the end of each field, repeatedly, matched ignoring case and typographic quote and dash style, only where a space precedes them. The default lists The Onion's, ClickHole's and The A.V. Club's page-title suffixes."},
+			{Name: "strip_outlet_suffixes", Type: cty.Bool, Default: cty.True,
+				Doc: "Also strip news outlets' and news sections' page-title suffixes of any site, repeatedly, after the suffixes above: \" | CBC News\", \" - BBC News\", \" | World news\", \" - The New York Times\", \" | Reuters\", \" - CNN.com\". A suffix is taken for an outlet's when it follows \" | \", \" - \", \" – \", \" — \", \" :: \", \" · \" or \" // \", has at most six words, is capitalized like a name and ends with a word outlets' names end with (News, Times, Post, Guardian, Reuters, Journal, a domain, ...), and at least three words precede it."},
 			{Name: "prefixes", Type: cty.List(cty.String), Default: strList(DefaultPrefixes),
 				Doc: "Section labels to strip from the start of each field, repeatedly, matched like suffixes and only where a space follows them. The default lists ClickHole's feed labels (\"Life:\", \"News:\", ...)."},
 			{Name: "drop_urls", Type: cty.Bool, Default: cty.True,
 				Doc: "Drop texts that are a URL or bare domain (\"https://www.theonion.com/...\", \"theonion.com/x\") or contain a URL with a scheme or www. (link spam). Domains mentioned in a sentence (\"Launder Money On ClickHole.com\") are kept."},
+			{Name: "drop_spam", Type: cty.Bool, Default: cty.True,
+				Doc: "Drop obvious spam and promotions: offers to buy reviews, followers, likes or views (\"Buy Google Places Reviews\"), discounts (\"30% OFF\", \"promo code\", \"free shipping\"), calls to action (\"Order now!\", \"limited time offer\"), messenger or phone contacts (\"WhatsApp +1 555 123 4567\") and easy-money offers (\"Earn $500 a day\"). The report counts each rule."},
 			{Name: "drop_patterns", Type: cty.List(cty.String), Default: strList(DefaultDropPatterns),
 				Doc: "Regular expressions (Go RE2 syntax; prefix (?i) to ignore case) matched against each cleaned text; a text any of them matches is dropped. The default drops ClickHole's templated \"<Name> said WHAT?!\" posts."},
 			{Name: "case_insensitive_dedupe", Type: cty.Bool, Default: cty.True,
-				Doc: "Besides exact duplicates, drop texts equal to an earlier kept one when compared ignoring case, punctuation, quote style and spacing. The first occurrence is kept."},
+				Doc: "Besides exact duplicates, drop near-duplicates: texts equal to an earlier kept one when compared on their letters and digits alone, ignoring case, apostrophes (straight, curly or none), hyphens and dashes, periods (\"D.C.\" and \"DC\"), other punctuation and spacing. Accents count. The first occurrence, and its spelling, is kept; the report counts what each near-duplicate differed in."},
 			{Name: "skip_malformed", Type: cty.Bool, Default: cty.False,
 				Doc: "Drop (and count) rows whose number of fields differs from the header's instead of failing. Quoting errors (an unterminated or stray quote) always fail the step, naming the file, line and column."},
+			{Name: "max_line_bytes", Type: cty.Number, Default: cty.NumberIntVal(defaultMaxLineBytes),
+				Doc: "The longest line, and the longest record (a quoted field may span lines), read, in bytes (default 1 MiB). A longer one fails the step with its file and line instead of holding it in memory (reading a line costs several times its size); raise it to read such a file."},
 		},
 		Outputs: []steps.Output{
 			{Name: "output", Path: OutputFile, Doc: "The cleaned texts, one compact JSON object {\"text\": ...} per line, in input order."},
@@ -137,20 +150,24 @@ func (Kind) Schema() steps.Schema {
 
 // attrConfig is a step's attributes, as steps.Decode reads them, in the
 // schema's order. A pipeline may set an attribute to null: column's null
-// means it is not set, drop_urls' and case_insensitive_dedupe's means
-// true (their default), and every other null means the field's zero value
-// (columns: ["title"]).
+// means it is not set, the bools that default to true (drop_urls,
+// strip_outlet_suffixes, drop_spam, case_insensitive_dedupe) and
+// max_line_bytes take their default, and every other null means the
+// field's zero value (columns: ["title"]).
 type attrConfig struct {
 	Columns        []string `attr:"columns"`
 	Column         *string  `attr:"column"`
 	MinWords       int      `attr:"min_words"`
 	MinCapitalized float64  `attr:"min_capitalized"`
 	Suffixes       []string `attr:"suffixes"`
+	OutletSuffixes *bool    `attr:"strip_outlet_suffixes"`
 	Prefixes       []string `attr:"prefixes"`
 	DropURLs       *bool    `attr:"drop_urls"`
+	DropSpam       *bool    `attr:"drop_spam"`
 	DropPatterns   []string `attr:"drop_patterns"`
 	CIDedupe       *bool    `attr:"case_insensitive_dedupe"`
 	SkipMalformed  bool     `attr:"skip_malformed"`
+	MaxLineBytes   *int64   `attr:"max_line_bytes"`
 }
 
 // config is what a run works with, derived from the attributes.
@@ -164,6 +181,9 @@ type config struct {
 	patterns       []*regexp.Regexp
 	ciDedupe       bool
 	skipMalformed  bool
+	maxLineBytes   int64
+	outletSuffixes bool
+	dropSpam       bool
 }
 
 // maxMinWords bounds min_words.
@@ -218,6 +238,15 @@ func (a *attrConfig) config() (*config, error) {
 	}
 	c.ciDedupe = a.CIDedupe == nil || *a.CIDedupe
 	c.skipMalformed = a.SkipMalformed
+	c.maxLineBytes = defaultMaxLineBytes
+	if a.MaxLineBytes != nil {
+		if *a.MaxLineBytes < 1 || *a.MaxLineBytes > maxMaxLineBytes {
+			return nil, &steps.AttrError{Attr: "max_line_bytes", Msg: fmt.Sprintf("must be between 1 and %d, got %d", int64(maxMaxLineBytes), *a.MaxLineBytes)}
+		}
+		c.maxLineBytes = *a.MaxLineBytes
+	}
+	c.outletSuffixes = a.OutletSuffixes == nil || *a.OutletSuffixes
+	c.dropSpam = a.DropSpam == nil || *a.DropSpam
 	return c, nil
 }
 
@@ -242,9 +271,17 @@ type Report struct {
 	RowsIn  int `json:"rows_in"`
 	RowsOut int `json:"rows_out"`
 	// Dropped counts dropped rows by reason (every reason present, 0 when
-	// none): malformed_row, empty, url, too_short, not_capitalized,
-	// pattern, duplicate, duplicate_case_insensitive.
+	// none): malformed_row, empty, url, spam, too_short, not_capitalized,
+	// pattern, duplicate, duplicate_case_insensitive (a near-duplicate).
 	Dropped map[string]int `json:"dropped"`
+	// NearDuplicates counts the near-duplicates (duplicate_case_insensitive)
+	// by what they differ in from the kept text they repeat: case,
+	// apostrophes, hyphens, periods, punctuation, spacing. A row that
+	// differs in several ways counts under each.
+	NearDuplicates map[string]int `json:"near_duplicates"`
+	// Spam counts the rows dropped as spam by the rule that matched:
+	// buy_engagement, discount, call_to_action, contact, easy_money.
+	Spam map[string]int `json:"spam"`
 	// Fixed counts the texts (one per row and column) each repair changed,
 	// including texts of rows dropped later.
 	Fixed map[string]int `json:"fixed"`
@@ -319,21 +356,32 @@ type cleaner struct {
 	cfg      *config
 	report   *Report
 	exact    map[string]string // kept text -> "file:line"
-	folded   map[string]string // dedupe key -> "file:line"
+	folded   map[string]kept   // dedupe key -> the kept text
 	progress func(done int64)
 	base     int64 // bytes of earlier files, for progress
 }
 
+// kept is a kept text and where it is.
+type kept struct {
+	text, where string
+}
+
 func newCleaner(cfg *config) *cleaner {
 	r := &Report{Dropped: map[string]int{}, Fixed: map[string]int{}, Files: []FileReport{},
-		Examples: map[string][]Example{}}
+		Examples: map[string][]Example{}, NearDuplicates: map[string]int{}, Spam: map[string]int{}}
 	for _, d := range allDrops {
 		r.Dropped[d] = 0
+	}
+	for _, n := range allNear {
+		r.NearDuplicates[n] = 0
+	}
+	for _, n := range allSpam {
+		r.Spam[n] = 0
 	}
 	for _, f := range allFixes {
 		r.Fixed[f] = 0
 	}
-	return &cleaner{cfg: cfg, report: r, exact: map[string]string{}, folded: map[string]string{},
+	return &cleaner{cfg: cfg, report: r, exact: map[string]string{}, folded: map[string]kept{},
 		progress: func(int64) {}}
 }
 
@@ -351,7 +399,9 @@ func (c *cleaner) cleanFile(ctx context.Context, src steps.InputFile, w *steps.J
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer func() { _ = f.Close() }() // read-only
-	cr := csv.NewReader(bufio.NewReaderSize(f, 1<<16))
+	const bufSize = 1 << 16
+	lim := newLimitReader(f, c.cfg.maxLineBytes, bufSize)
+	cr := csv.NewReader(bufio.NewReaderSize(lim, bufSize))
 	cr.FieldsPerRecord = -1 // checked here, to report the file and line (or skip)
 	cr.ReuseRecord = true
 
@@ -362,6 +412,7 @@ func (c *cleaner) cleanFile(ctx context.Context, src steps.InputFile, w *steps.J
 	if err != nil {
 		return csvError(name, err)
 	}
+	lim.recordDone(cr.InputOffset())
 	header = append([]string(nil), header...)
 	idx, err := lookupColumns(name, header, c.cfg.columns)
 	if err != nil {
@@ -396,6 +447,7 @@ func (c *cleaner) cleanFile(ctx context.Context, src steps.InputFile, w *steps.J
 		if err != nil {
 			return csvError(name, err)
 		}
+		lim.recordDone(cr.InputOffset())
 		line, _ := cr.FieldPos(0)
 		fr.RowsIn++
 		c.report.RowsIn++
@@ -414,7 +466,10 @@ func (c *cleaner) cleanFile(ctx context.Context, src steps.InputFile, w *steps.J
 			}
 		}
 		text := strings.Join(parts, " ")
-		if reason := c.filter(text); reason != "" {
+		if reason, rule := c.filter(text); reason != "" {
+			if reason == dropSpam {
+				c.report.Spam[rule]++
+			}
 			drop(reason, line, text, "")
 			continue
 		}
@@ -426,10 +481,13 @@ func (c *cleaner) cleanFile(ctx context.Context, src steps.InputFile, w *steps.J
 		if c.cfg.ciDedupe {
 			key := dedupeKey(text)
 			if first, dup := c.folded[key]; dup {
-				drop(dropDuplicateCI, line, text, first)
+				for _, rule := range nearRules(first.text, text) {
+					c.report.NearDuplicates[rule]++
+				}
+				drop(dropDuplicateCI, line, text, first.where)
 				continue
 			}
-			c.folded[key] = where
+			c.folded[key] = kept{text: text, where: where}
 		}
 		c.exact[text] = where
 		if err := w.Write(record{Text: text}); err != nil {
@@ -488,33 +546,44 @@ func (c *cleaner) cleanField(s string) string {
 	apply(fixWhitespace, normalizeSpace)
 	apply(fixPrefix, c.cfg.prefixes.strip)
 	apply(fixSuffix, c.cfg.suffixes.strip)
+	if c.cfg.outletSuffixes {
+		apply(fixOutlet, stripOutletSuffixes)
+		apply(fixSuffix, c.cfg.suffixes.strip)
+	}
 	for _, n := range changed[:nChanged] {
 		c.report.Fixed[n]++
 	}
 	return s
 }
 
-// filter returns why a cleaned text is dropped, or "" to keep it.
-func (c *cleaner) filter(text string) string {
+// filter returns why a cleaned text is dropped, or "" to keep it, and
+// for spam the rule that matched.
+func (c *cleaner) filter(text string) (reason, rule string) {
 	switch {
 	case text == "":
-		return dropEmpty
+		return dropEmpty, ""
 	case c.cfg.dropURLs && (isURL(text) || containsURL(text)):
-		return dropURL
-	case countWords(text) < c.cfg.minWords:
-		return dropTooShort
+		return dropURL, ""
+	}
+	if c.cfg.dropSpam {
+		if r := spamRule(text); r != "" {
+			return dropSpam, r
+		}
+	}
+	if countWords(text) < c.cfg.minWords {
+		return dropTooShort, ""
 	}
 	if c.cfg.minCapitalized > 0 {
 		if frac, n := capitalizedFraction(text); n > 0 && frac < c.cfg.minCapitalized {
-			return dropNotCapital
+			return dropNotCapital, ""
 		}
 	}
 	for _, re := range c.cfg.patterns {
 		if re.MatchString(text) {
-			return dropPattern
+			return dropPattern, ""
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // cleanHeader trims a header name and a leading byte order mark.
@@ -564,6 +633,10 @@ func lookupColumns(file string, header, want []string) ([]int, error) {
 // csvError turns an encoding/csv error into one naming the file, line and
 // column of the problem, with a hint.
 func csvError(file string, err error) error {
+	var long *errTooLong
+	if errors.As(err, &long) {
+		return fmt.Errorf("%s:%w", file, long)
+	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		hint := ""

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mlbuild/mlbuild/steps"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/steps"
 )
 
 func TestRegisteredAndSchema(t *testing.T) {
@@ -18,7 +19,7 @@ func TestRegisteredAndSchema(t *testing.T) {
 		t.Fatal("csv_clean is not registered")
 	}
 	s := k.Schema()
-	if s.Kind != "csv_clean" || s.Version != "1" || s.Doc == "" {
+	if s.Kind != "csv_clean" || s.Version != "2" || s.Doc == "" {
 		t.Fatalf("schema header: %+v", s)
 	}
 	seen := map[string]bool{}
@@ -107,7 +108,7 @@ func TestRunDropsAndRepairs(t *testing.T) {
 	if !reflect.DeepEqual(texts, want) {
 		t.Fatalf("texts:\n%q\nwant\n%q", texts, want)
 	}
-	wantDropped := map[string]int{dropMalformed: 0, dropEmpty: 1, dropURL: 2, dropTooShort: 1, dropNotCapital: 0,
+	wantDropped := map[string]int{dropMalformed: 0, dropEmpty: 1, dropURL: 2, dropSpam: 0, dropTooShort: 1, dropNotCapital: 0,
 		dropPattern: 1, dropDuplicate: 1, dropDuplicateCI: 1}
 	if !reflect.DeepEqual(rep.Dropped, wantDropped) {
 		t.Errorf("dropped %v, want %v", rep.Dropped, wantDropped)
