@@ -53,7 +53,8 @@ fuzz:
 	$(GO) test ./ml/chat -run '^$$' -fuzz '^FuzzCut$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ml/chat -run '^$$' -fuzz '^FuzzParseRender$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ml/train -run '^$$' -fuzz '^FuzzLoadCheckpoint$$' -fuzztime $(FUZZTIME)
-	for p in csvclean gutenberg synthtools split tokenizertrain eval; do \
+	$(GO) test ./steps/command -run '^$$' -fuzz '^FuzzMaps$$' -fuzztime $(FUZZTIME)
+	for p in csvclean gutenberg synthtools split tokenizertrain eval command; do \
 		$(GO) test ./steps/$$p -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) || exit 1; \
 	done
 	$(GO) test ./steps/training -run '^$$' -fuzz '^FuzzValidatePretrain$$' -fuzztime $(FUZZTIME)
