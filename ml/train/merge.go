@@ -66,6 +66,15 @@ func Merge(path, baseDir string, adapter *Adapter, be tensor.Backend) (*MergeSta
 		}
 	}
 	used := 0
+	if head, ok := adapter.Tensors[adapterLMHeadName]; ok && cfg.TieWordEmbeddings {
+		// A tied model stores one matrix: the adapter's lm_head must be
+		// its embed_tokens (Model.Adapter writes both for PEFT's sake).
+		embed, ok := adapter.Tensors[adapterEmbedName]
+		if !ok || !slices.Equal(head.Data, embed.Data) {
+			return nil, fmt.Errorf("base model %s ties lm_head to embed_tokens, but the adapter saves an lm_head that is not its embed_tokens; a tied model cannot hold both", baseDir)
+		}
+		used++
+	}
 	var specs []safetensors.TensorInfo
 	for _, s := range cfg.Tensors() {
 		specs = append(specs, safetensors.TensorInfo{Name: s.Name, DType: safetensors.F32, Shape: s.Shape})

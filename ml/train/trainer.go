@@ -458,13 +458,29 @@ func (m *Model) ParamData() map[string][]float32 {
 }
 
 // Adapter returns the model's LoRA adapters in PEFT's layout.
+//
+// A model with tied embeddings whose embeddings were trained uses the
+// trained matrix as its lm_head too. PEFT's ModulesToSaveWrapper does not
+// follow the tie: with modules_to_save ["embed_tokens"] alone, a PeftModel
+// reads its input through the trained copy and computes its logits with
+// the original matrix (peft 0.14.0). So the adapter lists lm_head in
+// modules_to_save as well and stores the same matrix under both names: PEFT
+// then computes what mlbuild trained, and Merge checks the two are equal.
 func (m *Model) Adapter() *Adapter {
 	a := &Adapter{Config: *m.lora, Tensors: map[string]AdapterTensor{}}
+	a.Config.ModulesToSave = slices.Clone(a.Config.ModulesToSave)
 	for _, p := range []*Param{m.embed, m.lmHead} {
 		if p.trainable() && a.Tensors[p.Name].Data == nil {
 			v := make([]float32, p.W.Len())
 			m.be.Read(p.W, v)
 			a.Tensors[p.Name] = AdapterTensor{Shape: slices.Clone(p.W.Shape()), Data: v}
+		}
+	}
+	if m.Config.TieWordEmbeddings && m.embed.trainable() {
+		e := a.Tensors[adapterEmbedName]
+		a.Tensors[adapterLMHeadName] = AdapterTensor{Shape: slices.Clone(e.Shape), Data: slices.Clone(e.Data)}
+		if !slices.Contains(a.Config.ModulesToSave, LMHeadModule) {
+			a.Config.ModulesToSave = append(a.Config.ModulesToSave, LMHeadModule)
 		}
 	}
 	for _, lm := range m.loras {
