@@ -14,7 +14,9 @@ transformers really writes.
 
 Run by ml/interop's tests with the pinned environment (tools/python):
 
-    $MLBUILD_PYTHON ml/interop/scripts/hf_models.py OUT
+    $MLBUILD_PYTHON ml/interop/scripts/hf_models.py OUT [CASE...]
+
+With CASE names only those cases are written.
 """
 
 import json
@@ -120,11 +122,13 @@ def greedy(model, prompt, n):
 
 
 def main():
-    out = sys.argv[1]
+    out, only = sys.argv[1], set(sys.argv[2:])
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
     refs = []
     for seed, (name, cls, cfg, dtype, expect_error) in enumerate(cases()):
+        if only and name not in only:
+            continue
         torch.manual_seed(seed)
         model = cls(cfg).eval()
         # Norm weights start at ones; perturb them so that a missing or

@@ -1,0 +1,206 @@
+package interop_test
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mlbuild/mlbuild/ml/llama"
+	"github.com/mlbuild/mlbuild/ml/tensor"
+	"github.com/mlbuild/mlbuild/ml/train"
+)
+
+// mergeTolerance bounds the relative difference of each merged tensor
+// from PEFT's merge_and_unload of the same adapter on the same base.
+const mergeTolerance = 1e-6
+
+// TestAdapterAndMergeLoadInPEFT trains LoRA adapters with mlbuild's QLoRA
+// (ml/train, what the qlora_train step runs: NF4 base, adapters on every
+// linear layer, a few AdamW steps) on bases that transformers made, saves
+// them in PEFT's format and merges them as the merge step does, then checks
+// against the Hugging Face libraries:
+//   - PeftModel.from_pretrained on the dequantized base (the NF4 round trip
+//     of the base's linear layers, the weights QLoRA trained against;
+//     bitsandbytes cannot run beside the pinned CPU torch) gives mlbuild's
+//     adapted logits within logitTolerance (relLogitDiff);
+//   - AutoModelForCausalLM.from_pretrained on the merged directory gives
+//     the logits of mlbuild's merged model within logitTolerance;
+//   - PEFT's own merge_and_unload of the adapter gives every tensor of
+//     mlbuild's merged file within mergeTolerance (max |Δ| / max |peft|).
+func TestAdapterAndMergeLoadInPEFT(t *testing.T) {
+	python(t)
+	root := t.TempDir()
+	bases := filepath.Join(root, "bases")
+	type adapterCase struct {
+		name, base    string
+		modulesToSave []string
+	}
+	cases := []adapterCase{
+		{"llama", "llama", nil},
+		{"phi3", "phi3", nil}, // fused qkv_proj and gate_up_proj
+		{"llama31-rope", "llama31-rope", nil},
+		{"llama-lm-head", "llama", []string{"lm_head"}}, // modules_to_save on an untied model
+		{"llama-embed", "llama", []string{"embed_tokens", "lm_head"}},
+		// The demo pipeline's setting: a tied base, its embeddings trained.
+		{"llama-tied-embed", "llama-tied", []string{"embed_tokens"}},
+	}
+	var baseNames []string
+	for _, c := range cases {
+		baseNames = append(baseNames, c.base)
+	}
+	runScript(t, "hf_models.py", append([]string{bases}, baseNames...)...)
+
+	be := tensor.NewCPU(1)
+	ids := []int{1, 5, 17, 33, 2, 60, 41, 8, 8, 19, 127, 0, 12, 7, 30, 55}
+	type request struct {
+		Name    string `json:"name"`
+		Base    string `json:"base"`
+		Adapter string `json:"adapter"`
+		Merged  string `json:"merged"`
+	}
+	var reqs []request
+	adapted := map[string][]float32{}
+	merged := map[string][]float32{}
+	untrained := map[string][]float32{}
+	for i, c := range cases {
+		base := filepath.Join(bases, c.base)
+		lc := train.LoRAConfig{R: 4, Alpha: 8, TargetModules: []string{train.AllLinear}, ModulesToSave: c.modulesToSave}
+		m, err := train.LoadQLoRA(base, be, lc, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The adapter before training (B = 0) merges into the dequantized
+		// base: the weights PEFT's base must have.
+		dequant := filepath.Join(root, c.name, "dequantized")
+		writeMerged(t, dequant, base, m.Adapter(), be)
+		if untrained[c.name], err = m.Logits(ids); err != nil {
+			t.Fatal(err)
+		}
+
+		rng := rand.New(rand.NewPCG(uint64(i), 7))
+		var examples []train.Example
+		for range 8 {
+			seq := make([]int, 12)
+			for j := range seq {
+				seq[j] = rng.IntN(m.Config.VocabSize)
+			}
+			examples = append(examples, train.Example{IDs: seq, Labels: seq})
+		}
+		if _, err := train.Train(t.Context(), m, examples, nil, train.Options{
+			MaxSteps: 8, BatchSize: 2, SeqLen: 12, Seed: 3,
+			Schedule: train.Schedule{Kind: "constant", Peak: 2e-2},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ad := m.Adapter()
+		adapterDir := filepath.Join(root, c.name, "adapter")
+		if err := ad.Save(adapterDir, base); err != nil {
+			t.Fatal(err)
+		}
+		mergedDir := filepath.Join(root, c.name, "merged")
+		writeMerged(t, mergedDir, base, ad, be)
+		if adapted[c.name], err = m.Logits(ids); err != nil {
+			t.Fatal(err)
+		}
+		mm, err := llama.Load(mergedDir, be)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache, err := mm.NewCache(len(ids))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if merged[c.name], err = mm.Forward(cache, ids, true); err != nil {
+			t.Fatal(err)
+		}
+		cache.Free(be)
+		reqs = append(reqs, request{c.name, dequant, adapterDir, mergedDir})
+	}
+	req, err := json.Marshal(map[string]any{"input_ids": ids, "cases": reqs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqFile := filepath.Join(root, "request.json")
+	if err := os.WriteFile(reqFile, req, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Torch, Transformers, PEFT string
+		Cases                     []struct {
+			Name       string
+			PEFT       [][]float64 `json:"peft"`
+			Merged     [][]float64
+			MergeRel   float64 `json:"merge_rel"`
+			MergeWorst string  `json:"merge_worst"`
+			Missing    []string
+		}
+	}
+	if err := json.Unmarshal(runScript(t, "hf_adapter.py", reqFile), &ref); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reference: torch %s, transformers %s, peft %s", ref.Torch, ref.Transformers, ref.PEFT)
+	for _, r := range ref.Cases {
+		t.Run(r.Name, func(t *testing.T) {
+			if len(r.Missing) > 0 {
+				t.Errorf("PEFT's merged model has tensors mlbuild's merge lacks: %v", r.Missing)
+			}
+			a, mg := relLogitDiff(adapted[r.Name], r.PEFT), relLogitDiff(merged[r.Name], r.Merged)
+			t.Logf("adapted vs PeftModel %.3g, merged vs AutoModelForCausalLM %.3g, merged weights vs merge_and_unload %.3g (%s)",
+				a, mg, r.MergeRel, r.MergeWorst)
+			if d := relLogitDiff(adapted[r.Name], toRows(untrained[r.Name], len(r.PEFT))); d < 100*logitTolerance {
+				t.Errorf("training moved the logits by only %.3g: the case does not test the adapter", d)
+			}
+			if a > logitTolerance {
+				t.Errorf("adapted logits: relative difference %.3g from PEFT's > %g", a, logitTolerance)
+			}
+			if mg > logitTolerance {
+				t.Errorf("merged logits: relative difference %.3g from transformers' > %g", mg, logitTolerance)
+			}
+			if r.MergeRel > mergeTolerance {
+				t.Errorf("merged weights: %s differs from merge_and_unload's by %.3g relative > %g", r.MergeWorst, r.MergeRel, mergeTolerance)
+			}
+		})
+	}
+}
+
+// writeMerged writes dir as the merge step does: model.safetensors from
+// train.Merge and the base's config.json with torch_dtype float32.
+func writeMerged(t *testing.T, dir, base string, ad *train.Adapter, be tensor.Backend) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := train.Merge(filepath.Join(dir, "model.safetensors"), base, ad, be); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(base, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["torch_dtype"] = "float32"
+	if raw, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// toRows splits flat logits into n rows.
+func toRows(flat []float32, n int) [][]float64 {
+	out := make([][]float64, n)
+	v := len(flat) / n
+	for i := range out {
+		out[i] = make([]float64, v)
+		for j := range out[i] {
+			out[i][j] = float64(flat[i*v+j])
+		}
+	}
+	return out
+}
