@@ -552,6 +552,7 @@ func TestDiagnostics(t *testing.T) {
 		{"cycle", "step \"concat\" \"a\" {\n  sources = [concat.b.output]\n}\nstep \"concat\" \"b\" {\n  sources = [concat.a.output]\n}\n", []string{"Dependency cycle", "concat.a -> concat.b -> concat.a"}},
 		{"missing file", "step \"concat\" \"a\" {\n  sources = [\"nope.txt\"]\n}\n", []string{"pipeline.hcl:2:13", "Missing input file", "nope.txt"}},
 		{"duplicate step", "step \"concat\" \"a\" {\n  sources = [\"a.txt\"]\n}\nstep \"concat\" \"a\" {\n  sources = [\"a.txt\"]\n}\n", []string{"pipeline.hcl:4:1", "Duplicate step"}},
+		{"null required", "step \"concat\" \"a\" {\n  sources = null\n}\n", []string{"pipeline.hcl:2:13", "Missing required value", `"sources" is required, but its value is null`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -569,6 +570,15 @@ func TestDiagnostics(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMissingPipelineIsNamed: a pipeline that cannot be read is named in
+// the error.
+func TestMissingPipelineIsNamed(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.hcl"), LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "nope.hcl") || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("load of a missing file: %v", err)
 	}
 }
 

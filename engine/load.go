@@ -119,7 +119,7 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 	}
 	src, err := os.ReadFile(abs)
 	if err != nil {
-		return nil, fmt.Errorf("read pipeline: %w", unwrapPathErr(err))
+		return nil, fmt.Errorf("read pipeline %s: %w", displayName(abs), unwrapPathErr(err))
 	}
 	reg := opts.Registry
 	if reg == nil {
@@ -702,6 +702,15 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 				continue
 			}
 			v = cv
+			if a.Required && cv.IsNull() && len(l.disabledRefs[s][a.Name]) == 0 {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Missing required value",
+					Detail:   fmt.Sprintf("%s: attribute %q is required, but its value is null.", s.Addr, a.Name),
+					Subject:  attr.Expr.Range().Ptr(),
+				})
+				continue
+			}
 		} else {
 			v = a.DefaultValue()
 		}

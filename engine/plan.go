@@ -70,6 +70,16 @@ func (e *Engine) Plan() ([]PlanEntry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if ok {
+			if verr := validateResult(s, ent.Key, ar); verr != nil {
+				// A run discards it and rebuilds (see build): say so.
+				ent.Action = ActionRun
+				ent.Reasons = []string{fmt.Sprintf("its cached result is invalid (%v): a run discards it and rebuilds the step", verr)}
+				ent.Changes = nil
+				plan = append(plan, ent)
+				continue
+			}
+		}
 		inCAS := ok
 		if ok {
 			for _, o := range ar.Outputs {

@@ -109,6 +109,9 @@ func TestInvalidLocalResultIsRebuilt(t *testing.T) {
 			if err := os.RemoveAll(filepath.Join(env.dir, BuildDirName)); err != nil {
 				t.Fatal(err)
 			}
+			if pe := env.plan()["concat.a"]; pe.Action != ActionRun || len(pe.Reasons) != 1 || !strings.Contains(pe.Reasons[0], "cached result is invalid") {
+				t.Errorf("plan shows an invalid result as %s: %q", pe.Action, pe.Reasons)
+			}
 			second, warnings := env.runWarn(Options{})
 			wantStatus(t, second, map[string]Status{"concat.a": StatusRan, "tree.model": StatusCached})
 			if len(warnings) != 1 || !strings.Contains(warnings[0], "concat.a") || !strings.Contains(warnings[0], "invalid result") {
