@@ -36,15 +36,19 @@ func TestAdapterAndMergeLoadInPEFT(t *testing.T) {
 	type adapterCase struct {
 		name, base    string
 		modulesToSave []string
+		targets       []string // nil: all-linear
+		rsLoRA        bool
 	}
 	cases := []adapterCase{
-		{"llama", "llama", nil},
-		{"phi3", "phi3", nil}, // fused qkv_proj and gate_up_proj
-		{"llama31-rope", "llama31-rope", nil},
-		{"llama-lm-head", "llama", []string{"lm_head"}}, // modules_to_save on an untied model
-		{"llama-embed", "llama", []string{"embed_tokens", "lm_head"}},
+		{name: "llama", base: "llama"},
+		{name: "phi3", base: "phi3"}, // fused qkv_proj and gate_up_proj
+		{name: "phi3-qkv", base: "phi3", targets: []string{"qkv_proj"}},
+		{name: "llama31-rope", base: "llama31-rope"},
+		{name: "llama-rslora-qv", base: "llama", targets: []string{"q_proj", "v_proj"}, rsLoRA: true},
+		{name: "llama-lm-head", base: "llama", modulesToSave: []string{"lm_head"}}, // on an untied model
+		{name: "llama-embed", base: "llama", modulesToSave: []string{"embed_tokens", "lm_head"}},
 		// The demo pipeline's setting: a tied base, its embeddings trained.
-		{"llama-tied-embed", "llama-tied", []string{"embed_tokens"}},
+		{name: "llama-tied-embed", base: "llama-tied", modulesToSave: []string{"embed_tokens"}},
 	}
 	var baseNames []string
 	for _, c := range cases {
@@ -66,7 +70,10 @@ func TestAdapterAndMergeLoadInPEFT(t *testing.T) {
 	untrained := map[string][]float32{}
 	for i, c := range cases {
 		base := filepath.Join(bases, c.base)
-		lc := train.LoRAConfig{R: 4, Alpha: 8, TargetModules: []string{train.AllLinear}, ModulesToSave: c.modulesToSave}
+		lc := train.LoRAConfig{R: 4, Alpha: 8, TargetModules: c.targets, RSLoRA: c.rsLoRA, ModulesToSave: c.modulesToSave}
+		if lc.TargetModules == nil {
+			lc.TargetModules = []string{train.AllLinear}
+		}
 		m, err := train.LoadQLoRA(base, be, lc, uint64(i+1))
 		if err != nil {
 			t.Fatal(err)
@@ -147,8 +154,8 @@ func TestAdapterAndMergeLoadInPEFT(t *testing.T) {
 				t.Errorf("PEFT's merged model has tensors mlbuild's merge lacks: %v", r.Missing)
 			}
 			a, mg := relLogitDiff(adapted[r.Name], r.PEFT), relLogitDiff(merged[r.Name], r.Merged)
-			t.Logf("adapted vs PeftModel %.3g, merged vs AutoModelForCausalLM %.3g, merged weights vs merge_and_unload %.3g (%s)",
-				a, mg, r.MergeRel, r.MergeWorst)
+			t.Logf("%s: adapted vs PeftModel %.3g, merged vs AutoModelForCausalLM %.3g, merged weights vs merge_and_unload %.3g (%s)",
+				r.Name, a, mg, r.MergeRel, r.MergeWorst)
 			if d := relLogitDiff(adapted[r.Name], toRows(untrained[r.Name], len(r.PEFT))); d < 100*logitTolerance {
 				t.Errorf("training moved the logits by only %.3g: the case does not test the adapter", d)
 			}

@@ -48,7 +48,8 @@ type hfModels struct {
 // and Phi-3 models that transformers builds from its config classes and
 // writes with save_pretrained (scripts/hf_models.py), and compares: the
 // float32 logits of every position of a 20-token input within
-// logitTolerance (relLogitDiff), and a 16-token greedy continuation token
+// logitTolerance (relLogitDiff; a bf16 or f16 checkpoint's reference is its
+// rounded weights run in float32, as mlbuild runs them), and a 16-token greedy continuation token
 // for token (mlbuild decodes with its KV cache; the reference recomputes the
 // whole sequence at each step). Variants mlbuild does not implement must be
 // refused by the loader, or when the context is sized, with a clear error.
@@ -95,7 +96,7 @@ func TestTransformersModels(t *testing.T) {
 				t.Fatal(err)
 			}
 			rel := relLogitDiff(all, c.Logits)
-			t.Logf("%s %s: max relative logit difference %.3g (tolerance %g)", c.Architecture, c.DType, rel, logitTolerance)
+			t.Logf("%s (%s %s): max relative logit difference %.3g (tolerance %g)", c.Name, c.Architecture, c.DType, rel, logitTolerance)
 			if rel > logitTolerance {
 				t.Errorf("relative logit difference %.3g > %g", rel, logitTolerance)
 			}

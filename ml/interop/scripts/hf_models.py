@@ -68,8 +68,10 @@ LLAMA31_ROPE = {
 
 def cases():
     """(name, model class, config, dtype, expect_error)."""
-    f32, bf16 = torch.float32, torch.bfloat16
+    f32, bf16, f16 = torch.float32, torch.bfloat16, torch.float16
     yield "llama", LlamaForCausalLM, LlamaConfig(**COMMON), f32, None
+    # Saved in shards with model.safetensors.index.json, as real checkpoints are.
+    yield "llama-sharded", LlamaForCausalLM, LlamaConfig(**COMMON), f32, None
     yield "llama-tied", LlamaForCausalLM, LlamaConfig(**COMMON, tie_word_embeddings=True), f32, None
     yield "llama-mha", LlamaForCausalLM, LlamaConfig(**{**COMMON, "num_key_value_heads": 4}), f32, None
     yield "llama-bf16", LlamaForCausalLM, LlamaConfig(**COMMON), bf16, None
@@ -83,6 +85,7 @@ def cases():
     yield "mistral", MistralForCausalLM, MistralConfig(**COMMON, rope_theta=1000000.0), f32, None
     # head_dim given explicitly, not hidden/heads (as Mistral-Nemo does).
     yield "mistral-head-dim", MistralForCausalLM, MistralConfig(**COMMON, head_dim=32, sliding_window=None), f32, None
+    yield "phi3-f16", Phi3ForCausalLM, Phi3Config(**COMMON, sliding_window=None, original_max_position_embeddings=256), f16, None
     yield "phi3", Phi3ForCausalLM, Phi3Config(**COMMON, sliding_window=None, original_max_position_embeddings=256), f32, None
     yield "phi3-tied", Phi3ForCausalLM, Phi3Config(
         **COMMON, sliding_window=2047, original_max_position_embeddings=256, tie_word_embeddings=True
@@ -138,13 +141,14 @@ def main():
                 if pname.endswith("norm.weight"):
                     p.add_(0.2 * torch.randn_like(p))
         path = os.path.join(out, name)
-        model.to(dtype).save_pretrained(path, safe_serialization=True)
+        shard = "60KB" if name.endswith("-sharded") else "5GB"
+        model.to(dtype).save_pretrained(path, safe_serialization=True, max_shard_size=shard)
         ref = {"name": name, "architecture": cls.__name__, "dtype": str(dtype).replace("torch.", "")}
         if expect_error:
             ref["expect_error"] = expect_error
         else:
-            # The reference of a bf16 checkpoint is its bf16-rounded weights
-            # run in float32, which is what mlbuild computes.
+            # The reference of a bf16 or f16 checkpoint is its rounded
+            # weights run in float32, which is what mlbuild computes.
             m = cls.from_pretrained(path, torch_dtype=torch.float32, attn_implementation="eager").eval()
             with torch.no_grad():
                 ref["logits"] = m(torch.tensor([INPUT_IDS])).logits[0].float().tolist()
