@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlbuild/mlbuild/internal/shareddata"
 	"github.com/mlbuild/mlbuild/ml/bpetrain"
 	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/tokenizer"
@@ -130,8 +131,56 @@ func TestTokenizerLoadsInTransformers(t *testing.T) {
 	if len(dirs) == 0 {
 		t.Fatal("no chat template has a Jinja form")
 	}
-	texts := tokenizerTexts(t, string(corpus))
-	chats := tokenizerChats(t)
+	compareAutoTokenizer(t, root, names, dirs, templates, tokenizerTexts(t, string(corpus)), tokenizerChats(t))
+}
+
+// TestRealTokenizersInTransformers: the real Mistral-7B and Llama-3
+// tokenizers of the shared data folder, loaded by AutoTokenizer (with their
+// tokenizer_config.json: Mistral's as LlamaTokenizerFast, which adds BOS)
+// and by mlbuild, give the same ids with and without special tokens and the
+// same decoding; Llama-3's chat template, the one in its
+// tokenizer_config.json, renders through apply_chat_template to the text of
+// ml/chat's llama3 template (that revision of the template writes the
+// generation prompt unconditionally, so only the conversations with one are
+// compared).
+func TestRealTokenizersInTransformers(t *testing.T) {
+	python(t)
+	corpus, err := os.ReadFile(filepath.Join("..", "bpetrain", "testdata", "corpus.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names, dirs []string
+	var templates []*chat.Template
+	for _, name := range []string{"mistral", "llama3"} {
+		dir := shareddata.Path(t, "tokenizers/"+name)
+		cfg, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tpl *chat.Template
+		if tname, ok := chat.Detect(cfg); ok && strings.Contains(string(cfg), "chat_template") {
+			if tpl, err = chat.Lookup(tname); err != nil {
+				t.Fatal(err)
+			}
+		}
+		names, dirs, templates = append(names, name), append(dirs, dir), append(templates, tpl)
+	}
+	var chats []chatCase
+	for _, c := range tokenizerChats(t) {
+		if c.AddGenerationPrompt {
+			chats = append(chats, c)
+		}
+	}
+	compareAutoTokenizer(t, t.TempDir(), names, dirs, templates, tokenizerTexts(t, string(corpus)), chats)
+}
+
+// compareAutoTokenizer runs scripts/hf_tokenizer.py on the tokenizer
+// directories and compares, per directory, the ids of every text without
+// and with special tokens and the decoding of the former with mlbuild's,
+// and, where templates[i] is set, apply_chat_template's text of every chat
+// with templates[i].Render and its ids with mlbuild's encoding of that text.
+func compareAutoTokenizer(t *testing.T, root string, names, dirs []string, templates []*chat.Template, texts []string, chats []chatCase) {
+	t.Helper()
 	req, err := json.Marshal(map[string]any{"dirs": dirs, "texts": texts, "chats": chats})
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +236,11 @@ func TestTokenizerLoadsInTransformers(t *testing.T) {
 					t.Fatal("too many differences")
 				}
 			}
+			if templates[i] == nil {
+				t.Logf("%d texts compared; no chat template", len(texts))
+				return
+			}
+			t.Logf("%d texts and %d chats compared (template %s)", len(texts), len(chats), templates[i].Name)
 			if len(got.Chats) != len(chats) {
 				t.Fatalf("transformers rendered %d chats of %d (no chat_template loaded?)", len(got.Chats), len(chats))
 			}
