@@ -40,6 +40,7 @@ type hfModels struct {
 		ExpectError               string `json:"expect_error"`
 		Logits                    [][]float64
 		Greedy                    []int
+		Generate                  []int
 		Margins                   []float64
 	}
 }
@@ -49,10 +50,12 @@ type hfModels struct {
 // writes with save_pretrained (scripts/hf_models.py), and compares: the
 // float32 logits of every position of a 20-token input within
 // logitTolerance (relLogitDiff; a bf16 or f16 checkpoint's reference is its
-// rounded weights run in float32, as mlbuild runs them), and a 16-token greedy continuation token
-// for token (mlbuild decodes with its KV cache; the reference recomputes the
-// whole sequence at each step). Variants mlbuild does not implement must be
-// refused by the loader, or when the context is sized, with a clear error.
+// rounded weights run in float32, as mlbuild runs them), and a 16-token
+// greedy continuation, token for token, with both transformers'
+// generate(do_sample=False) and a plain argmax loop over full recomputes
+// (mlbuild decodes with its KV cache). Variants mlbuild does not implement
+// must be refused by the loader, or when the context is sized, with a
+// clear error.
 func TestTransformersModels(t *testing.T) {
 	dir := t.TempDir()
 	runScript(t, "hf_models.py", dir)
@@ -112,6 +115,9 @@ func TestTransformersModels(t *testing.T) {
 			got, err := m.Generate(t.Context(), ref.Prompt, llama.GenOptions{MaxTokens: len(c.Greedy)}, nil)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.Generate) {
+				t.Errorf("greedy tokens %v, transformers' generate %v", got, c.Generate)
 			}
 			if fmt.Sprint(got) != fmt.Sprint(c.Greedy) {
 				step := 0

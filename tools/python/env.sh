@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # Debian bookworm's CPU build of torch; see requirements.txt for why.
 torch_deb=1.13.1+dfsg-4
 key=$(cat "$here/env.sh" "$here/requirements.txt" | sha256sum | cut -c1-16)
-venv=${MLBUILD_PYENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlbuild/pyenv}/$key
+venv=${MLBUILD_PYENV_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/mlbuild/pyenv}/$key
 if [ -f "$venv/.complete" ] && [ -x "$venv/bin/python" ]; then
   echo "$venv/bin/python"
   exit 0

@@ -4,9 +4,10 @@
 Builds small random models from transformers' own config classes
 (LlamaConfig, MistralConfig, Phi3Config) with fixed seeds, writes each with
 save_pretrained (safetensors) into OUT/<case>/, and writes OUT/reference.json:
-for each case the float32 logits of every position of INPUT_IDS, and the
-greedy continuation of PROMPT with, at each step, the margin between the
-best and the second-best logit (so a mismatch can be told from a near tie).
+for each case the float32 logits of every position of INPUT_IDS, the
+greedy continuation of PROMPT by model.generate(do_sample=False), and the
+same by a plain argmax loop with, at each step, the margin between the best
+and the second-best logit (so a mismatch can be told from a near tie).
 
 A case with "expect_error" is a variant mlbuild refuses; it is saved the
 same way so that the Go test checks the refusal on the config.json that
@@ -25,6 +26,7 @@ import sys
 
 import torch
 import transformers
+import transformers.generation.utils
 from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
@@ -108,10 +110,25 @@ def cases():
     yield "llama-mlp-bias", LlamaForCausalLM, LlamaConfig(**COMMON, mlp_bias=True), f32, "mlp_bias is true"
 
 
+# generate() asks whether the model is FSDP-managed, which imports
+# torch.distributed.fsdp, and that module fails to import in torch 1.13 on
+# Python 3.11 (a dataclass with a mutable default). These models are not.
+transformers.generation.utils.is_fsdp_managed_module = lambda module: False
+
+
+def generate(model, prompt, n):
+    """transformers' own greedy decoding (with its KV cache), never
+    stopping early."""
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([prompt]), do_sample=False, max_new_tokens=n, min_new_tokens=n, eos_token_id=None, pad_token_id=0
+        )
+    return out[0, len(prompt):].tolist()
+
+
 def greedy(model, prompt, n):
-    """Argmax decoding by full recompute; torch.argmax takes the lowest id
-    on ties, as mlbuild does. model.generate is avoided: in torch 1.13 on
-    Python 3.11 it imports the broken torch.distributed.fsdp."""
+    """Argmax decoding by full recompute, with the margin of each choice;
+    torch.argmax takes the lowest id on ties, as mlbuild does."""
     ids, out, margins = list(prompt), [], []
     with torch.no_grad():
         for _ in range(n):
@@ -153,6 +170,7 @@ def main():
             with torch.no_grad():
                 ref["logits"] = m(torch.tensor([INPUT_IDS])).logits[0].float().tolist()
             ref["greedy"], ref["margins"] = greedy(m, PROMPT, MAX_NEW_TOKENS)
+            ref["generate"] = generate(m, PROMPT, MAX_NEW_TOKENS)
         refs.append(ref)
     meta = {
         "torch": torch.__version__,
