@@ -285,8 +285,13 @@ func writeResults(inv *steps.Invocation, title string, m *train.Model, res *trai
 		"parameters": total, "trainable_parameters": trainable,
 		"steps": res.Steps, "planned_steps": res.PlannedSteps, "stopped_early": res.StoppedEarly,
 		"best_step": res.BestStep, "best_val_loss": jsonNum(res.BestValLoss), "initial_val_loss": jsonNum(res.InitialValLoss),
-		"final_train_loss": lastTrainLoss(res), "trained_tokens": res.Tokens, "resumed_from": res.ResumedFrom,
+		"final_train_loss": lastTrainLoss(res), "trained_tokens": res.Tokens,
 	}
+	// Whether the run resumed from a checkpoint (res.ResumedFrom) is not
+	// part of what it built: the trainer logs it ("resuming from
+	// checkpoint"), and metrics.json stays byte for byte that of an
+	// uninterrupted run, so that verify and --locked, which compare
+	// digests, do not call a resumed result irreproducible.
 	maps.Copy(metrics, extra)
 	return steps.WriteJSON(filepath.Join(inv.OutDir, "metrics.json"), metrics)
 }
