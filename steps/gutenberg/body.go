@@ -1,11 +1,12 @@
 package gutenberg
 
 import (
-	"github.com/mlbuild/mlbuild/internal/lazyre"
 	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 )
 
 // para is one paragraph of the body as the file has it: consecutive
@@ -65,8 +66,10 @@ func (c *count) add(items int, text ...string) {
 // drops counts what was removed from a book's body, by reason.
 type drops struct {
 	FrontMatter      count `json:"front_matter"`      // title-page lines before the first heading
-	TOC              count `json:"toc"`               // tables of contents, lists of illustrations, indexes
-	Headings         count `json:"headings"`          // chapter and section headings
+	TOC              count `json:"toc"`               // tables of contents, chapter-summary and page-numbered lists, indexes
+	Headings         count `json:"headings"`          // chapter and section headings, with their titles and summaries
+	Epigraphs        count `json:"epigraphs"`         // quotations with an attribution ("--Old Almanac.") at the head of the book or a chapter
+	Navigation       count `json:"navigation"`        // navigation lines of text made from HTML ("Next Chapter | Contents")
 	Separators       count `json:"separators"`        // "* * *" scene breaks
 	Tables           count `json:"tables"`            // text tables drawn with | + - { }
 	Illustrations    count `json:"illustrations"`     // [Illustration: ...] markers
@@ -81,6 +84,7 @@ type drops struct {
 func (d *drops) addAll(o drops) {
 	for _, p := range [][2]*count{
 		{&d.FrontMatter, &o.FrontMatter}, {&d.TOC, &o.TOC}, {&d.Headings, &o.Headings},
+		{&d.Epigraphs, &o.Epigraphs}, {&d.Navigation, &o.Navigation},
 		{&d.Separators, &o.Separators}, {&d.Tables, &o.Tables}, {&d.Illustrations, &o.Illustrations}, {&d.Footnotes, &o.Footnotes},
 		{&d.FootnoteRefs, &o.FootnoteRefs}, {&d.TranscriberNotes, &o.TranscriberNotes}, {&d.Credits, &o.Credits},
 		{&d.Boilerplate, &o.Boilerplate}, {&d.Tail, &o.Tail},
@@ -92,7 +96,7 @@ func (d *drops) addAll(o drops) {
 
 func (d *drops) words() int {
 	n := 0
-	for _, c := range []count{d.FrontMatter, d.TOC, d.Headings, d.Separators, d.Tables, d.Illustrations, d.Footnotes,
+	for _, c := range []count{d.FrontMatter, d.TOC, d.Headings, d.Epigraphs, d.Navigation, d.Separators, d.Tables, d.Illustrations, d.Footnotes,
 		d.FootnoteRefs, d.TranscriberNotes, d.Credits, d.Boilerplate, d.Tail} {
 		n += c.Words
 	}
@@ -227,6 +231,8 @@ func extract(body []string, keepHeadings bool) ([]textPara, drops, []string) {
 	for i := 0; i < fe; i++ {
 		p := ps[i]
 		switch {
+		case isNavigation(p.lines):
+			d.Navigation.add(1, p.lines...)
 		case isBoilerplate(p.lines):
 			d.Boilerplate.add(1, p.lines...)
 		case isCredit(p.lines):
@@ -243,6 +249,11 @@ func extract(body []string, keepHeadings bool) ([]textPara, drops, []string) {
 		first := strings.TrimSpace(p.lines[0])
 		nearEdge := i < 40 || i >= len(ps)-20
 
+		if isNavigation(p.lines) {
+			d.Navigation.add(1, p.lines...)
+			pendingSection = true
+			continue
+		}
 		if isTable(p.lines) {
 			d.Tables.add(1, p.lines...)
 			continue
@@ -264,14 +275,14 @@ func extract(body []string, keepHeadings bool) ([]textPara, drops, []string) {
 				continue
 			}
 		}
-		if transcriberRe.MatchString(first) {
+		if transcriberRe.MatchString(first) || (len(p.lines) == 1 && correctionsHeadingRe.MatchString(first)) {
 			n := 1
 			if strings.HasPrefix(first, "[") {
 				n = bracketSpan(ps, i)
-			} else if len(p.lines) == 1 && len(strings.Fields(first)) <= 4 {
+			} else if len(p.lines) == 1 && len(strings.Fields(first)) <= 8 {
 				// "Transcriber's Notes:" heading: its notes follow until the
-				// next section gap.
-				for n < 10 && i+n < len(ps) && ps[i+n].blanks < 2 {
+				// next section gap, and its corrections however far apart.
+				for n < 50 && i+n < len(ps) && ((n < 10 && ps[i+n].blanks < 2) || isCorrections(ps[i+n].lines)) {
 					n++
 				}
 			}
@@ -280,6 +291,10 @@ func extract(body []string, keepHeadings bool) ([]textPara, drops, []string) {
 			}
 			d.TranscriberNotes.Items++
 			i += n - 1
+			continue
+		}
+		if isCorrections(p.lines) {
+			d.TranscriberNotes.add(1, p.lines...)
 			continue
 		}
 		if footnoteStartRe.MatchString(first) {
@@ -329,10 +344,40 @@ func extract(body []string, keepHeadings bool) ([]textPara, drops, []string) {
 			prevHeading = false
 			continue
 		}
-		if isTOCParagraph(p.lines) {
+		if isTOCParagraph(p.lines) || isPageList(p.lines) {
 			d.TOC.add(1, p.lines...)
 			pendingSection = true
 			continue
+		}
+		if n := pageListRun(ps, i); n > 0 {
+			for k := i; k < i+n; k++ {
+				d.TOC.add(1, ps[k].lines...)
+			}
+			i += n - 1
+			pendingSection = true
+			continue
+		}
+		if isSummary(p.lines, prevHeading) {
+			// A chapter's summary under its heading is part of the
+			// heading; elsewhere it is an entry of a list of them.
+			if prevHeading {
+				heading(p.lines)
+			} else {
+				d.TOC.add(1, p.lines...)
+				pendingSection = true
+			}
+			continue
+		}
+		if pendingSection || prevHeading || len(out) == 0 {
+			if n := epigraphLen(ps, i); n > 0 {
+				for k := i; k < i+n; k++ {
+					d.Epigraphs.add(0, ps[k].lines...)
+				}
+				d.Epigraphs.Items++
+				i += n - 1
+				pendingSection = true
+				continue
+			}
 		}
 		if h := headingLines(p.lines); h > 0 {
 			heading(p.lines[:h])
@@ -342,6 +387,11 @@ func extract(body []string, keepHeadings bool) ([]textPara, drops, []string) {
 			continue
 		}
 		if len(p.lines) == 1 && (p.blanks >= 2 || prevHeading) && isDisplayLine(first) {
+			heading(p.lines)
+			continue
+		}
+		if prevHeading && isTitleParagraph(p.lines) {
+			// The chapter's title, wrapped or not, under a bare heading.
 			heading(p.lines)
 			continue
 		}
@@ -363,11 +413,12 @@ func frontMatterEnd(ps []para) int {
 		}
 		first := strings.TrimSpace(p.lines[0])
 		switch {
-		case isBoilerplate(p.lines) || (len(p.lines) <= 8 && isCredit(p.lines)):
+		case isBoilerplate(p.lines) || (len(p.lines) <= 8 && isCredit(p.lines)) || isNavigation(p.lines):
 			continue
 		case separatorRe.MatchString(first) && len(p.lines) == 1:
 			continue
-		case tocHeadingRe.MatchString(first) || sectionRe.MatchString(first) || isTOCParagraph(p.lines) || headingLines(p.lines) > 0:
+		case tocHeadingRe.MatchString(first) || sectionRe.MatchString(first) || isTOCParagraph(p.lines) || headingLines(p.lines) > 0 ||
+			isPageList(p.lines) || isSummary(p.lines, false) || pageListRun(ps, i) > 0 || epigraphLen(ps, i) > 0:
 			return i
 		case isDisplay(p.lines):
 			display++

@@ -5,6 +5,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 )
 
 // decoded is a book's text after byte-level normalization.
@@ -14,7 +16,9 @@ type decoded struct {
 	text string
 	// encoding is "ascii", "utf-8", "utf-8+windows-1252" (UTF-8 with a few
 	// stray 8-bit bytes, each read as Windows-1252), "iso-8859-1",
-	// "windows-1252", "utf-16le" or "utf-16be".
+	// "windows-1252", "iso-8859-1+utf-8" or "windows-1252+utf-8" (8-bit
+	// text with UTF-8 sequences in it, read as UTF-8), "utf-16le" or
+	// "utf-16be".
 	encoding    string
 	bom         bool
 	lineEndings string // "lf", "crlf", "cr", "mixed" or "none"
@@ -62,24 +66,42 @@ func decode(raw []byte) decoded {
 }
 
 // decode8 decodes UTF-8 or 8-bit text and names the encoding it found.
+//
+// 8-bit text (more invalid bytes than UTF-8 sequences) is read as
+// Windows-1252, except for the UTF-8 sequences in it that decode to a
+// character such text would hold (an accented Latin letter, a Greek
+// letter, a curly quote, a dash, an ellipsis, €, ™): a file that says it
+// is Latin-1 but had UTF-8 pasted into it ("caf\xe9" beside
+// "\xe2\x80\x99") reads without mojibake ("café", "’"), and is reported
+// as "windows-1252+utf-8" or "iso-8859-1+utf-8". A pair of Latin-1 bytes
+// that happens to form such a sequence ("Ã©") is mojibake in Latin-1 text
+// anyway, and UTF-8 sequences for other characters (IPA, Cyrillic, CJK)
+// stay Windows-1252 there.
 func decode8(raw []byte) (string, string) {
-	multi, invalid, c1 := 0, 0, false
+	multi, invalid, plausible, c1 := 0, 0, 0, false
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c < 0x80 {
 			i++
 			continue
 		}
-		if c < 0xA0 {
-			c1 = true
-		}
 		r, n := utf8.DecodeRune(raw[i:])
 		if r == utf8.RuneError && n == 1 {
 			invalid++
+			if c < 0xA0 {
+				c1 = true
+			}
 			i++
 			continue
 		}
 		multi++
+		if plausibleIn8Bit(r) {
+			plausible++
+		} else {
+			for _, b := range raw[i : i+n] {
+				c1 = c1 || b < 0xA0
+			}
+		}
 		i += n
 	}
 	switch {
@@ -88,12 +110,51 @@ func decode8(raw []byte) (string, string) {
 	case invalid == 0:
 		return string(raw), "utf-8"
 	case multi > invalid:
-		return decodeMixed(raw), "utf-8+windows-1252"
+		return decodeMixed(raw, func(rune) bool { return true }), "utf-8+windows-1252"
+	case plausible > 0 && c1:
+		return decodeMixed(raw, plausibleIn8Bit), "windows-1252+utf-8"
+	case plausible > 0:
+		return decodeMixed(raw, plausibleIn8Bit), "iso-8859-1+utf-8"
 	case c1:
 		return decodeCP1252(raw), "windows-1252"
 	default:
 		return decodeCP1252(raw), "iso-8859-1"
 	}
+}
+
+// plausibleIn8Bit reports whether r, found as a UTF-8 sequence in 8-bit
+// text, is a character that text would hold: a Latin-1 or Latin
+// Extended-A letter or sign (not a C1 control), a Greek letter, general
+// punctuation (curly quotes, dashes, ellipsis, daggers), € or ™.
+func plausibleIn8Bit(r rune) bool {
+	return (r >= 0xA0 && r <= 0x17F) || (r >= 0x391 && r <= 0x3C9) || (r >= 0x2010 && r <= 0x2044) || r == 0x20AC || r == 0x2122
+}
+
+// charsetRe finds a header's "Character set encoding: ISO-8859-1".
+var charsetRe = lazyre.New(`(?i)^\s*character\s+set\s+encoding\s*:\s*(\S+)`)
+
+// encodingWarning returns a warning when the encoding a book's header
+// declares is not what its bytes are: a Latin-1 or Windows-1252 file with
+// UTF-8 in it, or a UTF-8 file with 8-bit bytes; else "".
+func encodingWarning(header []string, found string) string {
+	declared := ""
+	for _, l := range header {
+		if m := charsetRe.FindStringSubmatch(l); m != nil {
+			declared = strings.ToUpper(strings.TrimRight(m[1], ".,;"))
+			break
+		}
+	}
+	hasUTF8 := strings.HasPrefix(found, "utf-8") || strings.HasSuffix(found, "+utf-8")
+	has8Bit := strings.Contains(found, "1252") || strings.Contains(found, "8859")
+	switch {
+	case declared == "" || declared == "ASCII" || declared == "US-ASCII":
+		return ""
+	case declared != "UTF-8" && hasUTF8:
+		return "the header declares " + declared + " but the file also holds UTF-8: its UTF-8 sequences were read as UTF-8, any other 8-bit bytes as Windows-1252"
+	case declared == "UTF-8" && has8Bit:
+		return "the header declares UTF-8 but the file holds bytes that are not UTF-8: they were read as Windows-1252"
+	}
+	return ""
 }
 
 func cp1252Rune(c byte) rune {
@@ -118,14 +179,14 @@ func decodeCP1252(raw []byte) string {
 	return b.String()
 }
 
-// decodeMixed keeps valid UTF-8 sequences and reads every byte that does
-// not start one as Windows-1252.
-func decodeMixed(raw []byte) string {
+// decodeMixed keeps the valid UTF-8 sequences whose character keep
+// accepts and reads every other byte as Windows-1252.
+func decodeMixed(raw []byte, keep func(rune) bool) string {
 	var b strings.Builder
 	b.Grow(len(raw) + len(raw)/8)
 	for i := 0; i < len(raw); {
 		r, n := utf8.DecodeRune(raw[i:])
-		if r == utf8.RuneError && n == 1 {
+		if (r == utf8.RuneError && n == 1) || (n > 1 && !keep(r)) {
 			if r := cp1252Rune(raw[i]); r != 0 {
 				b.WriteRune(r)
 			}

@@ -1,6 +1,7 @@
 package gutenberg
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -20,6 +21,12 @@ func TestDecode(t *testing.T) {
 		{"latin-1", []byte("caf\xE9 na\xEFve\n"), "café naïve\n", "iso-8859-1", false, "lf"},
 		{"cp1252 quotes", []byte("\x93Tom!\x94 \x97 she said\x85\n"), "“Tom!” — she said…\n", "windows-1252", false, "lf"},
 		{"cp1252 undefined bytes dropped", []byte("a\x81b\x8Dc\n"), "abc\n", "windows-1252", false, "lf"},
+		// A Latin-1 file with UTF-8 pasted in: the UTF-8 reads as UTF-8.
+		{"latin-1 with utf-8 in it", []byte("caf\xE9 \xE2\x80\x9Cna\xEFve\xE2\x80\x9D and \xC3\xA9t\xC3\xA9 d\xE9j\xE0\n"), "café “naïve” and été déjà\n", "iso-8859-1+utf-8", false, "lf"},
+		{"cp1252 with utf-8 in it", []byte("\x93Tom\x94 \xE2\x80\x94 na\xEFve \xE2\x80\xA6 x \xE9\n"), "“Tom” — naïve … x é\n", "windows-1252+utf-8", false, "lf"},
+		// A UTF-8 sequence for a character Latin text would not hold stays
+		// Latin-1 ("É»", not "ɻ").
+		{"implausible utf-8 in latin-1", []byte("\xC9\xBB caf\xE9 na\xEFve \xE0 \xE8\n"), "É» café naïve à è\n", "iso-8859-1", false, "lf"},
 		{"mostly utf-8 with a stray byte", []byte("na\xC3\xAFve caf\xC3\xA9 d\xE9j\xC3\xA0\n"), "naïve café déjà\n", "utf-8+windows-1252", false, "lf"},
 		{"utf-16le", []byte("\xFF\xFEh\x00i\x00\r\x00\n\x00"), "hi\n", "utf-16le", true, "crlf"},
 		{"utf-16be", []byte("\xFE\xFF\x00h\x00i\x00\n"), "hi\n", "utf-16be", true, "lf"},
@@ -39,5 +46,29 @@ func TestDecode(t *testing.T) {
 				t.Errorf("decode(%q) is not valid UTF-8", tc.raw)
 			}
 		})
+	}
+}
+
+func TestEncodingWarning(t *testing.T) {
+	latin := []string{"Title: X", "Character set encoding: ISO-8859-1", ""}
+	utf := []string{"Character set encoding: UTF-8"}
+	for _, tc := range []struct {
+		header []string
+		found  string
+		want   string
+	}{
+		{latin, "iso-8859-1+utf-8", "the header declares ISO-8859-1 but the file also holds UTF-8"},
+		{latin, "iso-8859-1", ""},
+		{utf, "utf-8+windows-1252", "the header declares UTF-8 but the file holds bytes that are not UTF-8"},
+		{utf, "utf-8", ""},
+		{latin, "utf-8", "the header declares ISO-8859-1 but the file also holds UTF-8"},
+		{latin, "utf-8+windows-1252", "the header declares ISO-8859-1 but the file also holds UTF-8"},
+		{utf, "windows-1252", "the header declares UTF-8 but the file holds bytes that are not UTF-8"},
+		{latin, "ascii", ""},
+		{nil, "iso-8859-1+utf-8", ""},
+	} {
+		if got := encodingWarning(tc.header, tc.found); !strings.HasPrefix(got, tc.want) || (tc.want == "") != (got == "") {
+			t.Errorf("encodingWarning(%q, %s) = %q, want %q...", tc.header, tc.found, got, tc.want)
+		}
 	}
 }

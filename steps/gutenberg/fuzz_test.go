@@ -9,8 +9,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/mlbuild/mlbuild/steps"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/steps"
 )
 
 // FuzzGutenbergChunk feeds arbitrary bytes as a book through Run: it must
@@ -24,6 +25,11 @@ func FuzzGutenbergChunk(f *testing.F) {
 	f.Add([]byte("caf\xe9 \x93quoted\x94\r\x00\xff\xfe\xc3"), uint8(1), uint8(2))
 	f.Add([]byte("\xff\xfeh\x00i\x00 \x00\x00\xd8"), uint8(1), uint8(1))
 	f.Add([]byte(strings.Repeat("word ", 300)), uint8(7), uint8(5))
+	// The apparatus of other editions: navigation, epigraphs, summaries,
+	// page-numbered lists, wrapped titles, corrections; and a Latin-1 book
+	// with UTF-8 in it.
+	f.Add([]byte("Contents | Next Chapter\n\nHome > Books > X\n\n    A quote.\n        --Old Almanac.\n\nThe Town--The Shop--A Master\n\nPortrait of X vii\n\nThe Wharf 4\n\nMap xii\n\nCHAPTER I.\n\nTHE OLD SHOP AND\nTHE MASTER\n\nWords here. More words.\n\nPage 4: Changed \"a\" to \"b\".\n\nObvious printer's errors have been silently corrected.\n"), uint8(2), uint8(3))
+	f.Add([]byte("Character set encoding: ISO-8859-1\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\ncaf\xe9 \xe2\x80\x9cna\xefve\xe2\x80\x9d \xc9\xbb \xc2\x85\n"), uint8(1), uint8(4))
 	f.Fuzz(func(t *testing.T, data []byte, minB, spanB uint8) {
 		minW := 1 + int(minB%40)
 		maxW := minW + int(spanB%60)

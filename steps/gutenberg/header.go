@@ -1,9 +1,10 @@
 package gutenberg
 
 import (
-	"github.com/mlbuild/mlbuild/internal/lazyre"
 	"strings"
 	"unicode"
+
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 )
 
 // Header styles reported per book.

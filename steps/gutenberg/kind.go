@@ -13,8 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mlbuild/mlbuild/steps"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/mlbuild/mlbuild/steps"
 )
 
 func init() { steps.Register(Kind{}) }
@@ -38,14 +39,16 @@ const (
 func (Kind) Schema() steps.Schema {
 	return steps.Schema{
 		Kind:    "gutenberg_chunk",
-		Version: "1",
+		Version: "2",
 		Doc: "Splits Project Gutenberg plain-text books into chunks of min_words to max_words words for " +
-			"language-model training. It reads UTF-8, Latin-1/Windows-1252 and UTF-16 files with or without " +
-			"BOM and with any line endings; strips the header, footer and license in all three styles " +
-			"(\"*** START OF THE PROJECT GUTENBERG EBOOK\", \"*** START OF THIS PROJECT GUTENBERG EBOOK\", " +
-			"the old \"SMALL PRINT!\"); drops the title page, tables of contents, lists of illustrations, " +
-			"chapter and section headings, [Illustration] markers, footnotes, transcriber's notes and " +
-			"producer credits; joins hard-wrapped lines into paragraphs (keeping verse lines); and cuts " +
+			"language-model training. It reads UTF-8, Latin-1/Windows-1252 (with any UTF-8 in them read as UTF-8) " +
+			"and UTF-16 files with or without BOM and with any line endings; strips the header, footer and license " +
+			"in all three styles (\"*** START OF THE PROJECT GUTENBERG EBOOK\", \"*** START OF THIS PROJECT " +
+			"GUTENBERG EBOOK\", the old \"SMALL PRINT!\"); drops the title page, tables of contents, lists of " +
+			"chapter summaries and page-numbered lists of illustrations (headed or not), epigraphs, chapter and " +
+			"section headings with their titles (wrapped or not) and summaries, [Illustration] markers, footnotes, " +
+			"transcriber's notes and lists of corrections, navigation lines of text made from HTML and producer " +
+			"credits; joins hard-wrapped lines into paragraphs (keeping verse lines); and cuts " +
 			"chunks on paragraph boundaries, falling back to sentence boundaries only inside a paragraph " +
 			"longer than max_words. Writes one JSON line per chunk and a report of what was found and dropped.",
 		Attributes: []steps.Attribute{
@@ -360,6 +363,9 @@ func processBook(ctx context.Context, raw []byte, source string, opts options) (
 		return br, err
 	}
 
+	if w := encodingWarning(lines[:b.start], dec.encoding); w != "" {
+		br.Warnings = append(br.Warnings, w)
+	}
 	fallback := strings.TrimSuffix(source, filepath.Ext(source))
 	m := findMeta(lines[:b.start], fallback)
 	body := lines[b.start:b.end]

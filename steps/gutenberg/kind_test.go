@@ -12,9 +12,10 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/mlbuild/mlbuild/internal/shareddata"
 	"github.com/mlbuild/mlbuild/steps"
-	"github.com/zclconf/go-cty/cty"
 )
 
 func config(min, max int) map[string]cty.Value {
@@ -87,7 +88,7 @@ func writeFile(t testing.TB, dir, name, text string) string {
 
 func TestSchema(t *testing.T) {
 	s := Kind{}.Schema()
-	if s.Kind != "gutenberg_chunk" || s.Version != "1" || s.Doc == "" {
+	if s.Kind != "gutenberg_chunk" || s.Version != "2" || s.Doc == "" {
 		t.Errorf("schema %+v", s)
 	}
 	k, ok := steps.Default.Lookup("gutenberg_chunk")
