@@ -143,7 +143,7 @@ func (Kind) Schema() steps.Schema {
 		},
 		Outputs: []steps.Output{
 			{Name: "output", Path: OutputFile, Doc: "The cleaned texts, one compact JSON object {\"text\": ...} per line, in input order."},
-			{Name: "report", Path: ReportFile, Doc: "Counts: rows in and out, rows dropped by reason, texts changed by each repair, per-file counts and a few examples of each drop reason."},
+			{Name: "report", Path: ReportFile, Doc: "Counts: rows in and out, rows dropped by reason, near-duplicates by what they differed in, spam by rule, texts changed by each repair, per-file counts and a few examples of each drop reason."},
 		},
 	}
 }
