@@ -1,8 +1,8 @@
 // Package config reads the Hugging Face config.json of a llama-family model
 // (LlamaForCausalLM, MistralForCausalLM, Phi3ForCausalLM) into one Config,
 // with the defaults transformers applies, and refuses what mlbuild does not
-// implement (other architectures, biases, RoPE scalings other than none and
-// "llama3", partial rotary embeddings, pre-quantized checkpoints, activation
+// implement (other architectures, biases, RoPE scalings other than none,
+// "llama3" and "linear", partial rotary embeddings, pre-quantized checkpoints, activation
 // functions other than SiLU) with one clear sentence instead of running a
 // silently different model. It also knows the tensor names and shapes each
 // architecture stores and checks a set of safetensors weights against them.
@@ -80,9 +80,10 @@ type Config struct {
 	FusedGateUp bool
 }
 
-// RopeScaling is a supported rope_scaling block. Only Type "llama3" exists.
+// RopeScaling is a supported rope_scaling block: Type "llama3" (all
+// fields), or "linear" (Factor only).
 type RopeScaling struct {
-	Type                          string // "llama3"
+	Type                          string // "llama3" or "linear"
 	Factor                        float64
 	LowFreqFactor                 float64
 	HighFreqFactor                float64
@@ -419,8 +420,21 @@ func (c *Config) fillRope(obj object) error {
 	case "", "default":
 		return nil
 	case "llama3":
+	case "linear":
+		// Position interpolation: every frequency divided by the factor.
+		f, ok, err := params.float("factor")
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return invalid("rope_scaling of type linear needs \"factor\"")
+		case !(f >= 1) || math.IsInf(f, 0):
+			return invalid("rope_scaling factor %g must be at least 1", f)
+		}
+		c.RopeScaling = &RopeScaling{Type: typ, Factor: f}
+		return nil
 	default:
-		return unsupported("rope_scaling type %q is not supported; mlbuild implements plain RoPE and \"llama3\" scaling", typ)
+		return unsupported("rope_scaling type %q is not supported; mlbuild implements plain RoPE and \"llama3\" and \"linear\" scaling", typ)
 	}
 	rs := &RopeScaling{Type: typ}
 	for _, f := range []struct {

@@ -272,7 +272,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"attention_bias", with(tiny, map[string]any{"attention_bias": true}), "attention_bias is true", true},
 		{"mlp_bias", with(tiny, map[string]any{"mlp_bias": true}), "mlp_bias is true", true},
 		{"bias not a bool", with(tiny, map[string]any{"attention_bias": "no"}), `"attention_bias" must be true or false`, false},
-		{"linear rope", with(tiny, map[string]any{"rope_scaling": map[string]any{"type": "linear", "factor": 2.0}}), `rope_scaling type "linear" is not supported`, true},
+		{"linear rope without factor", with(tiny, map[string]any{"rope_scaling": map[string]any{"type": "linear"}}), `linear needs "factor"`, false},
+		{"linear rope factor below 1", with(tiny, map[string]any{"rope_scaling": map[string]any{"rope_type": "linear", "factor": 0.5}}), "factor 0.5 must be at least 1", false},
 		{"dynamic rope", with(tiny, map[string]any{"rope_scaling": map[string]any{"rope_type": "dynamic", "factor": 2.0}}), `rope_scaling type "dynamic" is not supported`, true},
 		{"yarn rope", with(tiny, map[string]any{"rope_parameters": map[string]any{"rope_type": "yarn", "factor": 4.0, "rope_theta": 10000.0}}), `rope_scaling type "yarn" is not supported`, true},
 		{"llama3 missing factor", with(tiny, map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 1024}}), `needs "factor"`, false},
@@ -510,7 +511,8 @@ func TestCheckTensorsOnFile(t *testing.T) {
 }
 
 // Inverse RoPE frequencies against PyTorch 1.13 (Debian python3-torch)
-// running transformers' _compute_default_rope_parameters and
+// running transformers' _compute_default_rope_parameters,
+// _compute_linear_scaling_rope_parameters (transformers 4.49.0) and
 // _compute_llama3_parameters.
 func TestInvFreqMatchesPyTorch(t *testing.T) {
 	gold := []struct {
@@ -524,6 +526,8 @@ func TestInvFreqMatchesPyTorch(t *testing.T) {
 			0x3F800000, 0x3F508AC1, 0x3F29E1C6, 0x3F0A6384, 0x3EE177BC, 0x3EB7AB7D, 0x3E959EE3, 0x3E73C461, 0x3E4693B0, 0x3E21C3A0, 0x3E03C6A0, 0x3DD6B19C, 0x3DAEE4AD, 0x3D8E7898, 0x3D681E67, 0x3D3D1684, 0x3D1A08C8, 0x3CFAF53F, 0x3CCC6F49, 0x3CA68939, 0x3C87A9C3, 0x3C5D06EC, 0x3C340D6D, 0x3C12AC7F, 0x3BEEF74F, 0x3BC2AA76, 0x3B9E9402, 0x3B812E35, 0x3B527720, 0x3B2B72DC, 0x3B0BAA41, 0x3AE38C10, 0x3AB95D21, 0x3A970023, 0x3A7603EA, 0x3A486886, 0x3A23418D, 0x3A04FDBF, 0x39D8AC81, 0x39B08199, 0x398FC8F8, 0x396A426F, 0x393ED4F4, 0x391B7475, 0x38FD45C3, 0x38CE51F5, 0x38A8126B, 0x3888EA0F, 0x385F10C4, 0x3835B687, 0x381406CB, 0x37F12B80, 0x37C47610, 0x37A00A69, 0x37825F34, 0x37546808, 0x372D07A7, 0x370CF400, 0x36E5A54D, 0x36BB12C7, 0x369864A7, 0x367848C2, 0x364A41B0, 0x3624C2FF}},
 		{"llama3 factor 8 (Llama-3.1-8B)", mustRead(t, "llama-3.1-8b-instruct.json"), []uint32{
 			0x3F800000, 0x3F508AC1, 0x3F29E1C6, 0x3F0A6384, 0x3EE177BC, 0x3EB7AB7D, 0x3E959EE3, 0x3E73C461, 0x3E4693B0, 0x3E21C3A0, 0x3E03C6A0, 0x3DD6B19C, 0x3DAEE4AD, 0x3D8E7898, 0x3D681E67, 0x3D3D1684, 0x3D1A08C8, 0x3CFAF53F, 0x3CCC6F49, 0x3CA68939, 0x3C87A9C3, 0x3C5D06EC, 0x3C340D6D, 0x3C12AC7F, 0x3BEEF74F, 0x3BC2AA76, 0x3B9E9402, 0x3B812E35, 0x3B527720, 0x3B0DFD06, 0x3AB3D11D, 0x3A60979E, 0x3A0995D2, 0x39A3F108, 0x393B2DD2, 0x38C86886, 0x38A3418D, 0x3884FDBF, 0x3858AC81, 0x38308199, 0x380FC8F8, 0x37EA426F, 0x37BED4F4, 0x379B7475, 0x377D45C3, 0x374E51F5, 0x3728126B, 0x3708EA0F, 0x36DF10C4, 0x36B5B687, 0x369406CB, 0x36712B80, 0x36447610, 0x36200A69, 0x36025F34, 0x35D46808, 0x35AD07A7, 0x358CF400, 0x3565A54D, 0x353B12C7, 0x351864A7, 0x34F848C2, 0x34CA41B0, 0x34A4C2FF}},
+		{"linear factor 3, head_dim 64", with(tiny, map[string]any{"head_dim": 64, "rope_scaling": map[string]any{"rope_type": "linear", "factor": 3.0}}), []uint32{
+			0x3EAAAAAB, 0x3E7FF6C1, 0x3E3FF223, 0x3E0FF067, 0x3DD7E0CF, 0x3DA1E2C2, 0x3D72CB5F, 0x3D3611F4, 0x3D088889, 0x3CCCC567, 0x3C998E81, 0x3C664D71, 0x3C2CB3D9, 0x3C018235, 0x3BC23C4C, 0x3B91A7F7, 0x3B5A740D, 0x3B23D120, 0x3AF5B0D0, 0x3AB83DF4, 0x3A8A297B, 0x3A4F36BC, 0x3A1B6370, 0x39E90CBD, 0x39AEC33F, 0x39830DB3, 0x39448D73, 0x391364C3, 0x38DD0F2B, 0x38A5C563, 0x38789F19, 0x383A7098}},
 		{"llama3 factor 32, head_dim 64 (Llama-3.2-1B)", with(tiny, map[string]any{"head_dim": 64, "rope_theta": 500000.0, "max_position_embeddings": 131072,
 			"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}), []uint32{
 			0x3F800000, 0x3F29E1C6, 0x3EE177BC, 0x3E959EE3, 0x3E4693B0, 0x3E03C6A0, 0x3DAEE4AD, 0x3D681E67, 0x3D1A08C8, 0x3CCC6F49, 0x3C87A9C3, 0x3C340D6D, 0x3BEEF74F, 0x3B9E9402, 0x3B527720, 0x3AA9279B, 0x39E13620, 0x38CB98F7, 0x37A3418D, 0x3758AC81, 0x370FC8F8, 0x36BED4F4, 0x367D45C3, 0x3628126B, 0x35DF10C4, 0x359406CB, 0x35447610, 0x35025F34, 0x34AD07A7, 0x3465A54D, 0x341864A7, 0x33CA41B0}},

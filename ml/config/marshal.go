@@ -37,7 +37,9 @@ func (c *Config) JSON() ([]byte, error) {
 	if c.TorchDType != "" {
 		m["torch_dtype"] = c.TorchDType
 	}
-	if rs := c.RopeScaling; rs != nil {
+	if rs := c.RopeScaling; rs != nil && rs.Type == "linear" {
+		m["rope_scaling"] = map[string]any{"rope_type": rs.Type, "factor": rs.Factor}
+	} else if rs != nil {
 		m["rope_scaling"] = map[string]any{
 			"rope_type":                        rs.Type,
 			"factor":                           rs.Factor,

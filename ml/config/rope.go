@@ -4,7 +4,7 @@ import "math"
 
 // InvFreq returns the HeadDim/2 inverse frequencies of the rotary embedding,
 // as transformers computes them in float32: 1 / theta^(2i/HeadDim), then,
-// for "llama3" scaling, low frequencies divided by the factor, high ones
+// for "linear" scaling, each divided by the factor, and for "llama3" scaling, low frequencies divided by the factor, high ones
 // kept, and the band between interpolated smoothly.
 //
 // Each float32 step follows PyTorch's order of operations (x/t for a Python
@@ -21,6 +21,13 @@ func (c *Config) InvFreq() []float32 {
 		inv[i] = 1 / p
 	}
 	rs := c.RopeScaling
+	if rs != nil && rs.Type == "linear" {
+		// transformers' _compute_linear_scaling_rope_parameters: inv_freq /= factor.
+		for i := range inv {
+			inv[i] /= float32(rs.Factor)
+		}
+		return inv
+	}
 	if rs == nil || rs.Type != "llama3" {
 		return inv
 	}

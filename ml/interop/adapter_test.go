@@ -44,6 +44,7 @@ func TestAdapterAndMergeLoadInPEFT(t *testing.T) {
 		{name: "phi3", base: "phi3"}, // fused qkv_proj and gate_up_proj
 		{name: "phi3-qkv", base: "phi3", targets: []string{"qkv_proj"}},
 		{name: "llama31-rope", base: "llama31-rope"},
+		{name: "llama-linear-rope", base: "llama-linear-rope"},
 		{name: "llama-rslora-qv", base: "llama", targets: []string{"q_proj", "v_proj"}, rsLoRA: true},
 		{name: "llama-lm-head", base: "llama", modulesToSave: []string{"lm_head"}}, // on an untied model
 		{name: "llama-embed", base: "llama", modulesToSave: []string{"embed_tokens", "lm_head"}},

@@ -89,6 +89,9 @@ func (m *Model) Params() []*Param { return m.params }
 // from a PCG seeded with seed, in model order.
 func NewPretrain(cfg *config.Config, be tensor.Backend, seed uint64, initStd float64) *Model {
 	m := &Model{Config: cfg, be: be}
+	if cfg.RopeScaling != nil {
+		m.invFreq = cfg.InvFreq()
+	}
 	rng := seeded.New(seed, 0x70726574)
 	mk := func(name string, shape ...int) *Param {
 		n := 1

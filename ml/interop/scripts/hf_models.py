@@ -84,6 +84,10 @@ def cases():
         rope_theta=500000.0,
         rope_scaling=LLAMA31_ROPE,
     ), f32, None
+    # Position interpolation (LongChat, LLaMA-2-7B-32K).
+    yield "llama-linear-rope", LlamaForCausalLM, LlamaConfig(
+        **COMMON, rope_scaling={"rope_type": "linear", "factor": 3.0}
+    ), f32, None
     yield "mistral", MistralForCausalLM, MistralConfig(**COMMON, rope_theta=1000000.0), f32, None
     # head_dim given explicitly, not hidden/heads (as Mistral-Nemo does).
     yield "mistral-head-dim", MistralForCausalLM, MistralConfig(**COMMON, head_dim=32, sliding_window=None), f32, None
@@ -94,9 +98,9 @@ def cases():
     ), f32, None
     # Variants mlbuild refuses with a clear error.
     yield "mistral-window", MistralForCausalLM, MistralConfig(**COMMON, sliding_window=8), f32, "sliding attention window"
-    yield "llama-linear-rope", LlamaForCausalLM, LlamaConfig(
-        **COMMON, rope_scaling={"rope_type": "linear", "factor": 2.0}
-    ), f32, 'rope_scaling type "linear" is not supported'
+    yield "llama-dynamic-rope", LlamaForCausalLM, LlamaConfig(
+        **COMMON, rope_scaling={"rope_type": "dynamic", "factor": 2.0}
+    ), f32, 'rope_scaling type "dynamic" is not supported'
     yield "llama-yarn-rope", LlamaForCausalLM, LlamaConfig(
         **COMMON, rope_scaling={"rope_type": "yarn", "factor": 4.0}
     ), f32, 'rope_scaling type "yarn" is not supported'
