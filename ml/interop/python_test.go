@@ -10,10 +10,14 @@ import (
 )
 
 // python returns the interpreter of the pinned environment, or skips the
-// test where MLBUILD_PYTHON is unset.
+// test where MLBUILD_PYTHON is unset (fails under CI, whose .ci/run sets
+// it, so that a CI run never passes without these comparisons).
 func python(t *testing.T) string {
 	t.Helper()
 	py := os.Getenv("MLBUILD_PYTHON")
+	if py == "" && os.Getenv("CI") != "" {
+		t.Fatal("MLBUILD_PYTHON is unset under CI: .ci/run prepares the pinned Python environment with tools/python/env.sh and exports it")
+	}
 	if py == "" {
 		t.Skip("MLBUILD_PYTHON is unset: this test compares with the Hugging Face libraries and needs the pinned " +
 			"Python environment; prepare it with `export MLBUILD_PYTHON=$(tools/python/env.sh)` (.ci/run does)")
