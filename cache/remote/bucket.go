@@ -99,8 +99,16 @@ func openBucket(ctx context.Context, u *url.URL, opts Options) (*bucketStore, er
 			s.secrets = append(s.secrets, v)
 		}
 	}
+	if strings.EqualFold(c.Scheme, "gs") {
+		b, err := openGCS(ctx, &c, opts)
+		if err != nil {
+			return nil, scrub(fmt.Errorf("remote cache %s: %w", s.name, err), s.secrets)
+		}
+		s.b = b
+		return s, nil
+	}
 	if !blob.DefaultURLMux().ValidBucketScheme(c.Scheme) {
-		return nil, fmt.Errorf("remote cache %s: this mlbuild was built without %s:// support (the build tags mlbuild_nogcs and mlbuild_noazure leave out Google Cloud Storage and Azure)", s.name, c.Scheme)
+		return nil, fmt.Errorf("remote cache %s: this mlbuild was built without %s:// support (the build tag mlbuild_noazure leaves out Azure)", s.name, c.Scheme)
 	}
 	b, err := blob.OpenBucket(ctx, c.String())
 	if err != nil {

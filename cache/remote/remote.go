@@ -25,10 +25,11 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 )
 
 // Store is a remote cache speaking a protocol existing servers implement.
@@ -175,12 +176,12 @@ func short(d string) string {
 
 // secretParam matches the names of URL query parameters whose values are
 // secrets (signatures, tokens, keys, SAS tokens).
-var secretParam = regexp.MustCompile(`(?i)(sig|signature|token|secret|password|passwd|key|credential|auth|sas|^se$|^sv$|^sp$|^st$|^skoid$|^sktid$|^ske$|^skv$|^sks$|^skt$)`)
+var secretParam = lazyre.New(`(?i)(sig|signature|token|secret|password|passwd|key|credential|auth|sas|^se$|^sv$|^sp$|^st$|^skoid$|^sktid$|^ske$|^skv$|^sks$|^skt$)`)
 
 // credentialParam matches the names of URL query parameters that carry a
 // credential (as opposed to secretParam, which also redacts harmless
 // names such as kmskeyid): Open refuses a URL with one.
-var credentialParam = regexp.MustCompile(`(?i)(^sig$|signature|token|secret|passw|credential|access_?key|^sas$|^auth)`)
+var credentialParam = lazyre.New(`(?i)(^sig$|signature|token|secret|passw|credential|access_?key|^sas$|^auth)`)
 
 // credentialHelp says where each kind of remote takes its credentials.
 func credentialHelp(scheme string) string {
@@ -265,16 +266,16 @@ func redactRaw(s string) string {
 }
 
 var (
-	urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@"']+@`)
+	urlUserinfo = lazyre.New(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@"']+@`)
 	// The same, URL-encoded (inside a query value).
-	urlUserinfoEnc = regexp.MustCompile(`(?i)([A-Za-z][A-Za-z0-9+.-]*%3A%2F%2F)[^/?#&\s@"']+?%40`)
-	queryValue     = regexp.MustCompile(`([?&;])([A-Za-z0-9_.-]+)=([^&\s"'#]*)`)
-	urlFragment    = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s"'#]*)#[^\s"']*`)
+	urlUserinfoEnc = lazyre.New(`(?i)([A-Za-z][A-Za-z0-9+.-]*%3A%2F%2F)[^/?#&\s@"']+?%40`)
+	queryValue     = lazyre.New(`([?&;])([A-Za-z0-9_.-]+)=([^&\s"'#]*)`)
+	urlFragment    = lazyre.New(`([A-Za-z][A-Za-z0-9+.-]*://[^\s"'#]*)#[^\s"']*`)
 	// Authorization header values, as a server may echo them back.
-	authScheme = regexp.MustCompile(`(?i)\b(basic|bearer|digest|negotiate|token|aws4-hmac-sha256)(\s+)[A-Za-z0-9+/=._~:,-]{4,}`)
-	authHeader = regexp.MustCompile(`(?i)\b(authorization|proxy-authorization|x-amz-security-token|x-api-key|cookie|set-cookie)(\s*[:=]\s*)[^\r\n"']+`)
+	authScheme = lazyre.New(`(?i)\b(basic|bearer|digest|negotiate|token|aws4-hmac-sha256)(\s+)[A-Za-z0-9+/=._~:,-]{4,}`)
+	authHeader = lazyre.New(`(?i)\b(authorization|proxy-authorization|x-amz-security-token|x-api-key|cookie|set-cookie)(\s*[:=]\s*)[^\r\n"']+`)
 	// key=value pairs of signatures and credentials outside a query.
-	credPair = regexp.MustCompile(`(?i)\b(signature|credential|x-amz-signature|x-amz-credential|sig|password|passwd|secret|token|access_?key)(\s*=\s*)[^\s&,;"']+`)
+	credPair = lazyre.New(`(?i)\b(signature|credential|x-amz-signature|x-amz-credential|sig|password|passwd|secret|token|access_?key)(\s*=\s*)[^\s&,;"']+`)
 )
 
 // scrubText removes what looks like a credential from a message: userinfo
