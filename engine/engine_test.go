@@ -778,3 +778,15 @@ step "concat" "a" {
 		t.Fatalf("1e300: %v", err)
 	}
 }
+
+// TestHugeNumberMessageIsFast: the message about a number beyond float64's
+// range gives its order of magnitude without computing its digits (which
+// took minutes for 1e100000000).
+func TestHugeNumberMessageIsFast(t *testing.T) {
+	env := newEnv(t, "step \"concat\" \"a\" {\n  sources = [\"a.txt\"]\n  seed = -1e100000000\n}\n")
+	env.write("a.txt", "x")
+	_, err := env.load()
+	if err == nil || !strings.Contains(err.Error(), "about -1e+100000000 is beyond the range") {
+		t.Fatalf("load: %v", err)
+	}
+}

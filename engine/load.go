@@ -804,11 +804,26 @@ func checkMagnitudes(v cty.Value) error {
 	return cty.Walk(v, func(_ cty.Path, e cty.Value) (bool, error) {
 		if e.Type() == cty.Number && e.IsKnown() && !e.IsNull() {
 			if new(big.Float).Abs(e.AsBigFloat()).Cmp(maxMagnitude) > 0 {
-				return false, fmt.Errorf("the number %s is beyond the range of a 64-bit float (±%g)", e.AsBigFloat().Text('g', 6), math.MaxFloat64)
+				return false, fmt.Errorf("the number %s is beyond the range of a 64-bit float (±%g)", roughly(e.AsBigFloat()), math.MaxFloat64)
 			}
 		}
 		return true, nil
 	})
+}
+
+// roughly writes a huge number as its order of magnitude ("about
+// -1e+100000000"), computed from its binary exponent: its decimal digits
+// (big.Float.Text) would take minutes to compute.
+func roughly(f *big.Float) string {
+	var mant big.Float
+	exp := f.MantExp(&mant) // f = mant × 2^exp, 0.5 <= |mant| < 1
+	m, _ := mant.Float64()
+	dec := math.Log10(math.Abs(m)) + float64(exp)*math.Log10(2)
+	sign := ""
+	if f.Sign() < 0 {
+		sign = "-"
+	}
+	return fmt.Sprintf("about %s1e+%.0f", sign, math.Floor(dec))
 }
 
 // hasNull reports whether v is null or a collection with a null element.
