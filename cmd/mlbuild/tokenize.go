@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/mlbuild/mlbuild/ml/tokenizer"
 )
@@ -16,6 +19,7 @@ func cmdTokenize(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs := newFlagSet("tokenize", stdout, stderr)
 	model := fs.String("model", "", "model directory holding tokenizer.json (or the tokenizer.json file itself)")
 	special := fs.Bool("special", false, "add the tokenizer's default special tokens, such as BOS")
+	maxLine := fs.String("max-line-bytes", "16MiB", "refuse a line longer than this (`SIZE`: 4MiB, 100MB, 0 for no limit); encoding a line takes up to about 40 times its size in memory")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: mlbuild tokenize --model DIR [--special] < in.jsonl > out.jsonl
 
@@ -40,11 +44,19 @@ with the ids of the model's Hugging Face tokenizer.json.
 		fmt.Fprintln(stderr, "mlbuild tokenize: --model DIR is required")
 		return exitError{2}
 	}
+	limit, err := humanize.ParseBytes(*maxLine)
+	if err != nil || limit > math.MaxInt32 {
+		fmt.Fprintf(stderr, "mlbuild tokenize: --max-line-bytes %q: want a size such as 16MiB or 100MB, at most 2GiB\n", *maxLine)
+		return exitError{2}
+	}
 	tok, err := tokenizer.Load(*model)
 	if err != nil {
 		return err
 	}
-	if err := tok.EncodeJSONL(&ctxReader{ctx, stdin}, stdout, *special); err != nil {
+	if err := tok.EncodeJSONLMax(&ctxReader{ctx, stdin}, stdout, *special, int(limit)); err != nil {
+		if errors.Is(err, tokenizer.ErrLineTooLong) {
+			return fmt.Errorf("tokenize: stdin %w; the limit is --max-line-bytes (now %s)", err, *maxLine)
+		}
 		return fmt.Errorf("tokenize: stdin %w", err)
 	}
 	return nil

@@ -267,7 +267,9 @@ func (b *bpe) tokenizeWord(dst []int, word string) []int {
 			dst = append(dst, int(syms[i].id))
 		}
 	}
-	scratchPool.Put(sc)
+	if cap(sc.syms) <= maxPooledSymbols {
+		scratchPool.Put(sc)
+	} // else: a huge word's scratch goes to the garbage collector
 	if cacheable {
 		ids := make([]int32, len(dst)-n)
 		for i, id := range dst[n:] {
@@ -350,11 +352,25 @@ type mergeScratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(mergeScratch) }}
 
+// maxPooledSymbols bounds the scratch kept for reuse: that of a word of
+// millions of bytes (a text without spaces) is not kept alive for the
+// short words that follow.
+const maxPooledSymbols = 1 << 16
+
 // mergeWord splits word into initial symbols and applies merges with a
 // priority queue, O(n log n) in the word's length, exactly as the
 // reference's Word::merge_all does (including its stale-entry check). The
 // returned symbols live in sc; removed ones are flagged.
 func (b *bpe) mergeWord(sc *mergeScratch, word string) []symbol {
+	// A word has at most one symbol per byte (and a queue entry per
+	// pair): sized once, the slices do not grow by doubling, which for a
+	// word of millions of bytes would hold the old and the new arrays.
+	if cap(sc.syms) < len(word) {
+		sc.syms = make([]symbol, 0, len(word))
+	}
+	if cap(sc.q) < len(word) {
+		sc.q = make(mergeQueue, 0, len(word))
+	}
 	syms := sc.syms[:0]
 	add := func(id int32) {
 		syms = append(syms, symbol{id: id, prev: int32(len(syms)) - 1, next: int32(len(syms)) + 1})
