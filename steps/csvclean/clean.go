@@ -223,60 +223,71 @@ func newAffixStripper(affixes []string, suffix bool) *affixStripper {
 	return st
 }
 
-// matchAt reports whether the folded affix equals rs[off:off+len(a)].
-func matchAt(rs []rune, off int, a []rune) bool {
-	for k, r := range a {
-		if foldPunct(rs[off+k]) != r {
-			return false
-		}
-	}
-	return true
-}
-
 // strip removes matching affixes until none matches, comparing
 // case-insensitively and treating typographic quotes and dashes as their
 // ASCII forms (’ as ', – as -). An affix is removed only where white space
 // separates it from the rest of the text, and never when it is the whole
 // text: "News: Contact Us" loses "News:", "Newsroom" and "News:" alone do
 // not. The input is already whitespace-normalized; the result is trimmed.
+// Only the text's ends are read, so a long text costs no copy.
 func (st *affixStripper) strip(s string) (string, bool) {
 	if len(st.folded) == 0 || s == "" {
 		return s, false
 	}
-	rs := []rune(s)
 	changed := false
 	for again := true; again; {
 		again = false
 		for _, a := range st.folded {
-			if len(a)+1 >= len(rs) {
-				continue
-			}
+			var rest string
+			var ok bool
 			if st.suffix {
-				off := len(rs) - len(a)
-				if !unicode.IsSpace(rs[off-1]) || !matchAt(rs, off, a) {
-					continue
-				}
-				rs = rs[:off]
-				for len(rs) > 0 && unicode.IsSpace(rs[len(rs)-1]) {
-					rs = rs[:len(rs)-1]
-				}
+				rest, ok = cutFoldedSuffix(s, a)
 			} else {
-				if !unicode.IsSpace(rs[len(a)]) || !matchAt(rs, 0, a) {
-					continue
-				}
-				rs = rs[len(a):]
-				for len(rs) > 0 && unicode.IsSpace(rs[0]) {
-					rs = rs[1:]
-				}
+				rest, ok = cutFoldedPrefix(s, a)
 			}
-			changed, again = true, true
-			break
+			if ok {
+				s, changed, again = rest, true, true
+				break
+			}
 		}
 	}
-	if !changed {
-		return s, false
+	return s, changed
+}
+
+// cutFoldedSuffix returns s without the folded affix a at its end and the
+// white space before it, when s ends so and something is left.
+func cutFoldedSuffix(s string, a []rune) (string, bool) {
+	i := len(s)
+	for k := len(a) - 1; k >= 0; k-- {
+		r, n := utf8.DecodeLastRuneInString(s[:i])
+		if n == 0 || foldPunct(r) != a[k] {
+			return "", false
+		}
+		i -= n
 	}
-	return string(rs), true
+	if r, _ := utf8.DecodeLastRuneInString(s[:i]); !unicode.IsSpace(r) {
+		return "", false
+	}
+	rest := strings.TrimRightFunc(s[:i], unicode.IsSpace)
+	return rest, rest != ""
+}
+
+// cutFoldedPrefix returns s without the folded affix a at its start and
+// the white space after it, when s starts so and something is left.
+func cutFoldedPrefix(s string, a []rune) (string, bool) {
+	i := 0
+	for _, want := range a {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if n == 0 || foldPunct(r) != want {
+			return "", false
+		}
+		i += n
+	}
+	if r, _ := utf8.DecodeRuneInString(s[i:]); !unicode.IsSpace(r) {
+		return "", false
+	}
+	rest := strings.TrimLeftFunc(s[i:], unicode.IsSpace)
+	return rest, rest != ""
 }
 
 // urlRE finds URLs with a scheme or a www. prefix inside text.
@@ -304,9 +315,18 @@ func containsURL(s string) bool {
 // or a digit, so that dashes, bullets and emoji do not count as words.
 func countWords(s string) int {
 	n := 0
-	for _, f := range strings.Fields(s) {
-		if strings.IndexFunc(f, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0 {
+	inWord, counted := false, false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			inWord = false
+			continue
+		}
+		if !inWord {
+			inWord, counted = true, false
+		}
+		if !counted && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
 			n++
+			counted = true
 		}
 	}
 	return n
