@@ -87,10 +87,11 @@ func openGCS(ctx context.Context, u *url.URL, opts Options) (*blob.Bucket, error
 	return bucket, nil
 }
 
-// objectURL is the URL of an object's metadata (or, under "download/",
-// content).
-func (b *gcsBucket) objectURL(kind, key string) string {
-	return b.base + kind + "/storage/v1/b/" + url.PathEscape(b.name) + "/o/" + url.PathEscape(key)
+// objectURL is the URL of an object's metadata (with ?alt=media, its
+// content). The object's name is escaped whole, slashes included, as the
+// API wants.
+func (b *gcsBucket) objectURL(key string) string {
+	return b.base + "/storage/v1/b/" + url.PathEscape(b.name) + "/o/" + url.PathEscape(key)
 }
 
 // do sends req and returns its response when the status is 2xx (or 308,
@@ -98,6 +99,19 @@ func (b *gcsBucket) objectURL(kind, key string) string {
 // error carrying the status and the start of the body.
 func (b *gcsBucket) do(req *http.Request) (*http.Response, error) {
 	resp, err := b.client.Do(req)
+	// A read the service answers "try again" (429, 5xx) is retried twice,
+	// as Google's clients do; an upload is not (its body is spent).
+	for wait := gcsRetryWait; err == nil && retryable(resp.StatusCode) && req.Body == nil && wait <= 2*gcsRetryWait; wait *= 2 {
+		_ = resp.Body.Close() // a retried answer's body is not read
+		t := time.NewTimer(wait)
+		select {
+		case <-req.Context().Done():
+			t.Stop()
+			return nil, req.Context().Err()
+		case <-t.C:
+		}
+		resp, err = b.client.Do(req)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +132,15 @@ func (b *gcsBucket) do(req *http.Request) (*http.Response, error) {
 		e.Message = strings.TrimSpace(http.StatusText(resp.StatusCode))
 	}
 	return nil, e
+}
+
+// gcsRetryWait is the wait before the first retry of a read.
+const gcsRetryWait = 250 * time.Millisecond
+
+// retryable reports whether a status says to try again later.
+func retryable(code int) bool {
+	return code == http.StatusTooManyRequests || code == http.StatusInternalServerError ||
+		code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }
 
 // ErrorCode maps the API's statuses to gocloud's codes.
@@ -146,7 +169,7 @@ func (b *gcsBucket) As(any) bool { return false }
 func (b *gcsBucket) ErrorAs(err error, target any) bool { return errors.As(err, target) }
 
 func (b *gcsBucket) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.objectURL("", key), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.objectURL(key), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +195,7 @@ func (b *gcsBucket) Attributes(ctx context.Context, key string) (*driver.Attribu
 }
 
 func (b *gcsBucket) NewRangeReader(ctx context.Context, key string, offset, length int64, _ *driver.ReaderOptions) (driver.Reader, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.objectURL("/download", key)+"?alt=media", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.objectURL(key)+"?alt=media", nil)
 	if err != nil {
 		return nil, err
 	}

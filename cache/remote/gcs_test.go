@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ type fakeGCS struct {
 	nextID   int
 	// deny answers every request 403 when set.
 	deny bool
+	// busy answers that many reads 503 before serving them.
+	busy int
 }
 
 type fakeSession struct {
@@ -49,9 +52,13 @@ func (f *fakeGCS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "caller does not have storage.objects.get access")
 		return
 	}
+	if f.busy > 0 && r.Method == http.MethodGet {
+		f.busy--
+		fail(http.StatusServiceUnavailable, "backend busy")
+		return
+	}
 	path := r.URL.EscapedPath()
 	objPrefix := "/storage/v1/b/" + f.bucket + "/o/"
-	dlPrefix := "/download" + objPrefix
 	upPath := "/upload/storage/v1/b/" + f.bucket + "/o"
 	switch {
 	case strings.HasPrefix(path, "/session/") && r.Method == http.MethodDelete:
@@ -114,8 +121,8 @@ func (f *fakeGCS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			fail(http.StatusBadRequest, "uploadType")
 		}
-	case strings.HasPrefix(path, dlPrefix) && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		name, _ := urlUnescape(strings.TrimPrefix(path, dlPrefix))
+	case strings.HasPrefix(path, objPrefix) && r.URL.Query().Get("alt") == "media" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		name, _ := url.PathUnescape(strings.TrimPrefix(path, objPrefix))
 		b, ok := f.objs[name]
 		if !ok {
 			fail(http.StatusNotFound, "No such object: "+f.bucket+"/"+name)
@@ -125,7 +132,7 @@ func (f *fakeGCS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		_, _ = w.Write(b)
 	case strings.HasPrefix(path, objPrefix) && r.Method == http.MethodGet:
-		name, _ := urlUnescape(strings.TrimPrefix(path, objPrefix))
+		name, _ := url.PathUnescape(strings.TrimPrefix(path, objPrefix))
 		b, ok := f.objs[name]
 		if !ok {
 			fail(http.StatusNotFound, "No such object: "+f.bucket+"/"+name)
@@ -135,10 +142,6 @@ func (f *fakeGCS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		fail(http.StatusNotImplemented, r.Method+" "+path)
 	}
-}
-
-func urlUnescape(s string) (string, error) {
-	return strings.NewReplacer("%2F", "/", "%2f", "/").Replace(s), nil
 }
 
 // gs:// through the JSON API passes the whole remote scenario (push, pull,
@@ -171,8 +174,9 @@ func TestGCS(t *testing.T) {
 	}
 }
 
-// A gs:// bucket that refuses access is ErrAuth, naming where credentials
-// come from; an upload whose reader fails leaves no object.
+// A gs:// upload whose reader fails leaves no object and no resumable
+// session; a read the service answers 503 is retried; a bucket that
+// refuses access is ErrAuth, naming where credentials come from.
 func TestGCSRefusedAndPartial(t *testing.T) {
 	f := newFakeGCS("b")
 	srv := httptest.NewServer(f)
@@ -199,7 +203,25 @@ func TestGCSRefusedAndPartial(t *testing.T) {
 	}
 	f.mu.Unlock()
 
+	// A read answered "busy" is retried (twice at most).
+	if err := r.PutAction(ctx, digest, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
 	f.mu.Lock()
+	f.busy = 2
+	f.mu.Unlock()
+	if b, ok, err := r.GetAction(ctx, digest); err != nil || !ok || string(b) != "{}" {
+		t.Errorf("GetAction after two 503s: %q, %v, %v; want it retried", b, ok, err)
+	}
+	f.mu.Lock()
+	f.busy = 3
+	f.mu.Unlock()
+	if _, _, err := r.GetAction(ctx, digest); err == nil || !IsUnavailable(err) && !strings.Contains(err.Error(), "503") {
+		t.Errorf("GetAction after three 503s: %v; want the 503", err)
+	}
+
+	f.mu.Lock()
+	f.busy = 0
 	f.deny = true
 	f.mu.Unlock()
 	_, _, err = r.GetAction(ctx, digest)
