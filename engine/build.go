@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,6 +137,12 @@ func (e *Engine) Run(ctx context.Context) (*Summary, error) {
 	if err := e.dropStamp(); err != nil {
 		return nil, err
 	}
+	// Jobs left when the run ends (a step failed, the run was cancelled)
+	// are cancelled.
+	defer e.cancelExecutors()
+	if err := e.submitAhead(ctx); err != nil {
+		return nil, err
+	}
 
 	sel := e.selected()
 	type state struct {
@@ -180,18 +187,22 @@ func (e *Engine) Run(ctx context.Context) (*Summary, error) {
 				skip("not started: another step failed")
 				return
 			}
-			if s.Schema.Heavy {
-				heavy.Lock()
-				defer heavy.Unlock()
+			// A step another executor runs takes nothing of this
+			// machine but its download.
+			if e.executorOf(s) == nil {
+				if s.Schema.Heavy {
+					heavy.Lock()
+					defer heavy.Unlock()
+				}
+				// A step that says it needs several cores reserves
+				// them (at most -j, so it can run at all).
+				weight := int64(min(max(s.Resources.CPUs, 1), e.opts.Jobs))
+				if err := sem.Acquire(ctx, weight); err != nil {
+					skip("not started: the run was interrupted")
+					return
+				}
+				defer sem.Release(weight)
 			}
-			// A step that says it needs several cores reserves them
-			// (at most -j, so it can run at all).
-			weight := int64(min(max(s.Resources.CPUs, 1), e.opts.Jobs))
-			if err := sem.Acquire(ctx, weight); err != nil {
-				skip("not started: the run was interrupted")
-				return
-			}
-			defer sem.Release(weight)
 			if failed.Load() {
 				skip("not started: another step failed")
 				return
@@ -346,7 +357,22 @@ func (e *Engine) build(ctx context.Context, s *Step, upstream map[*Step]map[stri
 	if res.Reason == "" {
 		res.Reason = e.runReason(s, comps)
 	}
+	if e.opts.BuildOnly != nil && !slices.Contains(e.opts.BuildOnly, s.Addr) {
+		return fail(fmt.Errorf("its result (key %s) is neither in the local nor in the remote cache, and this run may only build %s: the job that builds it must have failed", shortDigest(res.Key), strings.Join(e.opts.BuildOnly, ", ")))
+	}
 	e.emit(Event{Type: EventStarted, Step: s.Addr})
+	if ex := e.executorOf(s); ex != nil {
+		ar, err := e.runOnExecutor(ctx, ex, s, res.Key)
+		if err != nil {
+			return fail(err)
+		}
+		r, outs, err := cached(ar, ex.Name())
+		if err != nil {
+			return fail(err)
+		}
+		r.Status = StatusRan
+		return r, outs
+	}
 	outs, err := e.execute(ctx, s, comps, res.Key, start)
 	if err != nil {
 		return fail(err)
@@ -536,6 +562,9 @@ func (e *Engine) LogDir(s *Step) string {
 // stateDir is where a step run with key keeps the checkpoints it resumes
 // from after an interruption (see steps.Invocation.StateDir).
 func (e *Engine) stateDir(key string) string {
+	if e.opts.StateDir != "" {
+		return filepath.Join(e.opts.StateDir, key)
+	}
 	return filepath.Join(e.buildDir, ".state", key)
 }
 

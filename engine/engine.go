@@ -49,6 +49,22 @@ type Options struct {
 	// Locked, when not nil, holds each step's key and output digests from
 	// the lockfile: a step whose key or outputs differ fails (run --locked).
 	Locked map[string]LockedStep
+	// Executors are the executors steps may run on, by name (the
+	// pipeline's executor blocks, made by the caller). Steps whose
+	// executor is not local are submitted to theirs when the run starts.
+	Executors map[string]Executor
+	// Executor, when set, overrides every step's executor: "local" runs
+	// them all in this process (run --executor).
+	Executor string
+	// BuildOnly, when set, are the only steps this run may execute; any
+	// other it needs must be cached, locally or on the remote, else it
+	// fails (the node side of an executor: its dependencies' jobs ran
+	// elsewhere).
+	BuildOnly []string
+	// StateDir, when set, replaces build/.state as the folder of the
+	// steps' checkpoints (a folder on a shared filesystem, so that a job
+	// requeued on another node resumes where the first left off).
+	StateDir string
 }
 
 // LockedStep is a step's entry in the lockfile.
@@ -77,6 +93,10 @@ type Engine struct {
 	digests  map[string]*digestMemo
 
 	remote *remoteState
+
+	// submitted are the steps whose jobs an executor has.
+	submitMu  sync.Mutex
+	submitted map[string]bool
 }
 
 type digestMemo struct {

@@ -39,6 +39,9 @@ type Pipeline struct {
 	Variables map[string]cty.Value
 	// Cache is the pipeline's cache block (zero when absent).
 	Cache CacheConfig
+	// Executors are the pipeline's executor blocks, by name: where steps
+	// with executor = NAME run (see Executor).
+	Executors map[string]*ExecutorConfig
 	// Steps are in file order.
 	Steps  []*Step
 	byAddr map[string]*Step
@@ -69,6 +72,9 @@ type Step struct {
 	// Resources are what the step says it needs (zero when it says
 	// nothing): the local scheduler reserves its CPUs.
 	Resources steps.Resources
+	// Executor names where the step runs when it is stale: "" or "local"
+	// for this process, else an executor block's name.
+	Executor string
 	// attrRanges locate each attribute for diagnostics.
 	attrRanges map[string]hcl.Range
 	attrs      hcl.Attributes
@@ -157,6 +163,7 @@ var topSchema = &hcl.BodySchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"kind", "name"}},
 		{Type: "cache"},
+		{Type: "executor", LabelNames: []string{"name"}},
 	},
 }
 
@@ -205,13 +212,15 @@ type stepRef struct {
 
 func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
 	content, diags := file.Body.Content(topSchema)
-	var varBlocks, stepBlocks, cacheBlocks []*hcl.Block
+	var varBlocks, stepBlocks, cacheBlocks, execBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
 			varBlocks = append(varBlocks, b)
 		case "cache":
 			cacheBlocks = append(cacheBlocks, b)
+		case "executor":
+			execBlocks = append(execBlocks, b)
 		default:
 			stepBlocks = append(stepBlocks, b)
 		}
@@ -219,6 +228,7 @@ func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
 	vars, vdiags := l.loadVariables(varBlocks, opts)
 	diags = append(diags, vdiags...)
 	l.p.Variables = vars
+	diags = append(diags, l.loadExecutors(execBlocks, l.varContext())...)
 	diags = append(diags, l.declareSteps(stepBlocks, l.varContext())...)
 	if diags.HasErrors() {
 		return diags
@@ -294,6 +304,12 @@ func (l *loader) declareSteps(blocks []*hcl.Block, varCtx *hcl.EvalContext) hcl.
 			outs, d := declaredOutputs(s, od, varCtx)
 			diags = append(diags, d...)
 			s.Schema.Outputs = outs
+		}
+		if a, ok := content.Attributes[ExecutorAttr]; ok {
+			name, d := l.stepExecutor(s, a, varCtx)
+			diags = append(diags, d...)
+			s.Executor = name
+			delete(s.attrs, ExecutorAttr)
 		}
 		if a, ok := content.Attributes[EnabledAttr]; ok {
 			on, d := enabled(a, varCtx)
@@ -380,7 +396,7 @@ func (l *loader) varContext() *hcl.EvalContext {
 }
 
 func bodySchema(s steps.Schema) *hcl.BodySchema {
-	bs := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: EnabledAttr}}}
+	bs := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: EnabledAttr}, {Name: ExecutorAttr}}}
 	for _, a := range s.Attributes {
 		bs.Attributes = append(bs.Attributes, hcl.AttributeSchema{Name: a.Name, Required: a.Required})
 	}

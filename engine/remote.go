@@ -75,6 +75,9 @@ func (e *Engine) UseRemote(r Remote, mode RemoteMode) error {
 	return nil
 }
 
+// HasRemote reports whether the engine uses a remote cache.
+func (e *Engine) HasRemote() bool { return e.remote != nil }
+
 func (e *Engine) remoteActive() *remoteState {
 	rs := e.remote
 	if rs == nil || rs.disabled.Load() {

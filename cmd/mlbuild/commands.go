@@ -32,6 +32,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	jobs := fs.Int("j", runtime.NumCPU(), "run at most N steps at once (at least 1)")
 	every := fs.Duration("progress-every", defaultProgressEvery, "when stderr is not a terminal (a CI log, a file), print each running step's progress this often (0: never)")
 	locked := fs.Bool("locked", false, "fail if any step's key or outputs differ from mlbuild.lock, and leave it unchanged (for CI)")
+	executor := fs.String("executor", "", "where stale steps run: local (this process) or slurm (Slurm jobs), whatever the steps say (default: each step's executor, local unless it names one)")
 	p, rest, err := c.parsePipeline(fs, args, stderr)
 	if err != nil {
 		return err
@@ -51,8 +52,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	execs, err := c.executors(p, *executor)
+	if err != nil {
+		fmt.Fprintln(stderr, "mlbuild run: "+err.Error())
+		return exitError{2}
+	}
 	out := newRunPrinterWith(stdout, stderr, printerOptions{json: c.json, every: *every})
-	opts := engine.Options{Jobs: *jobs, Targets: targets, Rebuild: rebuild, OnEvent: out.event, Workspace: c.workspace}
+	opts := engine.Options{Jobs: *jobs, Targets: targets, Rebuild: rebuild, OnEvent: out.event, Workspace: c.workspace,
+		Executors: execs, Executor: *executor}
 	if *locked {
 		opts.Locked = lock.locked()
 	}

@@ -29,7 +29,7 @@ import (
 const usage = `mlbuild builds ML artifacts from a pipeline of steps, rerunning only what changed.
 
 Usage:
-  mlbuild run [FILE] [--target KIND.NAME]... [-var NAME=VALUE]... [-var-file F]... [-j N] [--rebuild KIND.NAME]... [--locked] [--json]
+  mlbuild run [FILE] [--target KIND.NAME]... [-var NAME=VALUE]... [-var-file F]... [-j N] [--rebuild KIND.NAME]... [--locked] [--executor local|slurm] [--json]
   mlbuild plan [FILE]               which steps would run, and why
   mlbuild explain [FILE] KIND.NAME  a step's key components beside its last cached run's
   mlbuild graph [FILE] [--format dot|mermaid|json]
@@ -40,6 +40,7 @@ Usage:
   mlbuild tokenize --model DIR [--special]      JSON lines {"text"} on stdin -> {"text","ids"}
   mlbuild generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]
   mlbuild chat --model DIR [--system TEXT]      a conversation with the model and the get_weather tool
+  mlbuild exec-step --step KIND.NAME [-var ...] FILE   build one step on a cluster node (what a Slurm job runs)
   mlbuild version
 
 FILE defaults to the only .hcl file with steps in the working directory.
@@ -114,6 +115,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdChat(ctx, rest, os.Stdin, stdout, stderr)
 	case "cache":
 		return cmdCache(ctx, rest, stdout, stderr)
+	case "exec-step":
+		return cmdExecStep(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -134,7 +137,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // commands are dispatch's command names, for suggestions.
-var commands = []string{"run", "plan", "explain", "graph", "show", "verify", "tokenize", "generate", "chat", "cache", "version", "help"}
+var commands = []string{"run", "plan", "explain", "graph", "show", "verify", "tokenize", "generate", "chat", "cache", "exec-step", "version", "help"}
 
 // listFlag collects a repeatable flag.
 type listFlag []string
