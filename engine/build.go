@@ -341,15 +341,19 @@ func (e *Engine) build(ctx context.Context, s *Step, upstream map[*Step]map[stri
 				}
 			}
 		}
-		if ar := e.pullRemote(ctx, s, res.Key); ar != nil {
-			r, outs, err := cached(ar, "remote")
-			if err == nil {
-				return r, outs
+		// A step whose job was submitted for this run gets its result
+		// through the job (below), which may already have uploaded it.
+		if !e.wasSubmitted(s.Addr) {
+			if ar := e.pullRemote(ctx, s, res.Key); ar != nil {
+				r, outs, err := cached(ar, "remote")
+				if err == nil {
+					return r, outs
+				}
+				if errors.Is(err, errLockMismatch) {
+					return fail(err)
+				}
+				e.warn(s.Addr, fmt.Sprintf("%s: restoring the result from remote cache %s failed (%v); rebuilding the step", s.Addr, e.remote.r, err))
 			}
-			if errors.Is(err, errLockMismatch) {
-				return fail(err)
-			}
-			e.warn(s.Addr, fmt.Sprintf("%s: restoring the result from remote cache %s failed (%v); rebuilding the step", s.Addr, e.remote.r, err))
 		}
 	} else {
 		res.Reason = "forced by --rebuild"

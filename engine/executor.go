@@ -252,6 +252,13 @@ func (e *Engine) submitAhead(ctx context.Context) error {
 	return nil
 }
 
+// wasSubmitted reports whether the step's job was submitted in this run.
+func (e *Engine) wasSubmitted(addr string) bool {
+	e.submitMu.Lock()
+	defer e.submitMu.Unlock()
+	return e.submitted[addr]
+}
+
 // submitNow submits a step's job when it was not submitted ahead (it
 // needed a step this process ran); its dependencies have ended.
 func (e *Engine) submitNow(ctx context.Context, ex Executor, s *Step) error {

@@ -19,34 +19,13 @@ import (
 	"github.com/mlbuild/mlbuild/steps"
 )
 
-var cluster *slurmtest.Cluster
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if cluster != nil {
-		cluster.Stop()
-		_ = os.RemoveAll(cluster.Dir)
-	}
+	slurmtest.StopShared()
 	os.Exit(code)
 }
 
-// start returns the package's cluster, starting it on first use, and
-// points the Slurm clients at it.
-func start(t *testing.T) *slurmtest.Cluster {
-	t.Helper()
-	slurmtest.Require(t)
-	if cluster == nil {
-		dir, err := os.MkdirTemp("", "slurmtest-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cluster, err = slurmtest.Start(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("SLURM_CONF", cluster.Conf)
-	return cluster
-}
+func start(t *testing.T) *slurmtest.Cluster { return slurmtest.Shared(t) }
 
 // fakeMlbuild stands in for mlbuild on the node: it prints its arguments
 // and then does what the step's name says: fail, sleep, or record when it

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -145,6 +146,7 @@ SchedulerParameters=sched_interval=1,bf_interval=1
 ReturnToService=2
 MpiDefault=none
 MinJobAge=3600
+DefMemPerCPU=1000
 KillWait=2
 MessageTimeout=20
 InactiveLimit=0
@@ -235,4 +237,72 @@ func waitFor(limit time.Duration, ok func() bool) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
+}
+
+var (
+	sharedMu sync.Mutex
+	shared   *Cluster
+)
+
+// Shared returns the test binary's cluster, starting it on first use (it
+// skips or, in CI, fails the test where none can start), and points the
+// Slurm clients at it (SLURM_CONF, for the test). The test binary's
+// TestMain calls StopShared.
+func Shared(t testing.TB) *Cluster {
+	t.Helper()
+	Require(t)
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared == nil {
+		dir, err := os.MkdirTemp("", "slurmtest-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shared, err = Start(dir); err != nil {
+			_ = os.RemoveAll(dir)
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("SLURM_CONF", shared.Conf)
+	return shared
+}
+
+// StopShared stops the shared cluster, if one was started, and removes
+// its folder.
+func StopShared() {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared != nil {
+		shared.Stop()
+		_ = os.RemoveAll(shared.Dir)
+		shared = nil
+	}
+}
+
+// Jobs lists the cluster's jobs (completed ones too, for MinJobAge): name
+// and state by job ID.
+func (c *Cluster) Jobs() (map[string][2]string, error) {
+	out, err := c.Command("scontrol", "show", "job", "-o").Output()
+	if err != nil {
+		return nil, fmt.Errorf("scontrol show job: %w", err)
+	}
+	jobs := map[string][2]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		var id, name, state string
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "JobId":
+				id = v
+			case "JobName":
+				name = v
+			case "JobState":
+				state = v
+			}
+		}
+		if id != "" {
+			jobs[id] = [2]string{name, state}
+		}
+	}
+	return jobs, nil
 }
