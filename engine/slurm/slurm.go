@@ -357,7 +357,7 @@ func (x *Executor) stream(j *job, output func(string), final bool) {
 	if err != nil {
 		return
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	if _, err := f.Seek(j.offset, io.SeekStart); err != nil {
 		return
 	}
@@ -432,7 +432,7 @@ func tail(path string, n int) string {
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	var lines []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

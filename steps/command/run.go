@@ -232,7 +232,7 @@ func (e *failure) tail() string {
 // and stderr line by line to the engine and into the step's log folder,
 // and waits. When ctx ends, the whole group is killed (a sandbox's
 // processes die with it).
-func execute(ctx context.Context, inv *steps.Invocation, cmd *exec.Cmd, secrets []string) error {
+func execute(ctx context.Context, inv *steps.Invocation, cmd *exec.Cmd, secrets []string) (err error) {
 	logDir := inv.LogDir
 	if logDir == "" {
 		logDir = inv.TempDir
@@ -255,12 +255,20 @@ func execute(ctx context.Context, inv *steps.Invocation, cmd *exec.Cmd, secrets 
 	if err != nil {
 		return fmt.Errorf("create the step's log: %w", err)
 	}
-	defer outLog.Close()
 	errLog, err := os.Create(filepath.Join(logDir, "stderr.log"))
 	if err != nil {
+		_ = outLog.Close()
 		return fmt.Errorf("create the step's log: %w", err)
 	}
-	defer errLog.Close()
+	// The logs are closed (and a failure to write them reported) once the
+	// command has ended.
+	defer func() {
+		for _, f := range []*os.File{outLog, errLog} {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("write the step's log: %w", cerr)
+			}
+		}
+	}()
 
 	// Pdeathsig is sent when the thread that started the child exits, so
 	// the start happens on a thread that stays while the child lives.
