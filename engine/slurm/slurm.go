@@ -27,9 +27,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,7 +71,7 @@ type Config struct {
 // its place in the pipeline.
 func ParseConfig(c *engine.ExecutorConfig) (Config, error) {
 	cfg := Config{GPUs: "gres", Poll: 2 * time.Second}
-	for _, name := range sortedKeys(c.Attrs) {
+	for _, name := range slices.Sorted(maps.Keys(c.Attrs)) {
 		v := c.Attrs[name]
 		str := func() (string, error) {
 			if v.IsNull() || v.Type() != cty.String {
@@ -488,14 +490,6 @@ func (x *Executor) Jobs() map[string]string {
 	return m
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
 
 // StateDir is the folder of checkpoints jobs share with the submitter.
 func StateDir(workspace string) string {

@@ -28,10 +28,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -164,7 +166,7 @@ func decode(inv *steps.Invocation) (*config, error) {
 	if len(c.Run) == 0 || c.Run[0] == "" {
 		return nil, &steps.AttrError{Attr: "run", Msg: `must name a program and its arguments, like ["python3", "count.py"]`}
 	}
-	for _, k := range sortedKeys(c.Env) {
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) { // the same first problem on every run
 		switch {
 		case !envName.MatchString(k):
 			return nil, &steps.AttrError{Attr: "env", Msg: fmt.Sprintf("%q is not a variable name (letters, digits and '_', not starting with a digit)", k)}
@@ -357,15 +359,4 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 		return err
 	}
 	return run(ctx, inv, c)
-}
-
-// sortedKeys are m's keys in order, so that the first problem reported is
-// the same on every run.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
