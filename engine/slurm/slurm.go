@@ -490,7 +490,6 @@ func (x *Executor) Jobs() map[string]string {
 	return m
 }
 
-
 // StateDir is the folder of checkpoints jobs share with the submitter.
 func StateDir(workspace string) string {
 	return filepath.Join(workspace, engine.BuildDirName, ".state")
