@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -123,8 +124,10 @@ type Template struct {
 //go:embed templates.json
 var builtinJSON []byte
 
-// builtin holds the built-in templates in file order (Detect's order).
-var builtin = mustParseList(builtinJSON)
+// builtin returns the built-in templates in file order (Detect's order),
+// parsed on first use: a program that never renders a chat does not pay for
+// it at start-up.
+var builtin = sync.OnceValue(func() []*Template { return mustParseList(builtinJSON) })
 
 func mustParseList(data []byte) []*Template {
 	ts, err := ParseTemplates(data)
@@ -168,8 +171,8 @@ func ParseTemplates(data []byte) ([]*Template, error) {
 
 // Names returns the names of the built-in templates, sorted.
 func Names() []string {
-	names := make([]string, len(builtin))
-	for i, t := range builtin {
+	names := make([]string, len(builtin()))
+	for i, t := range builtin() {
 		names[i] = t.Name
 	}
 	sort.Strings(names)
@@ -178,7 +181,7 @@ func Names() []string {
 
 // Lookup returns a copy of the built-in template name.
 func Lookup(name string) (*Template, error) {
-	for _, t := range builtin {
+	for _, t := range builtin() {
 		if t.Name == name {
 			return t.clone(), nil
 		}

@@ -76,7 +76,7 @@ func containsAll(s string, subs []string) bool {
 // tokens are <unk>, <s> and </s> and that has no chat_template (Mistral-7B's
 // own file) is taken to be Mistral, the built-in SentencePiece family.
 func Detect(tokenizerConfigJSON []byte) (name string, ok bool) {
-	return detect(builtin, tokenizerConfigJSON)
+	return detect(builtin(), tokenizerConfigJSON)
 }
 
 func detect(templates []*Template, data []byte) (string, bool) {

@@ -96,7 +96,7 @@ func containsAny(s string, subs []string) bool {
 // its rendering.
 func FuzzParseTemplates(f *testing.F) {
 	f.Add(builtinJSON)
-	for _, t := range builtin {
+	for _, t := range builtin() {
 		b, err := json.Marshal([]*Template{t})
 		if err != nil {
 			f.Fatal(err)
@@ -181,14 +181,14 @@ func FuzzParseTemplates(f *testing.F) {
 // template trims).
 func FuzzCut(f *testing.F) {
 	conv := fuzzSeedConversation(f)
-	for i, tm := range builtin {
+	for i, tm := range builtin() {
 		f.Add(uint8(i), "The forecast says rain."+tm.Assistant.Suffix+tm.StopStrings[0]+" and more", conv, "Bring an umbrella, and a lawyer.")
 		f.Add(uint8(i), tm.Render([]Message{{Role: RoleAssistant, Content: "x"}}, false), "1hi", " padded \n")
 		f.Add(uint8(i), "no stop at all", "", "")
 		f.Add(uint8(i), strings.Join(tm.StopStrings, ""), "0sys\x1e1q", "<|end|>")
 	}
 	f.Fuzz(func(t *testing.T, idx uint8, generated, conversation, answer string) {
-		tm := builtin[int(idx)%len(builtin)]
+		tm := builtin()[int(idx)%len(builtin())]
 		content, stop, ok := tm.Cut(generated)
 		at, n := firstStop(generated, tm.StopStrings)
 		if ok != (at >= 0) {
@@ -242,14 +242,14 @@ func FuzzCut(f *testing.F) {
 // conversation is not a conversation.
 func FuzzParseRender(f *testing.F) {
 	conv := fuzzSeedConversation(f)
-	for i := range builtin {
+	for i := range builtin() {
 		f.Add(uint8(i), conv)
 		f.Add(uint8(i), "1What's up?\x1e2 Nothing. \x1e4aside\x1e3{}")
 		f.Add(uint8(i), "")
 		f.Add(uint8(i), "1\x1e2\x1e\x1e3")
 	}
 	f.Fuzz(func(t *testing.T, idx uint8, conversation string) {
-		tm := builtin[int(idx)%len(builtin)]
+		tm := builtin()[int(idx)%len(builtin())]
 		msgs := fuzzMessages(conversation)
 		text := tm.Render(msgs, false)
 		segs := tm.RenderSegments(msgs)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // TwainBotName is the name of TwainBot's chat template: the format of the
@@ -18,9 +19,9 @@ import (
 const TwainBotName = "twainbot"
 
 // TwainBot returns TwainBot's template (a copy of the built-in "twainbot").
-func TwainBot() *Template { return twainbot.clone() }
+func TwainBot() *Template { return twainbot().clone() }
 
-var twainbot = mustLookup(TwainBotName)
+var twainbot = sync.OnceValue(func() *Template { return mustLookup(TwainBotName) })
 
 func mustLookup(name string) *Template {
 	t, err := Lookup(name)

@@ -63,7 +63,7 @@ func (s *matSrc) at(i, j int) float32 {
 	case BF16:
 		return BF16ToFloat32(s.u16[idx])
 	default:
-		return f16Table[s.u16[idx]]
+		return f16Table()[s.u16[idx]]
 	}
 }
 
@@ -78,9 +78,9 @@ func (s *matSrc) loadRow(dst []float32, idx int) {
 			dst[i] = math.Float32frombits(uint32(h) << 16)
 		}
 	default:
-		src := s.u16[idx : idx+len(dst)]
+		src, table := s.u16[idx:idx+len(dst)], f16Table()
 		for i, h := range src {
-			dst[i] = f16Table[h]
+			dst[i] = table[h]
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 )
 
 // DType is the element type of a tensor's storage.
@@ -310,15 +311,17 @@ func MatMulBackward(be Backend, da, db, dc, a, b *Tensor, transA, transB bool, b
 func BF16ToFloat32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
 
 // F16ToFloat32 widens an IEEE half-precision bit pattern.
-func F16ToFloat32(h uint16) float32 { return f16Table[h] }
+func F16ToFloat32(h uint16) float32 { return f16Table()[h] }
 
-var f16Table = func() []float32 {
+// f16Table maps every half-precision bit pattern to its value, built on
+// first use (256 KiB a program that never reads f16 weights does not pay).
+var f16Table = sync.OnceValue(func() []float32 {
 	t := make([]float32, 1<<16)
 	for i := range t {
 		t[i] = f16Convert(uint16(i))
 	}
 	return t
-}()
+})
 
 func f16Convert(h uint16) float32 {
 	sign := uint32(h>>15) << 31

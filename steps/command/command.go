@@ -32,7 +32,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -41,6 +40,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 	"github.com/mlbuild/mlbuild/steps"
 )
 
@@ -107,7 +107,7 @@ type config struct {
 // OutputsAttr implements steps.OutputDeclarer.
 func (Kind) OutputsAttr() string { return "outputs" }
 
-var outputName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+var outputName = lazyre.New(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
 // DeclareOutputs implements steps.OutputDeclarer: each entry of outputs
 // is an output, a path ending in "/" a folder.
@@ -150,7 +150,7 @@ func (Kind) DeclareOutputs(v cty.Value) ([]steps.Output, error) {
 	return outs, nil
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Validate implements steps.Validator.
 func (Kind) Validate(inv *steps.Invocation) error {
@@ -270,7 +270,7 @@ func wholeCount(v cty.Value) (int, error) {
 	return 0, errors.New("not a number")
 }
 
-var memoryRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(i?B?)$`)
+var memoryRE = lazyre.New(`^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(i?B?)$`)
 
 // memory parses a size: a number of bytes, or a number with K, M, G or T
 // (binary, as Slurm reads them: 8G = 8GiB), optionally followed by iB or B.

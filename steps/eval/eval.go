@@ -37,6 +37,7 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/zclconf/go-cty/cty"
@@ -49,7 +50,7 @@ import (
 )
 
 // twainbot is the chat format of the conversations eval scores and prompts with.
-var twainbot = chat.TwainBot()
+var twainbot = sync.OnceValue(chat.TwainBot)
 
 func init() { steps.Register(Kind{}) }
 
@@ -267,7 +268,7 @@ func toolConversations(recs []valRecord, limit int) []toolConv {
 		msgs := r.rec.Messages
 		if len(msgs) == 0 {
 			var err error
-			if msgs, err = twainbot.Parse(r.rec.Text); err != nil {
+			if msgs, err = twainbot().Parse(r.rec.Text); err != nil {
 				continue
 			}
 		}

@@ -41,7 +41,7 @@ func weatherRecord(t *testing.T, question, location, date string) trainingdata.R
 		{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()},
 		{Role: chat.RoleAssistant, Content: fmt.Sprintf("Expect %s and %d°C in %s.", res.Condition, res.TempC, location)},
 	}
-	return trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs,
+	return trainingdata.Record{Text: twainbot().Render(msgs, false), Messages: msgs,
 		Call: trainingdata.CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]}}
 }
 

@@ -54,7 +54,7 @@ func loadLM(in steps.InputFile, be tensor.Backend) (*lm, error) {
 		return nil, fmt.Errorf("model %s: its tokenizer.json has %d tokens but config.json's vocab_size is %d", name, tok.VocabSize(), m.Config.VocabSize)
 	}
 	l := &lm{m: m, tok: tok, enc: trainingdata.NewEncoder(tok), specialTags: true, stopIDs: map[int]string{}}
-	for _, tag := range twainbot.SpecialTokens {
+	for _, tag := range twainbot().SpecialTokens {
 		id, ok := tok.TokenID(tag)
 		if !ok || !tok.IsSpecial(id) {
 			l.specialTags = false
@@ -126,20 +126,20 @@ func crossEntropy(logits []float32, label int) float64 {
 	return mx + math.Log(s) - float64(logits[label])
 }
 
-// encodePrompt encodes twainbot.Render(msgs, true) the way
+// encodePrompt encodes twainbot().Render(msgs, true) the way
 // trainingdata encodes the same text in training: whole when the chat tags
 // are special tokens, else BOS and then each prompt/completion segment of
-// twainbot.RenderSegments on its own.
+// twainbot().RenderSegments on its own.
 func (l *lm) encodePrompt(msgs []chat.Message) []int {
 	if l.specialTags {
-		return l.tok.Encode(twainbot.Render(msgs, true), true)
+		return l.tok.Encode(twainbot().Render(msgs, true), true)
 	}
-	segs := twainbot.RenderSegments(msgs)
+	segs := twainbot().RenderSegments(msgs)
 	// The rendering ends with EndTag in a prompt segment (msgs end with a
 	// user or tool message); a generation prompt opens an assistant turn
 	// there instead.
 	last := &segs[len(segs)-1]
-	last.Text = strings.TrimSuffix(last.Text, twainbot.Closing) + twainbot.GenerationPrompt
+	last.Text = strings.TrimSuffix(last.Text, twainbot().Closing) + twainbot().GenerationPrompt
 	ids := l.tok.Encode("", true)
 	for _, s := range segs {
 		ids = l.tok.AppendEncode(ids, s.Text, false)
@@ -153,7 +153,7 @@ func (l *lm) encodePrompt(msgs []chat.Message) []int {
 // reaches a chat tag (for tokenizers that spell the tags as several
 // tokens).
 func (l *lm) generator(maxNew int) generateFunc {
-	stops := twainbot.SpecialTokens
+	stops := twainbot().SpecialTokens
 	return func(ctx context.Context, msgs []chat.Message) (generation, error) {
 		ids := l.encodePrompt(msgs)
 		budget := min(maxNew, l.context-len(ids))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	mlconfig "github.com/mlbuild/mlbuild/ml/config"
 	"github.com/mlbuild/mlbuild/ml/plot"
@@ -242,12 +243,13 @@ func mark(ok bool) string {
 	return "✗"
 }
 
-var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"callText": callText,
-	"expr":     weather.FormatExpr,
-	"mark":     mark,
-	"inc":      func(i int) int { return i + 1 },
-}).Parse(`<!DOCTYPE html>
+var reportTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"callText": callText,
+		"expr":     weather.FormatExpr,
+		"mark":     mark,
+		"inc":      func(i int) int { return i + 1 },
+	}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -296,6 +298,7 @@ exact arguments: <span class="{{if .ExactArgs}}ok{{else}}bad{{end}}">{{mark .Exa
 answer uses result: <span class="{{if .UsesResult}}ok{{else}}bad{{end}}">{{mark .UsesResult}}</span>{{if .Evidence}} <span class="doc">({{.Evidence}})</span>{{end}}
 <details><summary>transcript</summary>{{template "transcript" .Outcome}}</details>{{end}}
 `))
+})
 
 // renderHTML renders report.html with the plots embedded as data URIs.
 func renderHTML(rep *Report, pngs map[string][]byte) ([]byte, error) {
@@ -308,7 +311,7 @@ func renderHTML(rep *Report, pngs map[string][]byte) ([]byte, error) {
 		plots = append(plots, plotRef{Name: name, URI: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(pngs[name]))})
 	}
 	var buf bytes.Buffer
-	err := reportTemplate.Execute(&buf, struct {
+	err := reportTemplate().Execute(&buf, struct {
 		Rep   *Report
 		Rows  []metricRow
 		Plots []plotRef

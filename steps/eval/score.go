@@ -36,7 +36,7 @@ type generation struct {
 }
 
 // generateFunc writes the next assistant turn of a conversation: the
-// continuation of twainbot.Render(msgs, true), greedy, up to a stop.
+// continuation of twainbot().Render(msgs, true), greedy, up to a stop.
 // Tests script it; Run uses a model.
 type generateFunc func(ctx context.Context, msgs []chat.Message) (generation, error)
 

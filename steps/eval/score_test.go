@@ -241,7 +241,7 @@ func TestCutAfterCall(t *testing.T) {
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 func TestCutAtTag(t *testing.T) {
-	tags := twainbot.SpecialTokens
+	tags := twainbot().SpecialTokens
 	for _, tc := range []struct{ in, text, tag string }{
 		{"Thought: x\n<tool_call>f()</tool_call>\n<|tool|>\nmore<|end|>", "Thought: x\n<tool_call>f()</tool_call>\n", StopTool},
 		{"answer\n<|end|><|tool|>", "answer\n", StopEnd},

@@ -15,7 +15,7 @@ func writeTinyModel(t *testing.T, seed uint64, specialTags bool) string {
 	dir := t.TempDir()
 	spec := tinymodel.Spec{Seed: seed, VocabSize: 128, MaxPositions: 4096, Chars: []string{"\n"}}
 	if specialTags {
-		spec.Specials = twainbot.SpecialTokens
+		spec.Specials = twainbot().SpecialTokens
 	}
 	for c := ' '; c <= '~'; c++ {
 		spec.Chars = append(spec.Chars, string(c))

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/tensor"
@@ -45,7 +46,7 @@ type Record struct {
 }
 
 // twainbot is the chat format of conversations.
-var twainbot = chat.TwainBot()
+var twainbot = sync.OnceValue(chat.TwainBot)
 
 // IgnoreIndex is the label of tokens that are not trained on.
 const IgnoreIndex = tensor.IgnoreIndex
@@ -96,7 +97,7 @@ func NewEncoder(tok *tokenizer.Tokenizer) *Encoder {
 		}
 		e.tags[id] = r
 	}
-	if id, ok := tok.TokenID(twainbot.Closing); ok && e.tags != nil && tok.IsSpecial(id) {
+	if id, ok := tok.TokenID(twainbot().Closing); ok && e.tags != nil && tok.IsSpecial(id) {
 		e.end = id
 	} else {
 		e.tags = nil
@@ -109,7 +110,7 @@ func (e *Encoder) Tokenizer() *tokenizer.Tokenizer { return e.tok }
 
 // Encode encodes one record's text.
 func (e *Encoder) Encode(text string) Example {
-	if msgs, err := twainbot.Parse(text); err == nil {
+	if msgs, err := twainbot().Parse(text); err == nil {
 		return e.encodeChat(text, msgs)
 	}
 	ids := e.tok.Encode(text, true)
@@ -171,10 +172,10 @@ func (e *Encoder) encodeChat(text string, msgs []chat.Message) Example {
 	for i := range labels {
 		labels[i] = IgnoreIndex
 	}
-	segs := twainbot.RenderSegments(msgs)
+	segs := twainbot().RenderSegments(msgs)
 	if last := &segs[len(segs)-1]; endsAtCall(msgs) && last.Train {
-		last.Text = strings.TrimSuffix(last.Text, twainbot.Closing)
-		segs = append(segs, chat.Segment{Text: twainbot.Closing})
+		last.Text = strings.TrimSuffix(last.Text, twainbot().Closing)
+		segs = append(segs, chat.Segment{Text: twainbot().Closing})
 	}
 	for _, s := range segs {
 		seg := e.tok.Encode(s.Text, false)
@@ -201,7 +202,7 @@ func endsAtCall(msgs []chat.Message) bool {
 
 // roleTag is the tag that opens a TwainBot turn of role: "<|user|>" (the
 // turn's prefix without its newline).
-func roleTag(role string) string { return strings.TrimSuffix(twainbot.TurnOf(role).Prefix, "\n") }
+func roleTag(role string) string { return strings.TrimSuffix(twainbot().TurnOf(role).Prefix, "\n") }
 
 func (e *Encoder) isNewline(id int) bool {
 	s, ok := e.tok.IDToken(id)
@@ -290,7 +291,7 @@ func PromptDocument(msgs []chat.Message, seen map[string]bool) string {
 // mode takes from a record's text: prose unchanged, and a conversation
 // whole, as its PromptDocument, or not at all ("", false).
 func PretrainingText(text, mode string, seen map[string]bool) (string, bool) {
-	msgs, err := twainbot.Parse(text)
+	msgs, err := twainbot().Parse(text)
 	if err != nil || mode == ConversationsAll {
 		return text, true
 	}

@@ -16,12 +16,12 @@ func charTokenizer(t *testing.T, specialTags bool, texts ...string) *tokenizer.T
 	t.Helper()
 	var specials []string
 	if specialTags {
-		specials = twainbot.SpecialTokens
+		specials = twainbot().SpecialTokens
 	}
 	seen := map[string]bool{}
 	var chars []string
 	for _, s := range texts {
-		for _, tag := range twainbot.SpecialTokens {
+		for _, tag := range twainbot().SpecialTokens {
 			if specialTags {
 				s = strings.ReplaceAll(s, tag, "")
 			}
@@ -83,7 +83,7 @@ func TestConversationLabels(t *testing.T) {
 		}
 		full := trainedText(t, tok, enc.Encode(answered))
 		cut := trainedText(t, tok, enc.Encode(callOnly))
-		wantFull := "Thought: Paris.\n" + call + "\n" + "<|tool|>" + "Warm.\n" + twainbot.Closing
+		wantFull := "Thought: Paris.\n" + call + "\n" + "<|tool|>" + "Warm.\n" + twainbot().Closing
 		wantCut := "Thought: Paris.\n" + call + "\n"
 		if full != wantFull {
 			t.Errorf("special %v: answered conversation trains %q, want %q", special, full, wantFull)
@@ -92,11 +92,11 @@ func TestConversationLabels(t *testing.T) {
 			t.Errorf("special %v: call-only conversation trains %q, want %q", special, cut, wantCut)
 		}
 		ex := enc.Encode(callOnly)
-		if last, _ := tok.IDToken(ex.IDs[len(ex.IDs)-1]); !ex.Chat || (special && last != twainbot.Closing) {
-			t.Errorf("special %v: not encoded as a conversation ending in %s", special, twainbot.Closing)
+		if last, _ := tok.IDToken(ex.IDs[len(ex.IDs)-1]); !ex.Chat || (special && last != twainbot().Closing) {
+			t.Errorf("special %v: not encoded as a conversation ending in %s", special, twainbot().Closing)
 		}
 	}
 }
 
 // render writes a finished TwainBot conversation.
-func render(msgs []chat.Message) string { return twainbot.Render(msgs, false) }
+func render(msgs []chat.Message) string { return twainbot().Render(msgs, false) }

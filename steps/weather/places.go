@@ -2,6 +2,7 @@ package weather
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
@@ -126,7 +127,7 @@ var places = []Place{
 }
 
 // placeIndex maps LocationKey of every name and alias to its place.
-var placeIndex = func() map[string]int {
+var placeIndex = sync.OnceValue(func() map[string]int {
 	idx := map[string]int{}
 	add := func(name string, i int) {
 		k := LocationKey(name)
@@ -146,7 +147,7 @@ var placeIndex = func() map[string]int {
 		}
 	}
 	return idx
-}()
+})
 
 // Places returns the built-in places in a fixed order (a copy).
 func Places() []Place {
@@ -161,7 +162,7 @@ func Places() []Place {
 // LookupPlace returns the built-in place that location names (by canonical
 // name, city, "City, State" or alias, compared by LocationKey).
 func LookupPlace(location string) (Place, bool) {
-	i, ok := placeIndex[LocationKey(location)]
+	i, ok := placeIndex()[LocationKey(location)]
 	if !ok {
 		return Place{}, false
 	}
