@@ -790,3 +790,47 @@ func TestHugeNumberMessageIsFast(t *testing.T) {
 		t.Fatalf("load: %v", err)
 	}
 }
+
+// TestExecutorChoice: a step's executor comes from its executor attribute,
+// else from the executor block that says default = true; unknown names and
+// two defaults are diagnostics.
+func TestExecutorChoice(t *testing.T) {
+	env := newEnv(t, `
+executor "slurm" {
+  default   = true
+  partition = "gpu"
+}
+step "concat" "a" {
+  sources = ["a.txt"]
+}
+step "concat" "b" {
+  sources  = ["a.txt"]
+  executor = "local"
+}
+`)
+	env.write("a.txt", "x")
+	p, err := env.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := p.Step("concat.a")
+	b, _ := p.Step("concat.b")
+	if a.Executor != "slurm" || b.Executor != LocalExecutor {
+		t.Fatalf("executors: a %q, b %q", a.Executor, b.Executor)
+	}
+	if c := p.Executors["slurm"]; !c.Default || c.Attrs["partition"].AsString() != "gpu" {
+		t.Fatalf("executor block: %+v", c)
+	}
+	for src, want := range map[string]string{
+		"step \"concat\" \"a\" {\n  sources = [\"a.txt\"]\n  executor = \"slrum\"\n}\n":  `there is no executor "slrum"`,
+		"executor \"a\" {\n  default = true\n}\nexecutor \"b\" {\n  default = true\n}\n": "both say default = true",
+		"executor \"local\" {\n}\n": "Invalid executor name",
+		"step \"concat\" \"a\" {\n  sources = [\"a.txt\"]\n}\nstep \"concat\" \"b\" {\n  sources = [\"a.txt\"]\n  executor = concat.a.output\n}\n": "variables and functions only",
+	} {
+		env := newEnv(t, src)
+		env.write("a.txt", "x")
+		if _, err := env.load(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
+	}
+}

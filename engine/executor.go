@@ -41,6 +41,9 @@ type ExecutorConfig struct {
 	// Ranges locate each attribute, and Range the block, for messages.
 	Ranges map[string]hcl.Range
 	Range  hcl.Range
+	// Default (the block's `default = true`, which the engine reads
+	// itself) makes it the executor of every step that does not name one.
+	Default bool
 }
 
 // Locate prefixes an error about attribute attr of the block with its
@@ -118,13 +121,42 @@ func (l *loader) loadExecutors(blocks []*hcl.Block, ctx *hcl.EvalContext) hcl.Di
 			}
 			v, d := a.Expr.Value(ctx)
 			diags = append(diags, d...)
-			if !d.HasErrors() {
-				c.Attrs[n], c.Ranges[n] = v, a.Expr.Range()
+			if d.HasErrors() {
+				continue
+			}
+			if n == "default" {
+				b, err := convert.Convert(v, cty.Bool)
+				if err != nil || b.IsNull() || !b.IsKnown() {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Wrong type",
+						Detail: fmt.Sprintf("executor %q: default must be true or false.", name), Subject: a.Expr.Range().Ptr()})
+					continue
+				}
+				c.Default = b.True()
+				continue
+			}
+			c.Attrs[n], c.Ranges[n] = v, a.Expr.Range()
+		}
+		if c.Default {
+			for _, other := range l.p.Executors {
+				if other.Default {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Two default executors",
+						Detail: fmt.Sprintf("Executors %q and %q both say default = true; at most one may.", other.Name, name), Subject: b.DefRange.Ptr()})
+				}
 			}
 		}
 		l.p.Executors[name] = c
 	}
 	return diags
+}
+
+// defaultExecutor is the executor of steps that name none ("": local).
+func (p *Pipeline) defaultExecutor() string {
+	for name, c := range p.Executors {
+		if c.Default {
+			return name
+		}
+	}
+	return ""
 }
 
 // stepExecutor evaluates a step's executor attribute.
@@ -147,7 +179,7 @@ func (l *loader) stepExecutor(s *Step, a *hcl.Attribute, ctx *hcl.EvalContext) (
 	}
 	name := cv.AsString()
 	if name == LocalExecutor || name == "" {
-		return "", nil
+		return LocalExecutor, nil
 	}
 	if _, ok := l.p.Executors[name]; !ok {
 		names := []string{LocalExecutor}

@@ -72,8 +72,9 @@ type Step struct {
 	// Resources are what the step says it needs (zero when it says
 	// nothing): the local scheduler reserves its CPUs.
 	Resources steps.Resources
-	// Executor names where the step runs when it is stale: "" or "local"
-	// for this process, else an executor block's name.
+	// Executor names where the step runs when it is stale: "local" (or
+	// "" when neither the step nor a default executor block says) for
+	// this process, else an executor block's name.
 	Executor string
 	// attrRanges locate each attribute for diagnostics.
 	attrRanges map[string]hcl.Range
@@ -232,6 +233,13 @@ func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
 	diags = append(diags, l.declareSteps(stepBlocks, l.varContext())...)
 	if diags.HasErrors() {
 		return diags
+	}
+	if def := l.p.defaultExecutor(); def != "" {
+		for _, s := range l.p.Steps {
+			if s.Executor == "" {
+				s.Executor = def
+			}
+		}
 	}
 	diags = append(diags, l.resolveReferences()...)
 	if diags.HasErrors() {

@@ -17,7 +17,7 @@ import (
 func (c *common) executors(p *engine.Pipeline, override string) (map[string]engine.Executor, error) {
 	names := map[string]bool{}
 	for _, s := range p.Steps {
-		if s.Executor != "" {
+		if s.Executor != "" && s.Executor != engine.LocalExecutor {
 			names[s.Executor] = true
 		}
 	}
