@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/mlbuild/mlbuild/engine"
@@ -89,7 +90,14 @@ func cmdExecStep(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	out := newRunPrinterWith(stdout, stderr, printerOptions{every: defaultProgressEvery})
 	opts := engine.Options{Targets: []string{*step}, BuildOnly: []string{*step}, Executor: engine.LocalExecutor,
 		OnEvent: out.event, StateDir: *stateDir, CacheDir: filepath.Join(".mlbuild", "cache")}
-	e, err := c.open(ctx, p, opts, out.logWriter())
+	opts.Workspace, opts.NoWait = c.workspace, c.noWait
+	// The job's log is all that is kept of it: it says what a local run
+	// says only with -v (a resume from a checkpoint, say).
+	opts.Log = newLevelLogger(out.logWriter(), slog.LevelInfo)
+	if c.verbose {
+		opts.Log = newLogger(out.logWriter(), true)
+	}
+	e, err := engine.Open(ctx, p, opts)
 	if err != nil {
 		return err
 	}

@@ -200,3 +200,66 @@ func waitQueueEmpty(t *testing.T, c *slurmtest.Cluster) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestSlurmRequeueResumes: a training job that Slurm requeues (as it does
+// a pre-empted one) after its first checkpoint starts again, resumes from
+// that checkpoint (kept in the submitter's build/.state, which the nodes
+// share) and builds the same bytes as an uninterrupted local run.
+func TestSlurmRequeueResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains on Slurm")
+	}
+	args := []string{"--target", "pretrain.base", "-var", "pretrain_epochs=4"}
+	local := newWorkspace(t)
+	t.Setenv("MLBUILD_REMOTE", "off")
+	want := local.runFile("twainbot.hcl", append(args, "--executor", "local")...)
+
+	c := clusterRun(t)
+	w := newWorkspace(t)
+	requeued := make(chan string, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if cps, _ := filepath.Glob(filepath.Join(w.dir, "build", ".state", "*", "checkpoint-*.safetensors")); len(cps) == 0 {
+				continue
+			}
+			jobs, err := c.Jobs()
+			if err != nil {
+				continue
+			}
+			for id, j := range jobs {
+				if j[0] == "mlbuild:pretrain.base" && j[1] == "RUNNING" {
+					if out, err := c.Command("scontrol", "requeue", id).CombinedOutput(); err == nil {
+						requeued <- id
+					} else {
+						requeued <- "failed: " + string(out)
+					}
+					return
+				}
+			}
+		}
+	}()
+	got := w.runFile("twainbot.hcl", append(args, "--executor", "slurm")...)
+	var id string
+	select {
+	case id = <-requeued:
+	default:
+		t.Fatal("the pretrain job ended before it could be requeued after a checkpoint")
+	}
+	if strings.HasPrefix(id, "failed") {
+		t.Fatalf("scontrol requeue %s", id)
+	}
+	if g, l := got["pretrain.base"], want["pretrain.base"]; g.Status != engine.StatusRan || g.Outputs["output"].Digest != l.Outputs["output"].Digest {
+		t.Fatalf("after a requeue: %s, output %s; locally %s", g.Status, g.Outputs["output"].Digest, l.Outputs["output"].Digest)
+	}
+	log, _ := os.ReadFile(filepath.Join(w.dir, "build", ".logs", "pretrain.base", "job.log"))
+	if !strings.Contains(string(log), "resuming from checkpoint") {
+		t.Fatalf("the requeued job %s did not resume from its checkpoint; its log:\n%s", id, log)
+	}
+}

@@ -241,7 +241,7 @@ func (x *Executor) JobID(step string) string {
 }
 
 func (x *Executor) sbatchArgs(j *engine.Job) []string {
-	args := []string{"--parsable", "--job-name=mlbuild:" + j.Step, "--output=" + j.Log, "--kill-on-invalid-dep=yes", "--export=ALL"}
+	args := []string{"--parsable", "--job-name=mlbuild:" + j.Step, "--output=" + j.Log, "--kill-on-invalid-dep=yes", "--export=ALL", "--open-mode=append"}
 	for flag, v := range map[string]string{"--partition": x.cfg.Partition, "--account": x.cfg.Account, "--qos": x.cfg.QOS, "--time": x.cfg.Time} {
 		if v != "" {
 			args = append(args, flag+"="+v)
@@ -261,7 +261,7 @@ func (x *Executor) sbatchArgs(j *engine.Job) []string {
 			args = append(args, "--gres=gpu:"+strconv.Itoa(r.GPUs))
 		}
 	}
-	sort.Strings(args[5:])
+	sort.Strings(args[6:])
 	return append(args, x.cfg.Args...)
 }
 
