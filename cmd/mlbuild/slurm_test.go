@@ -43,7 +43,8 @@ func clusterRun(t *testing.T) *slurmtest.Cluster {
 
 // TestSlurmPipeline runs the data steps and the reduced training pipeline
 // (ci.vars.hcl) with --executor slurm: every step runs as a Slurm job,
-// the outputs are byte-identical to a local run's, and a rerun submits
+// the outputs are byte-identical to a local run's (pretrain's too, after
+// its job is requeued mid-training and resumes), and a rerun submits
 // nothing.
 func TestSlurmPipeline(t *testing.T) {
 	if testing.Short() {
@@ -59,7 +60,26 @@ func TestSlurmPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newWorkspace(t)
+	// pretrain.base's job is requeued after its first checkpoint, as a
+	// pre-empted job is: it must resume from it (the checkpoints are in
+	// the submitter's build/.state, which the nodes share) and still
+	// build the local run's bytes.
+	stop := make(chan struct{})
+	requeued := requeueAfterCheckpoint(c, w, "pretrain.base", stop)
 	got := w.runFile("twainbot.hcl", "--executor", "slurm")
+	close(stop)
+	select {
+	case id := <-requeued:
+		if strings.HasPrefix(id, "failed") {
+			t.Fatalf("scontrol requeue: %s", id)
+		}
+		log, _ := os.ReadFile(filepath.Join(w.dir, "build", ".logs", "pretrain.base", "job.log"))
+		if !strings.Contains(string(log), "CANCELLED AT") || !strings.Contains(string(log), "resuming from checkpoint") {
+			t.Errorf("the requeued job %s did not resume from its checkpoint; its log:\n%s", id, log)
+		}
+	default:
+		t.Error("pretrain.base's job ended before it could be requeued after a checkpoint")
+	}
 	jobs, err := c.Jobs()
 	if err != nil {
 		t.Fatal(err)
@@ -201,24 +221,11 @@ func waitQueueEmpty(t *testing.T, c *slurmtest.Cluster) {
 	}
 }
 
-// TestSlurmRequeueResumes: a training job that Slurm requeues (as it does
-// a pre-empted one) after its first checkpoint starts again, resumes from
-// that checkpoint (kept in the submitter's build/.state, which the nodes
-// share) and builds the same bytes as an uninterrupted local run.
-func TestSlurmRequeueResumes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains on Slurm")
-	}
-	args := []string{"--target", "pretrain.base", "-var", "pretrain_epochs=4"}
-	local := newWorkspace(t)
-	t.Setenv("MLBUILD_REMOTE", "off")
-	want := local.runFile("twainbot.hcl", append(args, "--executor", "local")...)
-
-	c := clusterRun(t)
-	w := newWorkspace(t)
+// requeueAfterCheckpoint watches the workspace for the first training
+// checkpoint and then has Slurm requeue the step's running job, as it
+// does a pre-empted one; it sends the job's ID (or what went wrong) once.
+func requeueAfterCheckpoint(c *slurmtest.Cluster, w *workspace, step string, stop <-chan struct{}) <-chan string {
 	requeued := make(chan string, 1)
-	stop := make(chan struct{})
-	defer close(stop)
 	go func() {
 		for {
 			select {
@@ -234,32 +241,16 @@ func TestSlurmRequeueResumes(t *testing.T) {
 				continue
 			}
 			for id, j := range jobs {
-				if j[0] == "mlbuild:pretrain.base" && j[1] == "RUNNING" {
-					if out, err := c.Command("scontrol", "requeue", id).CombinedOutput(); err == nil {
-						requeued <- id
-					} else {
+				if j[0] == "mlbuild:"+step && j[1] == "RUNNING" {
+					if out, err := c.Command("scontrol", "requeue", id).CombinedOutput(); err != nil {
 						requeued <- "failed: " + string(out)
+					} else {
+						requeued <- id
 					}
 					return
 				}
 			}
 		}
 	}()
-	got := w.runFile("twainbot.hcl", append(args, "--executor", "slurm")...)
-	var id string
-	select {
-	case id = <-requeued:
-	default:
-		t.Fatal("the pretrain job ended before it could be requeued after a checkpoint")
-	}
-	if strings.HasPrefix(id, "failed") {
-		t.Fatalf("scontrol requeue %s", id)
-	}
-	if g, l := got["pretrain.base"], want["pretrain.base"]; g.Status != engine.StatusRan || g.Outputs["output"].Digest != l.Outputs["output"].Digest {
-		t.Fatalf("after a requeue: %s, output %s; locally %s", g.Status, g.Outputs["output"].Digest, l.Outputs["output"].Digest)
-	}
-	log, _ := os.ReadFile(filepath.Join(w.dir, "build", ".logs", "pretrain.base", "job.log"))
-	if !strings.Contains(string(log), "resuming from checkpoint") {
-		t.Fatalf("the requeued job %s did not resume from its checkpoint; its log:\n%s", id, log)
-	}
+	return requeued
 }
