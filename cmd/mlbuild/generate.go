@@ -93,6 +93,10 @@ type generator struct {
 }
 
 func newGenerator(dir string, withChat bool) (*generator, error) {
+	dir, err := llama.ModelDir(dir) // a .gguf file becomes a converted directory
+	if err != nil {
+		return nil, err
+	}
 	m, err := llama.Load(dir, tensor.NewCPU(0))
 	if err != nil {
 		return nil, err
