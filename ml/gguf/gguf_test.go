@@ -246,3 +246,34 @@ func TestConvertSmolLM2(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestUnpermute(t *testing.T) {
+	// Two heads of head_dim 4, rows of one column: llama.cpp stores a head's
+	// rows as (x0, y0, x1, y1) for transformers' (x0, x1, y0, y1).
+	got := unpermute([]float32{0, 1, 2, 3, 4, 5, 6, 7}, 1, 4)
+	want := []float32{0, 2, 1, 3, 4, 6, 5, 7}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("unpermute = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestHFName(t *testing.T) {
+	for in, want := range map[string]string{
+		"token_embd.weight":        "model.embed_tokens.weight",
+		"output_norm.weight":       "model.norm.weight",
+		"output.weight":            "lm_head.weight",
+		"blk.3.attn_q.weight":      "model.layers.3.self_attn.q_proj.weight",
+		"blk.12.ffn_down.weight":   "model.layers.12.mlp.down_proj.weight",
+		"blk.0.ffn_norm.weight":    "model.layers.0.post_attention_layernorm.weight",
+		"blk.0.attn_output.weight": "model.layers.0.self_attn.o_proj.weight",
+		"blk.0.attn_q.bias":        "",
+		"rope_freqs.weight":        "",
+	} {
+		got, ok := hfName(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("hfName(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
