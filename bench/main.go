@@ -13,7 +13,9 @@
 //     uploading and downloading the same file;
 //  7. tokenizer throughput on the shared Gutenberg books for the real
 //     Mistral-7B and Llama-3 tokenizers, beside Hugging Face's Rust encoder
-//     (npm `tokenizers`) and tokenizers.js, run by ml/tokenizer/refgen/bench.mjs.
+//     (npm `tokenizers`) and tokenizers.js, run by ml/tokenizer/refgen/bench.mjs;
+//  8. LoRA training tokens/s and peak RSS beside PEFT on torch (lora.go,
+//     peft_lora.py), on the same model, data and threads.
 //
 // Run it with `make bench`, or `go run ./bench -mlbuild bin/mlbuild -quick`
 // for a smaller smoke run (1,000 steps, 256 MiB files).
@@ -47,6 +49,8 @@ type config struct {
 	tokPasses  int    // timed warm passes of mlbuild's tokenizer benchmark
 	nodePasses int    // timed warm passes of bench.mjs's (the npm peers')
 	training   bool   // only the compute and training rows
+	loraOnly   bool   // only the LoRA row beside PEFT
+	loraSteps  int    // timed steps of each side of the LoRA row
 }
 
 func main() {
@@ -62,8 +66,18 @@ func main() {
 	flag.IntVar(&cfg.tokPasses, "tokpasses", 5, "timed warm passes over the Gutenberg books per mlbuild tokenizer benchmark")
 	flag.IntVar(&cfg.nodePasses, "nodepasses", 1, "timed warm passes per npm tokenizer benchmark (each costs about 30 s on 2 CPUs, most of it tokenizers.js encoding whole books with Mistral's tokenizer)")
 	flag.BoolVar(&cfg.training, "training", false, "only the numerical rows: GEMM, decoding, training throughput and qlora_train's peak memory (a few minutes)")
+	flag.BoolVar(&cfg.loraOnly, "lora", false, "only the LoRA training row beside PEFT on torch (about 2 minutes)")
+	flag.IntVar(&cfg.loraSteps, "lorasteps", 6, "timed training steps of each side of the LoRA row (after 2 warm-up steps)")
+	loraChildArg := flag.String("lorachild", "", "internal: run mlbuild's side of the LoRA row with these JSON settings")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark workspaces (the big file is always removed) and print where they are")
 	flag.Parse()
+	if *loraChildArg != "" {
+		if err := loraChild(*loraChildArg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -lorachild:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg.tokPasses, cfg.nodePasses = max(cfg.tokPasses, 1), max(cfg.nodePasses, 1)
 	cfg.steps, cfg.hashSize = 10_000, 1<<30
 	if *quick {
@@ -85,7 +99,7 @@ func run(cfg *config, out string) error {
 			return err
 		}
 	}
-	if _, err := os.Stat(cfg.mlbuild); err != nil {
+	if _, err := os.Stat(cfg.mlbuild); err != nil && !cfg.loraOnly {
 		return fmt.Errorf("no mlbuild binary at %s (build it: go build -o bin/mlbuild ./cmd/mlbuild)", cfg.mlbuild)
 	}
 	if cfg.pipelines, err = filepath.Abs(cfg.pipelines); err != nil {
@@ -121,6 +135,9 @@ func run(cfg *config, out string) error {
 		logf("%s", note)
 	}
 
+	if cfg.loraOnly {
+		return runLoRAOnly(cfg, m, out, loadBefore)
+	}
 	if cfg.training {
 		return runTraining(cfg, m, out, loadBefore)
 	}
@@ -194,11 +211,12 @@ func run(cfg *config, out string) error {
 	} else {
 		rows = append(rows, mem.row())
 	}
+	rows, note, loraText := addLoRA(cfg, rows, note)
 
 	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" +
 		fmt.Sprintf("Cold builds and the local store, for context (no target): twainbot.hcl %s; %s steps %s%s.\n\n",
 			tw.coldText(), thousands(cfg.steps), large.coldText(), storeText) +
-		tok.contextText() +
+		tok.contextText() + loraText +
 		renderBreakdown([]string{"twainbot.hcl", thousands(cfg.steps) + " steps"}, []phases{tw.phases, large.phases}, breakdownReps) +
 		fmt.Sprintf("\nLoad average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
 	fmt.Println()

@@ -129,8 +129,9 @@ func runTraining(cfg *config, m machine, out, loadBefore string) error {
 		return err
 	}
 	rows = append(rows, mem.row())
-	report := m.markdown() + "\n" + renderTable(rows) +
-		fmt.Sprintf("\nLoad average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
+	rows, note, loraText := addLoRA(cfg, rows, "")
+	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" + loraText +
+		fmt.Sprintf("Load average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
 	fmt.Println()
 	fmt.Print(report)
 	if out != "" {
