@@ -255,13 +255,10 @@ func (e *Engine) submitAhead(ctx context.Context) error {
 		if _, ok := e.opts.Executors[ex.Name()]; !ok {
 			return fmt.Errorf("%s: executor %q is not available", s.Addr, ex.Name())
 		}
-		if err := os.RemoveAll(e.LogDir(s)); err != nil {
+		job, err := e.newJob(s)
+		if err != nil {
 			return err
 		}
-		if err := os.MkdirAll(e.LogDir(s), 0o755); err != nil {
-			return err
-		}
-		job := &Job{Step: s.Addr, Resources: s.Resources, Log: e.jobLog(s)}
 		for _, d := range s.Deps {
 			if submitted[d.Addr] {
 				job.After = append(job.After, d.Addr)
@@ -304,21 +301,26 @@ func (e *Engine) submitNow(ctx context.Context, ex Executor, s *Step) error {
 	if done {
 		return nil
 	}
-	if err := os.RemoveAll(e.LogDir(s)); err != nil {
+	job, err := e.newJob(s)
+	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(e.LogDir(s), 0o755); err != nil {
-		return err
-	}
-	if err := ex.Submit(ctx, []*Job{{Step: s.Addr, Resources: s.Resources, Log: e.jobLog(s)}}); err != nil {
+	if err := ex.Submit(ctx, []*Job{job}); err != nil {
 		return fmt.Errorf("submit to %s: %w", ex.Name(), err)
 	}
 	return nil
 }
 
-// jobLog is where a step's job writes its output.
-func (e *Engine) jobLog(s *Step) string {
-	return filepath.Join(e.LogDir(s), "job.log")
+// newJob is the step's job, with a fresh log folder for its output.
+func (e *Engine) newJob(s *Step) (*Job, error) {
+	dir := e.LogDir(s)
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("%s: empty its log folder: %w", s.Addr, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%s: create its log folder: %w", s.Addr, err)
+	}
+	return &Job{Step: s.Addr, Resources: s.Resources, Log: filepath.Join(dir, "job.log")}, nil
 }
 
 // cancelExecutors ends the jobs of every executor of the run.
