@@ -10,6 +10,8 @@
 //   - "mistral": Mistral-7B-Instruct v0.1/v0.2, Mixtral (<s> [INST] ... [/INST] ...</s>)
 //   - "twainbot": TwainBot's format, the synth_tools step's training data (<|user|>\n...\n)
 //   - "phi3": Microsoft Phi-3 Instruct (<|user|>\n...<|end|>\n)
+//   - "smollm2": Hugging Face SmolLM2 Instruct (ChatML with SmolLM2's default system message)
+//   - "chatml": ChatML (<|im_start|>user\n...<|im_end|>\n), as Qwen2 and others use it
 //
 // Render gives exactly the text of the family's official Jinja chat
 // template (see the tests, whose expected strings were produced by
@@ -102,6 +104,10 @@ type Template struct {
 	// followed by a user message is then rendered as a user turn.
 	SystemInFirstUser bool   `json:"system_in_first_user,omitempty"`
 	SystemSeparator   string `json:"system_separator,omitempty"`
+	// DefaultSystem is the system message rendered in front of a
+	// conversation that does not open with one (SmolLM2's "You are a
+	// helpful AI assistant named SmolLM, ..."); "" for none.
+	DefaultSystem string `json:"default_system,omitempty"`
 	// TrimContent: every content is trimmed of leading and trailing white
 	// space (Llama-3's "| trim").
 	TrimContent bool `json:"trim_content,omitempty"`
@@ -157,6 +163,9 @@ func ParseTemplates(data []byte) ([]*Template, error) {
 			return nil, fmt.Errorf("template %q is defined twice", t.Name)
 		}
 		seen[t.Name] = true
+		if t.DefaultSystem != "" && t.SystemInFirstUser {
+			return nil, fmt.Errorf("template %q has a default system message and merges the system message into the first user turn; it can have one or the other", t.Name)
+		}
 		if len(t.StopStrings) == 0 {
 			return nil, fmt.Errorf("template %q has no stop strings", t.Name)
 		}

@@ -166,7 +166,9 @@ func TestDetect(t *testing.T) {
 		{`{"chat_template": [{"name": "default", "template": ` + jsonString(phi3) + `}]}`, "phi3", true},
 		{`{"chat_template": "{{ '<|tool|>\n' }}{{ '<|user|>\n' }}{{ '<|end|>' }}"}`, "twainbot", true},
 		{`{"chat_template": "[INST] <<SYS>>\n{{ system }}\n<</SYS>>"}`, "", false}, // Llama-2
-		{`{"chat_template": "<|im_start|>{{ role }}"}`, "", false},                 // ChatML
+		{`{"chat_template": "<|im_start|>{{ role }}<|im_end|>"}`, "chatml", true},
+		{`{"chat_template": "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM' }}<|im_end|>"}`, "smollm2", true},
+		{`{"added_tokens_decoder": {"1": {"content": "<|im_start|>"}, "2": {"content": "<|im_end|>"}}}`, "chatml", true},
 		{`{"added_tokens_decoder": {"32000": {"content": "<|endoftext|>"}, "32007": {"content": "<|end|>"}, "32010": {"content": "<|user|>"}}, "bos_token": "<s>", "eos_token": "<|endoftext|>"}`, "phi3", true},
 		{`{"added_tokens_decoder": {"128009": {"content": "<|eot_id|>"}, "128006": {"content": "<|start_header_id|>"}}}`, "llama3", true},
 		{`{"bos_token": {"content": "<s>"}, "eos_token": "</s>", "additional_special_tokens": ["<|system|>", "<|user|>", "<|assistant|>", "<|tool|>", "<|end|>"]}`, "twainbot", true},
@@ -189,10 +191,10 @@ func jsonString(s string) string {
 }
 
 func TestLookup(t *testing.T) {
-	if got, want := Names(), []string{"llama3", "mistral", "phi3", "twainbot"}; !reflect.DeepEqual(got, want) {
+	if got, want := Names(), []string{"chatml", "llama3", "mistral", "phi3", "smollm2", "twainbot"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Names() = %q, want %q", got, want)
 	}
-	if _, err := Lookup("gpt2"); err == nil || !strings.Contains(err.Error(), "llama3, mistral, phi3, twainbot") {
+	if _, err := Lookup("gpt2"); err == nil || !strings.Contains(err.Error(), "chatml, llama3, mistral, phi3, smollm2, twainbot") {
 		t.Errorf("Lookup(gpt2) error %v", err)
 	}
 	a, _ := Lookup("llama3")

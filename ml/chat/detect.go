@@ -2,6 +2,11 @@ package chat
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -85,17 +90,7 @@ func detect(templates []*Template, data []byte) (string, bool) {
 		return "", false
 	}
 	if tpl := chatTemplates(cfg.ChatTemplate); tpl != "" {
-		for _, t := range templates {
-			if excluded(tpl, t.Detect.TemplateExcludes) {
-				continue
-			}
-			for _, subs := range t.Detect.TemplateContains {
-				if containsAll(tpl, subs) {
-					return t.Name, true
-				}
-			}
-		}
-		return "", false
+		return matchTemplate(templates, tpl)
 	}
 	tokens := map[string]bool{}
 	for _, raw := range cfg.AddedTokens {
@@ -134,6 +129,22 @@ func detect(templates []*Template, data []byte) (string, bool) {
 	return "", false
 }
 
+// matchTemplate returns the first of templates whose rules recognize the
+// Jinja chat template tpl.
+func matchTemplate(templates []*Template, tpl string) (string, bool) {
+	for _, t := range templates {
+		if excluded(tpl, t.Detect.TemplateExcludes) {
+			continue
+		}
+		for _, subs := range t.Detect.TemplateContains {
+			if containsAll(tpl, subs) {
+				return t.Name, true
+			}
+		}
+	}
+	return "", false
+}
+
 func excluded(s string, subs []string) bool {
 	for _, x := range subs {
 		if strings.Contains(s, x) {
@@ -150,4 +161,31 @@ func hasAll(set map[string]bool, subs []string) bool {
 		}
 	}
 	return len(subs) > 0
+}
+
+// ForModelDir returns the chat template a model was trained to chat in:
+// the built-in template that recognizes the chat_template of the
+// tokenizer_config.json in the model (or tokenizer) directory dir, with
+// found true. Unlike Detect it does not guess from special tokens: a
+// directory with no tokenizer_config.json, no chat_template or one that no
+// built-in template recognizes gives fallback (which may be nil) and found
+// false. Errors are those of reading the file.
+func ForModelDir(dir string, fallback *Template) (t *Template, found bool, err error) {
+	data, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fallback, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("chat: %w", err)
+	}
+	var cfg tokenizerConfig
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, false, fmt.Errorf("chat: %s: %w", filepath.Join(dir, "tokenizer_config.json"), err)
+	}
+	name, ok := matchTemplate(builtin(), chatTemplates(cfg.ChatTemplate))
+	if !ok {
+		return fallback, false, nil
+	}
+	t, err = Lookup(name)
+	return t, err == nil, err
 }

@@ -33,6 +33,10 @@ func (t *Template) Jinja() (string, error) {
 		b.WriteString("{{ " + jinjaString(t.BOS) + " }}")
 	}
 	b.WriteString("{% for message in messages %}")
+	if t.DefaultSystem != "" {
+		fmt.Fprintf(&b, "{%% if loop.first and message['role'] != 'system' %%}{{ %s }}{%% endif %%}",
+			jinjaString(t.System.Prefix+t.content(t.DefaultSystem)+t.System.Suffix))
+	}
 	turn := func(tu Turn, c string) string {
 		return "{{ " + concat(jinjaStringOrEmpty(tu.Prefix), c, jinjaStringOrEmpty(tu.Suffix)) + " }}"
 	}

@@ -147,6 +147,11 @@ func (t *Template) walk(msgs []Message, gen bool, emit func(piece)) {
 			haveSystem = false
 		}
 	}
+	if t.DefaultSystem != "" && len(msgs) > 0 && msgs[0].Role != RoleSystem {
+		text(t.System.Prefix)
+		emit(piece{text: t.content(t.DefaultSystem), content: true, role: RoleSystem})
+		text(t.System.Suffix)
+	}
 	for _, m := range msgs {
 		tu := t.turn(m.Role)
 		text(tu.Prefix)
@@ -183,7 +188,8 @@ var ErrNotAConversation = errors.New("chat: not a rendered conversation")
 // first place where its turn's suffix is followed by another turn or by
 // the end of the conversation. Tool messages come back without a Name
 // (the name is not part of the text), roles other than the four as user
-// messages, and trimmed contents trimmed. Templates that merge the system
+// messages, and trimmed contents trimmed; a leading system message that is
+// the template's DefaultSystem is left out, as Render writes it itself. Templates that merge the system
 // prompt into the first user turn, or whose roles open alike, cannot be
 // parsed.
 func (t *Template) Parse(text string) ([]Message, error) {
@@ -244,6 +250,10 @@ func (t *Template) Parse(text string) ([]Message, error) {
 	}
 	if len(msgs) == 0 {
 		return nil, fmt.Errorf("%w: it holds no messages", ErrNotAConversation)
+	}
+	if len(msgs) > 1 && t.DefaultSystem != "" && msgs[0].Role == RoleSystem && msgs[0].Content == t.content(t.DefaultSystem) {
+		// Render writes the default system message itself.
+		msgs = msgs[1:]
 	}
 	return msgs, nil
 }

