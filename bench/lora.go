@@ -75,9 +75,6 @@ type loraSide struct {
 type loraResult struct {
 	s             loraSettings
 	mlbuild, peft *loraSide
-	// blasDir holds the OpenBLAS libblas.so.3 torch was pointed at
-	// (LD_LIBRARY_PATH), "" for the system's; blasNote says why.
-	blasDir, blasNote string
 }
 
 // findPython is the pinned environment's python: $MLBUILD_PYTHON, or what
@@ -150,13 +147,9 @@ func benchLoRA(cfg *config) (*loraResult, string, error) {
 		args = append(args, fmt.Sprint(v))
 	}
 	t := fmt.Sprint(s.Threads)
-	env := []string{"OMP_NUM_THREADS=" + t, "MKL_NUM_THREADS=" + t, "OPENBLAS_NUM_THREADS=" + t}
-	if r.blasDir, r.blasNote = openBLASDir(); r.blasDir != "" {
-		env = append(env, "LD_LIBRARY_PATH="+strings.Trim(r.blasDir+":"+os.Getenv("LD_LIBRARY_PATH"), ":"))
-	}
-	if r.blasNote != "" {
-		logf("lora: %s", r.blasNote)
-	}
+	// PyPI's torch carries its own BLAS (MKL, linked into libtorch_cpu);
+	// the thread variables cap it and its OpenMP pool.
+	env := []string{"OMP_NUM_THREADS=" + t, "MKL_NUM_THREADS=" + t}
 	if r.peft, err = runLoRASide(exec.Command(py, args...), env...); err != nil {
 		return nil, "", fmt.Errorf("PEFT side (%s): %w", py, err)
 	}
@@ -166,72 +159,6 @@ func benchLoRA(cfg *config) (*loraResult, string, error) {
 			r.mlbuild.Trainable, r.mlbuild.Total, r.peft.Trainable, r.peft.Total)
 	}
 	return r, "", nil
-}
-
-// openBLASDir finds an OpenBLAS libblas.so.3 for torch when the system's
-// libblas.so.3 is the netlib reference implementation. Debian's torch calls
-// whatever libblas.so.3 is installed, and tools/python/env.sh installs it
-// without Recommends (libtorch1.13 recommends libopenblas0 first), which
-// leaves the reference BLAS: about 15× slower training, a peer no one
-// would use. In order: the system's libblas.so.3 when it is not the
-// reference one (""); Debian's OpenBLAS (OpenMP build, sharing torch's
-// libgomp threads, else the pthread one) installed but not selected; one
-// unpacked before under ~/.cache/mlbuild/openblas; or
-// `apt-get download libopenblas0-openmp` unpacked there with dpkg-deb. The
-// note says which, or why none.
-func openBLASDir() (dir, note string) {
-	libs, _ := filepath.Glob("/usr/lib/*/libblas.so.3")
-	if len(libs) == 0 {
-		return "", ""
-	}
-	real, err := filepath.EvalSymlinks(libs[0])
-	if err != nil || !strings.Contains(real, "/blas/") {
-		return "", "" // not Debian's reference BLAS
-	}
-	arch := filepath.Base(filepath.Dir(libs[0]))
-	for _, v := range []string{"openblas-openmp", "openblas-pthread"} {
-		if d := filepath.Join("/usr/lib", arch, v); exists(filepath.Join(d, "libblas.so.3")) {
-			return d, "torch gets the installed " + d + "/libblas.so.3 (the system's libblas.so.3 is the reference BLAS)"
-		}
-	}
-	cacheRoot, err := os.UserCacheDir()
-	if err != nil {
-		return "", "the system's libblas.so.3 is the reference BLAS and there is no cache folder for OpenBLAS: torch runs on the reference BLAS"
-	}
-	cacheRoot = filepath.Join(cacheRoot, "mlbuild", "openblas")
-	sub := filepath.Join("usr", "lib", arch, "openblas-openmp")
-	if found, _ := filepath.Glob(filepath.Join(cacheRoot, "*", sub, "libblas.so.3")); len(found) > 0 {
-		return filepath.Dir(found[len(found)-1]), "torch gets OpenBLAS unpacked before in " + cacheRoot
-	}
-	tmp, err := os.MkdirTemp("", "openblas-")
-	if err != nil {
-		return "", err.Error()
-	}
-	defer os.RemoveAll(tmp)
-	get := exec.Command("apt-get", "download", "libopenblas0-openmp")
-	get.Dir = tmp
-	if out, err := get.CombinedOutput(); err != nil {
-		return "", fmt.Sprintf("the system's libblas.so.3 is the reference BLAS and `apt-get download libopenblas0-openmp` failed (%v: %s): torch runs on the reference BLAS", err, strings.TrimSpace(tail(string(out))))
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
-	if len(debs) != 1 {
-		return "", "apt-get download libopenblas0-openmp left no .deb: torch runs on the reference BLAS"
-	}
-	dest := filepath.Join(cacheRoot, strings.TrimSuffix(filepath.Base(debs[0]), ".deb"))
-	part := dest + ".part"
-	if err := os.RemoveAll(part); err != nil {
-		return "", err.Error()
-	}
-	if err := os.MkdirAll(cacheRoot, 0o755); err != nil {
-		return "", err.Error()
-	}
-	if out, err := exec.Command("dpkg-deb", "-x", debs[0], part).CombinedOutput(); err != nil {
-		return "", fmt.Sprintf("dpkg-deb -x %s failed (%v: %s): torch runs on the reference BLAS", filepath.Base(debs[0]), err, strings.TrimSpace(string(out)))
-	}
-	if err := os.Rename(part, dest); err != nil {
-		return "", err.Error()
-	}
-	return filepath.Join(dest, sub), "torch gets OpenBLAS from " + filepath.Base(debs[0]) + ", unpacked into " + dest
 }
 
 // runLoRASide runs one side and reads its JSON line and peak RSS.

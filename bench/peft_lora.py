@@ -3,16 +3,16 @@
 
 Loads the random llama that bench wrote (config.json + model.safetensors,
 the same directory mlbuild trains on) with transformers, wraps it with
-PEFT's LoRA on the float32 base (bitsandbytes cannot run beside the pinned
-torch 1.13, so there is no 4-bit base here), and trains it with a plain
+PEFT's LoRA on the float32 base (mlbuild's side dequantizes an NF4 base;
+bitsandbytes' 4-bit layers on the CPU dequantize with pure torch code, so
+the float32 base is the fast peer), and trains it with a plain
 loop: forward with labels (transformers' shifted cross-entropy), backward,
 global-norm clipping, torch.optim.AdamW, zero_grad. The data are the
 sequences mlbuild trains on: BATCH sequences of SEQ ids, id[i][j] =
 3 + (7i + 13j) mod (vocab - 3), every token a label. WARMUP steps run
 untimed, then STEPS are timed. Prints one JSON line on stdout, with the
-BLAS library torch loaded: bench points torch at OpenBLAS with
-LD_LIBRARY_PATH where the system's libblas.so.3 is the netlib reference
-one (see openBLASDir in lora.go).
+BLAS torch runs its matmuls in (PyPI's torch: MKL, linked into
+libtorch_cpu).
 
 Run by `make bench` with the pinned environment (tools/python/env.sh):
 
@@ -21,6 +21,7 @@ Run by `make bench` with the pinned environment (tools/python/env.sh):
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -28,12 +29,16 @@ import torch
 
 
 def blas():
-    """The BLAS library this process loaded: torch's matmuls run in it."""
+    """The BLAS torch's matmuls run in: from its build configuration (PyPI's
+    wheels link MKL statically), else the BLAS library the process loaded."""
+    m = re.search(r"\bBLAS_INFO=(\w+)", torch.__config__.show())
+    if m:
+        return m.group(1) + (" (linked into torch)" if m.group(1) == "mkl" and torch.backends.mkl.is_available() else "")
     with open("/proc/self/maps") as f:
         for line in f:
             path = line.split()[-1]
             if "blas" in os.path.basename(path):
-                return os.path.basename(path) + (" (netlib reference)" if "/blas/" in path else "")
+                return os.path.basename(path)
     return "unknown"
 
 
