@@ -72,6 +72,7 @@ package nf4
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"sync"
 )
@@ -352,7 +353,7 @@ func shapeOf(n int, shape []int) []int {
 // when none is given) to NF4 with double quantization, as
 // bitsandbytes.functional.quantize_4bit(A, blocksize=64, quant_type="nf4",
 // compress_statistics=True) does for a float32 A. The offset is Mean of the
-// block absmax; see Mean for how that relates to torch's mean.
+// block absmax, torch's CPU mean; see Mean for its CUDA counterpart.
 func Quantize(data []float32, shape ...int) *Tensor {
 	sh := shapeOf(len(data), shape)
 	packed, absmax := QuantizeNF4Blocks(data, BlockSize)
@@ -395,30 +396,136 @@ func doubleQuantize(shape []int, packed []byte, absmax []float32, offset float32
 	}
 }
 
-// Mean is the double-quantization offset, computed the way torch's CUDA
-// mean (_absmax.mean() in functional.quantize_4bit) projects its sum:
-// float32(sum) · float32(1/N), the factor being MeanOps' factor
-// float(1)/numel (aten/src/ATen/native/cuda/ReduceMomentKernel.cu,
-// SharedReduceOps.h). It returns 0 for an empty slice.
+// Mean is the double-quantization offset, computed exactly as torch's CPU
+// mean of a contiguous float32 vector (_absmax.mean() in
+// functional.quantize_4bit, which bitsandbytes runs on the CPU): the float32
+// sum of Sum, then one float32 division by N (at::mean_out on the CPU is
+// sum_out(...).div_(N)). It returns 0 for an empty slice.
 //
-// The sum is the float64 sum in index order rounded once to float32, which
-// stands in for torch's float32 parallel tree reduction: the two agree
-// whenever the tree's partial sums round consistently (small tensors, as a
-// rule) and may differ in the last bits for large ones, where the reduction
-// order is a property of torch's launch configuration. The offset is stored
-// with the tensor, so dequantization is self-consistent either way;
-// QuantizeWithOffset takes bitsandbytes' offset when byte equality of the
-// 8-bit stage is wanted.
+// torch's CUDA mean projects the float32 sum of a parallel tree reduction
+// as sum·float32(1/N) (MeanOps in ReduceMomentKernel.cu); a tensor
+// quantized on a GPU may therefore carry an offset a few ulps away from
+// this one. The offset is stored with the tensor, so dequantization is
+// self-consistent either way; QuantizeWithOffset takes a given offset.
 func Mean(absmax []float32) float32 {
 	if len(absmax) == 0 {
 		return 0
 	}
-	var s float64
-	for _, a := range absmax {
-		s += float64(a)
+	return float32(Sum(absmax) / float32(len(absmax)))
+}
+
+// Sum is torch's CPU float32 sum of a contiguous vector
+// (aten/src/ATen/native/cpu/SumKernel.cpp, torch 2.x), computed in the
+// same order so that the result is bit-identical: Vectorized<float> loads
+// of sumLanes values summed lane-wise by row_sum (four interleaved
+// accumulators, each a multi_row_sum cascade of four levels), then the
+// leftover values in order, then the lanes in order. A vector shorter than
+// sumLanes is summed by the scalar row_sum. sumLanes is 8, the width of
+// torch's AVX2 (and default) kernels; torch built for AVX-512 and running
+// its AVX-512 kernels sums 16 lanes and may round differently (ml/interop
+// pins ATEN_CPU_CAPABILITY=avx2). torch splits a sum of more than 32768
+// values over its threads, which is not reproduced: this is its
+// one-thread order.
+func Sum(x []float32) float32 {
+	n := len(x)
+	if n < sumLanes {
+		return rowSum(x, 1, n)[0]
 	}
-	factor := float32(1) / float32(len(absmax))
-	return float32(float32(s) * factor)
+	vecs := n / sumLanes
+	acc := rowSum(x, sumLanes, vecs)
+	var s float32
+	for _, v := range x[vecs*sumLanes:] {
+		s += v
+	}
+	for _, v := range acc {
+		s += v
+	}
+	return s
+}
+
+// sumLanes is the number of float32 lanes of torch's Vectorized<float> in
+// the CPU kernels Sum follows (AVX2: 256 bits).
+const sumLanes = 8
+
+// rowSum is torch's row_sum over size elements of `lanes` float32 values
+// each (element i is x[i·lanes:(i+1)·lanes]): four interleaved partial sums
+// from multiRowSum, the elements left over added to the first, then the
+// other three added to it, lane by lane.
+func rowSum(x []float32, lanes, size int) []float32 {
+	const ilp = 4
+	p := multiRowSum(x, lanes, ilp, size/ilp)
+	for i := size / ilp * ilp; i < size; i++ {
+		addLanes(p[0], x[i*lanes:(i+1)*lanes])
+	}
+	for k := 1; k < ilp; k++ {
+		addLanes(p[0], p[k])
+	}
+	return p[0]
+}
+
+// multiRowSum is torch's multi_row_sum: the sums of nrows interleaved rows
+// (row k is elements k, nrows+k, 2·nrows+k, ... of size steps) in a
+// four-level cascade that carries level j-1 into level j every
+// 2^(j·levelPower) steps.
+func multiRowSum(x []float32, lanes, nrows, size int) [][]float32 {
+	const levels = 4
+	levelPower := max(4, ceilLog2(size)/levels)
+	levelStep := 1 << levelPower
+	levelMask := levelStep - 1
+	var acc [levels][][]float32
+	for j := range acc {
+		acc[j] = make([][]float32, nrows)
+		for k := range acc[j] {
+			acc[j][k] = make([]float32, lanes)
+		}
+	}
+	elem := func(i, k int) []float32 {
+		e := i*nrows + k
+		return x[e*lanes : (e+1)*lanes]
+	}
+	i := 0
+	for i+levelStep <= size {
+		for j := 0; j < levelStep; j, i = j+1, i+1 {
+			for k := range nrows {
+				addLanes(acc[0][k], elem(i, k))
+			}
+		}
+		for j := 1; j < levels; j++ {
+			for k := range nrows {
+				addLanes(acc[j][k], acc[j-1][k])
+				clear(acc[j-1][k])
+			}
+			if i&(levelMask<<(j*levelPower)) != 0 {
+				break
+			}
+		}
+	}
+	for ; i < size; i++ {
+		for k := range nrows {
+			addLanes(acc[0][k], elem(i, k))
+		}
+	}
+	for j := 1; j < levels; j++ {
+		for k := range nrows {
+			addLanes(acc[0][k], acc[j][k])
+		}
+	}
+	return acc[0]
+}
+
+// ceilLog2 is ATen's utils::CeilLog2: 1 for x <= 2, else ceil(log2 x).
+func ceilLog2(x int) int {
+	if x <= 2 {
+		return 1
+	}
+	return bits.Len64(uint64(x - 1))
+}
+
+// addLanes adds b to a lane by lane in float32.
+func addLanes(a, b []float32) {
+	for l := range a {
+		a[l] += b[l]
+	}
 }
 
 // Len is the number of elements of the tensor.

@@ -502,12 +502,12 @@ func TestQuantStateJSON(t *testing.T) {
 	}
 }
 
-// Mean projects like torch's CUDA MeanOps: sum * float32(1/N), which is not
-// the correctly rounded sum/N: for {1, 2, 4}, 7 * 0.33333334f rounds to
-// 2.3333335 while 7/3 rounds to 2.3333333.
+// Mean divides like torch's CPU mean, sum / N, not like its CUDA MeanOps
+// (sum * float32(1/N)): for {1, 2, 4}, 7/3 rounds to 2.3333333 while
+// 7 * 0.33333334f rounds to 2.3333335.
 func TestMean(t *testing.T) {
-	if m := Mean([]float32{1, 2, 4}); m != 2.3333334922790527 {
-		t.Errorf("Mean(1,2,4) = %v (%08x), want 2.3333335", m, math.Float32bits(m))
+	if m := Mean([]float32{1, 2, 4}); m != 2.3333332538604736 {
+		t.Errorf("Mean(1,2,4) = %v (%08x), want 2.3333333", m, math.Float32bits(m))
 	}
 	if m := Mean([]float32{1, 2, 3, 4}); m != 2.5 {
 		t.Errorf("Mean(1..4) = %v", m)
@@ -529,4 +529,42 @@ func TestParallelQuantizeMatchesSequential(t *testing.T) {
 	if !bytes.Equal(p, sp) || !slices.Equal(a, sa) {
 		t.Error("parallel quantization differs from sequential")
 	}
+}
+
+// TestSumMatchesTorch checks Sum and Mean against torch 2.5.1's CPU
+// x.sum() and x.mean() (one thread, AVX2 kernels) of
+// x[i] = float32(((i·7919) mod 1009)/997 + 0.001), recorded with
+// ml/interop's pinned environment. For two of the lengths the float64
+// sum rounded once differs from torch's: the order matters.
+func TestSumMatchesTorch(t *testing.T) {
+	cases := []struct {
+		n         int
+		sum, mean float64
+	}{
+		{5, 0x1.425f8cp+1, 0x1.01e60ap-1},
+		{8, 0x1.e758d4p+1, 0x1.e758d4p-2},
+		{37, 0x1.346d70p+4, 0x1.0abf84p-1},
+		{1000, 0x1.fb3254p+8, 0x1.03af46p-1},
+		{13824, 0x1.b5a2acp+12, 0x1.0356eap-1},
+		{50000, 0x1.8bb9b0p+14, 0x1.0357b2p-1},
+	}
+	orderMatters := 0
+	for _, c := range cases {
+		x := make([]float32, c.n)
+		var s64 float64
+		for i := range x {
+			x[i] = float32(float64((i*7919)%1009)/997 + 0.001)
+			s64 += float64(x[i])
+		}
+		if got := Sum(x); got != float32(c.sum) {
+			t.Errorf("n=%d: Sum %x, torch %x", c.n, got, float32(c.sum))
+		}
+		if got := Mean(x); got != float32(c.mean) {
+			t.Errorf("n=%d: Mean %x, torch %x", c.n, got, float32(c.mean))
+		}
+		if float32(s64) != float32(c.sum) {
+			orderMatters++
+		}
+	}
+	t.Logf("%d of %d sums differ from the float64 sum rounded once", orderMatters, len(cases))
 }

@@ -19,7 +19,7 @@ type Merge struct{}
 func init() { steps.Register(Merge{}) }
 
 // MergeVersion enters every merge key.
-const MergeVersion = "1"
+const MergeVersion = "2"
 
 // Schema implements steps.Kind.
 func (Merge) Schema() steps.Schema {

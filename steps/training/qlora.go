@@ -21,7 +21,7 @@ type QLoRA struct{}
 func init() { steps.Register(QLoRA{}) }
 
 // QLoRAVersion enters every qlora_train key.
-const QLoRAVersion = "3"
+const QLoRAVersion = "4"
 
 // Schema implements steps.Kind.
 func (QLoRA) Schema() steps.Schema {

@@ -8,7 +8,7 @@ Written from bitsandbytes' source, not from the Go package:
                       dQuantizeNF4 (decision tree, literal thresholds, ">"),
                       dQuantize<0> (8-bit binary search and tie rule),
                       nibble packing (first element << 4 | second element).
-  * bitsandbytes/functional.py  quantize_4bit (offset = absmax.mean(),
+  * bitsandbytes/functional.py  quantize_4bit (offset = absmax.mean(), on the CPU,
                       quantize_blockwise(absmax - offset, blocksize=256)),
                       create_dynamic_map (signed=True, 7 exponent bits, 8 bits).
 
@@ -20,9 +20,12 @@ exact IEEE float32 arithmetic. bitsandbytes builds its kernels with nvcc
 kernel's instructions flush them; that is emulated too. The reciprocal is the
 IEEE one (the GPU uses rcp.approx, within 1 ulp; see the Go package docs).
 
-The mean of the absmax is float32(sum) * float32(1/N) as torch's CUDA mean
-projects it, with the sum taken as the float64 index-order sum rounded once
-(torch's float32 tree order is not reproduced; see Go's nf4.Mean).
+The mean of the absmax is torch's CPU mean, float32(sum) / N with the float32
+sum in the order of torch's SumKernel.cpp (8 lanes, one thread), which is what
+bitsandbytes computes on the CPU (see Go's nf4.Mean; torch's CUDA mean is
+float32(sum) * float32(1/N) over a tree reduction and may differ by ulps).
+Written from torch's source: aten/src/ATen/native/cpu/SumKernel.cpp
+(vectorized_inner_sum, row_sum, multi_row_sum) and ReduceOps.cpp (mean_out).
 
 Usage:
   nf4_reference.py nf4 IN OUT   IN: little-endian float32 values. OUT: JSON with
@@ -271,18 +274,84 @@ def quantize_blockwise(A, code, blocksize=256):
     return bytes(q), absmax
 
 
+def ceil_log2(x):
+    """ATen's utils::CeilLog2: 1 for x <= 2, else ceil(log2(x))."""
+    return 1 if x <= 2 else (x - 1).bit_length()
+
+
+def multi_row_sum(elem, lanes, nrows, size):
+    """torch's multi_row_sum (aten/src/ATen/native/cpu/SumKernel.cpp): the
+    float32 sums of nrows interleaved rows of size steps, in its four-level
+    cascade. elem(e) is element e, a list of `lanes` floats."""
+    levels = 4
+    level_power = max(4, ceil_log2(size) // levels)
+    level_step = 1 << level_power
+    level_mask = level_step - 1
+    acc = [[[0.0] * lanes for _ in range(nrows)] for _ in range(levels)]
+
+    def add(a, b):
+        for lane in range(lanes):
+            a[lane] = f32(a[lane] + b[lane])
+
+    i = 0
+    while i + level_step <= size:
+        for _ in range(level_step):
+            for k in range(nrows):
+                add(acc[0][k], elem(i * nrows + k))
+            i += 1
+        for j in range(1, levels):
+            for k in range(nrows):
+                add(acc[j][k], acc[j - 1][k])
+                acc[j - 1][k] = [0.0] * lanes
+            if i & (level_mask << (j * level_power)):
+                break
+    while i < size:
+        for k in range(nrows):
+            add(acc[0][k], elem(i * nrows + k))
+        i += 1
+    for j in range(1, levels):
+        for k in range(nrows):
+            add(acc[0][k], acc[j][k])
+    return acc[0]
+
+
+def row_sum(elem, lanes, size):
+    """torch's row_sum: four interleaved multi_row_sum partials, the leftover
+    elements added to the first, then the other three."""
+    p = multi_row_sum(elem, lanes, 4, size // 4)
+    for e in range(size // 4 * 4, size):
+        v = elem(e)
+        p[0] = [f32(p[0][lane] + v[lane]) for lane in range(lanes)]
+    for k in range(1, 4):
+        p[0] = [f32(p[0][lane] + p[k][lane]) for lane in range(lanes)]
+    return p[0]
+
+
+SUM_LANES = 8  # torch's Vectorized<float> on AVX2 (and its default kernels)
+
+
+def sum_f32(vals):
+    """torch's CPU float32 sum of a contiguous vector, in its order
+    (vectorized_inner_sum with 8 lanes; scalar row_sum below 8 values)."""
+    n = len(vals)
+    if n < SUM_LANES:
+        return row_sum(lambda e: [vals[e]], 1, n)[0]
+    vecs = n // SUM_LANES
+    acc = row_sum(lambda e: vals[e * SUM_LANES:(e + 1) * SUM_LANES], SUM_LANES, vecs)
+    s = 0.0
+    for v in vals[vecs * SUM_LANES:]:
+        s = f32(s + v)
+    for v in acc:
+        s = f32(s + v)
+    return s
+
+
 def mean_f32(vals):
-    """torch's CUDA mean: MeanOps projects the float32 sum as sum * factor with
-    factor = float(1)/numel (ReduceMomentKernel.cu). The float32 sum is taken
-    as the float64 index-order sum rounded once (torch's tree order is not
-    reproduced)."""
+    """torch's CPU mean (at::mean_out: sum_out(...).div_(numel)): the float32
+    sum in torch's order, divided once in float32 by the count."""
     if not vals:
         return 0.0
-    s = 0.0
-    for v in vals:
-        s += v
-    factor = f32(1.0 / f32(len(vals)))
-    return f32(f32(s) * factor)
+    return f32(sum_f32(vals) / f32(len(vals)))
 
 
 def read_f32(path):
