@@ -24,7 +24,7 @@ const maxToolRounds = 3
 // back and lets the model answer.
 func cmdChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("chat", stdout, stderr)
-	model := fs.String("model", "", "Hugging Face model directory (config.json, safetensors weights, tokenizer.json, tokenizer_config.json)")
+	model := fs.String("model", "", "Hugging Face model directory (config.json, safetensors weights, tokenizer.json, tokenizer_config.json) or llama-architecture .gguf file")
 	maxTokens := fs.Int("max-tokens", 256, "most tokens per model reply")
 	temperature := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy decoding")
 	seed := fs.Uint64("seed", 0, "sampling seed")

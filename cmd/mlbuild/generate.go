@@ -21,7 +21,7 @@ import (
 // generated.
 func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("generate", stdout, stderr)
-	model := fs.String("model", "", "Hugging Face model directory (config.json, safetensors weights, tokenizer.json)")
+	model := fs.String("model", "", "Hugging Face model directory (config.json, safetensors weights, tokenizer.json) or llama-architecture .gguf file")
 	prompt := fs.String("prompt", "", "the text to continue (with --chat: the user's message)")
 	maxTokens := fs.Int("max-tokens", 128, "most tokens to generate")
 	temperature := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy decoding")
@@ -30,10 +30,11 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	seed := fs.Uint64("seed", 0, "sampling seed (the same seed gives the same text)")
 	useChat := fs.Bool("chat", false, "render the prompt as a user turn with the model's chat template and stop at the template's stop strings")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: mlbuild generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]
+		fmt.Fprint(fs.Output(), `Usage: mlbuild generate --model DIR|FILE.gguf [--prompt] TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]
 
-Runs a llama-family model (Llama, Mistral, Phi-3) on the CPU and prints the
-continuation of the prompt as it is generated. Generation stops at the
+Runs a llama-family model (Llama, Mistral, Phi-3, SmolLM2; a Hugging Face
+directory or a GGUF file) on the CPU and prints the continuation of the
+prompt as it is generated. Generation stops at the
 model's end-of-sequence token, at --max-tokens, or (with --chat) at the chat
 template's stop strings.
 
@@ -47,9 +48,14 @@ template's stop strings.
 		}
 		return exitError{2}
 	}
+	if len(pos) == 1 && *prompt == "" {
+		// `generate --model M --chat "question"`: the text may be given as
+		// the one argument instead of with --prompt.
+		*prompt, pos = pos[0], nil
+	}
 	switch {
 	case len(pos) > 0:
-		fmt.Fprintf(stderr, "mlbuild generate: unexpected argument %q (give the text with --prompt)\n", pos[0])
+		fmt.Fprintf(stderr, "mlbuild generate: unexpected argument %q (give one text, as the argument or with --prompt)\n", pos[0])
 		return exitError{2}
 	case *model == "":
 		fmt.Fprintln(stderr, "mlbuild generate: --model DIR is required")

@@ -85,6 +85,13 @@ func TestGenerateChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("chat: %q", out)
+	// The README's form: the message as the one argument.
+	if arg, err := runGenerate(t, "--model", dir, "--max-tokens", "30", "--chat", "hi"); err != nil || arg != out {
+		t.Errorf("generate --chat TEXT = %q, %v; want what --prompt TEXT gives, %q", arg, err, out)
+	}
+	if _, err := runGenerate(t, "--model", dir, "--chat", "hi", "there"); err == nil {
+		t.Error("two texts accepted")
+	}
 	if _, err := runGenerate(t, "--model", writeTinyModel(t, ""), "--prompt", "hi", "--chat"); err == nil {
 		t.Log("no template: detected anyway")
 	} else {

@@ -60,7 +60,7 @@ type Kind struct{}
 // Version is the implementation version; bump it whenever the output for
 // the same inputs and config can change (scoring, prompts, report layout,
 // and changes to the model code, tokenizer, trainingdata or weather).
-const Version = "2"
+const Version = "3"
 
 // DefaultPrompts are the seed's four prompts: a persona rewrite, a joke, a
 // tool question and a question that needs the tool and advice.
@@ -99,7 +99,7 @@ func (Kind) Schema() steps.Schema {
 		Heavy: true,
 		Attributes: []steps.Attribute{
 			{Name: "base", Type: cty.String, Input: true, Required: true,
-				Doc: "The base model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json)."},
+				Doc: "The base model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json) or a llama-architecture .gguf file. Each model is prompted in the chat template its tokenizer_config.json names (TwainBot's when none that mlbuild knows)."},
 			{Name: "model", Type: cty.String, Input: true, Required: true,
 				Doc: "The fine-tuned model directory (for example merge's output), with its own tokenizer.json."},
 			{Name: "validation", Type: cty.List(cty.String), Input: true, Required: true,

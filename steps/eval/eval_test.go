@@ -286,12 +286,9 @@ func TestPromptEncoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l.specialTags != special {
-			t.Fatalf("specialTags %v, want %v", l.specialTags, special)
-		}
 		full := l.enc.Encode(recs[0].Text).IDs
 		for _, upTo := range []int{2, 4} {
-			p := l.encodePrompt(msgs[:upTo])
+			p := l.enc.EncodePrompt(msgs[:upTo])
 			if len(p) >= len(full) || !reflect.DeepEqual(p, full[:len(p)]) {
 				t.Errorf("special %v, %d messages: the prompt's ids are not a prefix of the training ids", special, upTo)
 			}

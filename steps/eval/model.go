@@ -20,10 +20,6 @@ type lm struct {
 	m   *llama.Model
 	tok *tokenizer.Tokenizer
 	enc *trainingdata.Encoder
-	// specialTags: every chat tag is a special token of the tokenizer, so
-	// prompts are encoded whole (as trainingdata encodes such texts);
-	// otherwise segment by segment, as trainingdata does.
-	specialTags bool
 	// stopIDs maps the ids that end a turn to the stop reason: the
 	// end-of-sequence ids and the chat tags that are single tokens.
 	stopIDs map[int]string
@@ -42,24 +38,31 @@ func loadLM(in steps.InputFile, be tensor.Backend) (*lm, error) {
 	rename := func(err error) error {
 		return errors.New(strings.ReplaceAll(err.Error(), in.Path, name))
 	}
-	m, err := llama.Load(in.Path, be)
+	dir, err := llama.ModelDir(in.Path) // a .gguf file becomes a converted directory
 	if err != nil {
 		return nil, rename(err)
 	}
-	tok, err := tokenizer.Load(in.Path)
+	m, err := llama.Load(dir, be)
+	if err != nil {
+		return nil, rename(err)
+	}
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		return nil, rename(err)
 	}
 	if tok.VocabSize() > m.Config.VocabSize {
 		return nil, fmt.Errorf("model %s: its tokenizer.json has %d tokens but config.json's vocab_size is %d", name, tok.VocabSize(), m.Config.VocabSize)
 	}
-	l := &lm{m: m, tok: tok, enc: trainingdata.NewEncoder(tok), specialTags: true, stopIDs: map[int]string{}}
-	for _, tag := range twainbot().SpecialTokens {
-		id, ok := tok.TokenID(tag)
-		if !ok || !tok.IsSpecial(id) {
-			l.specialTags = false
-		}
-		if ok {
+	// The model is prompted in its own chat template (SmolLM2's ChatML, a
+	// Llama-3 model's), as qlora_train trained it; TwainBot's when its
+	// tokenizer_config.json names none that mlbuild knows.
+	tpl, _, err := chat.ForModelDir(dir, nil)
+	if err != nil {
+		return nil, rename(err)
+	}
+	l := &lm{m: m, tok: tok, enc: trainingdata.NewEncoderFor(tok, tpl), stopIDs: map[int]string{}}
+	for _, tag := range l.enc.Stops() {
+		if id, ok := tok.TokenID(tag); ok {
 			l.stopIDs[id] = tag
 		}
 	}
@@ -126,36 +129,15 @@ func crossEntropy(logits []float32, label int) float64 {
 	return mx + math.Log(s) - float64(logits[label])
 }
 
-// encodePrompt encodes twainbot().Render(msgs, true) the way
-// trainingdata encodes the same text in training: whole when the chat tags
-// are special tokens, else BOS and then each prompt/completion segment of
-// twainbot().RenderSegments on its own.
-func (l *lm) encodePrompt(msgs []chat.Message) []int {
-	if l.specialTags {
-		return l.tok.Encode(twainbot().Render(msgs, true), true)
-	}
-	segs := twainbot().RenderSegments(msgs)
-	// The rendering ends with EndTag in a prompt segment (msgs end with a
-	// user or tool message); a generation prompt opens an assistant turn
-	// there instead.
-	last := &segs[len(segs)-1]
-	last.Text = strings.TrimSuffix(last.Text, twainbot().Closing) + twainbot().GenerationPrompt
-	ids := l.tok.Encode("", true)
-	for _, s := range segs {
-		ids = l.tok.AppendEncode(ids, s.Text, false)
-	}
-	return ids
-}
-
 // generator returns the model's generateFunc: greedy decoding of up to
 // maxNew tokens (fewer when the context is nearly full), stopping at a
 // stop id (checked before the token is decoded) or when the decoded text
 // reaches a chat tag (for tokenizers that spell the tags as several
 // tokens).
 func (l *lm) generator(maxNew int) generateFunc {
-	stops := twainbot().SpecialTokens
+	stops := l.enc.Stops()
 	return func(ctx context.Context, msgs []chat.Message) (generation, error) {
-		ids := l.encodePrompt(msgs)
+		ids := l.enc.EncodePrompt(msgs)
 		budget := min(maxNew, l.context-len(ids))
 		if len(ids) == 0 || budget <= 0 {
 			return generation{Stop: StopContext}, nil

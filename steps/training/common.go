@@ -20,6 +20,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/plot"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/ml/tokenizer"
@@ -171,6 +172,20 @@ func progress(inv *steps.Invocation) func(train.Status) {
 		msg += fmt.Sprintf(" · %.0f tok/s · ETA %s", s.TokensPerSec, s.ETA.Round(time.Second))
 		inv.ReportProgress(float64(s.Step), float64(s.Total), msg)
 	}
+}
+
+// trainingTemplate is the chat template a base model is fine-tuned in:
+// its own when its tokenizer_config.json has a chat_template that ml/chat
+// knows (SmolLM2's ChatML, Llama-3's), so that the tuned model chats the
+// way the base was taught to and apply_chat_template renders what it was
+// trained on; TwainBot's otherwise (merge then writes TwainBot's template
+// into the merged model's tokenizer_config.json).
+func trainingTemplate(baseDir string) (*chat.Template, error) {
+	tpl, _, err := chat.ForModelDir(baseDir, chat.TwainBot())
+	if err != nil {
+		return nil, fmt.Errorf("base model: %w", err)
+	}
+	return tpl, nil
 }
 
 // loadTokenizer reads tokenizer.json from a model or tokenizer directory.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/ml/chat"
+	"github.com/mlbuild/mlbuild/ml/llama"
 	"github.com/mlbuild/mlbuild/ml/train"
 	"github.com/mlbuild/mlbuild/steps"
 )
@@ -31,7 +33,7 @@ func (Merge) Schema() steps.Schema {
 			"not into the original 16-bit weights; the merged model computes what the trained model computed.",
 		Heavy: true,
 		Attributes: []steps.Attribute{
-			{Name: "base", Type: cty.String, Input: true, Required: true, Doc: "The base model directory the adapter was trained on."},
+			{Name: "base", Type: cty.String, Input: true, Required: true, Doc: "The base model the adapter was trained on: a Hugging Face directory or a llama-architecture .gguf file."},
 			{Name: "adapter", Type: cty.String, Input: true, Required: true, Doc: "A PEFT LoRA adapter directory (qlora_train.NAME.adapter)."},
 			{Name: "threads", Type: cty.Number, Default: num(0), NotInKey: true, Doc: "CPU threads (0: all cores)."},
 		},
@@ -44,7 +46,10 @@ func (Merge) Schema() steps.Schema {
 
 // Run implements steps.Kind.
 func (Merge) Run(ctx context.Context, inv *steps.Invocation) error {
-	baseDir := inv.Inputs["base"][0].Path
+	baseDir, err := llama.ModelDir(inv.Inputs["base"][0].Path) // a .gguf file becomes a converted directory
+	if err != nil {
+		return err
+	}
 	adapter, err := train.LoadAdapter(inv.Inputs["adapter"][0].Path)
 	if err != nil {
 		return err
@@ -91,10 +96,41 @@ func (Merge) Run(ctx context.Context, inv *steps.Invocation) error {
 	if _, err := os.Stat(filepath.Join(out, "tokenizer.json")); err != nil {
 		return fmt.Errorf("base model %s has no tokenizer.json to copy into the merged model", inv.Inputs["base"][0].Name)
 	}
+	if err := writeChatTemplate(out); err != nil {
+		return err
+	}
 	return steps.WriteJSON(filepath.Join(inv.OutDir, "merge.json"), map[string]any{
 		"base": inv.Inputs["base"][0].Name, "adapter": inv.Inputs["adapter"][0].Name,
 		"into":    "dequantized NF4 base (W' = dequant(NF4(W)) + scaling*B*A), float32",
 		"scaling": adapter.Config.Scaling(), "r": adapter.Config.R, "target_modules": adapter.Targets,
 		"tensors": st.Tensors, "dequantized_linears": st.Quantized, "adapted_linears": st.Adapted,
 	})
+}
+
+// writeChatTemplate makes the merged model's tokenizer_config.json name
+// the chat template it was fine-tuned in (see trainingTemplate): a base
+// with a chat template of its own keeps it; otherwise the model was
+// trained in TwainBot's format, whose Jinja template is written in, so
+// that mlbuild chat and transformers' apply_chat_template speak it.
+func writeChatTemplate(dir string) error {
+	if _, found, err := chat.ForModelDir(dir, nil); err != nil || found {
+		return err
+	}
+	path := filepath.Join(dir, "tokenizer_config.json")
+	cfg := map[string]any{}
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	case !os.IsNotExist(err):
+		return err
+	}
+	jinja, err := chat.TwainBot().Jinja()
+	if err != nil {
+		return err
+	}
+	cfg["chat_template"] = jinja
+	return steps.WriteJSON(path, cfg)
 }

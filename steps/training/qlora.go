@@ -10,6 +10,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/ml/llama"
 	"github.com/mlbuild/mlbuild/ml/train"
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/trainingdata"
@@ -26,7 +27,7 @@ const QLoRAVersion = "4"
 // Schema implements steps.Kind.
 func (QLoRA) Schema() steps.Schema {
 	attrs := []steps.Attribute{
-		{Name: "base", Type: cty.String, Input: true, Required: true, Doc: "The base model: a Hugging Face llama-family directory (Llama, Mistral, Phi-3), e.g. pretrain.NAME.output."},
+		{Name: "base", Type: cty.String, Input: true, Required: true, Doc: "The base model: a Hugging Face llama-family directory (Llama, Mistral, Phi-3, SmolLM2), e.g. pretrain.NAME.output, or a llama-architecture .gguf file (dequantized to float32, then quantized to NF4). A base whose tokenizer_config.json has a chat template that mlbuild knows is trained in it; any other in TwainBot's format."},
 		{Name: "train", Type: cty.List(cty.String), Input: true, Required: true, Doc: "JSONL training records (split.NAME.train)."},
 		{Name: "validation", Type: cty.List(cty.String), Input: true, Required: true, Doc: "JSONL validation records (split.NAME.validation)."},
 		{Name: "r", Type: cty.Number, Default: num(16), Doc: "LoRA rank."},
@@ -125,12 +126,19 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 		return err
 	}
 	opts, lc := c.loop, c.lora
-	baseDir := inv.Inputs["base"][0].Path
+	baseDir, err := llama.ModelDir(inv.Inputs["base"][0].Path) // a .gguf file becomes a converted directory
+	if err != nil {
+		return err
+	}
 	tok, err := loadTokenizer(baseDir)
 	if err != nil {
 		return err
 	}
-	enc := trainingdata.NewEncoder(tok)
+	tpl, err := trainingTemplate(baseDir)
+	if err != nil {
+		return err
+	}
+	enc := trainingdata.NewEncoderFor(tok, tpl)
 	trainSet, cut, _, err := examples(enc, inv.Inputs["train"], opts.SeqLen, true)
 	if err != nil {
 		return err
@@ -146,7 +154,7 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	qBytes, qParams := m.QuantizedBytes()
 	total, trainable := m.NumParams()
 	inv.Logger().Info("qlora", "parameters", total, "trainable", trainable, "nf4_bytes_per_param", float64(qBytes)/float64(qParams),
-		"train_records", len(trainSet), "validation_records", len(valSet))
+		"train_records", len(trainSet), "validation_records", len(valSet), "chat_template", tpl.Name)
 	if m.Config.MaxPositionEmbeddings < opts.SeqLen {
 		return &steps.AttrError{Attr: "seq_len", Msg: fmt.Sprintf("%d exceeds the base model's max_position_embeddings %d", opts.SeqLen, m.Config.MaxPositionEmbeddings)}
 	}
@@ -166,7 +174,7 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 		"base_fp32_bytes": total * 4, "nf4_bytes": qBytes, "nf4_parameters": qParams,
 		"nf4_bytes_per_parameter": float64(qBytes) / float64(qParams),
 		"train_records":           len(trainSet), "validation_records": len(valSet), "records_cut_to_seq_len": cut + valCut,
-		"seen_tokens": res.SeenTokens,
+		"seen_tokens": res.SeenTokens, "chat_template": tpl.Name,
 	})
 }
 

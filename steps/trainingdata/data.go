@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -76,18 +77,36 @@ func (e *Example) Trained() int {
 	return n
 }
 
-// Encoder encodes records with one tokenizer.
+// Encoder encodes records with one tokenizer, rendering conversations in
+// one chat template.
 type Encoder struct {
 	tok *tokenizer.Tokenizer
-	// tags maps the ids of the chat role tags, when the tokenizer has them
-	// as single tokens, to their role.
+	tpl *chat.Template
+	// tags maps the ids of the chat role tags, when the template is
+	// TwainBot's and the tokenizer has them as single tokens, to their role.
 	tags map[int]string
 	end  int // id of "<|end|>", or -1
 }
 
-// NewEncoder returns an encoder for tok.
-func NewEncoder(tok *tokenizer.Tokenizer) *Encoder {
-	e := &Encoder{tok: tok, tags: map[int]string{}, end: -1}
+// NewEncoder returns an encoder for tok that renders conversations in
+// TwainBot's chat format.
+func NewEncoder(tok *tokenizer.Tokenizer) *Encoder { return NewEncoderFor(tok, nil) }
+
+// NewEncoderFor returns an encoder for tok that renders conversations in
+// tpl, the chat template of the model being trained or evaluated (nil:
+// TwainBot's). The records hold conversations in TwainBot's format, as
+// synth_tools writes them; each is parsed and rendered again in tpl, so a
+// model with a chat template of its own (Llama-3, SmolLM2's ChatML) is
+// trained and prompted in it.
+func NewEncoderFor(tok *tokenizer.Tokenizer, tpl *chat.Template) *Encoder {
+	if tpl == nil {
+		tpl = twainbot()
+	}
+	e := &Encoder{tok: tok, tpl: tpl, tags: map[int]string{}, end: -1}
+	if tpl.Name != chat.TwainBotName {
+		e.tags = nil
+		return e
+	}
 	roles := []string{chat.RoleSystem, chat.RoleUser, chat.RoleAssistant, chat.RoleTool}
 	for _, r := range roles {
 		id, ok := tok.TokenID(roleTag(r))
@@ -107,6 +126,9 @@ func NewEncoder(tok *tokenizer.Tokenizer) *Encoder {
 
 // Tokenizer returns the encoder's tokenizer.
 func (e *Encoder) Tokenizer() *tokenizer.Tokenizer { return e.tok }
+
+// Template returns the chat template the encoder renders conversations in.
+func (e *Encoder) Template() *chat.Template { return e.tpl }
 
 // Encode encodes one record's text.
 func (e *Encoder) Encode(text string) Example {
@@ -166,16 +188,19 @@ func (e *Encoder) encodeChat(text string, msgs []chat.Message) Example {
 		}
 		return Example{IDs: ids, Labels: labels, Chat: true}
 	}
-	// The tags are plain text to this tokenizer: encode segment by segment.
-	ids := e.tok.Encode("", true)
+	// The tags are plain text to this tokenizer, or the template is
+	// another: encode segment by segment.
+	ids := e.start()
 	labels := make([]int, len(ids))
 	for i := range labels {
 		labels[i] = IgnoreIndex
 	}
-	segs := twainbot().RenderSegments(msgs)
-	if last := &segs[len(segs)-1]; endsAtCall(msgs) && last.Train {
-		last.Text = strings.TrimSuffix(last.Text, twainbot().Closing)
-		segs = append(segs, chat.Segment{Text: twainbot().Closing})
+	segs := e.tpl.RenderSegments(msgs)
+	if last := &segs[len(segs)-1]; endsAtCall(msgs) && last.Train && e.tpl.Closing != "" && strings.HasSuffix(last.Text, e.tpl.Closing) {
+		// TwainBot's conversation closes with "<|end|>" where a turn after
+		// a call would hand over with "<|tool|>": do not train the close.
+		last.Text = strings.TrimSuffix(last.Text, e.tpl.Closing)
+		segs = append(segs, chat.Segment{Text: e.tpl.Closing})
 	}
 	for _, s := range segs {
 		seg := e.tok.Encode(s.Text, false)
@@ -189,6 +214,50 @@ func (e *Encoder) encodeChat(text string, msgs []chat.Message) Example {
 		}
 	}
 	return Example{IDs: ids, Labels: labels, Chat: true}
+}
+
+// start returns the ids a segment-by-segment encoding starts with: the
+// tokenizer's BOS when it adds one and the template writes none itself.
+func (e *Encoder) start() []int {
+	if e.tpl.BOS != "" {
+		return nil
+	}
+	return e.tok.Encode("", true)
+}
+
+// EncodePrompt encodes the prompt a model continues to write the next
+// assistant turn of msgs (which end with a user or tool message): the
+// template's Render(msgs, true), encoded exactly as Encode encodes the same
+// text inside a training conversation (whole when TwainBot's tags are
+// special tokens, else segment by segment).
+func (e *Encoder) EncodePrompt(msgs []chat.Message) []int {
+	if e.tags != nil {
+		return e.tok.Encode(e.tpl.Render(msgs, true), true)
+	}
+	segs := e.tpl.RenderSegments(msgs)
+	// The rendering ends in a prompt segment (msgs end with a user or tool
+	// message) with the template's Closing; a generation prompt opens an
+	// assistant turn there instead.
+	last := &segs[len(segs)-1]
+	last.Text = strings.TrimSuffix(last.Text, e.tpl.Closing) + e.tpl.GenerationPrompt
+	ids := e.start()
+	for _, s := range segs {
+		ids = e.tok.AppendEncode(ids, s.Text, false)
+	}
+	return ids
+}
+
+// Stops returns the strings that end a generated assistant turn in the
+// encoder's template: its special tokens (TwainBot's role tags, ChatML's
+// <|im_start|> and <|im_end|>) and its stop strings.
+func (e *Encoder) Stops() []string {
+	stops := append([]string(nil), e.tpl.SpecialTokens...)
+	for _, s := range e.tpl.StopStrings {
+		if !slices.Contains(stops, s) {
+			stops = append(stops, s)
+		}
+	}
+	return stops
 }
 
 // endsAtCall reports whether a conversation ends with the assistant's tool

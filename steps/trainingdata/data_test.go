@@ -1,6 +1,7 @@
 package trainingdata
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,13 +19,18 @@ func charTokenizer(t *testing.T, specialTags bool, texts ...string) *tokenizer.T
 	if specialTags {
 		specials = twainbot().SpecialTokens
 	}
+	return charTokenizerWith(t, specials, texts...)
+}
+
+// charTokenizerWith writes a character-level tokenizer for every character
+// of texts, with specials as special tokens.
+func charTokenizerWith(t *testing.T, specials []string, texts ...string) *tokenizer.Tokenizer {
+	t.Helper()
 	seen := map[string]bool{}
 	var chars []string
 	for _, s := range texts {
-		for _, tag := range twainbot().SpecialTokens {
-			if specialTags {
-				s = strings.ReplaceAll(s, tag, "")
-			}
+		for _, tag := range specials {
+			s = strings.ReplaceAll(s, tag, "")
 		}
 		for _, r := range s {
 			if !seen[string(r)] {
@@ -100,3 +106,50 @@ func TestConversationLabels(t *testing.T) {
 
 // render writes a finished TwainBot conversation.
 func render(msgs []chat.Message) string { return twainbot().Render(msgs, false) }
+
+// TestModelTemplate: with a model's own chat template (SmolLM2's ChatML),
+// a TwainBot record is trained in that template, each assistant turn with
+// the <|im_end|> that closes it (a call included: the tool's turn follows),
+// and a generation prompt is encoded as the same text is in training.
+func TestModelTemplate(t *testing.T) {
+	tpl, err := chat.Lookup("smollm2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := weather.Format(weather.NewCall("Paris, France", "today"))
+	msgs := []chat.Message{
+		{Role: chat.RoleUser, Content: "Paris?"},
+		{Role: chat.RoleAssistant, Content: call},
+		{Role: chat.RoleTool, Name: weather.ToolName, Content: `{"temp_c":20}`},
+		{Role: chat.RoleAssistant, Content: "Warm."},
+	}
+	answered, callOnly := render(msgs), render(msgs[:2])
+	tok := charTokenizerWith(t, tpl.SpecialTokens, tpl.Render(msgs, false))
+	enc := NewEncoderFor(tok, tpl)
+	ex := enc.Encode(answered)
+	if !ex.Chat {
+		t.Fatal("not encoded as a conversation")
+	}
+	if got, want := trainedText(t, tok, ex), call+"<|im_end|>"+"Warm.<|im_end|>"; got != want {
+		t.Errorf("answered conversation trains %q, want %q", got, want)
+	}
+	if got, want := trainedText(t, tok, enc.Encode(callOnly)), call+"<|im_end|>"; got != want {
+		t.Errorf("call-only conversation trains %q, want %q", got, want)
+	}
+	if got := strings.TrimPrefix(tok.Decode(ex.IDs, false), "<s>"); got != tpl.Render(msgs, false) {
+		t.Errorf("the ids decode to %q, want the template's rendering %q", got, tpl.Render(msgs, false))
+	}
+	for _, upTo := range []int{1, 3} {
+		p := enc.EncodePrompt(msgs[:upTo])
+		if len(p) >= len(ex.IDs) || !slices.Equal(p, ex.IDs[:len(p)]) {
+			t.Errorf("%d messages: the prompt's ids are not a prefix of the training ids", upTo)
+		}
+		if got := strings.TrimPrefix(tok.Decode(p, false), "<s>"); !strings.HasPrefix(got, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM") ||
+			!strings.HasSuffix(got, "<|im_start|>assistant\n") {
+			t.Errorf("%d messages: prompt %q", upTo, got)
+		}
+	}
+	if got, want := enc.Stops(), []string{"<|im_start|>", "<|im_end|>"}; !slices.Equal(got, want) {
+		t.Errorf("Stops() = %q, want %q", got, want)
+	}
+}
