@@ -102,6 +102,12 @@ type Summary struct {
 	// Remote counts transfers to and from the remote cache.
 	Remote *TransferStats `json:"remote,omitempty"`
 	Steps  []*StepResult  `json:"-"`
+	// Stamp identifies the no-op stamp that records these results: the
+	// one a run wrote, or the one a no-op was answered from ("" when
+	// none). Two summaries with the same Stamp have the same results, so
+	// a caller may keep what it derived from one (the lockfile it wrote)
+	// for the next.
+	Stamp string `json:"-"`
 }
 
 func (e *Engine) emit(ev Event) {
@@ -257,9 +263,14 @@ func (e *Engine) Run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	if len(errs) == 0 && len(e.opts.Targets) == 0 && len(e.opts.Rebuild) == 0 {
-		if err := e.writeStamp(sum); err != nil {
+		tok, err := e.writeStamp(sum)
+		if err != nil {
 			e.log.Warn("could not record the no-op stamp (the next no-op run will be slower)", "err", err)
 		}
+		sum.Stamp = tok
+	}
+	if !e.opts.Start.IsZero() {
+		start = e.opts.Start
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	sum.BytesHashed = e.hasher.BytesRead()

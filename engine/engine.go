@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mlbuild/mlbuild/cache"
 )
@@ -65,6 +66,10 @@ type Options struct {
 	// steps' checkpoints (a folder on a shared filesystem, so that a job
 	// requeued on another node resumes where the first left off).
 	StateDir string
+	// Start, when set, is when the command began: the summary's Seconds
+	// count from it, so that they include loading the pipeline (zero:
+	// from when Run, FastNoop or QuickNoop began).
+	Start time.Time
 }
 
 // LockedStep is a step's entry in the lockfile.

@@ -15,12 +15,14 @@ import (
 
 // functions returns the functions available in pipeline expressions. Paths
 // given to file() and glob() are relative to the pipeline's directory.
-func functions(baseDir string) map[string]function.Function {
+// What file(), fileexists() and glob() find is recorded in reads (which
+// may be nil).
+func functions(baseDir string, reads *loadReads) map[string]function.Function {
 	return map[string]function.Function{
 		// files
-		"file":       fileFunc(baseDir),
-		"fileexists": fileExistsFunc(baseDir),
-		"glob":       globFunc(baseDir),
+		"file":       fileFunc(baseDir, reads),
+		"fileexists": fileExistsFunc(baseDir, reads),
+		"glob":       globFunc(baseDir, reads),
 		// strings
 		"upper": stdlib.UpperFunc, "lower": stdlib.LowerFunc, "title": stdlib.TitleFunc,
 		"trimspace": stdlib.TrimSpaceFunc, "trim": stdlib.TrimFunc, "trimprefix": stdlib.TrimPrefixFunc,
@@ -58,14 +60,16 @@ func resolve(baseDir, p string) string {
 	return filepath.Join(baseDir, p)
 }
 
-func fileFunc(baseDir string) function.Function {
+func fileFunc(baseDir string, reads *loadReads) function.Function {
 	return function.New(&function.Spec{
 		Description: "Reads a UTF-8 text file (relative to the pipeline) into a string.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			p := args[0].AsString()
-			b, err := os.ReadFile(resolve(baseDir, p))
+			abs := resolve(baseDir, p)
+			reads.file(abs)
+			b, err := os.ReadFile(abs)
 			if err != nil {
 				return cty.NilVal, fmt.Errorf("cannot read %s: %w", p, unwrapPathErr(err))
 			}
@@ -77,19 +81,21 @@ func fileFunc(baseDir string) function.Function {
 	})
 }
 
-func fileExistsFunc(baseDir string) function.Function {
+func fileExistsFunc(baseDir string, reads *loadReads) function.Function {
 	return function.New(&function.Spec{
 		Description: "Reports whether a file exists (relative to the pipeline).",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.Bool),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			_, err := os.Stat(resolve(baseDir, args[0].AsString()))
+			abs := resolve(baseDir, args[0].AsString())
+			_, err := os.Stat(abs)
+			reads.exists(abs, err == nil)
 			return cty.BoolVal(err == nil), nil
 		},
 	})
 }
 
-func globFunc(baseDir string) function.Function {
+func globFunc(baseDir string, reads *loadReads) function.Function {
 	return function.New(&function.Spec{
 		Description: "Lists the paths matching a pattern (relative to the pipeline), sorted.",
 		Params:      []function.Parameter{{Name: "pattern", Type: cty.String}},
@@ -101,6 +107,7 @@ func globFunc(baseDir string) function.Function {
 				return cty.NilVal, fmt.Errorf("bad glob pattern %q: %w", pat, err)
 			}
 			sort.Strings(matches)
+			reads.glob(resolve(baseDir, pat), matches)
 			vals := make([]cty.Value, 0, len(matches))
 			for _, m := range matches {
 				if !filepath.IsAbs(pat) {

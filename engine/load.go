@@ -47,6 +47,9 @@ type Pipeline struct {
 	byAddr map[string]*Step
 	// files holds the parsed sources, for rendering diagnostics.
 	files map[string]*hcl.File
+	// reads is what loading read besides the pipeline's text, for the
+	// no-op stamp.
+	reads *loadReads
 }
 
 // Step is one step block, evaluated.
@@ -124,6 +127,8 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	reads := newLoadReads(opts)
+	reads.file(abs)
 	src, err := os.ReadFile(abs)
 	if err != nil {
 		return nil, fmt.Errorf("read pipeline %s: %w", displayName(abs), unwrapPathErr(err))
@@ -132,8 +137,9 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 	if reg == nil {
 		reg = steps.Default
 	}
-	l := &loader{parser: hclparse.NewParser(), reg: reg, validated: map[string]bool{}, defaults: map[string]json.RawMessage{}}
-	p := &Pipeline{File: abs, Dir: filepath.Dir(abs), byAddr: map[string]*Step{}}
+	l := &loader{parser: hclparse.NewParser(), reg: reg, validated: map[string]bool{}, defaults: map[string]json.RawMessage{},
+		reads: reads, schemas: map[string]steps.Schema{}}
+	p := &Pipeline{File: abs, Dir: filepath.Dir(abs), byAddr: map[string]*Step{}, reads: reads}
 	l.p = p
 	file, diags := l.parser.ParseHCL(src, displayName(abs))
 	p.files = l.parser.Files()
@@ -196,6 +202,11 @@ type loader struct {
 	// them (which evaluate to null).
 	disabled     map[string]*Step
 	disabledRefs map[*Step]map[string][]stepRef
+	// reads records the files, globs and settings loading depends on.
+	reads *loadReads
+	// schemas memoizes each kind's Schema (a generated pipeline has
+	// thousands of steps of a few kinds).
+	schemas map[string]steps.Schema
 }
 
 // EnabledAttr is the meta-attribute every step block accepts: a bool
@@ -299,7 +310,11 @@ func (l *loader) declareSteps(blocks []*hcl.Block, varCtx *hcl.EvalContext) hcl.
 			})
 			continue
 		}
-		schema := impl.Schema()
+		schema, ok := l.schemas[kind]
+		if !ok {
+			schema = impl.Schema()
+			l.schemas[kind] = schema
+		}
 		s := &Step{Kind: kind, Name: name, Addr: addr, Impl: impl, Schema: schema, Range: b.DefRange,
 			attrRanges: map[string]hcl.Range{}}
 		content, cdiags := b.Body.Content(bodySchema(schema))
@@ -400,7 +415,7 @@ func (l *loader) varContext() *hcl.EvalContext {
 	if len(l.p.Variables) > 0 {
 		vars["var"] = cty.ObjectVal(l.p.Variables)
 	}
-	return &hcl.EvalContext{Variables: vars, Functions: functions(l.p.Dir)}
+	return &hcl.EvalContext{Variables: vars, Functions: functions(l.p.Dir, l.reads)}
 }
 
 func bodySchema(s steps.Schema) *hcl.BodySchema {
@@ -680,7 +695,7 @@ func (l *loader) evalContext() *hcl.EvalContext {
 	for k, m := range byKind {
 		vars[k] = cty.ObjectVal(m)
 	}
-	return &hcl.EvalContext{Variables: vars, Functions: functions(l.p.Dir)}
+	return &hcl.EvalContext{Variables: vars, Functions: functions(l.p.Dir, l.reads)}
 }
 
 // evaluate computes a step's config and inputs.
@@ -944,6 +959,9 @@ func (l *loader) inputs(s *Step, a steps.Attribute, v cty.Value) ([]Input, hcl.D
 			continue
 		}
 		if a.Resolve != nil {
+			// What a kind resolves (a program on PATH) cannot be
+			// checked without loading the pipeline.
+			l.reads.unstable = true
 			abs, err := a.Resolve(p, s.Config)
 			if err != nil {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot resolve input",

@@ -93,3 +93,128 @@ func TestFastNoop(t *testing.T) {
 		t.Fatal("a failed run left a stamp")
 	}
 }
+
+// QuickNoop answers a no-op without loading the pipeline while nothing
+// loading reads has changed: the pipeline file, variables (flags and
+// MLBUILD_VAR_*), -var-file files, what file(), fileexists() and glob()
+// found, and the sources and outputs FastNoop checks. Any change to one
+// of them sends the caller to Load.
+func TestQuickNoop(t *testing.T) {
+	stampNow = func() time.Time { return time.Now().Add(time.Minute) }
+	defer func() { stampNow = time.Now }()
+	pipeline := `
+variable "seed" {
+  type    = number
+  default = 1
+}
+
+variable "extra" {
+  type    = string
+  default = "x"
+}
+
+step "concat" "a" {
+  sources = concat(["data/a.txt"], glob("data/g*.txt"))
+  seed    = var.seed + tonumber(file("data/seed.txt")) + (fileexists("data/flag") ? 1 : 0) + strlen(var.extra)
+}
+
+step "tree" "model" {
+  input = concat.a.output
+}
+`
+	env := newEnv(t, pipeline)
+	env.write("data/a.txt", "alpha\n")
+	env.write("data/g1.txt", "g1\n")
+	env.write("data/seed.txt", "7")
+	env.write("vars.hcl", "extra = \"y\"\n")
+	file := filepath.Join(env.dir, "pipeline.hcl")
+	lopts := func(environ ...string) LoadOptions {
+		return LoadOptions{Registry: env.reg, Environ: append([]string{}, environ...), VarFiles: []string{filepath.Join(env.dir, "vars.hcl")}}
+	}
+	run := func() {
+		t.Helper()
+		p, err := Load(file, lopts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := Open(t.Context(), p, Options{Workspace: env.dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := e.Run(t.Context())
+		if cerr := e.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Stamp == "" {
+			t.Fatal("a full run wrote no stamp")
+		}
+	}
+	quick := func(lo LoadOptions) *Summary {
+		t.Helper()
+		var events int
+		p, sum := QuickNoop(file, lo, Options{Workspace: env.dir, OnEvent: func(Event) { events++ }})
+		if sum == nil {
+			return nil
+		}
+		if events != len(sum.Steps)+1 || sum.Cached != 2 || len(p.Steps) != 2 {
+			t.Fatalf("%d events, %+v, %d outline steps", events, sum, len(p.Steps))
+		}
+		if s, ok := p.Step("tree.model"); !ok || len(s.Schema.Outputs) == 0 || s.Impl == nil || p.File != file {
+			t.Fatalf("outline: %+v", s)
+		}
+		return sum
+	}
+	run()
+	first := quick(lopts())
+	if first == nil {
+		t.Fatal("no quick no-op after a full run")
+	}
+	again := quick(lopts("OTHER=1"))
+	if again == nil || again.Stamp != first.Stamp {
+		t.Fatal("an unrelated environment variable or a second no-op changed the answer")
+	}
+	for _, r := range again.Steps {
+		if r.Status != StatusCached || r.Key == "" || len(r.Outputs) == 0 {
+			t.Fatalf("result %+v", r)
+		}
+	}
+	if quick(lopts("MLBUILD_VAR_seed=2")) != nil {
+		t.Fatal("an MLBUILD_VAR_ variable took the quick path")
+	}
+	lo := lopts()
+	lo.Vars = []string{"seed=3"}
+	if quick(lo) != nil {
+		t.Fatal("a -var took the quick path")
+	}
+	lo = lopts()
+	lo.VarFiles = nil
+	if quick(lo) != nil {
+		t.Fatal("dropping a -var-file took the quick path")
+	}
+
+	changes := []struct {
+		what   string
+		change func()
+	}{
+		{"an edit of the pipeline", func() { env.write("pipeline.hcl", pipeline+"\n# a comment\n") }},
+		{"an edit of a -var-file", func() { env.write("vars.hcl", "extra = \"z\"\n") }},
+		{"an edit of a file file() read", func() { env.write("data/seed.txt", "8") }},
+		{"a file fileexists() looks for", func() { env.write("data/flag", "") }},
+		{"a new match of glob()", func() { env.write("data/g2.txt", "g2\n") }},
+		{"an edit of a source", func() { env.write("data/a.txt", "alpha2\n") }},
+		{"an edit of an output", func() { env.write("build/tree.model/model/sub/weights.bin", "tampered") }},
+	}
+	for _, c := range changes {
+		c.change()
+		if quick(lopts()) != nil {
+			t.Fatalf("%s took the quick path", c.what)
+		}
+		run()
+		if quick(lopts()) == nil {
+			t.Fatalf("no quick no-op after the run that followed %s", c.what)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -104,6 +105,9 @@ func (d *varDecl) set(v cty.Value, origin string, rng *hcl.Range) hcl.Diagnostic
 
 // applyVarFile reads NAME = VALUE attributes from an HCL file.
 func (l *loader) applyVarFile(path string, decls map[string]*varDecl) hcl.Diagnostics {
+	if abs, err := filepath.Abs(path); err == nil {
+		l.reads.file(abs)
+	}
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read variable file",
