@@ -33,7 +33,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	every := fs.Duration("progress-every", defaultProgressEvery, "when stderr is not a terminal (a CI log, a file), print each running step's progress this often (0: never)")
 	locked := fs.Bool("locked", false, "fail if any step's key or outputs differ from mlbuild.lock, and leave it unchanged (for CI)")
 	executor := fs.String("executor", "", "where stale steps run: local (this process) or slurm (Slurm jobs), whatever the steps say (default: each step's executor, local unless it names one)")
-	p, rest, err := c.parsePipeline(fs, args, stderr)
+	file, rest, err := c.parseFile(fs, args)
 	if err != nil {
 		return err
 	}
@@ -48,32 +48,52 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stderr, "mlbuild run: -j %d: N must be at least 1 (without -j, up to the number of CPUs, %d here, steps run at once)\n", *jobs, runtime.NumCPU())
 		return exitError{2}
 	}
-	lock, err := openLock(p, *locked, stderr)
-	if err != nil {
-		return err
-	}
-	execs, err := c.executors(p, *executor)
-	if err != nil {
+	if err := checkExecutorFlag(*executor); err != nil {
 		fmt.Fprintln(stderr, "mlbuild run: "+err.Error())
 		return exitError{2}
 	}
-	out := newRunPrinterWith(stdout, stderr, printerOptions{json: c.json, every: *every})
+	out := newRunPrinterWith(stdout, stderr, printerOptions{json: c.json, every: *every, verbose: c.verbose})
 	opts := engine.Options{Jobs: *jobs, Targets: targets, Rebuild: rebuild, OnEvent: out.event, Workspace: c.workspace,
-		Executors: execs, Executor: *executor}
-	if *locked {
-		opts.Locked = lock.locked()
-	}
-	sum := engine.FastNoop(p, opts)
+		Executor: *executor, Start: processStart}
+	memo := newLockMemo(c.workspace, file)
+	// A no-op whose stamp shows that nothing loading reads has changed
+	// needs neither the pipeline nor, when the memo holds, the lockfile.
+	p, sum := engine.QuickNoop(file, c.loadOptions(), opts)
+	var lock *pipelineLock
 	var runErr error
 	if sum == nil {
-		sum, runErr = c.build(ctx, p, opts, out)
+		if p, err = c.load(file, stderr); err != nil {
+			return err
+		}
+		if lock, err = openLock(p, *locked, stderr); err != nil {
+			return err
+		}
+		execs, err := c.executors(p, *executor)
+		if err != nil {
+			fmt.Fprintln(stderr, "mlbuild run: "+err.Error())
+			return exitError{2}
+		}
+		opts.Executors = execs
+		if *locked {
+			opts.Locked = lock.locked()
+		}
+		if sum = engine.FastNoop(p, opts); sum == nil {
+			sum, runErr = c.build(ctx, p, opts, out)
+		}
 	}
 	printErr := out.close()
 	if sum == nil {
 		return runErr
 	}
-	if *locked {
-		if problems := lock.check(sum, len(targets) > 0); len(problems) > 0 {
+	partial := len(targets) > 0
+	skipLock := !partial && runErr == nil && memo.holds(sum.Stamp)
+	if lock == nil && !skipLock {
+		if lock, err = openLock(p, *locked, stderr); err != nil {
+			return err
+		}
+	}
+	if *locked && !skipLock {
+		if problems := lock.check(sum, partial); len(problems) > 0 {
 			fmt.Fprintf(stderr, "mlbuild: the build differs from %s:\n", lock.path)
 			for _, m := range problems {
 				fmt.Fprintln(stderr, "  "+m)
@@ -87,10 +107,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return exitError{1}
 	}
-	if !*locked {
-		if err := lock.update(sum, len(targets) > 0); err != nil {
+	if !*locked && !skipLock {
+		if err := lock.update(sum, partial); err != nil {
 			return err
 		}
+	}
+	if !skipLock && !partial {
+		memo.record(sum.Stamp)
 	}
 	if !c.json {
 		announce(stdout, p, sum, c.workspace)

@@ -22,12 +22,11 @@ func (c *common) executors(p *engine.Pipeline, override string) (map[string]engi
 			names[s.Executor] = true
 		}
 	}
-	switch override {
-	case "", engine.LocalExecutor:
-	case slurm.Name:
+	if err := checkExecutorFlag(override); err != nil {
+		return nil, err
+	}
+	if override == slurm.Name {
 		names = map[string]bool{slurm.Name: true}
-	default:
-		return nil, fmt.Errorf("--executor %q: use %q or %q", override, engine.LocalExecutor, slurm.Name)
 	}
 	if override == engine.LocalExecutor || len(names) == 0 {
 		return nil, nil
@@ -55,6 +54,15 @@ func (c *common) executors(p *engine.Pipeline, override string) (map[string]engi
 		out[name] = x
 	}
 	return out, nil
+}
+
+// checkExecutorFlag says what is wrong with --executor's value.
+func checkExecutorFlag(override string) error {
+	switch override {
+	case "", engine.LocalExecutor, slurm.Name:
+		return nil
+	}
+	return fmt.Errorf("--executor %q: use %q or %q", override, engine.LocalExecutor, slurm.Name)
 }
 
 func absAll(paths []string) []string {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -119,4 +121,84 @@ func (l *pipelineLock) check(sum *engine.Summary, partial bool) []string {
 		out = append(out, m.String())
 	}
 	return out
+}
+
+// The lock memo lets a no-op skip the lockfile: after a run records its
+// results in the lockfile (or checks them against it), a small file in the
+// cache's noop/ folder keeps the engine's stamp token for those results
+// and the SHA-256 of the lockfile's bytes. A later run answered from the
+// same stamp (the same results) that finds the lockfile with the same
+// digest knows that updating it would write the same bytes and that
+// --locked's check would pass, so it neither parses nor writes the file.
+
+// lockMemoPath is where the memo of the lockfile beside pipeline (absolute)
+// lives for a run in workspace ws.
+func lockMemoPath(ws, cacheDir, pipeline string) string {
+	lock := filepath.Join(filepath.Dir(pipeline), lockfile.Name)
+	sum := sha256.Sum256([]byte(lock + "\x00" + filepath.Base(pipeline)))
+	return filepath.Join(engine.CacheDir(ws, cacheDir), "noop", "lock-"+hex.EncodeToString(sum[:16]))
+}
+
+// lockMemo is a run's view of the memo.
+type lockMemo struct {
+	path string // "" when the workspace cannot be found
+	lock string // the lockfile's path
+}
+
+func newLockMemo(workspace, pipeline string) lockMemo {
+	ws := workspace
+	if ws == "" {
+		ws = "."
+	}
+	ws, err := filepath.Abs(ws)
+	abs, err2 := filepath.Abs(pipeline)
+	if err != nil || err2 != nil {
+		return lockMemo{}
+	}
+	return lockMemo{path: lockMemoPath(ws, "", abs), lock: filepath.Join(filepath.Dir(abs), lockfile.Name)}
+}
+
+// line is the memo's content for a stamp token and the lockfile as it is
+// now ("" when it cannot be read).
+func (m lockMemo) line(token string) string {
+	f, err := os.Open(m.lock)
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = f.Close() }() // read only: nothing to lose
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return token + " " + hex.EncodeToString(h.Sum(nil)) + "\n"
+}
+
+// holds reports whether the lockfile records exactly the results of the
+// stamp token names (sum.Stamp).
+func (m lockMemo) holds(token string) bool {
+	if m.path == "" || token == "" {
+		return false
+	}
+	memo, err := os.ReadFile(m.path)
+	if err != nil {
+		return false
+	}
+	line := m.line(token)
+	return line != "" && string(memo) == line
+}
+
+// record notes that the lockfile now records the results of token; a
+// memo that cannot be written only costs the next no-op a parse.
+func (m lockMemo) record(token string) {
+	if m.path == "" || token == "" {
+		return
+	}
+	line := m.line(token)
+	if line == "" || os.MkdirAll(filepath.Dir(m.path), 0o755) != nil {
+		return
+	}
+	tmp := m.path + ".tmp"
+	if os.WriteFile(tmp, []byte(line), 0o644) == nil {
+		_ = os.Rename(tmp, m.path) // as above: the next no-op parses the lockfile
+	}
 }

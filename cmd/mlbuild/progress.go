@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,17 +18,24 @@ import (
 	"github.com/mlbuild/mlbuild/engine"
 )
 
-// runPrinter prints a run's events: one line per finished step and a
-// summary (or JSON lines), plus, on a terminal, a live status line of the
+// runPrinter prints a run's events: a line per step that ran, failed or
+// was not started (and, with -v, per cached step) and a summary (or, with
+// --json, a JSON line per event), plus, on a terminal, a live status line of the
 // running steps with their elapsed time and progress, and elsewhere (a CI
 // log, a file) a line per running step every so often, so that a long
 // step does not look hung.
 type runPrinter struct {
 	stdout, stderr io.Writer
-	json           bool
-	live           bool
-	periodic       bool
-	now            func() time.Time
+	// jsonOut buffers the JSON lines: a no-op of 50,000 steps prints as
+	// many, and a write each cost more than the rest of the no-op. It is
+	// flushed after every event but a cached step's, and at close.
+	jsonOut  *bufio.Writer
+	jsonBuf  []byte // a step's JSON line (appendStepJSON)
+	json     bool
+	verbose  bool
+	live     bool
+	periodic bool
+	now      func() time.Time
 
 	mu      sync.Mutex
 	running map[string]*liveStep
@@ -52,6 +62,8 @@ const defaultProgressEvery = 30 * time.Second
 // printerOptions configure a runPrinter.
 type printerOptions struct {
 	json bool
+	// verbose prints a line per cached step too.
+	verbose bool
 	// every is the interval of the progress lines printed when stderr is
 	// not a terminal; 0 prints none.
 	every time.Duration
@@ -66,11 +78,12 @@ func newRunPrinter(stdout, stderr io.Writer, asJSON bool) *runPrinter {
 }
 
 func newRunPrinterWith(stdout, stderr io.Writer, o printerOptions) *runPrinter {
-	p := &runPrinter{stdout: stdout, stderr: stderr, json: o.json, running: map[string]*liveStep{}, now: o.now}
+	p := &runPrinter{stdout: stdout, stderr: stderr, json: o.json, verbose: o.verbose, running: map[string]*liveStep{}, now: o.now}
 	if p.now == nil {
 		p.now = time.Now
 	}
 	if o.json {
+		p.jsonOut = bufio.NewWriterSize(stdout, 64<<10)
 		return p
 	}
 	if f, ok := stderr.(*os.File); ok && o.ticks == nil && term.IsTerminal(int(f.Fd())) && os.Getenv("CI") == "" {
@@ -223,11 +236,17 @@ func (p *runPrinter) event(ev engine.Event) {
 	case engine.EventStep:
 		delete(p.running, ev.Step)
 		if p.json {
-			p.emitJSON(struct {
-				Type string `json:"type"`
-				*engine.StepResult
-			}{"step", ev.Result})
+			p.jsonBuf = appendStepJSON(p.jsonBuf[:0], ev.Result)
+			if _, err := p.jsonOut.Write(p.jsonBuf); err != nil {
+				p.jsonFailed(err)
+			}
+			if ev.Result.Status != engine.StatusCached {
+				p.flushJSON()
+			}
 			return
+		}
+		if ev.Result.Status == engine.StatusCached && !p.verbose {
+			return // counted in the summary
 		}
 		p.clear()
 		p.stepLine(ev.Result)
@@ -282,12 +301,33 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return w.p.stderr.Write(b)
 }
 
+// emitJSON prints a JSON line at once.
 func (p *runPrinter) emitJSON(v any) {
+	p.writeJSON(v)
+	p.flushJSON()
+}
+
+// writeJSON buffers a JSON line.
+func (p *runPrinter) writeJSON(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
-	if _, err := p.stdout.Write(append(b, '\n')); err != nil && p.jsonErr == nil {
+	b = append(b, '\n')
+	if _, err := p.jsonOut.Write(b); err != nil {
+		p.jsonFailed(err)
+	}
+}
+
+// flushJSON writes the buffered JSON lines out.
+func (p *runPrinter) flushJSON() {
+	if err := p.jsonOut.Flush(); err != nil {
+		p.jsonFailed(err)
+	}
+}
+
+func (p *runPrinter) jsonFailed(err error) {
+	if p.jsonErr == nil {
 		p.jsonErr = fmt.Errorf("write --json events: %w", err)
 	}
 }
@@ -303,6 +343,9 @@ func (p *runPrinter) close() error {
 	defer p.mu.Unlock()
 	if p.live {
 		p.clear()
+	}
+	if p.jsonOut != nil {
+		p.flushJSON()
 	}
 	return p.jsonErr
 }
@@ -323,4 +366,90 @@ func progressBar(frac float64, width int) string {
 	frac = min(max(frac, 0), 1)
 	full := int(frac*float64(width) + 0.5)
 	return "[" + strings.Repeat("#", full) + strings.Repeat(".", width-full) + "]"
+}
+
+// appendStepJSON appends a step event's JSON line (with its newline) to b:
+// the bytes json.Marshal gives for struct{Type string `json:"type"`;
+// *engine.StepResult}{"step", r}, written without reflection, since a
+// no-op of a large pipeline prints one per step.
+func appendStepJSON(b []byte, r *engine.StepResult) []byte {
+	b = append(b, `{"type":"step","step":`...)
+	b = appendJSONString(b, r.Step)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, string(r.Status))
+	if r.Key != "" {
+		b = append(b, `,"key":`...)
+		b = appendJSONString(b, r.Key)
+	}
+	if len(r.Outputs) > 0 {
+		b = append(b, `,"outputs":{`...)
+		var buf [4]string
+		names := buf[:0]
+		for n := range r.Outputs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for i, n := range names {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			o := r.Outputs[n]
+			b = appendJSONString(b, n)
+			b = append(b, `:{"path":`...)
+			b = appendJSONString(b, o.Path)
+			b = append(b, `,"digest":`...)
+			b = appendJSONString(b, o.Digest)
+			b = append(b, `,"size":`...)
+			b = strconv.AppendInt(b, o.Size, 10)
+			if o.Dir {
+				b = append(b, `,"dir":true`...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `,"seconds":`...)
+	b = appendJSONFloat(b, r.Seconds)
+	if r.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, r.Reason)
+	}
+	if r.Restored {
+		b = append(b, `,"restored":true`...)
+	}
+	if r.Source != "" {
+		b = append(b, `,"source":`...)
+		b = appendJSONString(b, r.Source)
+	}
+	if r.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, r.Error)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as json.Marshal writes it: as is when it is
+// printable ASCII that needs no escape, else through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONFloat appends f as json.Marshal writes a float64.
+func appendJSONFloat(b []byte, f float64) []byte {
+	if a := math.Abs(f); a == 0 || (a >= 1e-6 && a < 1e21) {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
+	}
+	q, err := json.Marshal(f)
+	if err != nil {
+		return append(b, '0') // NaN or Inf: never a duration
+	}
+	return append(b, q...)
 }
