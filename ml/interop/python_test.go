@@ -29,13 +29,15 @@ func python(t *testing.T) string {
 }
 
 // runScript runs scripts/NAME with args in the pinned environment, offline
-// and on one thread, and returns its standard output.
+// and on one thread, and returns its standard output. torch runs its AVX2
+// CPU kernels (ATEN_CPU_CAPABILITY=avx2) even where the CPU has AVX-512, so
+// that its float32 reductions sum in the order ml/nf4.Sum reproduces.
 func runScript(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
 	py := python(t)
 	cmd := exec.CommandContext(t.Context(), py, append([]string{filepath.Join("scripts", name)}, args...)...)
 	cmd.Env = append(os.Environ(), "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "HF_DATASETS_OFFLINE=1",
-		"OMP_NUM_THREADS=1", "TOKENIZERS_PARALLELISM=false", "PYTHONHASHSEED=0",
+		"OMP_NUM_THREADS=1", "TOKENIZERS_PARALLELISM=false", "PYTHONHASHSEED=0", "ATEN_CPU_CAPABILITY=avx2",
 		"HF_HOME="+t.TempDir(), "PYTHONDONTWRITEBYTECODE=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
