@@ -237,6 +237,10 @@ step "eval" "twainbot" {
   base       = var.base_model != "" ? var.base_model : pretrain.base.output
   model      = merge.twainbot.output
   validation = [split.persona.validation, split.tools.validation]
+  # For the share of answer sentences copied from training, and the loss
+  # curves in report.html.
+  train           = [split.persona.train, split.tools.train]
+  training_curves = [qlora_train.twainbot.curves]
 
   max_tool_prompts = var.eval_tool_prompts
 }

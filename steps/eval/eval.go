@@ -16,8 +16,15 @@
 //     messages with greedy decoding; the first assistant turn is parsed
 //     with weather.Parse, scored against the conversation's call with
 //     weather.CompareArgs, executed when valid, and the model's answer to
-//     the result is checked for the result's numbers or condition (see
-//     usesResult).
+//     the result is checked strictly: it must name the place asked about,
+//     the returned temperature with its unit and the condition, and no
+//     other place or temperature (see usesResult).
+//   - Questions that need no tool (no_tool_prompts: rewrites, jokes,
+//     chit-chat, questions about Twain) are run through the same tool loop;
+//     a first turn with "<tool_call>" in it counts against the model.
+//   - Persona: distinct-1/2 over the final answers, the share of their
+//     sentences said more than once, and, given the training sets, the
+//     share found verbatim in them (see persona).
 //   - The prompts (persona, joke, tool and combined by default) are run
 //     through the same tool loop, with the tool conversations' system prompt,
 //     and their transcripts recorded.
@@ -71,6 +78,30 @@ var DefaultPrompts = []string{
 	"Do I need a coat in New York on Tuesday?",
 }
 
+// DefaultNoToolPrompts are questions that need no weather: rewrites in
+// the persona, jokes, chit-chat and questions about Twain and his books.
+// A model that calls the tool for them has learned to call it always;
+// their answers are also what the persona measures (distinct-n, sentences
+// repeated or copied from training) are computed on.
+var DefaultNoToolPrompts = []string{
+	"Rewrite in Mark Twain's voice: The quarterly report is due on Friday.",
+	"Rewrite in Mark Twain's voice: Our new app makes grocery shopping effortless.",
+	"Rewrite in Mark Twain's voice: The city council approved the budget after a long debate.",
+	"Rewrite this like Mark Twain would: Please remember to silence your phones.",
+	"Tell me a joke about lawyers.",
+	"Tell me a joke about trains.",
+	"Make a joke about committees.",
+	"Say something funny about cats.",
+	"How are you today?",
+	"What do you like to read?",
+	"Good morning! Any advice for a Monday?",
+	"Thank you for your help.",
+	"Who wrote The Adventures of Tom Sawyer?",
+	"What did Mark Twain do on the Mississippi?",
+	"Tell me about Huckleberry Finn.",
+	"What is your opinion of politicians?",
+}
+
 // Limits of the attributes.
 const (
 	maxNewTokensLimit = 8192
@@ -84,9 +115,12 @@ const (
 
 // Schema implements steps.Kind.
 func (Kind) Schema() steps.Schema {
-	prompts := make([]cty.Value, len(DefaultPrompts))
-	for i, p := range DefaultPrompts {
-		prompts[i] = cty.StringVal(p)
+	list := func(ss []string) cty.Value {
+		vs := make([]cty.Value, len(ss))
+		for i, p := range ss {
+			vs[i] = cty.StringVal(p)
+		}
+		return cty.ListVal(vs)
 	}
 	return steps.Schema{
 		Kind:    "eval",
@@ -108,8 +142,14 @@ func (Kind) Schema() steps.Schema {
 				Doc: fmt.Sprintf("Most tokens per generated turn (1 to %d).", maxNewTokensLimit)},
 			{Name: "max_tool_prompts", Type: cty.Number, Default: cty.NumberIntVal(0),
 				Doc: "Most held-out tool conversations to replay, the first ones in input order; 0 for all."},
-			{Name: "prompts", Type: cty.List(cty.String), Default: cty.ListVal(prompts),
+			{Name: "prompts", Type: cty.List(cty.String), Default: list(DefaultPrompts),
 				Doc: "User prompts to generate for, each with the system prompt of the held-out tool conversations (the weather tool's default when there are none), so a tool call can happen; [] for none."},
+			{Name: "no_tool_prompts", Type: cty.List(cty.String), Default: list(DefaultNoToolPrompts),
+				Doc: "Questions that need no tool (rewrites, jokes, chit-chat, questions about Twain), asked as prompts are: the share a model answers with a tool call is no_tool_call_rate, and their answers, with the tool conversations', are what the persona measures are computed on; [] for none."},
+			{Name: "train", Type: cty.List(cty.String), Input: true, Default: cty.ListValEmpty(cty.String),
+				Doc: "The JSONL training sets (split.NAME.train), optional: copied_sentence_share is the share of the models' answer sentences (of 5 words or more) found verbatim in them; null without them."},
+			{Name: "training_curves", Type: cty.List(cty.String), Input: true, Default: cty.ListValEmpty(cty.String),
+				Doc: "Folders with a training run's loss.png (qlora_train.NAME.curves, pretrain.NAME.curves), optional: report.html shows them."},
 			{Name: "threads", Type: cty.Number, Default: cty.NumberIntVal(0), NotInKey: true,
 				Doc: "CPU threads; 0 for all cores. Results do not depend on it."},
 		},
@@ -119,6 +159,8 @@ func (Kind) Schema() steps.Schema {
 				Headline: &steps.Headline{File: "report.json",
 					Columns: []steps.HeadlineColumn{{Title: "base", Path: "models." + ModelBase}, {Title: "fine-tuned", Path: "models." + ModelFinetuned}},
 					Metrics: []steps.HeadlineMetric{
+						{Name: "tool called when needed", Path: "tool_call_rate", Percent: true},
+						{Name: "tool called without need", Path: "no_tool_call_rate", Percent: true},
 						{Name: "exact tool arguments", Path: "exact_args_rate", Percent: true},
 						{Name: "valid tool calls", Path: "valid_call_rate", Percent: true},
 						{Name: "answers using the tool", Path: "answer_uses_tool_rate", Percent: true},
@@ -134,6 +176,7 @@ type config struct {
 	MaxNewTokens   int      `attr:"max_new_tokens"`
 	MaxToolPrompts int      `attr:"max_tool_prompts"`
 	Prompts        []string `attr:"prompts"`
+	NoToolPrompts  []string `attr:"no_tool_prompts"`
 	Threads        int      `attr:"threads"`
 }
 
@@ -150,12 +193,18 @@ func readConfig(inv *steps.Invocation) (config, error) {
 	if c.MaxToolPrompts < 0 || c.MaxToolPrompts > math.MaxInt32 {
 		return c, &steps.AttrError{Attr: "max_tool_prompts", Msg: fmt.Sprintf("must be 0 (all) or a positive number of conversations, got %d", c.MaxToolPrompts)}
 	}
-	for i, p := range c.Prompts {
-		if strings.TrimSpace(p) == "" {
-			return c, &steps.AttrError{Attr: "prompts", Msg: fmt.Sprintf("prompt %d is empty", i+1)}
-		}
-		if !utf8.ValidString(p) {
-			return c, &steps.AttrError{Attr: "prompts", Msg: fmt.Sprintf("prompt %d is not valid UTF-8", i+1)}
+	for _, a := range []struct {
+		attr string
+		ps   []string
+	}{{"prompts", c.Prompts}, {"no_tool_prompts", c.NoToolPrompts}} {
+		attr := a.attr
+		for i, p := range a.ps {
+			if strings.TrimSpace(p) == "" {
+				return c, &steps.AttrError{Attr: attr, Msg: fmt.Sprintf("prompt %d is empty", i+1)}
+			}
+			if !utf8.ValidString(p) {
+				return c, &steps.AttrError{Attr: attr, Msg: fmt.Sprintf("prompt %d is not valid UTF-8", i+1)}
+			}
 		}
 	}
 	if c.Threads < 0 || c.Threads > 4096 {
@@ -346,10 +395,20 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	}
 	convs := toolConversations(recs, cfg.MaxToolPrompts)
 
+	corpus, err := readCorpus(inv.Step, inv.Inputs["train"])
+	if err != nil {
+		return err
+	}
+	curves, err := readCurves(inv.Step, inv.Inputs["training_curves"])
+	if err != nil {
+		return err
+	}
+
 	rep := &Report{
 		ValidationFiles: files, ValidationRecords: len(recs), ToolPrompts: len(convs),
 		MaxNewTokens:  cfg.MaxNewTokens,
 		Conversations: make([]Conversation, len(convs)), Examples: make([]Example, len(cfg.Prompts)),
+		NoTool: make([]Example, len(cfg.NoToolPrompts)),
 	}
 	for i, c := range convs {
 		rep.Conversations[i] = Conversation{File: c.src.file, Line: c.src.line, Question: c.question, Expected: c.expected}
@@ -357,7 +416,10 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	for i, p := range cfg.Prompts {
 		rep.Examples[i] = Example{Prompt: p}
 	}
-	prog := &progress{inv: inv, total: float64(2 * (len(recs) + len(convs) + len(cfg.Prompts)))}
+	for i, p := range cfg.NoToolPrompts {
+		rep.NoTool[i] = Example{Prompt: p}
+	}
+	prog := &progress{inv: inv, total: float64(2 * (len(recs) + len(convs) + len(cfg.Prompts) + len(cfg.NoToolPrompts)))}
 	be := tensor.NewCPU(cfg.Threads)
 	for mi, key := range []string{ModelBase, ModelFinetuned} {
 		l, err := loadLM(models[mi], be)
@@ -395,10 +457,28 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 				rep.Examples[i].Finetuned = o
 			}
 		}
+		noTool, err := runPrompts(ctx, gen, convs, cfg.NoToolPrompts, func(msg string) { prog.step(key + ": no-tool " + msg) })
+		if err != nil {
+			return fmt.Errorf("%s: %s model: no-tool prompts: %w", inv.Step, key, err)
+		}
+		answers := make([]string, 0, len(outs)+len(noTool))
+		for _, o := range outs {
+			answers = append(answers, o.Answer)
+		}
+		for i, o := range noTool {
+			if key == ModelBase {
+				rep.NoTool[i].Base = o
+			} else {
+				rep.NoTool[i].Finetuned = o
+			}
+			answers = append(answers, o.Answer)
+		}
+		mr.setNoTool(noTool)
+		mr.setPersona(persona(answers, corpus))
 		inv.Logger().Info("eval", "model", key, "val_loss", fmtPtr(mr.ValLoss), "tool_call_rate", fmtPtr(mr.ToolCallRate),
 			"exact_args_rate", fmtPtr(mr.ExactArgsRate))
 	}
-	return writeReport(filepath.Join(inv.OutDir, "report"), rep)
+	return writeReport(filepath.Join(inv.OutDir, "report"), rep, curves)
 }
 
 // runGenerations runs the tool loop on every held-out conversation and
@@ -417,19 +497,29 @@ func runGenerations(ctx context.Context, gen generateFunc, convs []toolConv, pro
 		outs[i] = o
 		step(fmt.Sprintf("tool conversation %d/%d", i+1, len(convs)))
 	}
+	exs, err := runPrompts(ctx, gen, convs, prompts, step)
+	if err != nil {
+		return nil, nil, err
+	}
+	return outs, exs, nil
+}
+
+// runPrompts runs the tool loop on each prompt, as the user's message after
+// the held-out conversations' system prompt (see examplePrompt).
+func runPrompts(ctx context.Context, gen generateFunc, convs []toolConv, prompts []string, step func(string)) ([]Outcome, error) {
 	exs := make([]Outcome, len(prompts))
 	for i, p := range prompts {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		o, err := runTurns(ctx, gen, examplePrompt(p, convs))
 		if err != nil {
-			return nil, nil, fmt.Errorf("prompt %d: %w", i+1, err)
+			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
 		}
 		exs[i] = o
 		step(fmt.Sprintf("prompt %d/%d", i+1, len(prompts)))
 	}
-	return outs, exs, nil
+	return exs, nil
 }
 
 // validationLoss fills the loss metrics of mr.

@@ -17,6 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/ml/chat"
+	"github.com/mlbuild/mlbuild/ml/plot"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/steptest"
@@ -121,7 +122,7 @@ func TestRegistered(t *testing.T) {
 			t.Error("threads must be NotInKey")
 		}
 	}
-	if got := strings.Join(names, ","); got != "base,model,validation,max_new_tokens,max_tool_prompts,prompts,threads" {
+	if got := strings.Join(names, ","); got != "base,model,validation,max_new_tokens,max_tool_prompts,prompts,no_tool_prompts,train,training_curves,threads" {
 		t.Fatalf("attributes %s", got)
 	}
 }
@@ -141,7 +142,7 @@ func TestEndToEnd(t *testing.T) {
 	if rep.ToolPrompts != 2 || len(rep.Conversations) != 2 || len(rep.Examples) != len(DefaultPrompts) || rep.ValidationRecords != 3 {
 		t.Fatalf("counts: tool_prompts %d, conversations %d, examples %d, records %d", rep.ToolPrompts, len(rep.Conversations), len(rep.Examples), rep.ValidationRecords)
 	}
-	if want := 2 * (3 + 2 + len(DefaultPrompts)); len(progress) != want {
+	if want := 2 * (3 + 2 + len(DefaultPrompts) + len(DefaultNoToolPrompts)); len(progress) != want {
 		t.Errorf("%d progress reports, want %d", len(progress), want)
 	}
 	for key, m := range map[string]ModelReport{"base": rep.Models.Base, "finetuned": rep.Models.Finetuned} {
@@ -169,6 +170,15 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("%s: rate out of range: %+v", key, m)
 			}
 		}
+		if m.NoToolPrompts != len(DefaultNoToolPrompts) || m.NoToolCallRate == nil || m.NoToolCalls > m.NoToolPrompts {
+			t.Errorf("%s: no-tool prompts: %+v", key, m)
+		}
+		if m.PersonaWords > 0 && (m.Distinct1 == nil || m.Distinct2 == nil || *m.Distinct1 <= 0 || *m.Distinct1 > 1) {
+			t.Errorf("%s: distinct-n: %+v", key, m)
+		}
+		if m.CopiedSentenceShare != nil {
+			t.Errorf("%s: a copied-sentence share without training sets", key)
+		}
 		if m.Params != 2*128*32+2*(32+32*32+16*32*2+32*32+32+3*48*32)+32 {
 			t.Errorf("%s: params %d", key, m.Params)
 		}
@@ -189,12 +199,18 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("example %d: %+v", i, e)
 		}
 	}
+	for i, e := range rep.NoTool {
+		if e.Prompt != DefaultNoToolPrompts[i] || len(e.Finetuned.Transcript) == 0 {
+			t.Errorf("no-tool prompt %d: %+v", i, e)
+		}
+	}
 	dir := filepath.Join(inv.OutDir, "report")
 	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"data:image/png;base64,", "Mark Twain&#39;s voice", "exact argument rate", html.EscapeString(rep.Conversations[0].Question)} {
+	for _, want := range []string{"data:image/png;base64,", "Mark Twain&#39;s voice", "exact argument rate", html.EscapeString(rep.Conversations[0].Question),
+		"tool called without need", "Failures of the fine-tuned model", "Tell me a joke about lawyers."} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("report.html lacks %q", want)
 		}
@@ -376,5 +392,67 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (Kind{}).Validate(s.invocation(t, nil)); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+}
+
+// TestTrainAndCurves: with the training sets, the share of answer
+// sentences copied from them is reported; the training curves appear in
+// report.html; a curves folder without loss.png is refused by name.
+func TestTrainAndCurves(t *testing.T) {
+	s := newSetup(t)
+	train := filepath.Join(t.TempDir(), "train.jsonl")
+	must(t, os.WriteFile(train, []byte(`{"text":"Nothing to see here."}`+"\n"), 0o644))
+	curves := t.TempDir()
+	png, err := plotPNG()
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(curves, "loss.png"), png, 0o644))
+	inv := s.invocation(t, map[string]cty.Value{"prompts": cty.ListValEmpty(cty.String)})
+	inv.Inputs["train"] = []steps.InputFile{{Path: train, Name: "build/split.persona/train.jsonl"}}
+	inv.Inputs["training_curves"] = []steps.InputFile{{Path: curves, Name: "build/qlora_train.twainbot/curves"}}
+	rep := run(t, inv)
+	for key, m := range map[string]ModelReport{"base": rep.Models.Base, "finetuned": rep.Models.Finetuned} {
+		if m.Sentences > 0 && m.CopiedSentenceShare == nil {
+			t.Errorf("%s: no copied-sentence share with training sets", key)
+		}
+	}
+	if len(rep.TrainingCurves) != 1 || rep.TrainingCurves[0] != "build/qlora_train.twainbot/curves" {
+		t.Errorf("training_curves %q", rep.TrainingCurves)
+	}
+	page, err := os.ReadFile(filepath.Join(inv.OutDir, "report", "report.html"))
+	must(t, err)
+	if !bytes.Contains(page, []byte("loss curves of build/qlora_train.twainbot/curves")) {
+		t.Error("report.html lacks the training curves")
+	}
+
+	inv = s.invocation(t, nil)
+	inv.Inputs["training_curves"] = []steps.InputFile{{Path: t.TempDir(), Name: "build/x/curves"}}
+	if err := (Kind{}).Run(context.Background(), inv); err == nil || !strings.Contains(err.Error(), "build/x/curves has no loss.png") {
+		t.Errorf("curves without loss.png: %v", err)
+	}
+}
+
+func plotPNG() ([]byte, error) {
+	return plot.BarsPNG("x", []string{"a"}, plot.BarGroup{Name: "b", Values: []float64{1}})
+}
+
+func TestPersona(t *testing.T) {
+	c := corpus{" " + normalizeText("The river is a wonderful book with a new story to tell every day.") + " "}
+	st := persona([]string{
+		"The river is a wonderful book. It rains.",
+		"the river is a wonderful book!",
+		"A brand new sentence of my very own.",
+		"",
+	}, c)
+	if st.answers != 3 || st.sentences != 3 || st.repeated != 2 || st.copied != 2 {
+		t.Errorf("%+v: want 3 answers, 3 sentences of 5+ words, 2 repeated, 2 copied", st)
+	}
+	if st.distinct1 <= 0 || st.distinct1 >= 1 || st.distinct2 <= 0 || st.distinct2 >= 1 {
+		t.Errorf("distinct %v %v", st.distinct1, st.distinct2)
+	}
+	if st := persona([]string{"He went home to sleep again tonight."}, corpus{" and then he went home to sleep again tonight said tom "}); st.copied != 1 {
+		t.Errorf("a sentence inside a longer one: copied %d", st.copied)
+	}
+	if st := persona([]string{"Xhe went home to sleep again tonight."}, corpus{" he went home to sleep again tonight "}); st.copied != 0 {
+		t.Errorf("a word that only ends like one: copied %d", st.copied)
 	}
 }

@@ -37,6 +37,11 @@ type Report struct {
 	Conversations []Conversation `json:"conversations"`
 	// Examples are the prompts' transcripts, both models side by side.
 	Examples []Example `json:"examples"`
+	// NoTool are the no-tool prompts' transcripts, both models side by side.
+	NoTool []Example `json:"no_tool"`
+	// TrainingCurves names the training runs whose loss charts
+	// report.html shows.
+	TrainingCurves []string `json:"training_curves"`
 }
 
 // FileReport is one validation input.
@@ -91,6 +96,56 @@ type ModelReport struct {
 	ValidCallRate      *float64 `json:"valid_call_rate"`
 	ExactArgsRate      *float64 `json:"exact_args_rate"`
 	AnswerUsesToolRate *float64 `json:"answer_uses_tool_rate"`
+
+	// Questions that need no tool (no_tool_prompts): NoToolCalls answers
+	// that attempted a call ("<tool_call>" in the first turn, malformed
+	// ones included), NoToolCallRate = NoToolCalls / NoToolPrompts.
+	NoToolPrompts  int      `json:"no_tool_prompts"`
+	NoToolCalls    int      `json:"no_tool_calls"`
+	NoToolCallRate *float64 `json:"no_tool_call_rate"`
+
+	// The persona measures over the model's final answers (the tool
+	// conversations' and the no-tool prompts', blank ones left out; see
+	// persona): Distinct1 and Distinct2 are distinct word unigrams and
+	// bigrams over their totals; of the answers' Sentences (5 words or
+	// more), RepeatedSentenceShare occur more than once and
+	// CopiedSentenceShare verbatim in the training sets (null without
+	// the train input).
+	PersonaAnswers        int      `json:"persona_answers"`
+	PersonaWords          int      `json:"persona_words"`
+	Distinct1             *float64 `json:"distinct_1"`
+	Distinct2             *float64 `json:"distinct_2"`
+	Sentences             int      `json:"sentences"`
+	RepeatedSentences     int      `json:"repeated_sentences"`
+	CopiedSentences       int      `json:"copied_sentences"`
+	RepeatedSentenceShare *float64 `json:"repeated_sentence_share"`
+	CopiedSentenceShare   *float64 `json:"copied_sentence_share"`
+}
+
+func (m *ModelReport) setNoTool(outs []Outcome) {
+	m.NoToolPrompts = len(outs)
+	for _, o := range outs {
+		if o.Attempted {
+			m.NoToolCalls++
+		}
+	}
+	if len(outs) > 0 {
+		m.NoToolCallRate = num(float64(m.NoToolCalls) / float64(len(outs)))
+	}
+}
+
+func (m *ModelReport) setPersona(st personaStats) {
+	m.PersonaAnswers, m.PersonaWords = st.answers, st.words
+	if st.words > 0 {
+		m.Distinct1, m.Distinct2 = num(st.distinct1), num(st.distinct2)
+	}
+	m.Sentences, m.RepeatedSentences, m.CopiedSentences = st.sentences, st.repeated, st.copied
+	if st.sentences > 0 {
+		m.RepeatedSentenceShare = num(float64(st.repeated) / float64(st.sentences))
+		if st.haveCorpus {
+			m.CopiedSentenceShare = num(float64(st.copied) / float64(st.sentences))
+		}
+	}
 }
 
 func (m *ModelReport) setTool(t toolTally) {
@@ -142,8 +197,9 @@ const (
 	lossPlot    = "loss.png"
 )
 
-// writeReport writes report.json, the plots and report.html into dir.
-func writeReport(dir string, rep *Report) error {
+// writeReport writes report.json, the plots and report.html (with the
+// training curves) into dir.
+func writeReport(dir string, rep *Report, curves []curve) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -177,10 +233,14 @@ func writeReport(dir string, rep *Report) error {
 			return err
 		}
 	}
+	rep.TrainingCurves = nil
+	for _, c := range curves {
+		rep.TrainingCurves = append(rep.TrainingCurves, c.Name)
+	}
 	if err := steps.WriteJSON(filepath.Join(dir, "report.json"), rep); err != nil {
 		return err
 	}
-	html, err := renderHTML(rep, map[string][]byte{metricsPlot: metrics, lossPlot: loss})
+	html, err := renderHTML(rep, map[string][]byte{metricsPlot: metrics, lossPlot: loss}, curves)
 	if err != nil {
 		return err
 	}
@@ -218,8 +278,55 @@ func metricRows(rep *Report) []metricRow {
 		{"tool call rate", pct(b.ToolCallRate, b.ToolCalls), pct(f.ToolCallRate, f.ToolCalls), "a call was parsed from the first turn"},
 		{"valid call rate", pct(b.ValidCallRate, b.ValidCalls), pct(f.ValidCallRate, f.ValidCalls), "parsed and valid, so it was executed"},
 		{"exact argument rate", pct(b.ExactArgsRate, b.ExactArgs), pct(f.ExactArgsRate, f.ExactArgs), "valid and matching the expected location and date"},
-		{"answer uses tool result", pct(b.AnswerUsesToolRate, b.AnswerUsesTool), pct(f.AnswerUsesToolRate, f.AnswerUsesTool), "the answer mentions a temperature or the condition of the result"},
+		{"answer uses tool result", pct(b.AnswerUsesToolRate, b.AnswerUsesTool), pct(f.AnswerUsesToolRate, f.AnswerUsesTool), "the answer names the place asked about, the returned temperature with its unit and the condition, and no other place or temperature"},
+		{"tool called without need", pct(b.NoToolCallRate, b.NoToolCalls), pct(f.NoToolCallRate, f.NoToolCalls), "of the questions that need no weather (rewrites, jokes, chit-chat, Twain), answered with a tool call (malformed ones included)"},
+		{"distinct-1 / distinct-2", distinct(b), distinct(f), "distinct words and word pairs over all, in the final answers"},
+		{"repeated sentences", pct(b.RepeatedSentenceShare, b.RepeatedSentences), pct(f.RepeatedSentenceShare, f.RepeatedSentences), "answer sentences of 5+ words said more than once"},
+		{"sentences copied from training", pct(b.CopiedSentenceShare, b.CopiedSentences), pct(f.CopiedSentenceShare, f.CopiedSentences), "answer sentences of 5+ words found verbatim in the training sets"},
 	}
+}
+
+func distinct(m *ModelReport) string {
+	if m.Distinct1 == nil || m.Distinct2 == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f / %.3f (%d words)", *m.Distinct1, *m.Distinct2, m.PersonaWords)
+}
+
+// failure is a fine-tuned model's miss shown verbatim in report.html.
+type failure struct {
+	What     string
+	Question string
+	Outcome  Outcome
+}
+
+// maxFailures is how many failures of each kind report.html shows.
+const maxFailures = 3
+
+// failures picks the fine-tuned model's first misses of each kind: a
+// wrong or missing call, an answer that does not use the result, and a
+// tool call where none was needed.
+func failures(rep *Report) []failure {
+	var calls, answers, noTool []failure
+	for _, c := range rep.Conversations {
+		o := c.Finetuned
+		switch {
+		case !o.ExactArgs && len(calls) < maxFailures:
+			why := callText(o)
+			if o.Mismatch != "" {
+				why += " (" + o.Mismatch + ")"
+			}
+			calls = append(calls, failure{What: "call: expected " + weather.FormatExpr(c.Expected) + ", got " + why, Question: c.Question, Outcome: o.Outcome})
+		case o.ExactArgs && !o.UsesResult && len(answers) < maxFailures:
+			answers = append(answers, failure{What: "answer: " + o.Evidence, Question: c.Question, Outcome: o.Outcome})
+		}
+	}
+	for _, e := range rep.NoTool {
+		if e.Finetuned.Attempted && len(noTool) < maxFailures {
+			noTool = append(noTool, failure{What: "a tool call where none was needed", Question: e.Prompt, Outcome: e.Finetuned})
+		}
+	}
+	return append(append(calls, answers...), noTool...)
 }
 
 // callText describes what a model did with a held-out conversation.
@@ -270,7 +377,7 @@ img { max-width: 100%; }
 </head>
 <body>
 <h1>Evaluation: base vs fine-tuned</h1>
-<p>{{.Rep.ValidationRecords}} validation records, {{.Rep.ToolPrompts}} held-out tool conversations, {{len .Rep.Examples}} prompts; greedy decoding, at most {{.Rep.MaxNewTokens}} new tokens per turn.</p>
+<p>{{.Rep.ValidationRecords}} validation records, {{.Rep.ToolPrompts}} held-out tool conversations, {{len .Rep.NoTool}} questions that need no tool, {{len .Rep.Examples}} prompts; greedy decoding, at most {{.Rep.MaxNewTokens}} new tokens per turn.</p>
 
 <h2>Metrics</h2>
 <table>
@@ -279,10 +386,25 @@ img { max-width: 100%; }
 {{end}}</table>
 {{range .Plots}}<p><img src="{{.URI}}" alt="{{.Name}}"></p>
 {{end}}
+{{if .Curves}}<h2>Training</h2>
+{{range .Curves}}<p>{{.Name}}<br><img src="{{.URI}}" alt="loss curves of {{.Name}}"></p>
+{{end}}{{end}}
+<h2>Failures of the fine-tuned model</h2>
+{{if .Failures}}<table>
+<tr><th>what</th><th>question</th><th>transcript</th></tr>
+{{range .Failures}}<tr><td>{{.What}}</td><td><pre>{{.Question}}</pre></td><td>{{template "transcript" .Outcome}}</td></tr>
+{{end}}</table>{{else}}<p>None among the conversations and prompts run.</p>{{end}}
+
 <h2>Prompts</h2>
 <table>
 <tr><th>prompt</th><th>base</th><th>fine-tuned</th></tr>
 {{range .Rep.Examples}}<tr><td><pre>{{.Prompt}}</pre></td><td>{{template "transcript" .Base}}</td><td>{{template "transcript" .Finetuned}}</td></tr>
+{{end}}</table>
+
+<h2>Questions that need no tool</h2>
+<table>
+<tr><th>prompt</th><th>base</th><th>fine-tuned</th></tr>
+{{range .Rep.NoTool}}<tr><td><pre>{{.Prompt}}</pre></td><td>{{template "transcript" .Base}}</td><td>{{template "transcript" .Finetuned}}</td></tr>
 {{end}}</table>
 
 <h2>Held-out tool conversations</h2>
@@ -300,22 +422,31 @@ answer uses result: <span class="{{if .UsesResult}}ok{{else}}bad{{end}}">{{mark 
 `))
 })
 
-// renderHTML renders report.html with the plots embedded as data URIs.
-func renderHTML(rep *Report, pngs map[string][]byte) ([]byte, error) {
+// renderHTML renders report.html with the plots and training curves
+// embedded as data URIs.
+func renderHTML(rep *Report, pngs map[string][]byte, curves []curve) ([]byte, error) {
 	type plotRef struct {
 		Name string
 		URI  template.URL
 	}
-	var plots []plotRef
+	uri := func(png []byte) template.URL {
+		return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+	}
+	var plots, curveRefs []plotRef
 	for _, name := range rep.Plots {
-		plots = append(plots, plotRef{Name: name, URI: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(pngs[name]))})
+		plots = append(plots, plotRef{Name: name, URI: uri(pngs[name])})
+	}
+	for _, c := range curves {
+		curveRefs = append(curveRefs, plotRef{Name: c.Name, URI: uri(c.PNG)})
 	}
 	var buf bytes.Buffer
 	err := reportTemplate().Execute(&buf, struct {
-		Rep   *Report
-		Rows  []metricRow
-		Plots []plotRef
-	}{rep, metricRows(rep), plots})
+		Rep      *Report
+		Rows     []metricRow
+		Plots    []plotRef
+		Curves   []plotRef
+		Failures []failure
+	}{rep, metricRows(rep), plots, curveRefs, failures(rep)})
 	if err != nil {
 		return nil, fmt.Errorf("render report.html: %w", err)
 	}

@@ -3,7 +3,6 @@ package eval
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -133,7 +132,7 @@ func runTurns(ctx context.Context, gen generateFunc, prompt []chat.Message) (Out
 	}
 	o.Transcript = append(o.Transcript, Turn{Role: chat.RoleAssistant, Content: ans.Text, Stop: ans.Stop})
 	o.Answer = ans.Text
-	o.UsesResult, o.Evidence = usesResult(ans.Text, res)
+	o.UsesResult, o.Evidence = usesResult(ans.Text, res.Location, res)
 	return o, nil
 }
 
@@ -157,6 +156,11 @@ func scoreConversation(ctx context.Context, gen generateFunc, c toolConv) (ToolO
 	t := ToolOutcome{Outcome: o}
 	if err != nil {
 		return t, err
+	}
+	if o.Result != nil {
+		// The answer must name the place the user asked about, not the
+		// one a wrong call fetched.
+		t.UsesResult, t.Evidence = usesResult(o.Answer, c.expected.Arguments[weather.ArgLocation], *o.Result)
 	}
 	if o.Call != nil {
 		ok, why := weather.CompareArgs(c.expected, *o.Call)
@@ -201,47 +205,19 @@ func (t *toolTally) add(o ToolOutcome) {
 	}
 }
 
-// usesResult reports whether an answer uses a tool result, and what in it
-// does. The definition, precisely:
-//
-// The answer uses the result when it mentions one of the result's
-// temperatures as a number, or its condition as a word.
-//
-//   - Numbers: every whole number written in ASCII digits that is not part
-//     of a decimal ("14.5") or of a word ("B52"); a unit letter or "°"
-//     may follow it ("14C", "57°F"). It is negative when a "-" or "−"
-//     directly precedes it (not after a digit: "10-14" is 10 and 14) or
-//     the word "minus " does. It counts when it equals temp_c, temp_f,
-//     high_c or low_c (checked in that order).
-//   - Condition: the result's condition ("fog", "partly cloudy", "light
-//     snow" ...), compared case-insensitively, starting at a word start and
-//     ending at a word end or followed by one of the suffixes "y", "gy",
-//     "s", "ing" that end a word there ("foggy", "rainy", "raining",
-//     "clouds" does not match "cloudy").
-//
-// Nothing else counts: the precipitation chance, wind and humidity are not
-// looked for, and a paraphrase ("chilly" for 3 °C) does not count.
-func usesResult(answer string, res weather.Result) (bool, string) {
-	nums := numbers(answer)
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"temp_c", res.TempC}, {"temp_f", res.TempF}, {"high_c", res.HighC}, {"low_c", res.LowC}} {
-		for _, n := range nums {
-			if n == f.v {
-				return true, fmt.Sprintf("%s %d", f.name, f.v)
-			}
-		}
-	}
-	if res.Condition != "" && mentionsWord(answer, res.Condition) {
-		return true, fmt.Sprintf("condition %q", res.Condition)
-	}
-	return false, ""
+// numberSpan is a whole number of a text and where its digits are.
+type numberSpan struct {
+	v          int
+	start, end int
 }
 
-// numbers returns the whole numbers of s as usesResult defines them.
-func numbers(s string) []int {
-	var out []int
+// numberSpans returns the whole numbers of s: every run of ASCII digits
+// that is not part of a decimal ("14.5") or of a word ("B52"; a unit
+// letter may follow: "14C"), at most 6 digits long. It is negative when a
+// "-" or "−" directly precedes it (not after a digit: "10-14" is 10 and
+// 14) or the word "minus " does.
+func numberSpans(s string) []numberSpan {
+	var out []numberSpan
 	for i := 0; i < len(s); {
 		if !isDigit(s[i]) {
 			i++
@@ -279,7 +255,7 @@ func numbers(s string) []int {
 		if negative(s[:start]) {
 			v = -v
 		}
-		out = append(out, v)
+		out = append(out, numberSpan{v: v, start: start, end: end})
 	}
 	return out
 }
@@ -320,8 +296,10 @@ func negative(before string) bool {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// mentionsWord reports whether phrase occurs in s as usesResult defines
-// for the condition.
+// mentionsWord reports whether phrase occurs in s compared
+// case-insensitively, starting at a word start and ending at a word end or
+// followed by one of the suffixes "y", "gy", "s", "ing" that end a word
+// there ("foggy", "rainy", "raining"; "clouds" does not match "cloudy").
 func mentionsWord(s, phrase string) bool {
 	ls, lp := strings.ToLower(s), strings.ToLower(phrase)
 	for from := 0; ; {

@@ -68,7 +68,7 @@ func TestToolLoopScripted(t *testing.T) {
 		},
 		answer: map[string]func(weather.Result) string{
 			"correct": func(r weather.Result) string {
-				return fmt.Sprintf("Expect %d°F, which is a fine temperature for a funeral.", r.TempF)
+				return fmt.Sprintf("London this weekend: %s at %d°F, a fine temperature for a funeral.", r.Condition, r.TempF)
 			},
 			"wrongdate": func(weather.Result) string { return "Bring a book and low expectations." },
 		},
@@ -97,7 +97,7 @@ func TestToolLoopScripted(t *testing.T) {
 	}
 
 	correct := outs[0]
-	if !correct.Valid || !correct.ExactArgs || correct.Mismatch != "" || !correct.UsesResult || !strings.HasPrefix(correct.Evidence, "temp_f ") {
+	if !correct.Valid || !correct.ExactArgs || correct.Mismatch != "" || !correct.UsesResult || !strings.HasPrefix(correct.Evidence, "London, ") {
 		t.Errorf("correct call: %+v", correct)
 	}
 	if len(correct.Transcript) != 3 || correct.Transcript[1].Role != chat.RoleTool || correct.Transcript[1].Content != correct.Result.JSON() ||
@@ -176,52 +176,72 @@ func TestGenerationErrorsAndCancel(t *testing.T) {
 	}
 }
 
+// TestUsesResult: the strict definition: the place asked about, the
+// returned temperature with its unit and the condition, and no other
+// place or temperature.
 func TestUsesResult(t *testing.T) {
-	res := weather.Result{Condition: "fog", TempC: -3, TempF: 27, HighC: 2, LowC: -8}
+	res := weather.Result{Location: "New York, NY", Condition: "fog", TempC: -3, TempF: 27, HighC: 2, LowC: -8}
 	for _, tc := range []struct {
 		answer string
-		want   string // evidence, "" for no
+		want   string // evidence when it uses the result, else the start of why not
+		ok     bool
 	}{
-		{"It will be -3 degrees.", "temp_c -3"},
-		{"A balmy minus 3, they say.", "temp_c -3"},
-		{"It will be −3°C.", "temp_c -3"},
-		{"27F and grim", "temp_f 27"},
-		{"a high of 2°C", "high_c 2"},
-		{"lows near -8", "low_c -8"},
-		{"It will be 3 degrees.", ""},    // sign matters
-		{"between 10-3 and so on", ""},   // "10-3" is 10 and 3
-		{"It will be 27.5 degrees.", ""}, // a decimal
-		{"Take the B2 bus.", ""},         // part of a word
-		{"On the 2nd of May", ""},        // "2nd" is a word
-		{"Foggy as a sermon.", `condition "fog"`},
-		{"FOG everywhere", `condition "fog"`},
-		{"The fogs of war", `condition "fog"`},
-		{"A fogbound harbour", ""},
-		{"Nothing to report.", ""},
-		{"", ""},
+		{"New York: fog and -3 °C.", "New York, -3 °C, fog", true},
+		{"Foggy in new york, 27F. Bring a lamp.", "New York, 27 °F, fog", true},
+		{"The Big Apple sits in fog at minus 3 degrees Celsius, high of 2°C.", "New York, -3 °C, fog", true},
+		{"NYC: fog, −3°C, highs near 36 °F, lows of 18 °F.", "New York, -3 °C, fog", true},
+		{"Fog and -3 °C.", "does not name the place", false},
+		{"New York: fog and -3 degrees.", "does not state the temperature", false}, // no scale
+		{"New York: fog and 3 °C.", "does not state the temperature", false},       // sign matters
+		{"New York: fog, 27.5 °F.", "does not state the temperature", false},       // a decimal
+		{"New York: -3 °C.", "does not state the condition", false},
+		{"New York: fog and -3 °C, warmer than New Orleans.", "names another place, New Orleans", false},
+		{"New York: fog and -3 °C, or 40 degrees in spirit.", "states another temperature, 40 degrees", false},
+		{"New York: fog and -3 °C; yesterday 12 °C.", "states another temperature, 12 °C", false},
+		{"New York: fog, -3 °C, 3 days of it.", "New York, -3 °C, fog", true}, // 3 days is no temperature
+		{"", "does not name the place", false},
 	} {
-		ok, ev := usesResult(tc.answer, res)
-		if ok != (tc.want != "") || ev != tc.want {
-			t.Errorf("%q: %v %q, want %q", tc.answer, ok, ev, tc.want)
+		ok, why := usesResult(tc.answer, "New York, NY", res)
+		if ok != tc.ok || !strings.HasPrefix(why, tc.want) {
+			t.Errorf("%q: %v %q, want %v %q", tc.answer, ok, why, tc.ok, tc.want)
 		}
 	}
-	pc := weather.Result{Condition: "partly cloudy", TempC: 20, TempF: 68, HighC: 22, LowC: 15}
+	// A place the tool does not list: its city part; "York" inside "New
+	// York" is not another place.
+	other := weather.Result{Location: "Boise, ID", Condition: "rain", TempC: 8, TempF: 46, HighC: 9, LowC: 2}
 	for answer, want := range map[string]bool{
-		"Partly cloudy, like my conscience.": true,
-		"Partly-cloudy skies":                false,
-		"cloudy":                             false,
-		"rain, 200 miles away":               false,
-		"20 degrees":                         true,
-		"1968 was a year":                    false,
+		"Boise: rainy, 46 °F.":                     true,
+		"Boise: raining, 8C.":                      true,
+		"Boise: rainbow, 8C.":                      false,
+		"Boise is rainy at 8 °C, unlike New York.": false,
 	} {
-		if ok, _ := usesResult(answer, pc); ok != want {
-			t.Errorf("partly cloudy: %q: %v, want %v", answer, ok, want)
+		if ok, why := usesResult(answer, "Boise, ID", other); ok != want {
+			t.Errorf("Boise: %q: %v (%s), want %v", answer, ok, why, want)
 		}
 	}
-	rain := weather.Result{Condition: "rain", TempC: 100}
-	for answer, want := range map[string]bool{"rainy days": true, "raining cats": true, "rains": true, "rainbow": false, "brain": false} {
-		if ok, _ := usesResult(answer, rain); ok != want {
-			t.Errorf("rain: %q: %v, want %v", answer, ok, want)
+	ny := weather.Result{Location: "New York, NY", Condition: "partly cloudy", TempC: 20, TempF: 68, HighC: 22, LowC: 15}
+	for answer, want := range map[string]bool{
+		"New York: partly cloudy, 20 °C.": true,
+		"New York: cloudy, 20 °C.":        false,
+		"New York: partly cloudy, 1968.":  false,
+	} {
+		if ok, why := usesResult(answer, "NYC", ny); ok != want {
+			t.Errorf("partly cloudy: %q: %v (%s), want %v", answer, ok, why, want)
+		}
+	}
+}
+
+func TestTemperatures(t *testing.T) {
+	for in, want := range map[string][]temp{
+		"14°C and 57 °F":                    {{14, 'C'}, {57, 'F'}},
+		"14 degrees celsius, 57 Fahrenheit": {{14, 'C'}, {57, 'F'}},
+		"14 C, 57F, 3 days, 12 Cats":        {{14, 'C'}, {57, 'F'}},
+		"minus 4 degrees, -2°":              {{-4, '?'}, {-2, '?'}},
+		"4 degreesC":                        nil,
+		"B52 4.5°C":                         nil,
+	} {
+		if got := temperatures(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("temperatures(%q) = %v, want %v", in, got, want)
 		}
 	}
 }
