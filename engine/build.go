@@ -532,7 +532,7 @@ func (e *Engine) execute(ctx context.Context, s *Step, comps cache.KeyComponents
 	// Checkpoints of an interrupted run of this very key survive in its
 	// state folder, and the next run resumes from them.
 	stateDir := e.stateDir(key)
-	inputPaths, err := e.invoke(ctx, s, comps, outDir, stateDir)
+	inputPaths, device, err := e.invoke(ctx, s, comps, outDir, stateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -545,7 +545,7 @@ func (e *Engine) execute(ctx context.Context, s *Step, comps cache.KeyComponents
 		Provenance: cache.Provenance{
 			MlbuildVersion: version.String(),
 			GoVersion:      runtime.Version(),
-			Device:         "cpu",
+			Device:         device,
 			Host:           hostname(),
 			Started:        start.UTC(),
 			Seconds:        time.Since(start).Seconds(),
@@ -586,23 +586,25 @@ func (e *Engine) stateDir(key string) string {
 // invoke runs the step's kind with outDir as its output folder, a
 // scratch folder it removes afterwards and stateDir for checkpoints (a
 // fresh one inside the scratch folder when empty). It returns the inputs' paths by
-// role, as the pipeline names them.
-func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents, outDir, stateDir string) (map[string][]string, error) {
+// role, as the pipeline names them, and the device the step reported
+// running on (steps.Invocation.ReportDevice; "cpu" when it reported none).
+func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents, outDir, stateDir string) (map[string][]string, string, error) {
 	scratch, err := os.MkdirTemp(e.tmpDir(), s.Addr+"-scratch-")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer os.RemoveAll(scratch)
 	if stateDir == "" {
 		stateDir = filepath.Join(scratch, "state")
 	}
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create the step's state folder: %w", err)
+		return nil, "", fmt.Errorf("create the step's state folder: %w", err)
 	}
 	logDir := e.LogDir(s)
 	if err := os.RemoveAll(logDir); err != nil {
-		return nil, fmt.Errorf("remove the step's last log folder: %w", err)
+		return nil, "", fmt.Errorf("remove the step's last log folder: %w", err)
 	}
+	device := "cpu"
 	inv := &steps.Invocation{
 		Step:     s.Addr,
 		Config:   s.Config,
@@ -618,6 +620,7 @@ func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents,
 			e.emit(Event{Type: EventOutput, Step: s.Addr, Stream: stream, Message: line})
 		},
 		LogDir: logDir,
+		Device: func(name string) { device = name },
 	}
 	inputPaths := map[string][]string{}
 	for role, ins := range s.Inputs {
@@ -632,11 +635,11 @@ func (e *Engine) invoke(ctx context.Context, s *Step, comps cache.KeyComponents,
 	}
 	if err := runStep(ctx, s.Impl, inv); err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+			return nil, "", fmt.Errorf("interrupted: %w", ctx.Err())
 		}
-		return nil, s.locate(err)
+		return nil, "", s.locate(err)
 	}
-	return inputPaths, nil
+	return inputPaths, device, nil
 }
 
 // locate points an attribute error that the step's kind returned while

@@ -93,7 +93,7 @@ func (e *Engine) verifyStep(ctx context.Context, s *Step, key string) (*VerifyRe
 	e.emit(Event{Type: EventStarted, Step: s.Addr})
 	start := time.Now()
 	// An empty state folder: verify always runs from scratch.
-	if _, err := e.invoke(ctx, s, ar.Components, outDir, ""); err != nil {
+	if _, _, err := e.invoke(ctx, s, ar.Components, outDir, ""); err != nil {
 		return nil, err
 	}
 	outs, err := e.collectOutputs(s, outDir, false)

@@ -237,6 +237,10 @@ type Invocation struct {
 	// line by line, as it prints it (the CLI shows each line after the
 	// step's name).
 	Output OutputFunc
+	// Device, which may be nil, receives the device the step computes on
+	// ("cpu", "cuda:0"), which the engine records in the step's provenance
+	// (see ReportDevice).
+	Device func(name string)
 	// LogDir is the step's report folder, build/.logs/KIND.NAME/, removed
 	// before each run; a kind that keeps a report creates it. What a step
 	// writes there (its program's full stdout and stderr) is kept after
@@ -257,6 +261,15 @@ func (inv *Invocation) ReportProgress(done, total float64, msg string) {
 func (inv *Invocation) PrintOutput(stream, line string) {
 	if inv.Output != nil {
 		inv.Output(stream, line)
+	}
+}
+
+// ReportDevice tells the engine which device the step runs on (the name
+// tensor.OpenDevice gave: "cpu", "cuda:0"); the engine records it in the
+// step's provenance. A step that does not call it is recorded as "cpu".
+func (inv *Invocation) ReportDevice(name string) {
+	if inv.Device != nil {
+		inv.Device(name)
 	}
 }
 
