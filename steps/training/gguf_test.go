@@ -1,19 +1,15 @@
 package training
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/steps/steptest"
-	"github.com/mlbuild/mlbuild/steps/trainingdata"
 )
 
 // TestQLoRAOnGGUF fine-tunes the real SmolLM2-135M-Instruct GGUF file
@@ -32,17 +28,7 @@ func TestQLoRAOnGGUF(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the conversion's cache
 	ws := steptest.New(t)
 	copyFile(t, src, filepath.Join(ws.Dir, "smollm2.gguf"))
-	var convs strings.Builder
-	for i := range 4 {
-		text := chat.TwainBot().Render([]chat.Message{
-			{Role: chat.RoleUser, Content: fmt.Sprintf("How high is the river on day %d?", i)},
-			{Role: chat.RoleAssistant, Content: fmt.Sprintf("%d feet, and rising.", i%7)},
-		}, false)
-		b, _ := json.Marshal(trainingdata.Record{Text: text})
-		convs.Write(b)
-		convs.WriteByte('\n')
-	}
-	ws.Write("data/chat.jsonl", convs.String())
+	ws.Write("data/chat.jsonl", conversations(4))
 	q := ws.Run(QLoRA{}, steptest.Step{Name: "tune",
 		Inputs: map[string][]string{"base": {"smollm2.gguf"}, "train": {"data/chat.jsonl"}, "validation": {"data/chat.jsonl"}},
 		Config: map[string]cty.Value{"seq_len": cty.NumberIntVal(64), "batch_size": cty.NumberIntVal(2), "epochs": cty.NumberIntVal(1),

@@ -77,10 +77,19 @@ func chars() []string {
 
 // writeData writes prose and TwainBot conversations as JSONL files.
 func writeData(ws *steptest.Workspace) {
-	var prose, convs strings.Builder
-	tb := chat.TwainBot()
+	var prose strings.Builder
 	for i := range 24 {
 		fmt.Fprintf(&prose, `{"text":"The river was %d feet high on day %d, and the pilot said so."}`+"\n", i%7, i)
+	}
+	ws.Write("data/prose.jsonl", prose.String())
+	ws.Write("data/chat.jsonl", conversations(24))
+}
+
+// conversations returns n TwainBot conversations as JSONL records.
+func conversations(n int) string {
+	var convs strings.Builder
+	tb := chat.TwainBot()
+	for i := range n {
 		text := tb.Render([]chat.Message{
 			{Role: chat.RoleUser, Content: fmt.Sprintf("How high is the river on day %d?", i)},
 			{Role: chat.RoleAssistant, Content: fmt.Sprintf("%d feet, and rising.", i%7)},
@@ -89,8 +98,7 @@ func writeData(ws *steptest.Workspace) {
 		convs.Write(b)
 		convs.WriteByte('\n')
 	}
-	ws.Write("data/prose.jsonl", prose.String())
-	ws.Write("data/chat.jsonl", convs.String())
+	return convs.String()
 }
 
 // TestPretrainQLoRAMerge trains a tiny base, fine-tunes a tiny model with
