@@ -50,13 +50,7 @@ type nf4Input struct {
 // quantization, blocksize 64) on the CPU (scripts/bnb_nf4.py), and compares
 // the packed nibbles, the float32 first-level absmax, the 8-bit quantized
 // absmax, the second-level absmax, the offset, the 8-bit map and the
-// dequantized values, bit for bit (compareNF4). ml/nf4 follows
-// bitsandbytes' CUDA kernels; where its CPU backend rounds by another rule
-// (an argmin for the decision tree, a division and a tie rule in the 8-bit
-// stage, -1.0 for the 8-bit map's entry 0), the bytes may differ, and the
-// test proves that every difference is one of these by reproducing
-// bitsandbytes' whole CPU result from those rules. docs/models.md has the
-// counts. Edge tensors avoid what bitsandbytes 0.48.2's CPU backend cannot
+// dequantized values, bit for bit (compareNF4). Edge tensors avoid what bitsandbytes 0.48.2's CPU backend cannot
 // quantize: an odd number of elements (its nibble packing raises "The size
 // of tensor a (65) must match the size of tensor b (64)") and a group of
 // 256 blocks whose absmax all equal their mean, as in a tensor of one block
@@ -155,20 +149,8 @@ func TestNF4MatchesBitsandbytes(t *testing.T) {
 
 // nf4Counts counts what was compared and what differed.
 type nf4Counts struct {
-	values, packedBytes, blocks, groups int
-	// Nibbles that differ, all where the CPU backend's argmin and the
-	// CUDA kernel's decision tree disagree, and in how many of them
-	// bitsandbytes' code is the nearer one in exact arithmetic.
-	nibbleDiff, nibbleBnbNearer int
-	// 8-bit codes of the absmax that differ: from the CPU kernel's
-	// code[0] = -1.0, and from its division and tie rule.
-	q8DiffMap, q8DiffRule int
-	// Blocks whose 8-bit code is 0 in bitsandbytes' result, dequantized
-	// against its -1.0.
-	q0Blocks int
-	// Dequantized values of mlbuild's own result that differ from
-	// bitsandbytes' (each in a block counted above).
-	dqDiff int
+	values, packedBytes, blocks, groups, q0Blocks                                   int
+	packedDiff, qabsmaxDiff, absmaxDiff, absmax2Diff, offsetDiff, code2Diff, dqDiff int
 }
 
 func (c *nf4Counts) add(o nf4Counts) {
@@ -176,32 +158,25 @@ func (c *nf4Counts) add(o nf4Counts) {
 	c.packedBytes += o.packedBytes
 	c.blocks += o.blocks
 	c.groups += o.groups
-	c.nibbleDiff += o.nibbleDiff
-	c.nibbleBnbNearer += o.nibbleBnbNearer
-	c.q8DiffMap += o.q8DiffMap
-	c.q8DiffRule += o.q8DiffRule
 	c.q0Blocks += o.q0Blocks
+	c.packedDiff += o.packedDiff
+	c.qabsmaxDiff += o.qabsmaxDiff
+	c.absmaxDiff += o.absmaxDiff
+	c.absmax2Diff += o.absmax2Diff
+	c.offsetDiff += o.offsetDiff
+	c.code2Diff += o.code2Diff
 	c.dqDiff += o.dqDiff
 }
 
 func (c nf4Counts) String() string {
-	return fmt.Sprintf("%d values (%d packed bytes), %d blocks, %d absmax groups; first-level absmax, absmax2 and offset identical; "+
-		"%d nibbles differ (argmin vs decision tree; bitsandbytes' the nearer code in %d); "+
-		"%d 8-bit absmax codes differ (%d from code[0] = -1.0, %d from division and tie rule); "+
-		"%d blocks with 8-bit code 0; %d dequantized values differ",
-		c.values, c.packedBytes, c.blocks, c.groups, c.nibbleDiff, c.nibbleBnbNearer,
-		c.q8DiffMap+c.q8DiffRule, c.q8DiffMap, c.q8DiffRule, c.q0Blocks, c.dqDiff)
+	return fmt.Sprintf("%d values: %d packed bytes (%d differ), %d absmax (%d differ), %d 8-bit absmax codes (%d differ; %d of code 0), "+
+		"%d absmax2 (%d differ), offset (%d differ), 8-bit map (%d entries differ), %d dequantized values (%d differ)",
+		c.values, c.packedBytes, c.packedDiff, c.blocks, c.absmaxDiff, c.blocks, c.qabsmaxDiff, c.q0Blocks,
+		c.groups, c.absmax2Diff, c.offsetDiff, c.code2Diff, c.values, c.dqDiff)
 }
 
-// compareNF4 quantizes in with ml/nf4 and compares with bitsandbytes'
-// result. The first-level absmax, the offset, the second-level absmax and
-// the 8-bit map (but its entry 0) must be bit-identical. Every packed nibble
-// and every 8-bit absmax code must either be identical or differ exactly
-// where bitsandbytes' CPU backend follows another rule than the CUDA kernel
-// that ml/nf4 follows, which the test proves by reproducing bitsandbytes'
-// whole result with that backend's rules (cpuNibble, cpuQuantize8). And
-// mlbuild's dequantization of bitsandbytes' own quantized data must give
-// bitsandbytes' dequantized values, but in blocks of 8-bit code 0.
+// compareNF4 quantizes in with ml/nf4 and compares every part with
+// bitsandbytes' result, bit for bit, reporting the first differences.
 func compareNF4(t *testing.T, bnb *safetensors.File, in nf4Input) nf4Counts {
 	t.Helper()
 	raw := func(part string) []byte {
@@ -220,142 +195,55 @@ func compareNF4(t *testing.T, bnb *safetensors.File, in nf4Input) nf4Counts {
 	}
 	q := nf4.Quantize(in.data, in.shape...)
 	plain := nf4.QuantizeNoDoubleQuant(in.data, in.shape...)
+	dq := make([]float32, len(in.data))
+	q.Dequantize(dq)
+	bPacked, bQ := raw("packed"), raw("qabsmax")
 	c := nf4Counts{values: len(in.data), packedBytes: len(q.Packed), blocks: len(q.QAbsmax), groups: len(q.Absmax2)}
-	bPacked, bQ, bAbsmax2, bCode2 := raw("packed"), raw("qabsmax"), f32("absmax2"), f32("code2")
-	bOffset := f32("offset")[0]
-	if d := diffBits(plain.RawAbsmax, f32("absmax")); d != 0 {
-		t.Errorf("%s: %d of %d first-level absmax differ", in.name, d, len(plain.RawAbsmax))
-	}
-	if math.Float32bits(q.Offset) != math.Float32bits(bOffset) {
-		t.Errorf("%s: offset %v, bitsandbytes %v", in.name, q.Offset, bOffset)
-	}
-	if d := diffBits(q.Absmax2, bAbsmax2); d != 0 {
-		t.Errorf("%s: %d of %d second-level absmax differ", in.name, d, len(q.Absmax2))
-	}
-	if len(bCode2) != 256 || diffBits(bCode2[1:], nf4.DynamicMap[1:]) != 0 || bCode2[0] != -1 {
-		t.Errorf("%s: bitsandbytes' 8-bit map is not DynamicMap with entry 0 replaced by -1.0", in.name)
-	}
 	if len(bPacked) != len(q.Packed) || len(bQ) != len(q.QAbsmax) {
 		t.Fatalf("%s: bitsandbytes has %d packed bytes and %d 8-bit codes, mlbuild %d and %d",
 			in.name, len(bPacked), len(bQ), len(q.Packed), len(q.QAbsmax))
 	}
-	diffBlock := make([]bool, len(q.QAbsmax))
-	bad := 0
-	for j, x := range in.data {
-		shift := uint(4 * (1 - j%2))
-		ours, theirs := q.Packed[j/2]>>shift&15, bPacked[j/2]>>shift&15
-		xn := x * (1 / plain.RawAbsmax[j/64])
-		if cpu := cpuNibble(xn); cpu != theirs {
-			if bad++; bad <= 5 {
-				t.Errorf("%s: element %d (x=%v, normalized %v): bitsandbytes' nibble %d is not its CPU rule's %d", in.name, j, x, xn, theirs, cpu)
-			}
+	shown := 0
+	show := func(format string, args ...any) {
+		if shown++; shown <= 5 {
+			t.Errorf("%s: "+format, append([]any{in.name}, args...)...)
 		}
-		if ours == theirs {
+	}
+	for i := range bPacked {
+		if bPacked[i] == q.Packed[i] {
 			continue
 		}
-		c.nibbleDiff++
-		diffBlock[j/64] = true
-		// xn and the codes are float32: their differences are exact in float64.
-		if math.Abs(float64(xn)-float64(nf4.Codes[theirs])) < math.Abs(float64(xn)-float64(nf4.Codes[ours])) {
-			c.nibbleBnbNearer++
-		}
-		t.Logf("%s: element %d, normalized %v (%08x): mlbuild nibble %d (decision tree), bitsandbytes %d (argmin)",
-			in.name, j, xn, math.Float32bits(xn), ours, theirs)
+		c.packedDiff++
+		j := 2 * i
+		show("packed byte %d (elements %d, %d normalized to %v, %v): mlbuild %02x, bitsandbytes %02x", i, j, j+1,
+			in.data[j]*(1/plain.RawAbsmax[j/64]), in.data[min(j+1, len(in.data)-1)]*(1/plain.RawAbsmax[j/64]), q.Packed[i], bPacked[i])
 	}
-	for k := range q.QAbsmax {
-		x, g := plain.RawAbsmax[k]-q.Offset, q.Absmax2[k/nf4.BlockSize2]
-		if cpu := cpuQuantize8(x, g, true); cpu != bQ[k] {
-			if bad++; bad <= 5 {
-				t.Errorf("%s: block %d: bitsandbytes' 8-bit code %d is not its CPU rule's %d", in.name, k, bQ[k], cpu)
-			}
-		}
+	for k := range bQ {
 		if bQ[k] == 0 {
 			c.q0Blocks++
-			diffBlock[k] = true
 		}
-		if q.QAbsmax[k] == bQ[k] {
-			continue
-		}
-		diffBlock[k] = true
-		if cpuQuantize8(x, g, false) == q.QAbsmax[k] {
-			c.q8DiffMap++
-		} else {
-			c.q8DiffRule++
-			t.Logf("%s: block %d, absmax-offset %v / absmax2 %v: mlbuild 8-bit code %d, bitsandbytes %d", in.name, k, x, g, q.QAbsmax[k], bQ[k])
+		if bQ[k] != q.QAbsmax[k] {
+			c.qabsmaxDiff++
+			show("block %d, (absmax-offset)/absmax2 = %v: 8-bit code %d, bitsandbytes %d", k,
+				(plain.RawAbsmax[k]-q.Offset)/q.Absmax2[k/nf4.BlockSize2], q.QAbsmax[k], bQ[k])
 		}
 	}
-	// mlbuild's dequantization of bitsandbytes' quantized data.
-	bt := &nf4.Tensor{Shape: in.shape, Packed: bPacked, QAbsmax: bQ, Absmax2: bAbsmax2, Offset: bOffset,
-		BlockSize: nf4.BlockSize, BlockSize2: nf4.BlockSize2}
-	got, ours := make([]float32, len(in.data)), make([]float32, len(in.data))
-	bt.Dequantize(got)
-	q.Dequantize(ours)
-	want := f32("dequantized")
-	for i := range want {
-		if math.Float32bits(ours[i]) != math.Float32bits(want[i]) {
-			c.dqDiff++
-			if !diffBlock[i/64] {
-				if bad++; bad <= 5 {
-					t.Errorf("%s: dequantized value %d differs in a block without a code difference: %v, bitsandbytes %v", in.name, i, ours[i], want[i])
-				}
-			}
-		}
-		if math.Float32bits(got[i]) == math.Float32bits(want[i]) {
-			continue
-		}
-		b := i / 64
-		nib := bPacked[i/2] >> uint(4*(1-i%2)) & 15
-		if bQ[b] != 0 || want[i] != nf4.Codes[nib]*(-bAbsmax2[b/nf4.BlockSize2]+bOffset) {
-			if bad++; bad <= 5 {
-				t.Errorf("%s: value %d: mlbuild dequantizes bitsandbytes' data to %v, bitsandbytes to %v", in.name, i, got[i], want[i])
-			}
-		}
+	if c.absmaxDiff = diffBits(plain.RawAbsmax, f32("absmax")); c.absmaxDiff != 0 {
+		show("%d first-level absmax differ", c.absmaxDiff)
+	}
+	if c.absmax2Diff = diffBits(q.Absmax2, f32("absmax2")); c.absmax2Diff != 0 {
+		show("%d second-level absmax differ", c.absmax2Diff)
+	}
+	if c.offsetDiff = diffBits([]float32{q.Offset}, f32("offset")); c.offsetDiff != 0 {
+		show("offset %v, bitsandbytes %v", q.Offset, f32("offset")[0])
+	}
+	if c.code2Diff = diffBits(nf4.QuantMap8[:], f32("code2")); c.code2Diff != 0 {
+		show("%d entries of the 8-bit map differ from QuantMap8", c.code2Diff)
+	}
+	if c.dqDiff = diffBits(dq, f32("dequantized")); c.dqDiff != 0 {
+		show("%d dequantized values differ", c.dqDiff)
 	}
 	return c
-}
-
-// cpuNibble is bitsandbytes' CPU rule for an NF4 code (quantize_4bit in
-// bitsandbytes/backends/default/ops.py, the pure-torch kernel its CPU
-// backend runs): clamp the normalized value to [-1, 1], then the first
-// code of least float32 distance |x - code| (torch.argmin; NaN, from a
-// block of zeros, gives code 0).
-func cpuNibble(x float32) uint8 {
-	if x != x {
-		return 0
-	}
-	x = min(max(x, -1), 1)
-	best, bestD := uint8(0), float32(math.Inf(1))
-	for k, code := range nf4.Codes {
-		if d := float32(math.Abs(float64(x - code))); d < bestD {
-			best, bestD = uint8(k), d
-		}
-	}
-	return best
-}
-
-// cpuQuantize8 is bitsandbytes' CPU 8-bit quantization of one value x of a
-// block with absmax g (quantize_cpu and quantize_block, csrc/cpu_ops.cpp
-// and csrc/common.cpp): the value divided by g, the last map entry at or
-// below it by binary search, then the right neighbour where its float32
-// distance is strictly smaller. quantize_cpu first sets the map's entry 0
-// to -1.0 (its comment: the map's range [-0.993, 1.0] "can cause an error
-// in the binary search"); minusOne applies that, false gives the same rule
-// on DynamicMap itself.
-func cpuQuantize8(x, g float32, minusOne bool) uint8 {
-	code := nf4.DynamicMap
-	if minusOne {
-		code[0] = -1
-	}
-	v := x / g
-	i, found := slices.BinarySearch(code[:], v)
-	if !found {
-		i-- // the last entry below v
-	}
-	i = max(i, 0)
-	if i < 255 && float32(math.Abs(float64(v-code[i+1]))) < float32(math.Abs(float64(v-code[i]))) {
-		i++
-	}
-	return uint8(i)
 }
 
 func diffBits(a, b []float32) int {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 )
 
 // DynamicMap is bitsandbytes' signed 8-bit dynamic code
@@ -113,54 +114,46 @@ func CreateDynamicMap(signed bool, maxExponentBits, totalBits int) []float32 {
 	return data
 }
 
-// quantize8 is bitsandbytes' dQuantize<0> (csrc/kernels.cu): a 7-step
-// binary search over the 256-entry ascending code starting at pivot 127,
-// then rounding to the nearer neighbour with the kernel's tie rule — the
-// midpoint (a+b)·0.5f of the last probed value and its neighbour goes to
-// the last probed pivot. NaN maps to 0.
-func quantize8(code *[256]float32, x float32) uint8 {
-	pivot, upperPivot, lowerPivot := 127, 255, 0
-	lower, upper := float32(-1), float32(1)
-	val := code[pivot]
-	for i := 64; i > 0; i >>= 1 {
-		if x > val {
-			lowerPivot = pivot
-			lower = val
-			pivot += i
-		} else {
-			upperPivot = pivot
-			upper = val
-			pivot -= i
-		}
-		val = code[pivot]
+// QuantMap8 is the 8-bit map of the double quantization: DynamicMap with
+// its entry 0 set to -1.0, as bitsandbytes' CPU quantizer sets it before
+// quantizing (quantize_cpu in csrc/cpu_ops.cpp: "the default code has range
+// [-0.993, 1.0] which can cause an error in the binary search algorithm
+// used below"; it writes into the map tensor, which quantize_4bit then
+// stores as quant_state.state2.code, the nested_quant_map of a state dict).
+// The CUDA kernels quantize and dequantize against DynamicMap itself, so a
+// tensor quantized on a GPU may differ in blocks whose 8-bit code is 0 or
+// 1 (docs/models.md).
+var QuantMap8 = func() [256]float32 {
+	m := DynamicMap
+	m[0] = -1
+	return m
+}()
+
+// quantize8 is bitsandbytes' CPU 8-bit code of a normalized value v
+// (quantize_block in csrc/common.cpp): the last map entry at or below v by
+// binary search (entry 0 for a v below it), then its right neighbour where
+// that one's float32 distance |v − code| is strictly smaller, so a tie
+// takes the lower code. NaN, which only a block of zeros gives (0/0), maps
+// to 0 (bitsandbytes' binary search has no answer for it).
+func quantize8(code *[256]float32, v float32) uint8 {
+	if v != v {
+		return 0
 	}
-	if upperPivot == 255 {
-		upper = code[upperPivot]
+	i := sort.Search(len(code), func(i int) bool { return code[i] > v }) - 1
+	i = max(i, 0)
+	if i < 255 && abs32(v-code[i+1]) < abs32(v-code[i]) {
+		i++
 	}
-	if lowerPivot == 0 {
-		lower = code[lowerPivot]
-	}
-	if x > val {
-		midpoint := float32(float32(upper+val) * 0.5)
-		if x > midpoint {
-			return uint8(upperPivot)
-		}
-		return uint8(pivot)
-	}
-	midpoint := float32(float32(lower+val) * 0.5)
-	if x < midpoint {
-		return uint8(lowerPivot)
-	}
-	return uint8(pivot)
+	return uint8(i)
 }
 
-// QuantizeBlockwise8 is bitsandbytes' 8-bit blockwise quantization
-// (functional.quantize_blockwise; kQuantizeBlockwise with
-// DATA_TYPE=General8bit, not stochastic): per block of blocksize values the
-// absmax (max |x|, float32), then each value x·(1/absmax) is mapped to its
-// code index by dQuantize<0>. It returns one byte per value and one absmax
-// per block. A block of zeros has absmax 0 and, as in the kernel
-// (0·(1/0) = NaN), codes 0.
+// QuantizeBlockwise8 is bitsandbytes' 8-bit blockwise quantization as its
+// CPU backend computes it for float32 (functional.quantize_blockwise,
+// quantize_cpu and quantize_block in csrc/cpu_ops.cpp and common.cpp):
+// per block of blocksize values the absmax (max |x|, float32), then each
+// value divided by it, x/absmax in float32, mapped to its code index by
+// quantize8. It returns one byte per value and one absmax per block. A
+// block of zeros has absmax 0 and codes 0.
 func QuantizeBlockwise8(data []float32, code *[256]float32, blocksize int) (q []uint8, absmax []float32) {
 	if blocksize <= 0 {
 		panic(fmt.Sprintf("nf4: blocksize %d must be positive", blocksize))
@@ -172,23 +165,26 @@ func QuantizeBlockwise8(data []float32, code *[256]float32, blocksize int) (q []
 	for b := 0; b < nb; b++ {
 		lo := b * blocksize
 		hi := min(lo+blocksize, n)
-		am := blockAbsmax(data[lo:hi])
+		var am float32
+		for _, v := range data[lo:hi] {
+			am = max(am, abs32(v))
+		}
 		absmax[b] = am
-		r := reciprocal(am)
 		for i := lo; i < hi; i++ {
-			q[i] = quantize8(code, ftz(float32(ftz(data[i])*r)))
+			q[i] = quantize8(code, data[i]/am)
 		}
 	}
 	return q, absmax
 }
 
-// DequantizeBlockwise8 inverts QuantizeBlockwise8 as kDequantizeBlockwise
-// (General8bit) does: dst[i] = code[q[i]]·absmax[i/blocksize] in float32.
+// DequantizeBlockwise8 inverts QuantizeBlockwise8 as bitsandbytes'
+// dequantize_blockwise does (dequantizeBlockwise8bitCpu, and the CUDA
+// kernel alike): dst[i] = code[q[i]]·absmax[i/blocksize] in float32.
 func DequantizeBlockwise8(dst []float32, q []uint8, absmax []float32, code *[256]float32, blocksize int) {
 	if len(dst) < len(q) {
 		panic(fmt.Sprintf("nf4: DequantizeBlockwise8: dst has %d elements, need %d", len(dst), len(q)))
 	}
 	for i, c := range q {
-		dst[i] = ftz(float32(code[c] * absmax[i/blocksize]))
+		dst[i] = float32(code[c] * absmax[i/blocksize])
 	}
 }

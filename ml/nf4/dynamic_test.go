@@ -165,20 +165,28 @@ func nearest8(x float32) []int {
 }
 
 func TestQuantize8NearestAndTies(t *testing.T) {
+	if QuantMap8[0] != -1 || DynamicMap[0] != -0.99296875 || !slices.Equal(QuantMap8[1:], DynamicMap[1:]) {
+		t.Errorf("QuantMap8 is not DynamicMap with entry 0 = -1")
+	}
 	// Exact codes map to themselves.
-	for k, c := range DynamicMap {
-		if q := quantize8(&DynamicMap, c); int(q) != k {
-			t.Errorf("quantize8(code[%d] = %v) = %d", k, c, q)
+	for _, m := range []*[256]float32{&DynamicMap, &QuantMap8} {
+		for k, c := range m {
+			if q := quantize8(m, c); int(q) != k {
+				t.Errorf("quantize8(code[%d] = %v) = %d", k, c, q)
+			}
 		}
 	}
-	// Values between codes go to the nearer one; float32 midpoints (a+b)*0.5
-	// go to one of the two (the kernel's rule: the last probed pivot).
+	// Values between codes go to the nearer one; a float32 midpoint
+	// (a+b)*0.5 whose float32 distances to both are equal goes to the lower.
 	for k := 0; k+1 < 256; k++ {
 		a, b := DynamicMap[k], DynamicMap[k+1]
 		mid := float32(float32(a+b) * 0.5)
-		q := int(quantize8(&DynamicMap, mid))
-		if q != k && q != k+1 {
-			t.Errorf("midpoint of %d,%d -> %d", k, k+1, q)
+		want := k
+		if abs32(mid-b) < abs32(mid-a) {
+			want = k + 1
+		}
+		if q := int(quantize8(&DynamicMap, mid)); q != want {
+			t.Errorf("midpoint of %d,%d -> %d, want %d", k, k+1, q, want)
 		}
 		for _, x := range []float32{math.Nextafter32(mid, a), math.Nextafter32(mid, b)} {
 			if x == a || x == b {
@@ -189,26 +197,24 @@ func TestQuantize8NearestAndTies(t *testing.T) {
 			}
 		}
 	}
-	// -1 is below the smallest code; NaN goes to 0 as in the kernel.
+	// Below the smallest code: 0; NaN: 0.
 	if q := quantize8(&DynamicMap, -1); q != 0 {
 		t.Errorf("quantize8(-1) = %d", q)
 	}
 	if q := quantize8(&DynamicMap, float32(math.NaN())); q != 0 {
 		t.Errorf("quantize8(NaN) = %d", q)
 	}
-	// The tie rule by hand: the search over [0, 1.0] ends probing pivot 254
-	// (0.99296875) with upper pivot 255 (1.0); x > 254's value and x equal to
-	// the midpoint returns the probed pivot 254, the lower code.
-	mid := float32(float32(DynamicMap[254]+DynamicMap[255]) * 0.5)
-	if q := quantize8(&DynamicMap, mid); q != 254 {
-		t.Errorf("quantize8(midpoint of 254 and 255) = %d, want 254", q)
+	// Ties by hand: the midpoint of 127 (0) and 128 is exactly as far from
+	// both in float32 and takes the lower, 127 (the CUDA kernel's search
+	// returns 128 there).
+	mid := float32(float32(DynamicMap[127]+DynamicMap[128]) * 0.5)
+	if q := quantize8(&DynamicMap, mid); q != 127 {
+		t.Errorf("quantize8(midpoint of 127 and 128) = %d, want 127", q)
 	}
-	// Between 127 (0) and 128: the search probes 128 last coming down from
-	// above, x <= val, and x == midpoint(lower=0, val) returns the probed 128,
-	// the upper code.
-	mid = float32(float32(DynamicMap[127]+DynamicMap[128]) * 0.5)
-	if q := quantize8(&DynamicMap, mid); q != 128 {
-		t.Errorf("quantize8(midpoint of 127 and 128) = %d, want 128", q)
+	// With entry 0 at -1.0, a value between -0.99296875 and the midpoint of
+	// -1.0 and -0.97890625 goes to 1 instead of 0.
+	if q0, q1 := quantize8(&DynamicMap, -0.988), quantize8(&QuantMap8, -0.988); q0 != 0 || q1 != 1 {
+		t.Errorf("quantize8(-0.988) = %d on DynamicMap, %d on QuantMap8; want 0 and 1", q0, q1)
 	}
 }
 

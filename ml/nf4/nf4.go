@@ -1,11 +1,12 @@
 // Package nf4 implements bitsandbytes' NF4 4-bit weight quantization with
-// double quantization ("QLoRA" storage), bit-for-bit as the bitsandbytes
-// CUDA kernels compute it, so that a weight quantized here and one quantized
-// by bnb.functional.quantize_4bit(w, blocksize=64, quant_type="nf4",
-// compress_statistics=True) hold the same bytes, up to the two GPU effects
-// described at the end. A bfloat16 or float16 weight widened exactly to
-// float32 gives what bitsandbytes gives for the 16-bit tensor (its kernel
-// widens each value to float before any arithmetic).
+// double quantization ("QLoRA" storage), bit for bit as bitsandbytes
+// computes it on the CPU: a weight quantized here and one quantized by
+// bnb.functional.quantize_4bit(w, blocksize=64, quant_type="nf4",
+// compress_statistics=True) on the CPU hold the same bytes and dequantize
+// to the same values (ml/interop checks it on every tensor a QLoRA of
+// SmolLM2-135M quantizes). A bfloat16 or float16 weight widened exactly to
+// float32 gives what bitsandbytes gives for the 16-bit tensor. bitsandbytes'
+// CUDA kernels round by other rules in a few places, listed at the end.
 //
 // # Layout
 //
@@ -13,23 +14,24 @@
 // elements; the last block may be short. For each block the absmax (the
 // largest |x|, float32) is recorded, every element is normalized by
 // multiplying it with the float32 reciprocal 1/absmax, and the normalized
-// value is mapped to one of the 16 NF4 Codes by bitsandbytes' decision tree
-// (its literal Thresholds, the midpoints of neighbouring codes; a value
-// exactly on a threshold takes the lower code). Two codes share a byte, the
-// element with the even index in the high nibble: Packed[i/2] holds element
-// i in bits 7..4 when i is even and in bits 3..0 when i is odd. A tensor
-// with an odd number of elements has a last low nibble that encodes a
-// padding zero (code 7, or 0 in an all-zero block), exactly as bitsandbytes
-// stores it.
+// value is mapped to the nearest of the 16 NF4 Codes as bitsandbytes' CPU
+// backend finds it (QuantizeValue: the first code of least float32
+// distance). Two codes share a byte, the element with the even index in the
+// high nibble: Packed[i/2] holds element i in bits 7..4 when i is even and
+// in bits 3..0 when i is odd. A tensor with an odd number of elements has a
+// last low nibble that encodes a padding zero (code 7, or 0 in an all-zero
+// block), as bitsandbytes' CUDA kernel stores it (its CPU backend refuses
+// odd lengths).
 //
 // Double quantization compresses the per-block absmax: Offset is the mean of
-// the absmax values, absmax−Offset is quantized with bitsandbytes'
-// blockwise 8-bit quantizer in blocks of BlockSize2 (256) against the signed
-// dynamic map (DynamicMap, create_dynamic_map(signed=True)), giving one byte
-// per 64-block (QAbsmax) and one float32 per 256 64-blocks (Absmax2). The
-// dequantized absmax of block b is
+// the absmax values (torch's CPU mean, Mean), absmax−Offset is quantized
+// with bitsandbytes' blockwise 8-bit quantizer in blocks of BlockSize2 (256)
+// against QuantMap8 (the signed dynamic map DynamicMap,
+// create_dynamic_map(signed=True), with entry 0 set to -1.0 as the CPU
+// quantizer sets it), giving one byte per 64-block (QAbsmax) and one float32
+// per 256 64-blocks (Absmax2). The dequantized absmax of block b is
 //
-//	float32(float32(DynamicMap[QAbsmax[b]]·Absmax2[b/256]) + Offset)
+//	float32(float32(QuantMap8[QAbsmax[b]]·Absmax2[b/256]) + Offset)
 //
 // and element i dequantizes to float32(Codes[nibble(i)]·absmax[i/64]).
 // Storage is 0.5 byte per parameter plus 1/64 byte of QAbsmax and
@@ -37,14 +39,15 @@
 //
 // # Correspondence with bitsandbytes
 //
-//	this package                bitsandbytes
-//	Codes                       nf4_dequantization_lut (csrc/kernels.cu), get_4bit_type("nf4")
-//	QuantizeValue               dQuantizeNF4 (csrc/kernels.cu)
-//	QuantizeNF4Blocks           kQuantizeBlockwise / kQuantizeBlockwiseSmall, DATA_TYPE=NF4
+//	this package                bitsandbytes (0.48.2)
+//	Codes                       get_4bit_type("nf4") (bitsandbytes/functional.py)
+//	QuantizeValue               quantize_4bit's argmin (bitsandbytes/backends/default/ops.py)
+//	QuantizeNF4Blocks           quantize_4bit of the default (CPU) backend
 //	DynamicMap                  create_dynamic_map() (bitsandbytes/functional.py)
+//	QuantMap8                   the map after quantize_cpu's code[0] = -1.0 (csrc/cpu_ops.cpp)
 //	CreateDynamicMap            create_dynamic_map(signed, max_exponent_bits, total_bits)
-//	QuantizeBlockwise8          kQuantizeBlockwise, DATA_TYPE=General8bit (dQuantize<0>)
-//	Mean                        _absmax.mean() in functional.quantize_4bit (torch MeanOps)
+//	QuantizeBlockwise8          quantize_blockwise on the CPU (quantize_cpu, quantize_block)
+//	Mean, Sum                   _absmax.mean() in functional.quantize_4bit (torch's CPU mean)
 //	Quantize                    functional.quantize_4bit(..., compress_statistics=True)
 //	QuantizeWithOffset          the same, given quant_state.offset
 //	QuantizeNoDoubleQuant       functional.quantize_4bit(..., compress_statistics=False)
@@ -53,20 +56,30 @@
 //	Tensor.Absmax2              quant_state.state2.absmax
 //	Tensor.Offset               quant_state.offset
 //	Tensor.Absmax               dequantize_blockwise(absmax, state2) + offset
-//	Tensor.Dequantize           functional.dequantize_4bit (kDequantizeBlockwise, NF4)
+//	Tensor.Dequantize           functional.dequantize_4bit
 //	Tensor.StateDict            Linear4bit's state-dict entries for "weight"
 //	Tensor.QuantStateJSON       their quant_state.bitsandbytes__nf4 entry
 //
-// Float semantics follow the kernel, which bitsandbytes compiles with nvcc
-// --use_fast_math: every operation is a single IEEE float32 operation
-// (explicit conversions keep the Go compiler from fusing a multiply and an
-// add), and float32 subnormals are flushed to zero where the kernel's .ftz
-// instructions flush them (inputs to the absmax and the normalization, the
-// reciprocal, the dequantized products). Two things cannot be reproduced from
-// the source alone and are documented where they matter: the GPU computes
-// 1/absmax with rcp.approx (within 1 ulp of the IEEE quotient used here) and
-// torch sums the absmax for the mean in a float32 parallel reduction whose
-// order is not reproduced (see Mean).
+// Every operation is a single IEEE float32 operation (explicit conversions
+// keep the Go compiler from fusing a multiply and an add). The 4-bit stage
+// flushes float32 subnormals to zero as the CUDA kernel's .ftz instructions
+// do (the CPU backend keeps them; only a block whose values are all
+// subnormal quantizes differently).
+//
+// # The CUDA kernels
+//
+// bitsandbytes' CUDA kernels (csrc/kernels.cu, built with --use_fast_math)
+// compute the same layout by other rules, so a tensor quantized on a GPU can
+// differ here and there: the nibble comes from a decision tree against
+// Thresholds (treeNibble), which differs from the argmin for one float32
+// value at each of the thresholds 1, 3, 4 and 8 (each the midpoint rounded
+// up, the tree giving the farther code); the 8-bit codes come from
+// dQuantize<0> on x·(1/absmax) with its own tie rule, against DynamicMap
+// with entry 0 at -0.99296875; 1/absmax is rcp.approx (within 1 ulp); and
+// torch's CUDA mean is a float32 tree reduction times float32(1/N). On
+// SmolLM2-135M's 106M quantized values these rules give 3 other nibbles and
+// 14 other 8-bit codes, and 191 blocks of 8-bit code 0 dequantize
+// differently (docs/models.md).
 package nf4
 
 import (
@@ -112,9 +125,11 @@ var Codes = [16]float32{
 // (csrc/kernels.cu): bitsandbytes' float literals (0.8614784181118011f, ...)
 // converted as C++ converts a float literal, the decimal rounded directly to
 // float32 (which is also what Go does with these constants).
-// Thresholds[k] separates Codes[k] and Codes[k+1]: a normalized value x gets
-// code k+1 or above iff x > Thresholds[k], so a value equal to a threshold
-// takes the lower code.
+// Thresholds[k] separates Codes[k] and Codes[k+1]: in the CUDA kernel's
+// tree (treeNibble) a normalized value x gets code k+1 or above iff
+// x > Thresholds[k], so a value equal to a threshold takes the lower code.
+// QuantizeValue starts from the tree and corrects it to the CPU backend's
+// argmin, which for Thresholds 1, 3, 4 and 8 themselves is the upper code.
 //
 // Read as float64, each literal is exactly the midpoint
 // (float64(Codes[k])+float64(Codes[k+1]))/2 (bitsandbytes'
@@ -158,12 +173,45 @@ func ftz(x float32) float32 {
 }
 
 // QuantizeValue maps a normalized value (x·(1/absmax), nominally in
-// [-1, 1]) to its NF4 nibble, exactly as bitsandbytes' dQuantizeNF4: a
-// binary decision tree comparing against Thresholds with ">", so a value on
-// a threshold takes the lower code. NaN compares false everywhere and maps
-// to 0 (the code of -1.0), which is what happens to an all-zero block, where
-// the kernel computes 0·(1/0) = NaN.
+// [-1, 1]) to its NF4 nibble as bitsandbytes' CPU backend does
+// (quantize_4bit in bitsandbytes/backends/default/ops.py): the value clamped
+// to [-1, 1], then the first of the 16 Codes at the least float32 distance
+// |x − code| (torch.argmin over torch.abs(scaled − code)). NaN, which an
+// all-zero block gives (0·(1/0)), maps to 0, the code of -1.0, as argmin
+// returns the first NaN.
+//
+// It is computed as the CUDA kernel's decision tree (treeNibble), which
+// lands on the nearest code or its neighbour, then the float32 distances to
+// the neighbours. The two rules differ only for a value within about an ulp
+// of a midpoint between two codes: the tree compares with Thresholds (each
+// the midpoint rounded to float32, or for four of them the literal's
+// rounding) and puts a value equal to one on the lower side, while the
+// argmin compares rounded distances. Where they disagree on real weights
+// the argmin's code is the nearer one (docs/models.md).
 func QuantizeValue(x float32) uint8 {
+	if x != x {
+		return 0
+	}
+	x = min(max(x, -1), 1)
+	k := treeNibble(x)
+	d := abs32(x - Codes[k])
+	if k > 0 && abs32(x-Codes[k-1]) <= d {
+		return k - 1
+	}
+	if k < 15 && abs32(x-Codes[k+1]) < d {
+		return k + 1
+	}
+	return k
+}
+
+// abs32 is |x| in float32.
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+// treeNibble is bitsandbytes' CUDA dQuantizeNF4 (csrc/kernels.cu): a binary
+// decision tree comparing against Thresholds with ">", so a value on a
+// threshold takes the lower code. NaN compares false everywhere and maps to
+// 0.
+func treeNibble(x float32) uint8 {
 	t := &Thresholds
 	if x > t[7] {
 		if x > t[11] {
@@ -238,8 +286,10 @@ func reciprocal(absmax float32) float32 {
 	return ftz(1 / absmax)
 }
 
-// QuantizeNF4Blocks quantizes data with bitsandbytes' NF4 kernel
-// (kQuantizeBlockwise with DATA_TYPE=NF4) in blocks of blocksize elements
+// QuantizeNF4Blocks quantizes data to NF4 as bitsandbytes' quantize_4bit
+// does on the CPU (the absmax, x·(1/absmax), QuantizeValue; the CUDA
+// kernel kQuantizeBlockwise computes the same but for the rules listed in
+// the package documentation) in blocks of blocksize elements
 // (bitsandbytes allows 32..4096, powers of two; this function accepts any
 // even blocksize). It returns the packed nibbles, (len(data)+1)/2 bytes,
 // and the float32 absmax of each block.
@@ -384,7 +434,7 @@ func doubleQuantize(shape []int, packed []byte, absmax []float32, offset float32
 	for i, a := range absmax {
 		centered[i] = a - offset
 	}
-	q, absmax2 := QuantizeBlockwise8(centered, &DynamicMap, BlockSize2)
+	q, absmax2 := QuantizeBlockwise8(centered, &QuantMap8, BlockSize2)
 	return &Tensor{
 		Shape:      shape,
 		Packed:     packed,
@@ -546,14 +596,14 @@ func (t *Tensor) blockAbsmaxAt(b int) float32 {
 	if t.QAbsmax == nil {
 		return t.RawAbsmax[b]
 	}
-	// kDequantizeBlockwise (General8bit): code[q]*absmax2 under .ftz, then
-	// torch's separate float32 "absmax += offset".
-	a := ftz(float32(DynamicMap[t.QAbsmax[b]] * t.Absmax2[b/t.BlockSize2]))
+	// dequantize_blockwise: code[q]·absmax2 in float32, then torch's
+	// separate float32 "absmax += offset".
+	a := float32(QuantMap8[t.QAbsmax[b]] * t.Absmax2[b/t.BlockSize2])
 	return float32(a + t.Offset)
 }
 
 // Absmax returns the dequantized absmax of every block (for a
-// double-quantized tensor: DynamicMap[q]·Absmax2 + Offset, two float32
+// double-quantized tensor: QuantMap8[q]·Absmax2 + Offset, two float32
 // operations, as bitsandbytes' dequantize_4bit computes it).
 func (t *Tensor) Absmax() []float32 {
 	out := make([]float32, t.numBlocks())

@@ -8,7 +8,8 @@ import (
 	"testing"
 )
 
-func up(x float32) float32 { return math.Nextafter32(x, float32(math.Inf(1))) }
+func up(x float32) float32   { return math.Nextafter32(x, float32(math.Inf(1))) }
+func down(x float32) float32 { return math.Nextafter32(x, float32(math.Inf(-1))) }
 
 // The thresholds are bitsandbytes' float literals, read as C++ reads a
 // float literal: the decimal rounded directly to float32. Each literal, read
@@ -43,19 +44,61 @@ func TestThresholdsAreMidpoints(t *testing.T) {
 	}
 }
 
+// argminNibble is bitsandbytes' CPU rule written the slow way: clamp, then
+// the first of the 16 codes at the least float32 distance (NaN gives 0).
+func argminNibble(x float32) uint8 {
+	if x != x {
+		return 0
+	}
+	x = min(max(x, -1), 1)
+	best, bestD := uint8(0), float32(math.Inf(1))
+	for k, c := range Codes {
+		if d := float32(math.Abs(float64(x - c))); d < bestD {
+			best, bestD = uint8(k), d
+		}
+	}
+	return best
+}
+
+// exactNearest is the code nearest to x in exact arithmetic, the lower one
+// on a tie (x and the codes are float32, so float64 differences are exact).
+func exactNearest(x float32) uint8 {
+	best, bestD := uint8(0), math.Inf(1)
+	for k, c := range Codes {
+		if d := math.Abs(float64(x) - float64(c)); d < bestD {
+			best, bestD = uint8(k), d
+		}
+	}
+	return best
+}
+
 func TestQuantizeValue(t *testing.T) {
 	for k := range Codes {
 		if q := QuantizeValue(Codes[k]); int(q) != k {
 			t.Errorf("QuantizeValue(code %d = %v) = %d", k, Codes[k], q)
 		}
 	}
+	// On and around each threshold: the argmin rule, which here is the
+	// exactly nearest code; the CUDA tree puts a value equal to a threshold
+	// on the lower side, which for thresholds 1, 3, 4 and 8 (the midpoint
+	// rounded up to float32) is the farther code.
+	var treeDiffers []int
 	for k, th := range Thresholds {
-		if q := QuantizeValue(th); int(q) != k {
-			t.Errorf("QuantizeValue(threshold %d) = %d, want lower code %d", k, q, k)
+		for _, x := range []float32{down(th), th, up(th)} {
+			q := QuantizeValue(x)
+			if q != argminNibble(x) || q != exactNearest(x) {
+				t.Errorf("QuantizeValue(%v, at threshold %d) = %d, argmin %d, nearest %d", x, k, q, argminNibble(x), exactNearest(x))
+			}
+			if treeNibble(x) != q {
+				treeDiffers = append(treeDiffers, k)
+			}
 		}
-		if q := QuantizeValue(up(th)); int(q) != k+1 {
-			t.Errorf("QuantizeValue(just above threshold %d) = %d, want %d", k, q, k+1)
+		if treeNibble(th) != uint8(k) || treeNibble(up(th)) != uint8(k+1) {
+			t.Errorf("treeNibble around threshold %d", k)
 		}
+	}
+	if !slices.Equal(treeDiffers, []int{1, 3, 4, 8}) {
+		t.Errorf("the decision tree differs from the argmin at thresholds %v, want [1 3 4 8]", treeDiffers)
 	}
 	nan := float32(math.NaN())
 	cases := []struct {
@@ -70,18 +113,11 @@ func TestQuantizeValue(t *testing.T) {
 			t.Errorf("QuantizeValue(%v) = %d, want %d", c.x, q, c.want)
 		}
 	}
-	// The tree is the count of thresholds strictly below x.
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 100000 {
 		x := float32(r.Float64()*2.2 - 1.1)
-		n := 0
-		for _, th := range Thresholds {
-			if x > th {
-				n++
-			}
-		}
-		if q := QuantizeValue(x); int(q) != n {
-			t.Fatalf("QuantizeValue(%v) = %d, %d thresholds below", x, q, n)
+		if q := QuantizeValue(x); q != argminNibble(x) {
+			t.Fatalf("QuantizeValue(%v) = %d, argmin %d", x, q, argminNibble(x))
 		}
 	}
 }
@@ -93,7 +129,7 @@ func handBlock() []float32 {
 	for k := range 16 { // exact codes: nibbles 0..15
 		x = append(x, Codes[k]*2)
 	}
-	for k := range 15 { // exactly on thresholds: the lower code
+	for k := range 15 { // exactly on thresholds: the nearer code
 		x = append(x, Thresholds[k]*2)
 	}
 	x = append(x, 0)
@@ -108,7 +144,7 @@ func handBlock() []float32 {
 
 var handPacked = []byte{
 	0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, // codes
-	0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xE7, // ties -> lower, then 0
+	0x02, 0x24, 0x55, 0x67, 0x99, 0xAB, 0xCD, 0xE7, // thresholds -> the nearer code (upper for 1, 3, 4, 8), then 0
 	0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF7, // above ties -> upper, then -0
 	0xC2, 0x86, 0x7F, 0x0E, 0xA5, 0x92, 0xB4, 0x1D, // hand values
 }
@@ -342,15 +378,15 @@ func TestDoubleQuantAbsmax(t *testing.T) {
 			t.Fatalf("block %d: dequantized absmax %v, true %v (absmax2 %v)", b, got[b], a, a2)
 		}
 		// q is the nearest entry of the map to the normalized value.
-		xn := float64(float32(float32(a-dq.Offset) * (1 / dq.Absmax2[b/256])))
+		xn := float64(float32(a-dq.Offset) / dq.Absmax2[b/256])
 		q := dq.QAbsmax[b]
-		for k := range DynamicMap {
-			if math.Abs(xn-float64(DynamicMap[k])) < math.Abs(xn-float64(DynamicMap[q]))-1e-9 {
-				t.Fatalf("block %d: normalized %v coded %d (%v), %d (%v) is nearer", b, xn, q, DynamicMap[q], k, DynamicMap[k])
+		for k := range QuantMap8 {
+			if math.Abs(xn-float64(QuantMap8[k])) < math.Abs(xn-float64(QuantMap8[q]))-1e-9 {
+				t.Fatalf("block %d: normalized %v coded %d (%v), %d (%v) is nearer", b, xn, q, QuantMap8[q], k, QuantMap8[k])
 			}
 		}
 		// Dequantization is two separate float32 operations.
-		want := float32(float32(DynamicMap[q]*dq.Absmax2[b/256]) + dq.Offset)
+		want := float32(float32(QuantMap8[q]*dq.Absmax2[b/256]) + dq.Offset)
 		if got[b] != want {
 			t.Fatalf("block %d: Absmax %v, code*absmax2+offset %v", b, got[b], want)
 		}

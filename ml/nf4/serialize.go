@@ -34,7 +34,7 @@ func (t *Tensor) StateDict(dtype string) map[string]StateTensor {
 		".absmax":                        {"U8", []int{len(t.QAbsmax)}, append([]byte(nil), t.QAbsmax...)},
 		".quant_map":                     {"F32", []int{16}, f32Bytes(Codes[:])},
 		".nested_absmax":                 {"F32", []int{len(t.Absmax2)}, f32Bytes(t.Absmax2)},
-		".nested_quant_map":              {"F32", []int{256}, f32Bytes(DynamicMap[:])},
+		".nested_quant_map":              {"F32", []int{256}, f32Bytes(QuantMap8[:])},
 		".quant_state.bitsandbytes__nf4": {"U8", []int{len(js)}, js},
 	}
 }

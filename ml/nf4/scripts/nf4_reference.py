@@ -1,24 +1,28 @@
 #!/usr/bin/env python3
 """Pure-Python reference for bitsandbytes NF4 quantization with double quantization.
 
-Written from bitsandbytes' source, not from the Go package:
+Written from bitsandbytes' source (0.48.2), not from the Go package, for
+bitsandbytes as it quantizes on the CPU:
 
-  * csrc/kernels.cu   kQuantizeBlockwise / kQuantizeBlockwiseSmall (absmax per
-                      block, smem_absmax_value = 1.0f / absmax, x * that),
-                      dQuantizeNF4 (decision tree, literal thresholds, ">"),
-                      dQuantize<0> (8-bit binary search and tie rule),
-                      nibble packing (first element << 4 | second element).
-  * bitsandbytes/functional.py  quantize_4bit (offset = absmax.mean(), on the CPU,
+  * backends/default/ops.py  quantize_4bit (absmax per block, x * (1/absmax),
+                      clamp, argmin of the float32 distance to the 16 codes,
+                      nibble packing: first element << 4 | second element).
+  * csrc/cpu_ops.cpp, csrc/common.cpp  quantize_cpu / quantize_block, the
+                      8-bit quantizer (code[0] = -1.0, x / absmax, binary
+                      search, the right neighbour only if strictly nearer).
+  * bitsandbytes/functional.py  quantize_4bit (offset = absmax.mean(),
                       quantize_blockwise(absmax - offset, blocksize=256)),
                       create_dynamic_map (signed=True, 7 exponent bits, 8 bits).
+  * csrc/kernels.cu   the CUDA kernels' rules where they differ, for
+                      compare_bitsandbytes.py: dQuantizeNF4 (decision tree,
+                      literal thresholds, ">") and dQuantize<0>.
 
 float32 semantics are emulated with struct.pack('<f') rounding after every
 operation. A float64 result of +, -, *, / on two float32 values rounded to
 float32 is the correctly rounded float32 result (53 >= 2*24+2), so this is
-exact IEEE float32 arithmetic. bitsandbytes builds its kernels with nvcc
---use_fast_math, so float32 subnormals are flushed to zero (ftz) where the
-kernel's instructions flush them; that is emulated too. The reciprocal is the
-IEEE one (the GPU uses rcp.approx, within 1 ulp; see the Go package docs).
+exact IEEE float32 arithmetic. The 4-bit stage flushes float32 subnormals
+to zero (ftz) as the CUDA kernel's instructions do (as the Go package does).
+The reciprocal is the IEEE one (the GPU uses rcp.approx, within 1 ulp).
 
 The mean of the absmax is torch's CPU mean, float32(sum) / N with the float32
 sum in the order of torch's SumKernel.cpp (8 lanes, one thread), which is what
@@ -112,7 +116,9 @@ T001 = f32_literal("-0.4599952697753906")
 T000 = f32_literal("-0.8480964004993439")
 
 
-def dquantize_nf4(x):
+def dquantize_nf4_tree(x):
+    """dQuantizeNF4, the CUDA kernel's decision tree (kept for reference:
+    the CPU rule below differs from it for thresholds 1, 3, 4 and 8)."""
     if x > T1:
         if x > T11:
             if x > T111:
@@ -144,6 +150,27 @@ def dquantize_nf4(x):
     if x > T000:
         return 0b0001
     return 0b0000
+
+
+# get_4bit_type("nf4") in bitsandbytes/functional.py (CODE["nf4"] of the
+# default backend), float32.
+NF4 = [f32(v) for v in (
+    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0)]
+
+
+def dquantize_nf4(x):
+    """bitsandbytes' CPU rule (quantize_4bit in backends/default/ops.py):
+    torch.clamp(scaled, -1, 1), then torch.argmin(torch.abs(scaled - code)):
+    the first code of least float32 distance. NaN (a block of zeros) gives 0,
+    argmin's first NaN."""
+    if x != x:
+        return 0
+    x = min(max(x, -1.0), 1.0)
+    dists = [abs(f32(x - c)) for c in NF4]
+    return dists.index(min(dists))
 
 
 def block_absmax(vals):
@@ -226,8 +253,25 @@ def create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8):
     return [float(x) for x in data]
 
 
-def dquantize8(code, x):
-    """dQuantize<0> from csrc/kernels.cu."""
+def dquantize8(code, v):
+    """bitsandbytes' CPU 8-bit code (quantize_block in csrc/common.cpp): the
+    last entry at or below v (BinAlgo's search; entry 0 below it), then the
+    right neighbour if its float32 distance is strictly smaller. NaN gives 0
+    (bitsandbytes' search has no answer for it)."""
+    if v != v:
+        return 0
+    idx = 0
+    for k in range(256):
+        if code[k] <= v:
+            idx = k
+    if idx < 255 and abs(f32(v - code[idx + 1])) < abs(f32(v - code[idx])):
+        idx += 1
+    return idx
+
+
+def dquantize8_cuda(code, x):
+    """dQuantize<0> from csrc/kernels.cu (the CUDA kernel's search and tie
+    rule, on x * (1/absmax); kept for compare_bitsandbytes.py)."""
     pivot = 127
     upper_pivot = 255
     lower_pivot = 0
@@ -262,15 +306,17 @@ def dquantize8(code, x):
 
 
 def quantize_blockwise(A, code, blocksize=256):
+    """quantize_cpu (csrc/cpu_ops.cpp) for float32: per block the absmax
+    fmax(fabs(v)), then each value divided by it in float32."""
     q = bytearray(len(A))
     absmax = []
     for base in range(0, len(A), blocksize):
         vals = A[base:base + blocksize]
-        am = block_absmax(vals)
+        am = max(abs(v) for v in vals)
         absmax.append(am)
-        r = recip(am)
         for j, v in enumerate(vals):
-            q[base + j] = dquantize8(code, ftz(mul(ftz(v), r)))
+            n = f32(v / am) if am != 0 else float("nan")
+            q[base + j] = dquantize8(code, n)
     return bytes(q), absmax
 
 
@@ -372,7 +418,8 @@ def main(argv):
         packed, absmax = quantize_4bit_nf4(A, 64)
         offset = mean_f32(absmax)
         centered = [f32(a - offset) for a in absmax]
-        qabsmax, absmax2 = quantize_blockwise(centered, code, 256)
+        # quantize_cpu sets the map's entry 0 to -1.0 before quantizing.
+        qabsmax, absmax2 = quantize_blockwise(centered, [-1.0] + code[1:], 256)
         result = {
             "packed": packed.hex(),
             "absmax": [bits(a) for a in absmax],
