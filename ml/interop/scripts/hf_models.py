@@ -26,7 +26,6 @@ import sys
 
 import torch
 import transformers
-import transformers.generation.utils
 from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
@@ -112,12 +111,6 @@ def cases():
     ), f32, 'rope_scaling type "longrope" is not supported'
     yield "llama-attention-bias", LlamaForCausalLM, LlamaConfig(**COMMON, attention_bias=True), f32, "attention_bias is true"
     yield "llama-mlp-bias", LlamaForCausalLM, LlamaConfig(**COMMON, mlp_bias=True), f32, "mlp_bias is true"
-
-
-# generate() asks whether the model is FSDP-managed, which imports
-# torch.distributed.fsdp, and that module fails to import in torch 1.13 on
-# Python 3.11 (a dataclass with a mutable default). These models are not.
-transformers.generation.utils.is_fsdp_managed_module = lambda module: False
 
 
 def generate(model, prompt, n):
