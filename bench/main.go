@@ -3,7 +3,8 @@
 //
 //  1. a no-op rerun of pipelines/twainbot.hcl beside ninja running an
 //     equivalent build.ninja (same steps, same input files);
-//  2. a no-op rerun of a generated 10,000-step pipeline beside ninja;
+//  2. no-op reruns of generated 1,000-, 10,000- and 50,000-step pipelines
+//     beside ninja, with both sides' peak RSS (-noop runs these alone);
 //  3. first-time hashing of a 1 GiB file beside sha256sum;
 //  4. the bytes of input re-read by those no-op reruns;
 //  5. teammate B's full pull of twainbot's artifacts from nginx (WebDAV PUT
@@ -18,7 +19,8 @@
 //     peft_lora.py), on the same model, data and threads.
 //
 // Run it with `make bench`, or `go run ./bench -mlbuild bin/mlbuild -quick`
-// for a smaller smoke run (1,000 steps, 256 MiB files).
+// for a smaller smoke run (1,000 steps, 256 MiB files); `make bench
+// BENCHFLAGS=-noop` runs the no-op rows alone.
 package main
 
 import (
@@ -29,8 +31,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
-	"time"
 )
 
 type config struct {
@@ -39,7 +42,7 @@ type config struct {
 	pipelines  string // the repository's pipelines/ folder
 	ninja      string // ninja's path; "" when it is not installed
 	runs       int    // timed no-op reruns per tool
-	steps      int    // steps of the generated pipeline
+	steps      []int  // steps of each generated pipeline
 	hashSize   int64  // bytes of the hashing benchmark's file
 	jobs       int
 	cpuprofile string
@@ -51,11 +54,14 @@ type config struct {
 	training   bool   // only the compute and training rows
 	loraOnly   bool   // only the LoRA row beside PEFT
 	loraSteps  int    // timed steps of each side of the LoRA row
+	noopOnly   bool   // only the no-op rows (twainbot and the generated pipelines)
 }
 
 func main() {
 	cfg := config{jobs: runtime.NumCPU()}
 	quick := flag.Bool("quick", false, "smaller run for a smoke test: 1,000 steps and a 256 MiB file")
+	stepsFlag := flag.String("steps", "1000,10000,50000", "the generated pipelines' sizes, in steps (multiples of 100), comma-separated")
+	flag.BoolVar(&cfg.noopOnly, "noop", false, "only the no-op rows: twainbot.hcl and the generated pipelines beside ninja, with peak RSS (about 10 minutes on 2 CPUs, most of it the cold builds of 50,000 steps)")
 	out := flag.String("out", "", "also write the results (machine line and tables, in markdown) to `FILE`")
 	flag.StringVar(&cfg.mlbuild, "mlbuild", "bin/mlbuild", "the mlbuild binary to measure")
 	flag.StringVar(&cfg.lean, "lean", "", "also time twainbot's no-op with this mlbuild, built without the GCS and Azure drivers")
@@ -79,9 +85,17 @@ func main() {
 		return
 	}
 	cfg.tokPasses, cfg.nodePasses = max(cfg.tokPasses, 1), max(cfg.nodePasses, 1)
-	cfg.steps, cfg.hashSize = 10_000, 1<<30
+	cfg.hashSize = 1 << 30
+	for _, f := range strings.Split(*stepsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < groupSize || n%groupSize != 0 {
+			fmt.Fprintf(os.Stderr, "bench: -steps %s: each size must be a multiple of %d\n", *stepsFlag, groupSize)
+			os.Exit(2)
+		}
+		cfg.steps = append(cfg.steps, n)
+	}
 	if *quick {
-		cfg.steps, cfg.hashSize = 1_000, 256<<20
+		cfg.steps, cfg.hashSize = []int{1_000}, 256<<20
 	}
 	if err := run(&cfg, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -141,26 +155,27 @@ func run(cfg *config, out string) error {
 	if cfg.training {
 		return runTraining(cfg, m, out, loadBefore)
 	}
-	var rows []row
-	tw, err := benchTwainbot(cfg)
+	noop, err := benchNoops(cfg)
 	if err != nil {
-		return fmt.Errorf("twainbot no-op: %w", err)
+		return err
 	}
-	rows = append(rows, tw.timeRow("No-op rerun, pipelines/twainbot.hcl", ratioTarget(3)))
-	if tw.lean != nil {
-		rows = append(rows, tw.leanRow("… the same with a lean build (-tags mlbuild_nogcs,mlbuild_noazure)", ratioTarget(3)))
+	if cfg.noopOnly {
+		report := m.markdown() + "\n" + note + renderTable(noop.rows) + "\n" + noop.text() +
+			fmt.Sprintf("\nLoad average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
+		fmt.Println()
+		fmt.Print(report)
+		if out != "" {
+			return os.WriteFile(out, []byte(report), 0o644)
+		}
+		return nil
 	}
-	large, err := benchLarge(cfg)
-	if err != nil {
-		return fmt.Errorf("%d-step no-op: %w", cfg.steps, err)
-	}
-	rows = append(rows, large.timeRow("No-op rerun, generated pipeline", absTarget(time.Second)))
+	rows := noop.rows
 	h, err := benchHash(cfg)
 	if err != nil {
 		return fmt.Errorf("hashing: %w", err)
 	}
 	rows = append(rows, h.rows()...)
-	rows = append(rows, tw.bytesRow("twainbot.hcl"), large.bytesRow(thousands(cfg.steps)+"-step pipeline"))
+	rows = append(rows, noop.bytesRows...)
 
 	// The remote cache: nginx with WebDAV PUT on loopback, beside curl.
 	curl := findCurl()
@@ -214,10 +229,8 @@ func run(cfg *config, out string) error {
 	rows, note, loraText := addLoRA(cfg, rows, note)
 
 	report := m.markdown() + "\n" + note + renderTable(rows) + "\n" +
-		fmt.Sprintf("Cold builds and the local store, for context (no target): twainbot.hcl %s; %s steps %s%s.\n\n",
-			tw.coldText(), thousands(cfg.steps), large.coldText(), storeText) +
-		tok.contextText() + loraText +
-		renderBreakdown([]string{"twainbot.hcl", thousands(cfg.steps) + " steps"}, []phases{tw.phases, large.phases}, breakdownReps) +
+		fmt.Sprintf("Cold builds and the local store, for context (no target): %s%s.\n\n", noop.coldText(), storeText) +
+		tok.contextText() + loraText + noop.breakdownText() +
 		fmt.Sprintf("\nLoad average (1, 5, 15 min) before the run: %s; after: %s.\n", loadBefore, loadavg())
 	fmt.Println()
 	fmt.Print(report)

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mlbuild/mlbuild/engine"
@@ -22,7 +24,98 @@ type noopResult struct {
 	ml, nj         samples // nj is nil without ninja
 	lean           samples // the lean build's reruns (nil without -lean)
 	maxBytesHashed int64   // the most input bytes one timed mlbuild rerun read
-	phases         phases  // where a no-op's time goes
+	// mlRSS and njRSS are the largest peak resident set size (bytes) of
+	// one timed rerun.
+	mlRSS, njRSS int64
+	phases       *phases // where a no-op's time goes (nil: not measured)
+}
+
+// noopSet is every no-op benchmark of a run: twainbot.hcl and the
+// generated pipelines, smallest first.
+type noopSet struct {
+	tw              *noopResult
+	large           []*noopResult
+	rows, bytesRows []row
+}
+
+// benchNoops measures twainbot.hcl's no-op and each generated pipeline's,
+// with their rows.
+func benchNoops(cfg *config) (*noopSet, error) {
+	set := &noopSet{}
+	var err error
+	if set.tw, err = benchTwainbot(cfg); err != nil {
+		return nil, fmt.Errorf("twainbot no-op: %w", err)
+	}
+	set.rows = append(set.rows, set.tw.timeRow("No-op rerun, pipelines/twainbot.hcl", ratioTarget(2)))
+	if set.tw.lean != nil {
+		set.rows = append(set.rows, set.tw.leanRow("… the same with a lean build (-tags mlbuild_nogcs,mlbuild_noazure)", ratioTarget(2)))
+	}
+	set.bytesRows = append(set.bytesRows, set.tw.bytesRow("twainbot.hcl"))
+	for _, n := range cfg.steps {
+		r, err := benchLarge(cfg, n)
+		if err != nil {
+			return nil, fmt.Errorf("%d-step no-op: %w", n, err)
+		}
+		set.large = append(set.large, r)
+		set.rows = append(set.rows, r.timeRow("No-op rerun, generated pipeline", ratioTarget(2)))
+		set.bytesRows = append(set.bytesRows, r.bytesRow(thousands(n)+"-step pipeline"))
+	}
+	for _, r := range set.large {
+		t := target{"— (context)", func(*noopResult) string { return "—" }}
+		if r.steps >= 50_000 {
+			t = rssTarget(3)
+		}
+		set.rows = append(set.rows, r.rssRow(t))
+	}
+	return set, nil
+}
+
+// coldText is the cold builds' times, for context.
+func (s *noopSet) coldText() string {
+	parts := []string{"twainbot.hcl " + s.tw.coldText()}
+	for _, r := range s.large {
+		parts = append(parts, thousands(r.steps)+" steps "+r.coldText())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// breakdownText is the table of where the no-ops' time goes.
+func (s *noopSet) breakdownText() string {
+	names, phs := []string{"twainbot.hcl"}, []phases{*s.tw.phases}
+	for _, r := range s.large {
+		if r.phases != nil {
+			names, phs = append(names, thousands(r.steps)+" steps"), append(phs, *r.phases)
+		}
+	}
+	return renderBreakdown(names, phs, breakdownReps)
+}
+
+// text is what a -noop run prints after the table.
+func (s *noopSet) text() string {
+	return renderTable(s.bytesRows) + "\n" +
+		fmt.Sprintf("Cold builds, for context (no target): %s.\n\n", s.coldText()) + s.breakdownText()
+}
+
+// rssTarget: mlbuild's peak RSS within x times ninja's.
+func rssTarget(x float64) target {
+	return target{fmt.Sprintf("≤ %g× ninja", x), func(r *noopResult) string {
+		if r.nj == nil {
+			return "n/a (no ninja)"
+		}
+		return yesNo(float64(r.mlRSS) <= x*float64(r.njRSS))
+	}}
+}
+
+// rssRow is the reruns' peak memory beside ninja's.
+func (r *noopResult) rssRow(t target) row {
+	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+	rw := row{benchmark: fmt.Sprintf("Peak RSS of a no-op rerun, generated pipeline (%s steps, largest of %d reruns)", thousands(r.steps), len(r.ml)),
+		mlbuild: mb(r.mlRSS), peer: "ninja not installed", ratio: "—", target: t.text, met: t.met(r)}
+	if r.nj != nil {
+		rw.peer = "ninja: " + mb(r.njRSS)
+		rw.ratio = fmt.Sprintf("%.1f×", float64(r.mlRSS)/float64(r.njRSS))
+	}
+	return rw
 }
 
 // target is a benchmark's goal and how to check it.
@@ -39,11 +132,6 @@ func ratioTarget(x float64) target {
 		}
 		return yesNo(float64(r.ml.median()) <= x*float64(r.nj.median()))
 	}}
-}
-
-// absTarget: mlbuild's median under d.
-func absTarget(d time.Duration) target {
-	return target{"< " + dur(d), func(r *noopResult) string { return yesNo(r.ml.median() < d) }}
 }
 
 func (r *noopResult) timeRow(name string, t target) row {
@@ -83,22 +171,35 @@ func benchTwainbot(cfg *config) (*noopResult, error) {
 	if err := os.CopyFS(ws, os.DirFS(cfg.pipelines)); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", cfg.pipelines, err)
 	}
-	return measureNoop(cfg, ws, "twainbot.hcl", "")
+	return measureNoop(cfg, ws, "twainbot.hcl", "", true)
 }
 
-// benchLarge measures a generated pipeline of cfg.steps steps.
-func benchLarge(cfg *config) (*noopResult, error) {
+// breakdownMaxSteps is the largest generated pipeline whose no-op is
+// split into phases: the split runs the pipeline in process without the
+// stamp, three times, which at 50,000 steps takes minutes.
+const breakdownMaxSteps = 10_000
+
+// benchLarge measures a generated pipeline of n steps; its workspace is
+// removed afterwards (at 50,000 steps it holds 1.6 GB) unless -keep.
+func benchLarge(cfg *config, n int) (*noopResult, error) {
 	// Only twainbot's no-op compares the lean build.
 	c := *cfg
 	c.lean = ""
 	cfg = &c
 
-	ws := filepath.Join(cfg.tmp, "large")
-	file, err := writeLargePipeline(ws, cfg.steps)
+	ws := filepath.Join(cfg.tmp, fmt.Sprintf("large-%d", n))
+	if !cfg.keep {
+		defer os.RemoveAll(ws)
+	}
+	file, err := writeLargePipeline(ws, n)
 	if err != nil {
 		return nil, err
 	}
-	return measureNoop(cfg, ws, file, cfg.cpuprofile)
+	profile := ""
+	if n == breakdownMaxSteps || n == slices.Max(cfg.steps) && n < breakdownMaxSteps {
+		profile = cfg.cpuprofile
+	}
+	return measureNoop(cfg, ws, file, profile, n <= breakdownMaxSteps)
 }
 
 // breakdownReps is how many runs each phase of the breakdown is the
@@ -108,9 +209,9 @@ const breakdownReps = 3
 // measureNoop builds the pipeline file (relative to workspace ws) cold
 // with mlbuild and ninja, then times cfg.runs no-op reruns of each,
 // alternating the two so that both see the same machine conditions, and
-// finally splits a no-op's time into phases (with a CPU profile written
-// to profile unless it is "").
-func measureNoop(cfg *config, ws, file, profile string) (*noopResult, error) {
+// finally, when split is set, splits a no-op's time into phases (with a
+// CPU profile written to profile unless it is "").
+func measureNoop(cfg *config, ws, file, profile string, split bool) (*noopResult, error) {
 	// Inputs were just written: give them an old mtime, like files checked
 	// out long ago (mlbuild does not trust the stat of a file modified in
 	// the 2 s before it was hashed, the racy-git rule).
@@ -132,7 +233,7 @@ func measureNoop(cfg *config, ws, file, profile string) (*noopResult, error) {
 	}
 
 	logf("%s: cold mlbuild run of %d steps", file, r.steps)
-	sum, d, err := runMlbuild(cfg, ws, file)
+	sum, d, _, err := runMlbuild(cfg, ws, file)
 	if err != nil {
 		return nil, err
 	}
@@ -142,13 +243,13 @@ func measureNoop(cfg *config, ws, file, profile string) (*noopResult, error) {
 	r.mlCold = d
 	if cfg.ninja != "" {
 		logf("%s: cold ninja run of %d edges", file, r.steps)
-		if r.njCold, err = runNinja(cfg, ninjaDir, false); err != nil {
+		if r.njCold, _, err = runNinja(cfg, ninjaDir, false); err != nil {
 			return nil, err
 		}
 	}
 	logf("%s: %d no-op reruns each", file, cfg.runs)
 	for i := range cfg.runs {
-		sum, d, err := runMlbuild(cfg, ws, file)
+		sum, d, rss, err := runMlbuild(cfg, ws, file)
 		if err != nil {
 			return nil, err
 		}
@@ -157,8 +258,9 @@ func measureNoop(cfg *config, ws, file, profile string) (*noopResult, error) {
 		}
 		r.maxBytesHashed = max(r.maxBytesHashed, sum.BytesHashed)
 		r.ml = append(r.ml, d)
+		r.mlRSS = max(r.mlRSS, rss)
 		if cfg.lean != "" {
-			sum, d, err := runBinary(cfg.lean, cfg, ws, file)
+			sum, d, _, err := runBinary(cfg.lean, cfg, ws, file)
 			if err != nil {
 				return nil, err
 			}
@@ -168,28 +270,42 @@ func measureNoop(cfg *config, ws, file, profile string) (*noopResult, error) {
 			r.lean = append(r.lean, d)
 		}
 		if cfg.ninja != "" {
-			d, err := runNinja(cfg, ninjaDir, true)
+			d, rss, err := runNinja(cfg, ninjaDir, true)
 			if err != nil {
 				return nil, err
 			}
 			r.nj = append(r.nj, d)
+			r.njRSS = max(r.njRSS, rss)
 		}
 	}
-	logf("%s: cold mlbuild %s, cold ninja %s; no-op mlbuild %s, ninja %s", file, dur(r.mlCold), dur(r.njCold), r.ml, r.nj)
-	if r.phases, err = breakdown(cfg, ws, file, breakdownReps, profile); err != nil {
-		return nil, err
+	logf("%s: cold mlbuild %s, cold ninja %s; no-op mlbuild %s, ninja %s; peak RSS mlbuild %d kB, ninja %d kB",
+		file, dur(r.mlCold), dur(r.njCold), r.ml, r.nj, r.mlRSS/1000, r.njRSS/1000)
+	if split {
+		ph, err := breakdown(cfg, ws, file, breakdownReps, profile)
+		if err != nil {
+			return nil, err
+		}
+		r.phases = &ph
 	}
 	return r, nil
 }
 
-// runMlbuild runs `mlbuild run FILE --json` in ws and returns its summary
-// and wall time (process start to exit, output included).
-func runMlbuild(cfg *config, ws, file string) (engine.Summary, time.Duration, error) {
+// runMlbuild runs `mlbuild run FILE --json` in ws and returns its summary,
+// wall time (process start to exit, output included) and peak RSS.
+func runMlbuild(cfg *config, ws, file string) (engine.Summary, time.Duration, int64, error) {
 	return runBinary(cfg.mlbuild, cfg, ws, file)
 }
 
+// peakRSS is a finished command's peak resident set size in bytes.
+func peakRSS(cmd *exec.Cmd) int64 {
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss * 1024 // kilobytes on Linux
+	}
+	return 0
+}
+
 // runBinary runs the given mlbuild binary on the pipeline.
-func runBinary(bin string, cfg *config, ws, file string) (engine.Summary, time.Duration, error) {
+func runBinary(bin string, cfg *config, ws, file string) (engine.Summary, time.Duration, int64, error) {
 	var sum engine.Summary
 	cmd := exec.Command(bin, "run", file, "-j", fmt.Sprint(cfg.jobs), "--json")
 	cmd.Dir = ws
@@ -199,8 +315,9 @@ func runBinary(bin string, cfg *config, ws, file string) (engine.Summary, time.D
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return sum, d, fmt.Errorf("mlbuild run %s: %w\n%s", file, err, tail(stderr.String()))
+		return sum, d, 0, fmt.Errorf("mlbuild run %s: %w\n%s", file, err, tail(stderr.String()))
 	}
+	rss := peakRSS(cmd)
 	out := bytes.TrimSpace(stdout.Bytes())
 	last := out[bytes.LastIndexByte(out, '\n')+1:]
 	var line struct {
@@ -208,13 +325,14 @@ func runBinary(bin string, cfg *config, ws, file string) (engine.Summary, time.D
 		engine.Summary
 	}
 	if err := json.Unmarshal(last, &line); err != nil || line.Type != "summary" {
-		return sum, d, fmt.Errorf("mlbuild run %s: the last line of --json is not a summary: %q", file, tail(string(last)))
+		return sum, d, rss, fmt.Errorf("mlbuild run %s: the last line of --json is not a summary: %q", file, tail(string(last)))
 	}
-	return line.Summary, d, nil
+	return line.Summary, d, rss, nil
 }
 
-// runNinja runs ninja in dir; a rerun must find nothing to do.
-func runNinja(cfg *config, dir string, noop bool) (time.Duration, error) {
+// runNinja runs ninja in dir and returns its wall time and peak RSS; a
+// rerun must find nothing to do.
+func runNinja(cfg *config, dir string, noop bool) (time.Duration, int64, error) {
 	cmd := exec.Command(cfg.ninja, "-j", fmt.Sprint(cfg.jobs))
 	cmd.Dir = dir
 	var out bytes.Buffer
@@ -223,12 +341,12 @@ func runNinja(cfg *config, dir string, noop bool) (time.Duration, error) {
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return d, fmt.Errorf("ninja in %s: %w\n%s", dir, err, tail(out.String()))
+		return d, 0, fmt.Errorf("ninja in %s: %w\n%s", dir, err, tail(out.String()))
 	}
 	if noop && !strings.Contains(out.String(), "no work to do") {
-		return d, fmt.Errorf("ninja rerun in %s did work:\n%s", dir, tail(out.String()))
+		return d, 0, fmt.Errorf("ninja rerun in %s did work:\n%s", dir, tail(out.String()))
 	}
-	return d, nil
+	return d, peakRSS(cmd), nil
 }
 
 // writeNinja writes dir/build.ninja with one edge per step of p: the same
