@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/mlbuild
 PIPELINE ?= pipelines/twainbot.hcl
 
-.PHONY: build run test fuzz bench vet lint fmt clean smollm2
+.PHONY: build run test fuzz bench vet lint nocgo fmt clean smollm2
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mlbuild
@@ -26,7 +26,14 @@ lint:
 	$(LINT) staticcheck ./...
 	$(LINT) errcheck -exclude tools/errcheck_excludes.txt ./...
 
-test: vet lint
+# The binary builds without cgo (CUDA is loaded at run time, docs/gpu.md)
+# and starts on this machine, driver or not.
+nocgo:
+	CGO_ENABLED=0 $(GO) build -o bin/mlbuild-nocgo ./cmd/mlbuild
+	$(GO) version -m bin/mlbuild-nocgo | grep -q 'CGO_ENABLED=0'
+	bin/mlbuild-nocgo version >/dev/null
+
+test: vet lint nocgo
 	$(GO) test -count=1 ./...
 
 # Each fuzz target for a while (FUZZTIME=30s by default).

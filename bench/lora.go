@@ -189,7 +189,12 @@ func loraChild(arg string) error {
 		return fmt.Errorf("-lorachild: %w", err)
 	}
 	lc := train.LoRAConfig{R: s.R, Alpha: s.Alpha, Dropout: s.Dropout, TargetModules: []string{train.AllLinear}}
-	m, err := train.LoadQLoRA(s.Dir, tensor.NewCPU(s.Threads), lc, 42)
+	// The comparison is with PEFT on the CPU: mlbuild's side runs there too.
+	be, _, err := tensor.OpenDevice(tensor.DeviceCPU, tensor.DeviceOptions{Threads: s.Threads})
+	if err != nil {
+		return err
+	}
+	m, err := train.LoadQLoRA(s.Dir, be, lc, 42)
 	if err != nil {
 		return err
 	}

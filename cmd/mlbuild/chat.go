@@ -30,6 +30,7 @@ func cmdChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	seed := fs.Uint64("seed", 0, "sampling seed")
 	system := fs.String("system", "", "a system prompt, placed before the tool's description")
 	tools := fs.Bool("tools", true, "describe the get_weather tool to the model in the system message (about 1 KB of text)")
+	device := deviceFlag(fs)
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -40,7 +41,7 @@ func cmdChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "mlbuild chat: --model DIR is required")
 		return exitError{2}
 	}
-	g, err := newGenerator(*model, true)
+	g, err := newGenerator(*model, true, device.open(fs, stderr))
 	if err != nil {
 		return err
 	}

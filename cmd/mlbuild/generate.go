@@ -29,11 +29,13 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	topP := fs.Float64("top-p", 1, "sample from the smallest set of tokens whose probability reaches P (1: all)")
 	seed := fs.Uint64("seed", 0, "sampling seed (the same seed gives the same text)")
 	useChat := fs.Bool("chat", false, "render the prompt as a user turn with the model's chat template and stop at the template's stop strings")
+	device := deviceFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: mlbuild generate --model DIR|FILE.gguf [--prompt] TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]
+		fmt.Fprint(fs.Output(), `Usage: mlbuild generate --model DIR|FILE.gguf [--prompt] TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--device D]
 
 Runs a llama-family model (Llama, Mistral, Phi-3, SmolLM2; a Hugging Face
-directory or a GGUF file) on the CPU and prints the continuation of the
+directory or a GGUF file) on the CPU (--device: see docs/gpu.md; the CUDA
+kernels are not written yet) and prints the continuation of the
 prompt as it is generated. Generation stops at the
 model's end-of-sequence token, at --max-tokens, or (with --chat) at the chat
 template's stop strings.
@@ -68,7 +70,7 @@ template's stop strings.
 		return exitError{2}
 	}
 
-	g, err := newGenerator(*model, *useChat)
+	g, err := newGenerator(*model, *useChat, device.open(fs, stderr))
 	if err != nil {
 		return err
 	}
@@ -98,12 +100,16 @@ type generator struct {
 	stopIDs []int
 }
 
-func newGenerator(dir string, withChat bool) (*generator, error) {
+func newGenerator(dir string, withChat bool, open func() (tensor.Backend, error)) (*generator, error) {
 	dir, err := llama.ModelDir(dir) // a .gguf file becomes a converted directory
 	if err != nil {
 		return nil, err
 	}
-	m, err := llama.Load(dir, tensor.NewCPU(0))
+	be, err := open()
+	if err != nil {
+		return nil, err
+	}
+	m, err := llama.Load(dir, be)
 	if err != nil {
 		return nil, err
 	}

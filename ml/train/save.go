@@ -58,6 +58,12 @@ func WriteRandomModel(dir string, cfg *config.Config, seed uint64) error {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
 		return err
 	}
-	m := NewPretrain(cfg, tensor.NewCPU(1), seed, 0.02)
+	// The random initialisation is written from the CPU (one thread: the
+	// values do not depend on the device or the thread count).
+	be, _, err := tensor.OpenDevice(tensor.DeviceCPU, tensor.DeviceOptions{Threads: 1})
+	if err != nil {
+		return err
+	}
+	m := NewPretrain(cfg, be, seed, 0.02)
 	return SaveWeights(filepath.Join(dir, "model.safetensors"), cfg, m.ParamData())
 }

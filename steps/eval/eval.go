@@ -50,8 +50,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/ml/chat"
-	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/device"
 	"github.com/mlbuild/mlbuild/steps/trainingdata"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
@@ -152,6 +152,7 @@ func (Kind) Schema() steps.Schema {
 				Doc: "Folders with a training run's loss.png (qlora_train.NAME.curves, pretrain.NAME.curves), optional: report.html shows them."},
 			{Name: "threads", Type: cty.Number, Default: cty.NumberIntVal(0), NotInKey: true,
 				Doc: "CPU threads; 0 for all cores. Results do not depend on it."},
+			device.Attribute(),
 		},
 		Outputs: []steps.Output{
 			{Name: "report", Path: "report", Dir: true,
@@ -178,6 +179,7 @@ type config struct {
 	Prompts        []string `attr:"prompts"`
 	NoToolPrompts  []string `attr:"no_tool_prompts"`
 	Threads        int      `attr:"threads"`
+	Device         string   `attr:"device"`
 }
 
 // readConfig decodes and checks the non-input attributes, in the schema's
@@ -209,6 +211,9 @@ func readConfig(inv *steps.Invocation) (config, error) {
 	}
 	if c.Threads < 0 || c.Threads > 4096 {
 		return c, &steps.AttrError{Attr: "threads", Msg: fmt.Sprintf("must be 0 (all cores) or a number of threads up to 4096, got %d", c.Threads)}
+	}
+	if err := device.Validate(c.Device); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -420,7 +425,10 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 		rep.NoTool[i] = Example{Prompt: p}
 	}
 	prog := &progress{inv: inv, total: float64(2 * (len(recs) + len(convs) + len(cfg.Prompts) + len(cfg.NoToolPrompts)))}
-	be := tensor.NewCPU(cfg.Threads)
+	be, err := device.Open(inv, cfg.Device, cfg.Threads)
+	if err != nil {
+		return err
+	}
 	for mi, key := range []string{ModelBase, ModelFinetuned} {
 		l, err := loadLM(models[mi], be)
 		if err != nil {

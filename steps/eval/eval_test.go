@@ -118,11 +118,11 @@ func TestRegistered(t *testing.T) {
 	var names []string
 	for _, a := range s.Attributes {
 		names = append(names, a.Name)
-		if a.Name == "threads" && !a.NotInKey {
-			t.Error("threads must be NotInKey")
+		if (a.Name == "threads" || a.Name == "device") && !a.NotInKey {
+			t.Errorf("%s must be NotInKey", a.Name)
 		}
 	}
-	if got := strings.Join(names, ","); got != "base,model,validation,max_new_tokens,max_tool_prompts,prompts,no_tool_prompts,train,training_curves,threads" {
+	if got := strings.Join(names, ","); got != "base,model,validation,max_new_tokens,max_tool_prompts,prompts,no_tool_prompts,train,training_curves,threads,device" {
 		t.Fatalf("attributes %s", got)
 	}
 }

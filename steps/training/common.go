@@ -14,7 +14,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/mlbuild/mlbuild/ml/tokenizer"
 	"github.com/mlbuild/mlbuild/ml/train"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/device"
 	"github.com/mlbuild/mlbuild/steps/trainingdata"
 )
 
@@ -55,6 +55,7 @@ func optimizerAttributes(d defaults) []steps.Attribute {
 		{Name: "checkpoint_every", Type: cty.Number, Default: num(float64(d.checkpoint)), Doc: "Optimizer steps between checkpoints; an interrupted run resumes from the last one and ends bit-identical."},
 		{Name: "seed", Type: cty.Number, Default: num(42), Doc: "Seed of the initialisation, data order and dropout."},
 		{Name: "threads", Type: cty.Number, Default: num(0), NotInKey: true, Doc: "CPU threads (0: all cores). Results do not depend on it."},
+		device.Attribute(),
 	}
 }
 
@@ -88,9 +89,10 @@ type loopConfig struct {
 	threadsConfig
 }
 
-// threadsConfig is the thread count of the kinds that compute.
+// threadsConfig is the thread count and device of the kinds that compute.
 type threadsConfig struct {
-	Threads int `attr:"threads"`
+	Threads int    `attr:"threads"`
+	Device  string `attr:"device"`
 }
 
 // options checks the shared attributes, in the schema's order, and maps
@@ -132,6 +134,9 @@ func (c *loopConfig) options() (train.Options, error) {
 	if c.Epsilon <= 0 {
 		return train.Options{}, &steps.AttrError{Attr: "adam_epsilon", Msg: "must be positive"}
 	}
+	if err := device.Validate(c.Device); err != nil {
+		return train.Options{}, err
+	}
 	o := train.Options{
 		SeqLen: c.SeqLen, BatchSize: c.BatchSize, GradAccum: c.GradAccum, Epochs: c.Epochs, MaxSteps: c.MaxSteps,
 		EvalEvery: c.EvalEvery, Patience: c.Patience, CheckpointEvery: c.CheckpointEvery,
@@ -151,14 +156,11 @@ func (c *loopConfig) options() (train.Options, error) {
 	return o, nil
 }
 
-// backend returns the CPU backend with the step's thread count (0: every
-// core).
-func (c threadsConfig) backend() tensor.Backend {
-	n := c.Threads
-	if n <= 0 {
-		n = runtime.NumCPU()
-	}
-	return tensor.NewCPU(n)
+// backend opens the step's device (steps/device: reported to the engine,
+// an "auto" that falls back to the CPU logged) with its thread count (0:
+// every core).
+func (c threadsConfig) backend(inv *steps.Invocation) (tensor.Backend, error) {
+	return device.Open(inv, c.Device, c.Threads)
 }
 
 // progress reports training status to the engine as "step i/n" with the

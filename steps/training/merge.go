@@ -13,6 +13,7 @@ import (
 	"github.com/mlbuild/mlbuild/ml/llama"
 	"github.com/mlbuild/mlbuild/ml/train"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/device"
 )
 
 // Merge is the merge step kind.
@@ -36,6 +37,7 @@ func (Merge) Schema() steps.Schema {
 			{Name: "base", Type: cty.String, Input: true, Required: true, Doc: "The base model the adapter was trained on: a Hugging Face directory or a llama-architecture .gguf file."},
 			{Name: "adapter", Type: cty.String, Input: true, Required: true, Doc: "A PEFT LoRA adapter directory (qlora_train.NAME.adapter)."},
 			{Name: "threads", Type: cty.Number, Default: num(0), NotInKey: true, Doc: "CPU threads (0: all cores)."},
+			device.Attribute(),
 		},
 		Outputs: []steps.Output{
 			{Name: "output", Path: "model", Dir: true, Doc: "config.json, model.safetensors (float32), generation and tokenizer files."},
@@ -58,7 +60,10 @@ func (Merge) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err := inv.Decode(&c); err != nil {
 		return err
 	}
-	be := c.backend()
+	be, err := c.backend(inv)
+	if err != nil {
+		return err
+	}
 	out := filepath.Join(inv.OutDir, "model")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err

@@ -182,7 +182,11 @@ func (Pretrain) Run(ctx context.Context, inv *steps.Invocation) error {
 	trainSet, valSet := holdOut(all, pc.ValidationFraction, pc.loop.Seed)
 	inv.Logger().Info("pretraining", "records", len(trainSet), "validation", len(valSet), "cut", cut)
 
-	m := train.NewPretrain(cfg, pc.backend(), pc.loop.Seed, pc.InitStd)
+	be, err := pc.backend(inv)
+	if err != nil {
+		return err
+	}
+	m := train.NewPretrain(cfg, be, pc.loop.Seed, pc.InitStd)
 	opts := pc.loop
 	opts.Packing = pc.Packing
 	res, err := trainLoop(ctx, inv, m, trainSet, valSet, opts, padID(tok), PretrainVersion)

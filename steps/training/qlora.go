@@ -147,7 +147,11 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err != nil {
 		return err
 	}
-	m, err := train.LoadQLoRA(baseDir, c.backend(), lc, opts.Seed)
+	be, err := c.backend(inv)
+	if err != nil {
+		return err
+	}
+	m, err := train.LoadQLoRA(baseDir, be, lc, opts.Seed)
 	if err != nil {
 		return err
 	}
