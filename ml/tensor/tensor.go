@@ -276,6 +276,32 @@ type Backend interface {
 	// CrossEntropyBackward writes dlogits = scale*(softmax(logits) -
 	// onehot(label)) for rows with a label and zero for ignored rows.
 	CrossEntropyBackward(dlogits, logits *Tensor, labels []int, scale float32)
+
+	// The optimizer's update runs where the parameters live (see
+	// AdamWStep).
+
+	// SumSquares returns acc + Σ x² over the F32 tensor t, in float64; a
+	// global norm over several tensors chains acc through them. The CPU
+	// adds in element order.
+	SumSquares(t *Tensor, acc float64) float64
+	// AdamW applies one AdamW update (see AdamWStep) to the parameter w
+	// with gradient g and moments m and v (F32, the same length), then
+	// zeroes g.
+	AdamW(w, g, m, v *Tensor, s AdamWStep)
+}
+
+// AdamWStep holds the scalars of one AdamW update, which the optimizer
+// computes once per step. Element-wise, in float32, with gj = g·Clip:
+//
+//	m ← Beta1·m + (1−Beta1)·gj
+//	v ← Beta2·v + (1−Beta2)·gj²
+//	w ← w·Decay − StepSize·m / (√v·InvBC2 + Eps)
+//
+// (√v in float64, rounded to float32.) StepSize is lr/(1−β₁ᵗ), InvBC2 is
+// 1/√(1−β₂ᵗ) and Decay is 1−lr·weight_decay (1 for a parameter without
+// decay): PyTorch's torch.optim.AdamW.
+type AdamWStep struct {
+	Clip, Beta1, Beta2, StepSize, InvBC2, Eps, Decay float32
 }
 
 // IgnoreIndex is the label that CrossEntropy skips (as PyTorch's -100).

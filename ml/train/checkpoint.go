@@ -91,8 +91,9 @@ func saveCheckpoint(dir, fingerprint string, ck *checkpoint, m *Model, opt *Adam
 	}
 	for i := range params {
 		add("param", i, params[i])
-		add("adam_m", i, opt.m[i])
-		add("adam_v", i, opt.v[i])
+		am, av := opt.moments(i)
+		add("adam_m", i, am)
+		add("adam_v", i, av)
 		if ck.best != nil {
 			add("best", i, ck.best[i])
 		}
@@ -220,8 +221,9 @@ func loadCheckpoint(dir, fingerprint string, m *Model, opt *AdamW) (*checkpoint,
 		}
 	}
 	restore(m, params)
-	copy(opt.m, am)
-	copy(opt.v, av)
+	for i := range am {
+		opt.setMoments(i, am[i], av[i])
+	}
 	opt.t = ck.OptimizerStep
 	return &ck, nil
 }

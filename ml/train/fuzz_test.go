@@ -31,14 +31,11 @@ func fuzzCheckpointModel(f *testing.F) (*Model, *AdamW) {
 
 // optState copies the optimizer's moments and step.
 func optState(opt *AdamW) ([][]float32, [][]float32, int) {
-	cp := func(in [][]float32) [][]float32 {
-		out := make([][]float32, len(in))
-		for i := range in {
-			out[i] = append([]float32(nil), in[i]...)
-		}
-		return out
+	am, av := make([][]float32, len(opt.m)), make([][]float32, len(opt.v))
+	for i := range opt.m {
+		am[i], av[i] = opt.moments(i)
 	}
-	return cp(opt.m), cp(opt.v), opt.t
+	return am, av, opt.t
 }
 
 // FuzzLoadCheckpoint writes fuzzed bytes as checkpoint.json and as the
@@ -91,8 +88,9 @@ func FuzzLoadCheckpoint(f *testing.F) {
 	am0, av0, t0 := optState(opt)
 	f.Fuzz(func(t *testing.T, state, tensors []byte, flags uint8) {
 		restore(m, params0)
-		copy(opt.m, am0)
-		copy(opt.v, av0)
+		for i := range am0 {
+			opt.setMoments(i, am0[i], av0[i])
+		}
 		opt.t = t0
 		dir := t.TempDir()
 		if flags&1 != 0 {

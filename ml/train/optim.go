@@ -10,28 +10,23 @@ import (
 // AdamW is PyTorch's torch.optim.AdamW: decoupled weight decay
 // (p ← p − lr·wd·p, applied only to parameters marked Decay), then Adam
 // with bias correction: p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
-// Its state lives on the host in float32.
+// Its moments are float32 tensors on the parameters' backend, and the
+// update runs there (Backend.SumSquares and Backend.AdamW): nothing of a
+// step's parameters or gradients passes through the host.
 type AdamW struct {
 	Beta1, Beta2, Eps, WeightDecay float64
 
 	t    int
-	m, v [][]float32
-	// g and w are host buffers for each parameter's gradient and values,
-	// kept between steps.
-	g [][]float32
-	w []float32
+	m, v []*tensor.Tensor
 }
 
 // NewAdamW returns an optimizer for params with the given hyperparameters.
 func NewAdamW(params []*Param, beta1, beta2, eps, weightDecay float64) *AdamW {
 	o := &AdamW{Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: weightDecay}
 	for _, p := range params {
-		o.m = append(o.m, make([]float32, p.W.Len()))
-		o.v = append(o.v, make([]float32, p.W.Len()))
-		o.g = append(o.g, make([]float32, p.W.Len()))
-		if p.W.Len() > len(o.w) {
-			o.w = make([]float32, p.W.Len())
-		}
+		be := p.W.Backend()
+		o.m = append(o.m, be.Zeros(tensor.F32, p.W.Len()))
+		o.v = append(o.v, be.Zeros(tensor.F32, p.W.Len()))
 	}
 	return o
 }
@@ -41,14 +36,9 @@ func NewAdamW(params []*Param, beta1, beta2, eps, weightDecay float64) *AdamW {
 // global L2 norm of maxNorm (0: no clipping) as torch's clip_grad_norm_,
 // and zeroes the gradients. It returns the norm before clipping.
 func (o *AdamW) Step(be tensor.Backend, params []*Param, lr, maxNorm float64) float64 {
-	grads := o.g
 	var sq float64
-	for i, p := range params {
-		g := grads[i]
-		be.Read(p.G, g)
-		for _, x := range g {
-			sq += float64(x) * float64(x)
-		}
+	for _, p := range params {
+		sq = be.SumSquares(p.G, sq)
 	}
 	norm := math.Sqrt(sq)
 	clip := float32(1)
@@ -56,32 +46,35 @@ func (o *AdamW) Step(be tensor.Backend, params []*Param, lr, maxNorm float64) fl
 		clip = float32(maxNorm / (norm + 1e-6))
 	}
 	o.t++
-	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	bc1 := 1 - math.Pow(o.Beta1, float64(o.t))
 	bc2 := math.Sqrt(1 - math.Pow(o.Beta2, float64(o.t)))
-	stepSize := float32(lr / bc1)
-	invBC2 := float32(1 / bc2)
-	eps := float32(o.Eps)
+	s := tensor.AdamWStep{
+		Clip: clip, Beta1: float32(o.Beta1), Beta2: float32(o.Beta2),
+		StepSize: float32(lr / bc1), InvBC2: float32(1 / bc2), Eps: float32(o.Eps),
+	}
 	for i, p := range params {
-		w := o.w[:p.W.Len()]
-		be.Read(p.W, w)
-		decay := float32(1)
+		s.Decay = 1
 		if p.Decay && o.WeightDecay > 0 {
-			decay = float32(1 - lr*o.WeightDecay)
+			s.Decay = float32(1 - lr*o.WeightDecay)
 		}
-		m, v, g := o.m[i], o.v[i], grads[i]
-		for j := range w {
-			gj := g[j] * clip
-			m[j] = b1*m[j] + (1-b1)*gj
-			v[j] = b2*v[j] + (1-b2)*gj*gj
-			denom := float32(math.Sqrt(float64(v[j])))*invBC2 + eps
-			w[j] = w[j]*decay - stepSize*m[j]/denom
-		}
-		be.Write(p.W, w)
-		clear(g)
-		be.Write(p.G, g)
+		be.AdamW(p.W, p.G, o.m[i], o.v[i], s)
 	}
 	return norm
+}
+
+// moments copies parameter i's first and second moments to the host (for
+// a checkpoint).
+func (o *AdamW) moments(i int) (m, v []float32) {
+	m, v = make([]float32, o.m[i].Len()), make([]float32, o.v[i].Len())
+	o.m[i].Backend().Read(o.m[i], m)
+	o.v[i].Backend().Read(o.v[i], v)
+	return m, v
+}
+
+// setMoments restores parameter i's moments (from a checkpoint).
+func (o *AdamW) setMoments(i int, m, v []float32) {
+	o.m[i].Backend().Write(o.m[i], m)
+	o.v[i].Backend().Write(o.v[i], v)
 }
 
 // Schedule is a learning-rate schedule: linear warmup from 0 to the peak

@@ -1,0 +1,53 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestAdamW checks the CPU's AdamW and SumSquares against the host loop
+// the optimizer ran before they were backend operations, bit for bit,
+// for several worker counts.
+func TestAdamW(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const n = 10007
+	w, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range w {
+		w[i], g[i], m[i], v[i] = float32(r.NormFloat64()), float32(r.NormFloat64()*1e-2), float32(r.NormFloat64()*1e-3), float32(r.Float64()*1e-5)
+	}
+	s := AdamWStep{Clip: 0.7, Beta1: 0.9, Beta2: 0.999, StepSize: float32(1e-3 / (1 - math.Pow(0.9, 3))), InvBC2: float32(1 / math.Sqrt(1-math.Pow(0.999, 3))), Eps: 1e-8, Decay: float32(1 - 1e-3*0.01)}
+
+	// The reference: AdamW.Step's loop on the host.
+	rw, rm, rv := append([]float32(nil), w...), append([]float32(nil), m...), append([]float32(nil), v...)
+	var rsq float64 = 1.25
+	for _, x := range g {
+		rsq += float64(x) * float64(x)
+	}
+	b1, b2 := s.Beta1, s.Beta2
+	for j := range rw {
+		gj := g[j] * s.Clip
+		rm[j] = b1*rm[j] + (1-b1)*gj
+		rv[j] = b2*rv[j] + (1-b2)*gj*gj
+		denom := float32(math.Sqrt(float64(rv[j])))*s.InvBC2 + s.Eps
+		rw[j] = rw[j]*s.Decay - s.StepSize*rm[j]/denom
+	}
+
+	for _, workers := range []int{1, 3} {
+		c := NewCPU(workers)
+		tw, tg, tm, tv := c.FromFloat32(w, n), c.FromFloat32(g, n), c.FromFloat32(m, n), c.FromFloat32(v, n)
+		if sq := c.SumSquares(tg, 1.25); sq != rsq {
+			t.Errorf("workers %d: SumSquares = %v, want %v", workers, sq, rsq)
+		}
+		c.AdamW(tw, tg, tm, tv, s)
+		for name, want := range map[string][]float32{"w": rw, "m": rm, "v": rv, "g": make([]float32, n)} {
+			got := make([]float32, n)
+			c.Read(map[string]*Tensor{"w": tw, "m": tm, "v": tv, "g": tg}[name], got)
+			for j := range got {
+				if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+					t.Fatalf("workers %d: %s[%d] = %v, want %v", workers, name, j, got[j], want[j])
+				}
+			}
+		}
+	}
+}
