@@ -1,6 +1,11 @@
 package tensor
 
-import "math"
+import (
+	"fmt"
+	"math"
+
+	"github.com/mlbuild/mlbuild/ml/nf4"
+)
 
 // SumSquares implements Backend: one pass in element order, as the
 // optimizer summed on the host before it was a backend operation.
@@ -31,4 +36,24 @@ func adamWRange(w, g, m, v []float32, s AdamWStep, lo, hi int) {
 		w[j] = w[j]*decay - stepSize*m[j]/denom
 		g[j] = 0
 	}
+}
+
+// DequantizeNF4 implements Backend: chunks of rows on the worker pool,
+// each element written by one chunk (the values are DequantizeRows', so
+// they do not depend on the split).
+func (c *CPU) DequantizeNF4(dst *Tensor, q *nf4.Tensor, lo, hi int) {
+	if len(q.Shape) == 0 || lo < 0 || hi < lo || hi > q.Shape[0] {
+		panic(fmt.Sprintf("tensor: DequantizeNF4: rows [%d,%d) of NF4%v", lo, hi, q.Shape))
+	}
+	rowLen := 1
+	for _, d := range q.Shape[1:] {
+		rowLen *= d
+	}
+	out := c.f32("DequantizeNF4", dst)
+	if len(out) != (hi-lo)*rowLen {
+		panic(fmt.Sprintf("tensor: DequantizeNF4: %s for %d rows of %d", dst, hi-lo, rowLen))
+	}
+	c.pool.run(hi-lo, grainFor(hi-lo, 2*rowLen), func(a, b int) {
+		q.DequantizeRows(out[a*rowLen:b*rowLen], lo+a, lo+b)
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mlbuild/mlbuild/ml/nf4"
 )
 
 // TestAdamW checks the CPU's AdamW and SumSquares against the host loop
@@ -46,6 +48,36 @@ func TestAdamW(t *testing.T) {
 			for j := range got {
 				if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
 					t.Fatalf("workers %d: %s[%d] = %v, want %v", workers, name, j, got[j], want[j])
+				}
+			}
+		}
+	}
+}
+
+// TestDequantizeNF4 checks the backend operation against
+// nf4.Tensor.DequantizeRows bit for bit: rows of odd length (blocks and
+// bytes straddle rows), sub-ranges, several worker counts.
+func TestDequantizeNF4(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const rows, cols = 97, 33
+	data := make([]float32, rows*cols)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	q := nf4.Quantize(data, rows, cols)
+	for _, workers := range []int{1, 3} {
+		c := NewCPU(workers)
+		for _, rg := range [][2]int{{0, rows}, {5, 6}, {3, 90}, {96, 97}} {
+			lo, hi := rg[0], rg[1]
+			want := make([]float32, (hi-lo)*cols)
+			q.DequantizeRows(want, lo, hi)
+			dst := c.Zeros(F32, hi-lo, cols)
+			c.DequantizeNF4(dst, q, lo, hi)
+			got := make([]float32, len(want))
+			c.Read(dst, got)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("workers %d rows [%d,%d): element %d = %v, want %v", workers, lo, hi, i, got[i], want[i])
 				}
 			}
 		}

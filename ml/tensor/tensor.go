@@ -27,6 +27,8 @@ import (
 	"math"
 	"slices"
 	"sync"
+
+	"github.com/mlbuild/mlbuild/ml/nf4"
 )
 
 // DType is the element type of a tensor's storage.
@@ -288,6 +290,13 @@ type Backend interface {
 	// with gradient g and moments m and v (F32, the same length), then
 	// zeroes g.
 	AdamW(w, g, m, v *Tensor, s AdamWStep)
+
+	// DequantizeNF4 writes rows [lo, hi) of the NF4 weight q (double
+	// quantization included), as float32, into dst, which holds exactly
+	// those rows (F32, (hi-lo)·rowLen elements), bit-identical to
+	// q.DequantizeRows. q must not change once a backend has read it: a
+	// GPU backend keeps its codes and statistics in device memory.
+	DequantizeNF4(dst *Tensor, q *nf4.Tensor, lo, hi int)
 }
 
 // AdamWStep holds the scalars of one AdamW update, which the optimizer

@@ -73,7 +73,6 @@ type Model struct {
 
 	params  []*Param // trainable, in a fixed order
 	scratch *tensor.Tensor
-	host    []float32 // dequantization buffer
 	invFreq []float32 // scaled RoPE frequencies (host path); nil for plain RoPE
 }
 
@@ -316,7 +315,6 @@ func (m *Model) setup() {
 	}
 	if most > 0 {
 		m.scratch = m.be.Zeros(tensor.F32, most)
-		m.host = make([]float32, most)
 	}
 }
 
@@ -331,9 +329,8 @@ func (m *Model) weight(l *linear) *tensor.Tensor {
 		return l.dense.W
 	}
 	n := l.out * l.in
-	l.q.DequantizeRows(m.host[:n], l.lo, l.hi)
 	w := m.scratch.Rows(0, n).Reshape(l.out, l.in)
-	m.be.Write(w, m.host[:n])
+	m.be.DequantizeNF4(w, l.q, l.lo, l.hi)
 	return w
 }
 
