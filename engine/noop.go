@@ -52,7 +52,7 @@ var stampNow = time.Now
 
 // stampMagic starts every stamp file; a stamp in another format is
 // ignored (and replaced by the next full run).
-const stampMagic = "mlbuild no-op stamp 2\n"
+const stampMagic = "mlbuild no-op stamp 3\n"
 
 // stamp is what a no-op check compares against.
 type stamp struct {
@@ -78,7 +78,11 @@ type stampStep struct {
 
 // loadRecord is what a pipeline's evaluation depended on besides its text.
 type loadRecord struct {
-	Version  string
+	Version string
+	// Binary is the identity of the running executable: a rebuilt
+	// mlbuild (whose version string a development build may share) may
+	// have other kinds, defaults or functions.
+	Binary   cache.FileID
 	Vars     []string // LoadOptions.Vars, in order
 	VarFiles []string // absolute
 	Env      []string // the MLBUILD_VAR_* entries, sorted
@@ -103,8 +107,11 @@ type existsRead struct {
 // step declared (the others come from the registry).
 type outlineStep struct {
 	Kind, Name, Executor string
-	Declared             bool
-	Outputs              []steps.Output
+	// KindVersion is the kind's implementation version when the step was
+	// loaded.
+	KindVersion string
+	Declared    bool
+	Outputs     []steps.Output
 }
 
 // loadReads records, while a pipeline loads, the files, globs and settings
@@ -118,6 +125,11 @@ type loadReads struct {
 func newLoadReads(opts LoadOptions) *loadReads {
 	r := &loadReads{start: stampNow()}
 	r.rec.Version = version.String()
+	if id, ok := executableID(); ok {
+		r.rec.Binary = id
+	} else {
+		r.unstable = true
+	}
 	r.rec.Vars = slices.Clone(opts.Vars)
 	for _, f := range opts.VarFiles {
 		abs, err := filepath.Abs(f)
@@ -128,6 +140,19 @@ func newLoadReads(opts LoadOptions) *loadReads {
 	}
 	r.rec.Env = varEnv(opts.Environ)
 	return r
+}
+
+// executableID is the identity of the running executable.
+func executableID() (cache.FileID, bool) {
+	exe, err := os.Executable()
+	if err != nil {
+		return cache.FileID{}, false
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return cache.FileID{}, false
+	}
+	return cache.IdentityOf(fi), true
 }
 
 // varEnv is the MLBUILD_VAR_* entries of environ (os.Environ() when nil),
@@ -189,7 +214,7 @@ func (p *Pipeline) loadRecord() *loadRecord {
 		if s.Executor != "" && s.Executor != LocalExecutor {
 			return nil
 		}
-		o := outlineStep{Kind: s.Kind, Name: s.Name, Executor: s.Executor}
+		o := outlineStep{Kind: s.Kind, Name: s.Name, Executor: s.Executor, KindVersion: s.Schema.Version}
 		if _, ok := s.Impl.(steps.OutputDeclarer); ok {
 			for _, out := range s.Schema.Outputs {
 				if out.Headline != nil {
@@ -432,6 +457,9 @@ func (r *loadRecord) holds(lopts LoadOptions) bool {
 		!slices.Equal(r.Env, varEnv(lopts.Environ)) {
 		return false
 	}
+	if id, ok := executableID(); !ok || id != r.Binary {
+		return false
+	}
 	for i, f := range lopts.VarFiles {
 		if abs, err := filepath.Abs(f); err != nil || abs != r.VarFiles[i] {
 			return false
@@ -459,7 +487,7 @@ func (r *loadRecord) holds(lopts LoadOptions) bool {
 }
 
 // outline makes the pipeline's outline from a load record: false when a
-// kind is no longer registered.
+// kind is no longer registered or has another implementation version.
 func outline(abs string, r *loadRecord, reg *steps.Registry) (*Pipeline, bool) {
 	if reg == nil {
 		reg = steps.Default
@@ -481,6 +509,9 @@ func outline(abs string, r *loadRecord, reg *steps.Registry) (*Pipeline, bool) {
 			}
 			k = kindInfo{impl, impl.Schema()}
 			kinds[o.Kind] = k
+		}
+		if k.schema.Version != o.KindVersion {
+			return nil, false
 		}
 		s := &all[i]
 		*s = Step{Kind: o.Kind, Name: o.Name, Addr: o.Kind + "." + o.Name, Impl: k.impl, Schema: k.schema, Executor: o.Executor}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/mlbuild/mlbuild/steps"
 )
 
 func TestFastNoop(t *testing.T) {
@@ -184,7 +186,16 @@ step "tree" "model" {
 	if quick(lopts("MLBUILD_VAR_seed=2")) != nil {
 		t.Fatal("an MLBUILD_VAR_ variable took the quick path")
 	}
+	// A kind whose implementation version changed (a rebuilt mlbuild)
+	// may compute other keys.
 	lo := lopts()
+	lo.Registry = steps.NewRegistry()
+	lo.Registry.Register(treeKind{env.runs["tree"]})
+	lo.Registry.Register(versionedKind{concatKind{env.runs["concat"]}, "another"})
+	if quick(lo) != nil {
+		t.Fatal("a new kind version took the quick path")
+	}
+	lo = lopts()
 	lo.Vars = []string{"seed=3"}
 	if quick(lo) != nil {
 		t.Fatal("a -var took the quick path")
@@ -217,4 +228,16 @@ step "tree" "model" {
 			t.Fatalf("no quick no-op after the run that followed %s", c.what)
 		}
 	}
+}
+
+// versionedKind is a kind with another implementation version.
+type versionedKind struct {
+	steps.Kind
+	version string
+}
+
+func (k versionedKind) Schema() steps.Schema {
+	s := k.Kind.Schema()
+	s.Version = k.version
+	return s
 }

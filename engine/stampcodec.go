@@ -61,6 +61,7 @@ func encodeStamp(st *stamp) []byte {
 	e.bool(st.Load != nil)
 	if r := st.Load; r != nil {
 		e.str(r.Version)
+		e.files([]stampFile{{ID: r.Binary}})
 		e.strs(r.Vars)
 		e.strs(r.VarFiles)
 		e.strs(r.Env)
@@ -80,6 +81,7 @@ func encodeStamp(st *stamp) []byte {
 			e.str(s.Kind)
 			e.str(s.Name)
 			e.str(s.Executor)
+			e.str(s.KindVersion)
 			e.bool(s.Declared)
 			e.uint(uint64(len(s.Outputs)))
 			for _, o := range s.Outputs {
@@ -206,7 +208,13 @@ func decodeStamp(b []byte) (*stamp, error) {
 	d := &stampDecoder{s: unsafe.String(unsafe.SliceData(b), len(b)), pos: len(stampMagic)}
 	st := &stamp{Token: d.str(), Fingerprint: d.str()}
 	if d.bool() {
-		r := &loadRecord{Version: d.str(), Vars: d.strs(), VarFiles: d.strs(), Env: d.strs(), Files: d.files()}
+		r := &loadRecord{Version: d.str()}
+		if bin := d.files(); len(bin) == 1 {
+			r.Binary = bin[0].ID
+		} else {
+			return nil, errBadStamp
+		}
+		r.Vars, r.VarFiles, r.Env, r.Files = d.strs(), d.strs(), d.strs(), d.files()
 		r.Globs = make([]globRead, d.count())
 		for i := range r.Globs {
 			r.Globs[i] = globRead{Pattern: d.str(), Matches: d.strs()}
@@ -218,7 +226,7 @@ func decodeStamp(b []byte) (*stamp, error) {
 		r.Steps = make([]outlineStep, d.count())
 		for i := range r.Steps {
 			s := &r.Steps[i]
-			s.Kind, s.Name, s.Executor, s.Declared = d.str(), d.str(), d.str(), d.bool()
+			s.Kind, s.Name, s.Executor, s.KindVersion, s.Declared = d.str(), d.str(), d.str(), d.str(), d.bool()
 			if n := d.count(); n > 0 {
 				s.Outputs = make([]steps.Output, n)
 				for j := range s.Outputs {
