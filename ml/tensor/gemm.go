@@ -10,29 +10,40 @@ import (
 // 6×16 micro-kernel (AVX2/FMA assembly on amd64 CPUs that have it, portable
 // Go elsewhere).
 //
-// C = alpha*op(A)*op(B) + beta*C is computed block by block: the K dimension
-// is cut into kc-deep slabs (in ascending order, so every element of C sums
-// its products in the same order whatever the threading), B's slab is packed
-// into NR-wide column panels (widening bf16/fp16 on the fly), and tasks of
-// mcBlock rows × ncTask columns pack their slice of A into MR-high row panels
-// and run the MR×NR micro-kernel on each MR×NR tile. Task boundaries are fixed, so
-// results do not depend on the number of workers.
+// C = alpha*op(A)*op(B) + beta*C is computed block by block: the N dimension
+// is cut into gemmNC-wide blocks and the K dimension into gemmKC-deep slabs
+// (in ascending order), B's slab is packed into NR-wide column panels
+// (widening bf16/fp16 on the fly), and tasks of up to gemmMC rows (and, for
+// short products, a share of the panels) pack their slice of A into MR-high
+// row panels and run the micro-kernel on each MR×NR tile, which writes its
+// block of C itself. Every element of C is the sum of its slabs in ascending
+// order, each slab summed from zero in ascending p by the kernel, and tiles
+// sit at multiples of MR and NR whatever the task split: results do not
+// depend on the number of workers.
 
 const (
 	gemmMR   = 6
 	gemmNR   = 16
 	gemmKC   = 256
 	gemmNC   = 1024
-	mcBlock  = 96
-	ncTask   = 128
+	gemmMC   = 144 // at most this many rows of A per task (kc×mc floats stay in L2)
+	gemmMCLo = 48  // fewest rows per task when splitting for workers
 	gemvMaxM = 4
 )
 
 // microKernel computes tile = Σ_p a[p,0:MR]ᵀ b[p,0:NR] over kc steps of
 // packed panels (a: kc×MR, b: kc×NR), each element summing p in ascending
 // order. It is kernelGo, or an assembly kernel where the CPU has one
-// (gemm_amd64.go).
+// (gemm_amd64.go). Attention uses it; the GEMM uses gemmBlock.
 var microKernel = kernelGo
+
+// gemmBlock is the GEMM's micro-kernel: acc = Σ_p a[p,0:MR]ᵀ b[p,0:NR] over
+// kc packed steps (p ascending, from zero), then the MR×NR block of c (rows
+// ldc apart) becomes alpha·acc (accum false: c is not read) or
+// alpha·acc + beta·c (accum true). It is gemmBlockGo, or an assembly kernel
+// where the CPU has one (gemm_amd64.go: there the accumulation is one fused
+// multiply-add, fma(acc, alpha, beta·c)).
+var gemmBlock = gemmBlockGo
 
 // dotKernel and dotBF16Kernel are the dot products gemv uses (y in float32
 // or bfloat16): dot and dotBF16, or assembly versions.
@@ -100,63 +111,105 @@ func gemm(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta 
 	}
 	bp := getBuf(gemmKC * gemmNC)
 	defer putBuf(bp)
-	for pc := 0; pc < k; pc += gemmKC {
-		kc := min(gemmKC, k-pc)
-		for jc := 0; jc < n; jc += gemmNC {
-			nc := min(gemmNC, n-jc)
-			panels := (nc + gemmNR - 1) / gemmNR
+	for jc := 0; jc < n; jc += gemmNC {
+		nc := min(gemmNC, n-jc)
+		panels := ceilDiv(nc, gemmNR)
+		mb, mTasks, pp, nParts := gemmTasks(m, panels, pool.workers)
+		for pc := 0; pc < k; pc += gemmKC {
+			kc := min(gemmKC, k-pc)
 			packed := (*bp)[:panels*kc*gemmNR]
-			pool.run(panels, 16, func(lo, hi int) {
+			pool.run(panels, 8, func(lo, hi int) {
 				for pnl := lo; pnl < hi; pnl++ {
 					packB(packed[pnl*kc*gemmNR:(pnl+1)*kc*gemmNR], b, pc, kc, jc+pnl*gemmNR, min(gemmNR, nc-pnl*gemmNR))
 				}
 			})
-			mTasks := (m + mcBlock - 1) / mcBlock
-			nTasks := (nc + ncTask - 1) / ncTask
-			first := pc == 0
-			pool.run(mTasks*nTasks, 1, func(lo, hi int) {
-				ap := getBuf(mcBlock * gemmKC)
+			// The first slab applies beta (and does not read c when beta
+			// is 0); later ones add to c.
+			accum, bt := true, float32(1)
+			if pc == 0 {
+				accum, bt = beta != 0, beta
+			}
+			pool.run(mTasks*nParts, 1, func(lo, hi int) {
+				ap := getBuf(mb * kc)
 				defer putBuf(ap)
-				// One tile per task: it escapes through the kernel variable.
-				tile := new([gemmMR * gemmNR]float32)
+				edge := new([gemmMR * gemmNR]float32)
 				for t := lo; t < hi; t++ {
-					ic := (t / nTasks) * mcBlock
-					jt := (t % nTasks) * ncTask
-					mc := min(mcBlock, m-ic)
-					ntc := min(ncTask, nc-jt)
+					ic := (t / nParts) * mb
+					mc := min(mb, m-ic)
+					p0 := (t % nParts) * pp
+					p1 := min(panels, p0+pp)
 					packA(*ap, a, ic, mc, pc, kc)
-					for jr := 0; jr < ntc; jr += gemmNR {
-						nr := min(gemmNR, ntc-jr)
-						pnl := (jt + jr) / gemmNR
+					for pnl := p0; pnl < p1; pnl++ {
+						nr := min(gemmNR, nc-pnl*gemmNR)
 						bpan := packed[pnl*kc*gemmNR : (pnl+1)*kc*gemmNR]
+						col0 := jc + pnl*gemmNR
 						for ir := 0; ir < mc; ir += gemmMR {
 							mr := min(gemmMR, mc-ir)
-							microKernel(kc, (*ap)[ir*kc:(ir+gemmMR)*kc], bpan, tile)
-							row0 := ic + ir
-							col0 := jc + jt + jr
-							for i := range mr {
-								cr := c[(row0+i)*n+col0 : (row0+i)*n+col0+nr]
-								tr := tile[i*gemmNR : i*gemmNR+nr]
-								if first {
-									if beta == 0 {
-										for j := range cr {
-											cr[j] = alpha * tr[j]
-										}
-									} else {
-										for j := range cr {
-											cr[j] = beta*cr[j] + alpha*tr[j]
-										}
-									}
-								} else {
-									for j := range cr {
-										cr[j] += alpha * tr[j]
-									}
-								}
-							}
+							cb := c[(ic+ir)*n+col0:]
+							gemmTile(cb, n, mr, nr, kc, (*ap)[ir*kc:(ir+gemmMR)*kc], bpan, alpha, bt, accum, edge)
 						}
 					}
 				}
 			})
+		}
+	}
+}
+
+// gemmTasks splits m rows and panels column panels into tasks: mTasks
+// blocks of mb rows (a multiple of MR) times nParts shares of pp panels.
+// Only the split, never a tile's position or summation, depends on workers.
+func gemmTasks(m, panels, workers int) (mb, mTasks, pp, nParts int) {
+	mTasks = ceilDiv(m, gemmMC)
+	if workers > 1 {
+		// A few tasks per worker balance the load on a busy machine.
+		mTasks = max(mTasks, min(4*workers, ceilDiv(m, gemmMCLo)))
+	}
+	mb = ceilDiv(ceilDiv(m, mTasks), gemmMR) * gemmMR
+	mTasks = ceilDiv(m, mb)
+	nParts = 1
+	if workers > 1 && mTasks < 4*workers {
+		// Few rows: share the panels too (each share packs A again).
+		nParts = min(panels, ceilDiv(4*workers, mTasks))
+	}
+	pp = ceilDiv(panels, nParts)
+	nParts = ceilDiv(panels, pp)
+	return mb, mTasks, pp, nParts
+}
+
+// gemmTile runs gemmBlock on the mr×nr block of c (rows ldc apart); a block
+// smaller than MR×NR goes through edge, so that it gets the same arithmetic
+// as a full one.
+func gemmTile(c []float32, ldc, mr, nr, kc int, a, b []float32, alpha, beta float32, accum bool, edge *[gemmMR * gemmNR]float32) {
+	if mr == gemmMR && nr == gemmNR {
+		gemmBlock(kc, a, b, c, ldc, alpha, beta, accum)
+		return
+	}
+	if accum {
+		for i := range mr {
+			copy(edge[i*gemmNR:i*gemmNR+nr], c[i*ldc:i*ldc+nr])
+		}
+	}
+	gemmBlock(kc, a, b, edge[:], gemmNR, alpha, beta, accum)
+	for i := range mr {
+		copy(c[i*ldc:i*ldc+nr], edge[i*gemmNR:i*gemmNR+nr])
+	}
+}
+
+// gemmBlockGo is the portable gemmBlock.
+func gemmBlockGo(kc int, a, b, c []float32, ldc int, alpha, beta float32, accum bool) {
+	var tile [gemmMR * gemmNR]float32
+	kernelGo(kc, a, b, &tile)
+	for i := range gemmMR {
+		cr := c[i*ldc : i*ldc+gemmNR : i*ldc+gemmNR]
+		tr := tile[i*gemmNR : i*gemmNR+gemmNR : i*gemmNR+gemmNR]
+		if accum {
+			for j := range cr {
+				cr[j] = alpha*tr[j] + beta*cr[j]
+			}
+		} else {
+			for j := range cr {
+				cr[j] = alpha * tr[j]
+			}
 		}
 	}
 }
@@ -243,7 +296,24 @@ func packA(dst []float32, a *matSrc, ic, mc, pc, kc int) {
 
 // packB packs op(b)[pc:pc+kc, j0:j0+nr] into dst[p*NR + j] (zero beyond nr).
 func packB(dst []float32, b *matSrc, pc, kc, j0, nr int) {
-	var row [gemmNR]float32
+	dst = dst[:kc*gemmNR]
+	if b.trans && b.dt == F32 && nr == gemmNR {
+		// op(b)[p,j] = b[j,p]: sixteen stored rows, read side by side so
+		// that each step writes one contiguous row of the panel.
+		var rs [gemmNR][]float32
+		for j := range rs {
+			off := (j0+j)*b.cols + pc
+			rs[j] = b.f32[off : off+kc : off+kc]
+		}
+		r0, r1, r2, r3, r4, r5, r6, r7 := rs[0][:kc], rs[1][:kc], rs[2][:kc], rs[3][:kc], rs[4][:kc], rs[5][:kc], rs[6][:kc], rs[7][:kc]
+		r8, r9, r10, r11, r12, r13, r14, r15 := rs[8][:kc], rs[9][:kc], rs[10][:kc], rs[11][:kc], rs[12][:kc], rs[13][:kc], rs[14][:kc], rs[15][:kc]
+		for p := range kc {
+			d := dst[p*gemmNR : p*gemmNR+gemmNR : p*gemmNR+gemmNR]
+			d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p], r6[p], r7[p]
+			d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = r8[p], r9[p], r10[p], r11[p], r12[p], r13[p], r14[p], r15[p]
+		}
+		return
+	}
 	if b.trans {
 		// op(b)[p,j] = b[j,p]: each column j is a contiguous stored row.
 		var col [gemmKC]float32
@@ -267,17 +337,16 @@ func packB(dst []float32, b *matSrc, pc, kc, j0, nr int) {
 		}
 		return
 	}
+	if b.dt == F32 && nr == gemmNR {
+		for p := range kc {
+			off := (pc+p)*b.cols + j0
+			copy(dst[p*gemmNR:p*gemmNR+gemmNR], b.f32[off:off+gemmNR])
+		}
+		return
+	}
+	var row [gemmNR]float32
 	for p := range kc {
 		d := dst[p*gemmNR : p*gemmNR+gemmNR]
-		if b.dt == F32 && nr == gemmNR {
-			off := (pc+p)*b.cols + j0
-			r := b.f32[off : off+gemmNR : off+gemmNR]
-			d = d[:gemmNR:gemmNR]
-			for j := range gemmNR {
-				d[j] = r[j]
-			}
-			continue
-		}
 		r := row[:nr]
 		b.loadRow(r, (pc+p)*b.cols+j0)
 		copy(d, r)

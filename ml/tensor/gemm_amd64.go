@@ -8,6 +8,7 @@ var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 func init() {
 	if hasAVX2FMA {
 		microKernel = kernelAVX2
+		gemmBlock = gemmBlockAVX2
 		dotKernel = dotAVX2
 		dotBF16Kernel = dotBF16AVX2
 	}
@@ -72,4 +73,22 @@ func dotBF16AVX2(x []float32, y []uint16) float32 {
 		s += x[i] * BF16ToFloat32(y[i])
 	}
 	return s
+}
+
+// gemm6x16 is gemmBlock's AVX2/FMA kernel (mode 0: c = alpha·acc; mode 1:
+// c = fma(acc, alpha, beta·c)).
+//
+//go:noescape
+func gemm6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
+
+// gemmBlockAVX2 is gemmBlock on gemm6x16.
+func gemmBlockAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, accum bool) {
+	_ = a[kc*gemmMR-1]
+	_ = b[kc*gemmNR-1]
+	_ = c[(gemmMR-1)*ldc+gemmNR-1]
+	mode := 0
+	if accum {
+		mode = 1
+	}
+	gemm6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, mode)
 }
