@@ -11,8 +11,8 @@ import (
 // Go elsewhere).
 //
 // C = alpha*op(A)*op(B) + beta*C is computed block by block: the N dimension
-// is cut into gemmNC-wide blocks and the K dimension into gemmKC-deep slabs
-// (in ascending order), B's slab is packed into NR-wide column panels
+// is cut into gemmNC-wide blocks and the K dimension into slabs of equal
+// depth, at most gemmKC (in ascending order), B's slab is packed into NR-wide column panels
 // (widening bf16/fp16 on the fly), and tasks of up to gemmMC rows (and, for
 // short products, a share of the panels) pack their slice of A into MR-high
 // row panels and run the micro-kernel on each MR×NR tile, which writes its
@@ -109,14 +109,17 @@ func gemm(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta 
 		gemv(pool, c, a, b, m, n, k, alpha, beta)
 		return
 	}
+	// Slabs of equal depth (at most gemmKC): 576 is three of 192, not
+	// 256+256+64. The depth depends on k alone.
+	kcb := ceilDiv(k, ceilDiv(k, gemmKC))
 	bp := getBuf(gemmKC * gemmNC)
 	defer putBuf(bp)
 	for jc := 0; jc < n; jc += gemmNC {
 		nc := min(gemmNC, n-jc)
 		panels := ceilDiv(nc, gemmNR)
 		mb, mTasks, pp, nParts := gemmTasks(m, panels, pool.workers)
-		for pc := 0; pc < k; pc += gemmKC {
-			kc := min(gemmKC, k-pc)
+		for pc := 0; pc < k; pc += kcb {
+			kc := min(kcb, k-pc)
 			packed := (*bp)[:panels*kc*gemmNR]
 			pool.run(panels, 8, func(lo, hi int) {
 				for pnl := lo; pnl < hi; pnl++ {
@@ -239,10 +242,11 @@ func packA(dst []float32, a *matSrc, ic, mc, pc, kc int) {
 			r3 := a.f32[base+3*a.cols : base+3*a.cols+kc]
 			r4 := a.f32[base+4*a.cols : base+4*a.cols+kc]
 			r5 := a.f32[base+5*a.cols : base+5*a.cols+kc]
+			r1, r2, r3, r4, r5 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)], r4[:len(r0)], r5[:len(r0)]
 			pan = pan[:kc*gemmMR]
-			for p := range kc {
+			for p, v := range r0 {
 				d := pan[p*gemmMR : p*gemmMR+gemmMR : p*gemmMR+gemmMR]
-				d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+				d[0], d[1], d[2], d[3], d[4], d[5] = v, r1[p], r2[p], r3[p], r4[p], r5[p]
 			}
 			continue
 		}

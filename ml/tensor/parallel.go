@@ -27,18 +27,21 @@ func (p *workerPool) run(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range w {
-		wg.Go(func() {
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= chunks {
-					return
-				}
-				fn(c*grain, min(n, (c+1)*grain))
+	work := func() {
+		for {
+			c := int(next.Add(1) - 1)
+			if c >= chunks {
+				return
 			}
-		})
+			fn(c*grain, min(n, (c+1)*grain))
+		}
 	}
+	// The caller is one of the w workers.
+	var wg sync.WaitGroup
+	for range w - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 }
 
