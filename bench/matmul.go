@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,6 +20,10 @@ import (
 type computeResult struct {
 	// metrics maps a benchmark name to its best value per unit.
 	metrics map[string]map[string]float64
+	// gemm is the GEMM beside numpy/OpenBLAS (nil, with gemmNote saying
+	// why, when there is no numpy).
+	gemm     []gemmSide
+	gemmNote string // why gemm is empty
 }
 
 var (
@@ -59,7 +65,129 @@ func benchCompute() (*computeResult, error) {
 	if r.peak() == 0 || r.metrics["MatMul/512x512x512/F32"]["GFLOP/s"] == 0 {
 		return nil, fmt.Errorf("the benchmarks printed no GFLOP/s")
 	}
+	g, note, err := benchGEMM()
+	if err != nil {
+		return nil, fmt.Errorf("gemm beside numpy: %w", err)
+	}
+	r.gemm, r.gemmNote = g, note
 	return r, nil
+}
+
+// gemmShapes are the shapes of the GEMM beside numpy: square, and the
+// training's (tokens 1024, hidden 576, intermediate 1536, vocab 4096 and
+// 49152): forward X·Wᵀ (NT), input gradient dY·W (NN), weight gradient
+// dYᵀ·X (TN). They are ml/tensor's BenchmarkGEMMShapes's.
+var gemmShapes = []string{
+	"512,512,512,NN", "1024,1024,1024,NN", "2048,2048,2048,NN",
+	"1024,576,576,NT", "1024,1536,576,NT", "1024,576,1536,NT", "1024,4096,576,NT", "1024,49152,576,NT",
+	"1024,576,1536,NN", "1024,576,4096,NN",
+	"576,576,1024,TN", "1536,576,1024,TN", "4096,576,1024,TN",
+}
+
+// gemmRounds is how many times each side runs each shape, alternating.
+const gemmRounds = 3
+
+// gemmSide is one shape on one thread count, both sides: the fastest
+// call's GFLOP/s by wall time and by the process's CPU time (on a shared
+// machine the second counts only the time each side was given).
+type gemmSide struct {
+	shape                        string
+	threads                      int
+	mlWall, mlCPU, npWall, npCPU float64
+}
+
+// numpyGEMM times numpy.matmul like BenchmarkGEMMShapes times MatMul:
+// argv m n k ops reps; prints the fastest call's GFLOP/s by wall and by
+// process CPU time.
+const numpyGEMM = `
+import sys, time, numpy as np
+m, n, k, ops, reps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+rng = np.random.default_rng(0)
+a = rng.standard_normal((k, m) if ops[0] == 'T' else (m, k), dtype=np.float32)
+b = rng.standard_normal((n, k) if ops[1] == 'T' else (k, n), dtype=np.float32)
+A = a.T if ops[0] == 'T' else a
+B = b.T if ops[1] == 'T' else b
+c = np.empty((m, n), dtype=np.float32)
+np.matmul(A, B, out=c)
+best = bestc = 1e9
+for _ in range(reps):
+    t, tc = time.perf_counter(), time.process_time()
+    np.matmul(A, B, out=c)
+    best, bestc = min(best, time.perf_counter() - t), min(bestc, time.process_time() - tc)
+f = 2*m*n*k/1e9
+print("%.3f %.3f" % (f/best, f/max(bestc, 1e-9)))
+`
+
+var gemmMetric = regexp.MustCompile(`([0-9.]+) (best|cpu)-GFLOP/s`)
+
+// benchGEMM runs ml/tensor's GEMM and numpy's (OpenBLAS, threads set by
+// OPENBLAS_NUM_THREADS) on each shape on one and two threads, the two
+// alternating gemmRounds times, each in its own process, keeping each
+// side's best.
+func benchGEMM() ([]gemmSide, string, error) {
+	py, why := findPython()
+	if py == "" {
+		return nil, why, nil
+	}
+	if out, err := exec.Command(py, "-c", "import numpy").CombinedOutput(); err != nil {
+		return nil, py + " has no numpy (" + strings.TrimSpace(tail(string(out))) + ")", nil
+	}
+	dir, err := os.MkdirTemp("", "mlbuild-gemm")
+	if err != nil {
+		return nil, "", err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "tensor.test")
+	if out, err := exec.Command("go", "test", "-c", "-o", bin, "github.com/mlbuild/mlbuild/ml/tensor").CombinedOutput(); err != nil {
+		return nil, "", fmt.Errorf("go test -c ml/tensor: %w\n%s", err, tail(string(out)))
+	}
+	var res []gemmSide
+	for _, shape := range gemmShapes {
+		var d [3]int
+		f := strings.Split(shape, ",")
+		for i := range d {
+			d[i], _ = strconv.Atoi(f[i])
+		}
+		flops := 2 * float64(d[0]) * float64(d[1]) * float64(d[2])
+		reps := max(3, min(30, int(8e9/flops)))
+		name := fmt.Sprintf("%dx%dx%d_%s", d[0], d[1], d[2], f[3])
+		for _, threads := range []int{1, 2} {
+			s := gemmSide{shape: name, threads: threads}
+			for range gemmRounds {
+				cmd := exec.Command(py, "-c", numpyGEMM, f[0], f[1], f[2], f[3], strconv.Itoa(reps))
+				cmd.Env = append(os.Environ(), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", threads))
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					return nil, "", fmt.Errorf("numpy %s: %w\n%s", shape, err, tail(string(out)))
+				}
+				var w, c float64
+				if _, err := fmt.Sscan(string(out), &w, &c); err != nil {
+					return nil, "", fmt.Errorf("numpy %s printed %q", shape, out)
+				}
+				s.npWall, s.npCPU = max(s.npWall, w), max(s.npCPU, c)
+				cmd = exec.Command(bin, "-test.run", "^$", "-test.bench", fmt.Sprintf("^BenchmarkGEMMShapes/%s/t%d$", name, threads), "-test.benchtime", fmt.Sprintf("%dx", reps))
+				cmd.Env = append(os.Environ(), "MLBUILD_GEMM_SHAPES="+shape)
+				out, err = cmd.CombinedOutput()
+				if err != nil {
+					return nil, "", fmt.Errorf("BenchmarkGEMMShapes %s: %w\n%s", shape, err, tail(string(out)))
+				}
+				for _, m := range gemmMetric.FindAllStringSubmatch(string(out), -1) {
+					v, _ := strconv.ParseFloat(m[1], 64)
+					if m[2] == "best" {
+						s.mlWall = max(s.mlWall, v)
+					} else {
+						s.mlCPU = max(s.mlCPU, v)
+					}
+				}
+			}
+			if s.mlWall == 0 {
+				return nil, "", fmt.Errorf("BenchmarkGEMMShapes %s printed no GFLOP/s", shape)
+			}
+			logf("gemm: %s on %d threads: mlbuild %.1f GFLOP/s (%.1f per CPU-s), numpy %.1f (%.1f)", name, threads, s.mlWall, s.mlCPU, s.npWall, s.npCPU)
+			res = append(res, s)
+		}
+	}
+	return res, "", nil
 }
 
 func (r *computeResult) peak() float64 {
@@ -78,6 +206,23 @@ func (r *computeResult) rows() []row {
 		target:    "≥ 50% of peak",
 		met:       yesNo(gemm/peak >= 0.5),
 	}}
+	if r.gemmNote != "" {
+		rows = append(rows, row{
+			benchmark: "fp32 GEMM beside numpy/OpenBLAS",
+			mlbuild:   "left out: " + r.gemmNote,
+			peer:      "—", ratio: "—", target: "≥ 0.8× OpenBLAS (issue 20)", met: "—",
+		})
+	}
+	for _, g := range r.gemm {
+		rows = append(rows, row{
+			benchmark: fmt.Sprintf("fp32 GEMM %s (m×n×k, op(A)op(B)), %d thread(s); fastest call of %d alternating rounds each", g.shape, g.threads, gemmRounds),
+			mlbuild:   fmt.Sprintf("%.1f GFLOP/s (%.1f per CPU-second)", g.mlWall, g.mlCPU),
+			peer:      fmt.Sprintf("numpy/OpenBLAS: %.1f GFLOP/s (%.1f per CPU-second)", g.npWall, g.npCPU),
+			ratio:     fmt.Sprintf("%.2f× (%.2f× per CPU-second)", g.mlWall/g.npWall, g.mlCPU/g.npCPU),
+			target:    "≥ 0.8× OpenBLAS (issue 20)",
+			met:       yesNo(g.mlWall/g.npWall >= 0.8),
+		})
+	}
 	for _, dt := range []string{"F32", "BF16"} {
 		m := r.metrics["GreedyDecode/"+dt]
 		if m == nil {
