@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/mlbuild
 PIPELINE ?= pipelines/twainbot.hcl
 
-.PHONY: build run test fuzz bench vet lint nocgo fmt clean smollm2
+.PHONY: build run test fuzz bench vet lint nocgo gpu-check-bin fmt clean smollm2
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mlbuild
@@ -32,6 +32,14 @@ nocgo:
 	CGO_ENABLED=0 $(GO) build -o bin/mlbuild-nocgo ./cmd/mlbuild
 	$(GO) version -m bin/mlbuild-nocgo | grep -q 'CGO_ENABLED=0'
 	bin/mlbuild-nocgo version >/dev/null
+
+# gpu/check.sh's test binaries and mlbuild, built here (CGO_ENABLED=0) so
+# that the GPU machine needs no Go toolchain: copy bin/gpu-check/ along.
+gpu-check-bin:
+	mkdir -p bin/gpu-check
+	CGO_ENABLED=0 $(GO) test -c -o bin/gpu-check/cuda.test ./gpu/cuda
+	CGO_ENABLED=0 $(GO) test -c -o bin/gpu-check/gpu.test ./gpu
+	CGO_ENABLED=0 $(GO) build -o bin/gpu-check/mlbuild ./cmd/mlbuild
 
 test: vet lint nocgo
 	$(GO) test -count=1 ./...

@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -62,5 +63,29 @@ func TestOpenPresentDeviceSaysNoKernels(t *testing.T) {
 	_, _, err = a.Open(2, tensor.DeviceOptions{})
 	if err == nil || err.Error() != "cuda: no device cuda:2: fake sees 1 CUDA device(s)" {
 		t.Errorf("Open(2): %v", err)
+	}
+}
+
+// TestOpenDeviceOnGPU runs where a driver loads (gpu/check.sh): the
+// probe describes cuda:0, and until the kernels exist "cuda" fails saying
+// so while "auto" computes on the CPU.
+func TestOpenDeviceOnGPU(t *testing.T) {
+	if _, err := cuda.Load(); err != nil {
+		if os.Getenv("MLBUILD_REQUIRE_GPU") == "1" {
+			t.Fatalf("MLBUILD_REQUIRE_GPU=1 but the driver does not load: %v", err)
+		}
+		t.Skipf("no CUDA driver: %v", err)
+	}
+	info, err := Probe(loadDriver, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("probe: %s", info)
+	if _, _, err := tensor.OpenDevice("cuda", tensor.DeviceOptions{}); !errors.Is(err, ErrNoKernels) {
+		t.Errorf("cuda: %v, want ErrNoKernels", err)
+	}
+	be, dev, err := tensor.OpenDevice("auto", tensor.DeviceOptions{})
+	if err != nil || be.Name() != "cpu" || !strings.Contains(dev.Fallback, info.Name) {
+		t.Errorf("auto: %v %+v %v", be, dev, err)
 	}
 }
