@@ -55,12 +55,16 @@ type config struct {
 	loraOnly   bool   // only the LoRA row beside PEFT
 	loraSteps  int    // timed steps of each side of the LoRA row
 	noopOnly   bool   // only the no-op rows (twainbot and the generated pipelines)
+	// twainbotVars is a -var-file (in the pipelines folder) for every run
+	// of twainbot.hcl ("": none).
+	twainbotVars string
 }
 
 func main() {
 	cfg := config{jobs: runtime.NumCPU()}
 	quick := flag.Bool("quick", false, "smaller run for a smoke test: 1,000 steps and a 256 MiB file")
 	stepsFlag := flag.String("steps", "1000,10000,50000", "the generated pipelines' sizes, in steps (multiples of 100), comma-separated")
+	flag.StringVar(&cfg.twainbotVars, "twainbot-vars", "", "run twainbot.hcl with this -var-file from the pipelines folder (ci.vars.hcl: the same steps with a tiny model, so that its cold build takes 20 s instead of many minutes; its no-op does the same work)")
 	flag.BoolVar(&cfg.noopOnly, "noop", false, "only the no-op rows: twainbot.hcl and the generated pipelines beside ninja, with peak RSS (about 10 minutes on 2 CPUs, most of it the cold builds of 50,000 steps)")
 	out := flag.String("out", "", "also write the results (machine line and tables, in markdown) to `FILE`")
 	flag.StringVar(&cfg.mlbuild, "mlbuild", "bin/mlbuild", "the mlbuild binary to measure")

@@ -46,7 +46,11 @@ func benchNoops(cfg *config) (*noopSet, error) {
 	if set.tw, err = benchTwainbot(cfg); err != nil {
 		return nil, fmt.Errorf("twainbot no-op: %w", err)
 	}
-	set.rows = append(set.rows, set.tw.timeRow("No-op rerun, pipelines/twainbot.hcl", ratioTarget(2)))
+	name := "No-op rerun, pipelines/twainbot.hcl"
+	if cfg.twainbotVars != "" {
+		name += " -var-file " + cfg.twainbotVars
+	}
+	set.rows = append(set.rows, set.tw.timeRow(name, ratioTarget(2)))
 	if set.tw.lean != nil {
 		set.rows = append(set.rows, set.tw.leanRow("… the same with a lean build (-tags mlbuild_nogcs,mlbuild_noazure)", ratioTarget(2)))
 	}
@@ -171,7 +175,7 @@ func benchTwainbot(cfg *config) (*noopResult, error) {
 	if err := os.CopyFS(ws, os.DirFS(cfg.pipelines)); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", cfg.pipelines, err)
 	}
-	return measureNoop(cfg, ws, "twainbot.hcl", "", true)
+	return measureNoop(cfg, ws, "twainbot.hcl", cfg.twainbotVars, "", true)
 }
 
 // breakdownMaxSteps is the largest generated pipeline whose no-op is
@@ -199,7 +203,7 @@ func benchLarge(cfg *config, n int) (*noopResult, error) {
 	if n == breakdownMaxSteps || n == slices.Max(cfg.steps) && n < breakdownMaxSteps {
 		profile = cfg.cpuprofile
 	}
-	return measureNoop(cfg, ws, file, profile, n <= breakdownMaxSteps)
+	return measureNoop(cfg, ws, file, "", profile, n <= breakdownMaxSteps)
 }
 
 // breakdownReps is how many runs each phase of the breakdown is the
@@ -210,8 +214,9 @@ const breakdownReps = 3
 // with mlbuild and ninja, then times cfg.runs no-op reruns of each,
 // alternating the two so that both see the same machine conditions, and
 // finally, when split is set, splits a no-op's time into phases (with a
-// CPU profile written to profile unless it is "").
-func measureNoop(cfg *config, ws, file, profile string, split bool) (*noopResult, error) {
+// CPU profile written to profile unless it is ""). varFile, unless "", is
+// a -var-file (relative to ws) every run of the pipeline gets.
+func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*noopResult, error) {
 	// Inputs were just written: give them an old mtime, like files checked
 	// out long ago (mlbuild does not trust the stat of a file modified in
 	// the 2 s before it was hashed, the racy-git rule).
@@ -222,7 +227,7 @@ func measureNoop(cfg *config, ws, file, profile string, split bool) (*noopResult
 	// trusts sources unchanged for 2 s; in an edit-build cycle that has
 	// long passed by the next rerun.
 	time.Sleep(2100 * time.Millisecond)
-	p, err := engine.Load(filepath.Join(ws, file), engine.LoadOptions{Environ: []string{}})
+	p, err := engine.Load(filepath.Join(ws, file), loadOptions(ws, varFile))
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +238,7 @@ func measureNoop(cfg *config, ws, file, profile string, split bool) (*noopResult
 	}
 
 	logf("%s: cold mlbuild run of %d steps", file, r.steps)
-	sum, d, _, err := runMlbuild(cfg, ws, file)
+	sum, d, _, err := runMlbuild(cfg, ws, file, varFile)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +254,7 @@ func measureNoop(cfg *config, ws, file, profile string, split bool) (*noopResult
 	}
 	logf("%s: %d no-op reruns each", file, cfg.runs)
 	for i := range cfg.runs {
-		sum, d, rss, err := runMlbuild(cfg, ws, file)
+		sum, d, rss, err := runMlbuild(cfg, ws, file, varFile)
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +265,7 @@ func measureNoop(cfg *config, ws, file, profile string, split bool) (*noopResult
 		r.ml = append(r.ml, d)
 		r.mlRSS = max(r.mlRSS, rss)
 		if cfg.lean != "" {
-			sum, d, _, err := runBinary(cfg.lean, cfg, ws, file)
+			sum, d, _, err := runBinary(cfg.lean, cfg, ws, file, varFile)
 			if err != nil {
 				return nil, err
 			}
@@ -281,7 +286,7 @@ func measureNoop(cfg *config, ws, file, profile string, split bool) (*noopResult
 	logf("%s: cold mlbuild %s, cold ninja %s; no-op mlbuild %s, ninja %s; peak RSS mlbuild %d kB, ninja %d kB",
 		file, dur(r.mlCold), dur(r.njCold), r.ml, r.nj, r.mlRSS/1000, r.njRSS/1000)
 	if split {
-		ph, err := breakdown(cfg, ws, file, breakdownReps, profile)
+		ph, err := breakdown(cfg, ws, file, varFile, breakdownReps, profile)
 		if err != nil {
 			return nil, err
 		}
@@ -292,8 +297,18 @@ func measureNoop(cfg *config, ws, file, profile string, split bool) (*noopResult
 
 // runMlbuild runs `mlbuild run FILE --json` in ws and returns its summary,
 // wall time (process start to exit, output included) and peak RSS.
-func runMlbuild(cfg *config, ws, file string) (engine.Summary, time.Duration, int64, error) {
-	return runBinary(cfg.mlbuild, cfg, ws, file)
+func runMlbuild(cfg *config, ws, file, varFile string) (engine.Summary, time.Duration, int64, error) {
+	return runBinary(cfg.mlbuild, cfg, ws, file, varFile)
+}
+
+// loadOptions are the options the benchmark loads a pipeline with in
+// process: those of its mlbuild runs.
+func loadOptions(ws, varFile string) engine.LoadOptions {
+	o := engine.LoadOptions{Environ: []string{}}
+	if varFile != "" {
+		o.VarFiles = []string{filepath.Join(ws, varFile)}
+	}
+	return o
 }
 
 // peakRSS is a finished command's peak resident set size in bytes.
@@ -305,9 +320,13 @@ func peakRSS(cmd *exec.Cmd) int64 {
 }
 
 // runBinary runs the given mlbuild binary on the pipeline.
-func runBinary(bin string, cfg *config, ws, file string) (engine.Summary, time.Duration, int64, error) {
+func runBinary(bin string, cfg *config, ws, file, varFile string) (engine.Summary, time.Duration, int64, error) {
 	var sum engine.Summary
-	cmd := exec.Command(bin, "run", file, "-j", fmt.Sprint(cfg.jobs), "--json")
+	args := []string{"run", file, "-j", fmt.Sprint(cfg.jobs), "--json"}
+	if varFile != "" {
+		args = append(args, "-var-file", varFile)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = ws
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -23,7 +23,7 @@ type phases struct {
 // breakdown measures the phases of a no-op rerun of file in ws, each the
 // median of reps runs; with profile set it writes a CPU profile of the
 // in-process runs there (go tool pprof -top FILE).
-func breakdown(cfg *config, ws, file string, reps int, profile string) (ph phases, err error) {
+func breakdown(cfg *config, ws, file, varFile string, reps int, profile string) (ph phases, err error) {
 	var proc samples
 	for range reps {
 		start := time.Now()
@@ -53,11 +53,11 @@ func breakdown(cfg *config, ws, file string, reps int, profile string) (ph phase
 	ctx := context.Background()
 	for range reps {
 		t := time.Now()
-		if _, sum := engine.QuickNoop(filepath.Join(ws, file), engine.LoadOptions{Environ: []string{}}, engine.Options{Workspace: ws}); sum == nil {
+		if _, sum := engine.QuickNoop(filepath.Join(ws, file), loadOptions(ws, varFile), engine.Options{Workspace: ws}); sum == nil {
 			return ph, fmt.Errorf("the no-op stamp of %s did not answer without loading", file)
 		}
 		quick, t = append(quick, time.Since(t)), time.Now()
-		p, err := engine.Load(filepath.Join(ws, file), engine.LoadOptions{Environ: []string{}})
+		p, err := engine.Load(filepath.Join(ws, file), loadOptions(ws, varFile))
 		if err != nil {
 			return ph, err
 		}
