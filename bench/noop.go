@@ -290,6 +290,7 @@ func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*n
 		if err != nil {
 			return nil, err
 		}
+		ph.quick = max(r.ml.median()-ph.process, 0)
 		r.phases = &ph
 	}
 	return r, nil
