@@ -83,3 +83,52 @@ func TestDequantizeNF4(t *testing.T) {
 		}
 	}
 }
+
+// TestRoPEFreqs checks the backend operation against the host loop
+// RoPEWithFreqs ran before it was one, bit for bit.
+func TestRoPEFreqs(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const heads, headDim = 3, 16
+	positions := []int{0, 1, 7, 100, 4095}
+	invFreq := make([]float32, headDim/2)
+	for i := range invFreq {
+		invFreq[i] = float32(math.Pow(500000, -float64(2*i)/headDim)) * 0.7
+	}
+	x := make([]float32, len(positions)*heads*headDim)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, inverse := range []bool{false, true} {
+		// The host loop, as it was.
+		buf := append([]float32(nil), x...)
+		half, w := headDim/2, heads*headDim
+		sign := 1.0
+		if inverse {
+			sign = -1
+		}
+		for row, pos := range positions {
+			for i, f := range invFreq[:half] {
+				ang := float64(float32(pos) * f)
+				c, s := float32(math.Cos(ang)), float32(sign*math.Sin(ang))
+				for h := 0; h < heads; h++ {
+					base := row*w + h*headDim
+					x0, x1 := buf[base+i], buf[base+i+half]
+					buf[base+i] = x0*c - x1*s
+					buf[base+i+half] = x1*c + x0*s
+				}
+			}
+		}
+		for _, workers := range []int{1, 3} {
+			c := NewCPU(workers)
+			tt := c.FromFloat32(x, len(positions), w)
+			RoPEWithFreqs(c, tt, positions, heads, headDim, invFreq, inverse)
+			got := make([]float32, len(x))
+			c.Read(tt, got)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(buf[i]) {
+					t.Fatalf("inverse %v, workers %d: element %d = %v, want %v", inverse, workers, i, got[i], buf[i])
+				}
+			}
+		}
+	}
+}

@@ -291,6 +291,13 @@ type Backend interface {
 	// zeroes g.
 	AdamW(w, g, m, v *Tensor, s AdamWStep)
 
+	// RoPEFreqs is RoPE (or, with inverse, RoPEBackward) with explicit
+	// inverse frequencies, headDim/2 of them (Llama-3's scaled ones)
+	// instead of a base theta: angles are float32(pos·freq), their cosine
+	// and sine rounded to float32, as transformers computes them. dst may
+	// be x.
+	RoPEFreqs(dst, x *Tensor, positions []int, heads, headDim int, invFreq []float32, inverse bool)
+
 	// DequantizeNF4 writes rows [lo, hi) of the NF4 weight q (double
 	// quantization included), as float32, into dst, which holds exactly
 	// those rows (F32, (hi-lo)·rowLen elements), bit-identical to
@@ -382,29 +389,7 @@ func f16Convert(h uint16) float32 {
 // RoPEWithFreqs rotates t [N, heads*headDim] in place like Backend.RoPE,
 // but with explicit inverse frequencies (headDim/2 of them, e.g. Llama-3's
 // scaled ones) instead of a base theta; inverse rotates back (the backward
-// pass). It works on the host through Read and Write, so every backend
-// gets it: angles are float32(pos·freq), their cosine and sine rounded to
-// float32, as transformers computes them.
+// pass). It is Backend.RoPEFreqs with dst = t.
 func RoPEWithFreqs(be Backend, t *Tensor, positions []int, heads, headDim int, invFreq []float32, inverse bool) {
-	buf := make([]float32, t.Len())
-	be.Read(t, buf)
-	half := headDim / 2
-	w := heads * headDim
-	sign := 1.0
-	if inverse {
-		sign = -1
-	}
-	for r, pos := range positions {
-		for i, f := range invFreq[:half] {
-			ang := float64(float32(pos) * f)
-			c, s := float32(math.Cos(ang)), float32(sign*math.Sin(ang))
-			for h := 0; h < heads; h++ {
-				base := r*w + h*headDim
-				x0, x1 := buf[base+i], buf[base+i+half]
-				buf[base+i] = x0*c - x1*s
-				buf[base+i+half] = x1*c + x0*s
-			}
-		}
-	}
-	be.Write(t, buf)
+	be.RoPEFreqs(t, t, positions, heads, headDim, invFreq, inverse)
 }

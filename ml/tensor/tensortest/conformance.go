@@ -41,6 +41,7 @@ func Conformance(t *testing.T, be tensor.Backend) {
 		{"Elementwise", c.elementwise},
 		{"RMSNorm", c.rmsNorm},
 		{"RoPE", c.rope},
+		{"RoPEFreqs", c.ropeFreqs},
 		{"Attention", c.attention},
 		{"SiLUSwiGLU", c.siluSwiGLU},
 		{"Embedding", c.embedding},
@@ -343,6 +344,47 @@ func (c *suite) rope(t *testing.T) {
 	dx := c.be.Zeros(tensor.F32, len(pos), heads*hd)
 	c.be.RoPEBackward(dx, c.up(dy, len(pos), heads*hd), pos, heads, hd, theta)
 	near(t, "RoPEBackward", c.read(dx), numGrad(func(v []float64) []float64 { return refRoPE(v, pos, heads, hd, theta) }, f64(x), f64(dy)), 1e-4)
+}
+
+// refRoPEFreqs is refRoPE with explicit frequencies, the angle
+// float32(pos·freq) as the operation defines it.
+func refRoPEFreqs(x []float64, positions []int, heads, hd int, inv []float32, sign float64) []float64 {
+	y := make([]float64, len(x))
+	half := hd / 2
+	for r, pos := range positions {
+		for h := range heads {
+			base := r*heads*hd + h*hd
+			for i := range half {
+				ang := float64(float32(pos) * inv[i])
+				cs, sn := math.Cos(ang), sign*math.Sin(ang)
+				x0, x1 := x[base+i], x[base+i+half]
+				y[base+i] = x0*cs - x1*sn
+				y[base+i+half] = x1*cs + x0*sn
+			}
+		}
+	}
+	return y
+}
+
+func (c *suite) ropeFreqs(t *testing.T) {
+	const heads, hd = 3, 8
+	pos := []int{0, 2, 9, 4000}
+	inv := []float32{1, 0.3, 0.01, 1e-4}
+	n := len(pos) * heads * hd
+	x := c.vec(n)
+	for _, inverse := range []bool{false, true} {
+		sign := 1.0
+		if inverse {
+			sign = -1
+		}
+		want := refRoPEFreqs(f64(x), pos, heads, hd, inv, sign)
+		y := c.be.Zeros(tensor.F32, len(pos), heads*hd)
+		c.be.RoPEFreqs(y, c.up(x, len(pos), heads*hd), pos, heads, hd, inv, inverse)
+		near(t, "RoPEFreqs", c.read(y), want, 1e-5)
+		inPlace := c.up(x, len(pos), heads*hd)
+		c.be.RoPEFreqs(inPlace, inPlace, pos, heads, hd, inv, inverse)
+		near(t, "RoPEFreqs in place", c.read(inPlace), want, 1e-5)
+	}
 }
 
 func refAttention(q, k, v []float64, p tensor.AttnParams) []float64 {
