@@ -9,8 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mlbuild/mlbuild/engine"
@@ -113,7 +113,7 @@ func rssTarget(x float64) target {
 // rssRow is the reruns' peak memory beside ninja's.
 func (r *noopResult) rssRow(t target) row {
 	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
-	rw := row{benchmark: fmt.Sprintf("Peak RSS of a no-op rerun, generated pipeline (%s steps, largest of %d reruns)", thousands(r.steps), len(r.ml)),
+	rw := row{benchmark: fmt.Sprintf("Peak RSS of a no-op rerun, generated pipeline (%s steps, largest of %d more reruns under GNU time)", thousands(r.steps), rssRuns),
 		mlbuild: mb(r.mlRSS), peer: "ninja not installed", ratio: "—", target: t.text, met: t.met(r)}
 	if r.nj != nil {
 		rw.peer = "ninja: " + mb(r.njRSS)
@@ -238,7 +238,7 @@ func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*n
 	}
 
 	logf("%s: cold mlbuild run of %d steps", file, r.steps)
-	sum, d, _, err := runMlbuild(cfg, ws, file, varFile)
+	sum, d, err := runMlbuild(cfg, ws, file, varFile)
 	if err != nil {
 		return nil, err
 	}
@@ -248,13 +248,13 @@ func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*n
 	r.mlCold = d
 	if cfg.ninja != "" {
 		logf("%s: cold ninja run of %d edges", file, r.steps)
-		if r.njCold, _, err = runNinja(cfg, ninjaDir, false); err != nil {
+		if r.njCold, err = runNinja(cfg, ninjaDir, false); err != nil {
 			return nil, err
 		}
 	}
 	logf("%s: %d no-op reruns each", file, cfg.runs)
 	for i := range cfg.runs {
-		sum, d, rss, err := runMlbuild(cfg, ws, file, varFile)
+		sum, d, err := runMlbuild(cfg, ws, file, varFile)
 		if err != nil {
 			return nil, err
 		}
@@ -263,9 +263,8 @@ func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*n
 		}
 		r.maxBytesHashed = max(r.maxBytesHashed, sum.BytesHashed)
 		r.ml = append(r.ml, d)
-		r.mlRSS = max(r.mlRSS, rss)
 		if cfg.lean != "" {
-			sum, d, _, err := runBinary(cfg.lean, cfg, ws, file, varFile)
+			sum, d, err := runBinary(cfg.lean, cfg, ws, file, varFile)
 			if err != nil {
 				return nil, err
 			}
@@ -275,11 +274,23 @@ func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*n
 			r.lean = append(r.lean, d)
 		}
 		if cfg.ninja != "" {
-			d, rss, err := runNinja(cfg, ninjaDir, true)
+			d, err := runNinja(cfg, ninjaDir, true)
 			if err != nil {
 				return nil, err
 			}
 			r.nj = append(r.nj, d)
+		}
+	}
+	for range rssRuns {
+		rss, err := peakRSSOf(ws, cfg.mlbuild, mlbuildArgs(cfg, file, varFile)...)
+		if err != nil {
+			return nil, err
+		}
+		r.mlRSS = max(r.mlRSS, rss)
+		if cfg.ninja != "" {
+			if rss, err = peakRSSOf(ninjaDir, cfg.ninja, "-j", fmt.Sprint(cfg.jobs)); err != nil {
+				return nil, err
+			}
 			r.njRSS = max(r.njRSS, rss)
 		}
 	}
@@ -296,9 +307,9 @@ func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*n
 	return r, nil
 }
 
-// runMlbuild runs `mlbuild run FILE --json` in ws and returns its summary,
-// wall time (process start to exit, output included) and peak RSS.
-func runMlbuild(cfg *config, ws, file, varFile string) (engine.Summary, time.Duration, int64, error) {
+// runMlbuild runs `mlbuild run FILE --json` in ws and returns its summary
+// and wall time (process start to exit, output included).
+func runMlbuild(cfg *config, ws, file, varFile string) (engine.Summary, time.Duration, error) {
 	return runBinary(cfg.mlbuild, cfg, ws, file, varFile)
 }
 
@@ -312,22 +323,58 @@ func loadOptions(ws, varFile string) engine.LoadOptions {
 	return o
 }
 
-// peakRSS is a finished command's peak resident set size in bytes.
-func peakRSS(cmd *exec.Cmd) int64 {
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss * 1024 // kilobytes on Linux
+// rssRuns is how many more no-op reruns of each tool measure peak RSS.
+const rssRuns = 3
+
+// gnuTime is GNU time, which peakRSSOf runs commands under.
+const gnuTime = "/usr/bin/time"
+
+// peakRSSOf runs name with args in dir under GNU time and returns the
+// command's peak resident set size in bytes (0 without GNU time). GNU time
+// forks the command from its own small process: the rusage of a child the
+// benchmark forks itself would count the benchmark's memory too, which
+// the child shares until it execs.
+func peakRSSOf(dir, name string, args ...string) (int64, error) {
+	if _, err := os.Stat(gnuTime); err != nil {
+		return 0, nil
 	}
-	return 0
+	out := filepath.Join(dir, ".bench-rss")
+	defer os.Remove(out)
+	cmd := exec.Command(gnuTime, append([]string{"-f", "%M", "-o", out, name}, args...)...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("%s %v: %w\n%s", name, args, err, tail(stderr.String()))
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("GNU time wrote no peak RSS for %s", name)
+	}
+	kb, err := strconv.ParseInt(f[len(f)-1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("GNU time's peak RSS for %s: %w", name, err)
+	}
+	return kb * 1024, nil
 }
 
-// runBinary runs the given mlbuild binary on the pipeline.
-func runBinary(bin string, cfg *config, ws, file, varFile string) (engine.Summary, time.Duration, int64, error) {
-	var sum engine.Summary
+// mlbuildArgs are the arguments of an mlbuild run of the pipeline.
+func mlbuildArgs(cfg *config, file, varFile string) []string {
 	args := []string{"run", file, "-j", fmt.Sprint(cfg.jobs), "--json"}
 	if varFile != "" {
 		args = append(args, "-var-file", varFile)
 	}
-	cmd := exec.Command(bin, args...)
+	return args
+}
+
+// runBinary runs the given mlbuild binary on the pipeline.
+func runBinary(bin string, cfg *config, ws, file, varFile string) (engine.Summary, time.Duration, error) {
+	var sum engine.Summary
+	cmd := exec.Command(bin, mlbuildArgs(cfg, file, varFile)...)
 	cmd.Dir = ws
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -335,9 +382,8 @@ func runBinary(bin string, cfg *config, ws, file, varFile string) (engine.Summar
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return sum, d, 0, fmt.Errorf("mlbuild run %s: %w\n%s", file, err, tail(stderr.String()))
+		return sum, d, fmt.Errorf("mlbuild run %s: %w\n%s", file, err, tail(stderr.String()))
 	}
-	rss := peakRSS(cmd)
 	out := bytes.TrimSpace(stdout.Bytes())
 	last := out[bytes.LastIndexByte(out, '\n')+1:]
 	var line struct {
@@ -345,14 +391,14 @@ func runBinary(bin string, cfg *config, ws, file, varFile string) (engine.Summar
 		engine.Summary
 	}
 	if err := json.Unmarshal(last, &line); err != nil || line.Type != "summary" {
-		return sum, d, rss, fmt.Errorf("mlbuild run %s: the last line of --json is not a summary: %q", file, tail(string(last)))
+		return sum, d, fmt.Errorf("mlbuild run %s: the last line of --json is not a summary: %q", file, tail(string(last)))
 	}
-	return line.Summary, d, rss, nil
+	return line.Summary, d, nil
 }
 
-// runNinja runs ninja in dir and returns its wall time and peak RSS; a
-// rerun must find nothing to do.
-func runNinja(cfg *config, dir string, noop bool) (time.Duration, int64, error) {
+// runNinja runs ninja in dir and returns its wall time; a rerun must find
+// nothing to do.
+func runNinja(cfg *config, dir string, noop bool) (time.Duration, error) {
 	cmd := exec.Command(cfg.ninja, "-j", fmt.Sprint(cfg.jobs))
 	cmd.Dir = dir
 	var out bytes.Buffer
@@ -361,12 +407,12 @@ func runNinja(cfg *config, dir string, noop bool) (time.Duration, int64, error) 
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return d, 0, fmt.Errorf("ninja in %s: %w\n%s", dir, err, tail(out.String()))
+		return d, fmt.Errorf("ninja in %s: %w\n%s", dir, err, tail(out.String()))
 	}
 	if noop && !strings.Contains(out.String(), "no work to do") {
-		return d, 0, fmt.Errorf("ninja rerun in %s did work:\n%s", dir, tail(out.String()))
+		return d, fmt.Errorf("ninja rerun in %s did work:\n%s", dir, tail(out.String()))
 	}
-	return d, peakRSS(cmd), nil
+	return d, nil
 }
 
 // writeNinja writes dir/build.ninja with one edge per step of p: the same
