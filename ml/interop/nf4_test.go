@@ -50,12 +50,10 @@ type nf4Input struct {
 // quantization, blocksize 64) on the CPU (scripts/bnb_nf4.py), and compares
 // the packed nibbles, the float32 first-level absmax, the 8-bit quantized
 // absmax, the second-level absmax, the offset, the 8-bit map and the
-// dequantized values, bit for bit (compareNF4). Edge tensors avoid what bitsandbytes 0.48.2's CPU backend cannot
-// quantize: an odd number of elements (its nibble packing raises "The size
-// of tensor a (65) must match the size of tensor b (64)") and a group of
-// 256 blocks whose absmax all equal their mean, as in a tensor of one block
-// or of blocks of equal absmax (0/0 in its C++ 8-bit quantizer: the process
-// dies of SIGSEGV).
+// dequantized values, bit for bit (compareNF4). Edge tensors avoid what
+// bitsandbytes' CPU backend cannot quantize, an odd number of elements (its
+// nibble packing raises "The size of tensor a (65) must match the size of
+// tensor b (64)").
 func TestNF4MatchesBitsandbytes(t *testing.T) {
 	python(t)
 	path := smolLM2(t)
@@ -258,7 +256,8 @@ func diffBits(a, b []float32) int {
 
 // edgeTensors are the inputs beside the real weights: a block of zeros, a
 // block with one huge value, negative values only, a length that is not a
-// multiple of 64, and a real weight in bfloat16 and float16 (mlbuild widens
+// multiple of 64, a single block and blocks of equal absmax (absmax2 is 0),
+// and a real weight in bfloat16 and float16 (mlbuild widens
 // a 16-bit checkpoint exactly to float32 before quantizing; bitsandbytes
 // quantizes the 16-bit tensor).
 func edgeTensors(t *testing.T, weights *safetensors.File) []nf4Input {
@@ -277,6 +276,11 @@ func edgeTensors(t *testing.T, weights *safetensors.File) []nf4Input {
 	neg := normal(64*8, 0.02)
 	for i := range neg {
 		neg[i] = -float32(math.Abs(float64(neg[i])))
+	}
+	// Every block's absmax 0.5: all of absmax−offset is 0, and so is absmax2.
+	equal := normal(4*64, 0.02)
+	for b := range 4 {
+		equal[b*64+b] = 0.5
 	}
 	w, err := weights.Float32("model.layers.7.mlp.down_proj.weight")
 	if err != nil {
@@ -297,6 +301,8 @@ func edgeTensors(t *testing.T, weights *safetensors.File) []nf4Input {
 		{name: "edge.huge_value", dtype: safetensors.F32, shape: []int{8, 64}, data: huge},
 		{name: "edge.negative", dtype: safetensors.F32, shape: []int{8, 64}, data: neg},
 		{name: "edge.tail", dtype: safetensors.F32, shape: []int{7, 58}, data: normal(7*58, 0.05)},
+		{name: "edge.one_block", dtype: safetensors.F32, shape: []int{64}, data: normal(64, 0.02)},
+		{name: "edge.equal_absmax", dtype: safetensors.F32, shape: []int{4, 64}, data: equal},
 		{name: "edge.bf16", dtype: safetensors.BF16, shape: slices.Clone(info.Shape), data: bf},
 		{name: "edge.f16", dtype: safetensors.F16, shape: slices.Clone(info.Shape), data: hf},
 	}

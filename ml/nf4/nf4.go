@@ -39,7 +39,7 @@
 //
 // # Correspondence with bitsandbytes
 //
-//	this package                bitsandbytes (0.48.2)
+//	this package                bitsandbytes (0.48.2, 0.49.2)
 //	Codes                       get_4bit_type("nf4") (bitsandbytes/functional.py)
 //	QuantizeValue               quantize_4bit's argmin (bitsandbytes/backends/default/ops.py)
 //	QuantizeNF4Blocks           quantize_4bit of the default (CPU) backend

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pure-Python reference for bitsandbytes NF4 quantization with double quantization.
 
-Written from bitsandbytes' source (0.48.2), not from the Go package, for
+Written from bitsandbytes' source (0.48.2 and 0.49.2), not from the Go package, for
 bitsandbytes as it quantizes on the CPU:
 
   * backends/default/ops.py  quantize_4bit (absmax per block, x * (1/absmax),
