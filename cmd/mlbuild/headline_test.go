@@ -24,8 +24,8 @@ func TestEvalHeadline(t *testing.T) {
 	}
 	f := func(x float64) *float64 { return &x }
 	var r eval.Report
-	r.Models.Base = eval.ModelReport{ExactArgsRate: f(0), ValidCallRate: f(0.0125), PersonaLoss: f(5.8976), ValLoss: f(4.1)}
-	r.Models.Finetuned = eval.ModelReport{ExactArgsRate: f(0.93125), ValidCallRate: f(1), AnswerUsesToolRate: f(0.48), PersonaLoss: f(3.8512), ValLoss: f(2.2)}
+	r.Models.Base = eval.ModelReport{ToolCallRate: f(0.0125), NoToolCallRate: f(0), ExactArgsRate: f(0), ValidCallRate: f(0.0125), PersonaLoss: f(5.8976), ValLoss: f(4.1)}
+	r.Models.Finetuned = eval.ModelReport{ToolCallRate: f(1), NoToolCallRate: f(1), ExactArgsRate: f(0.93125), ValidCallRate: f(1), AnswerUsesToolRate: f(0.01), PersonaLoss: f(3.8512), ValLoss: f(2.2)}
 	data, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -35,12 +35,14 @@ func TestEvalHeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"                           base   fine-tuned",
-		"  exact tool arguments       0%          93%",
-		"  valid tool calls           1%         100%",
-		"  answers using the tool      -          48%",
-		"  persona loss             5.90         3.85",
-		"  validation loss          4.10         2.20",
+		"                             base   fine-tuned",
+		"  tool called when needed      1%         100%",
+		"  tool called without need     0%         100%",
+		"  exact tool arguments         0%          93%",
+		"  valid tool calls             1%         100%",
+		"  answers using the tool        -           1%",
+		"  persona loss               5.90         3.85",
+		"  validation loss            4.10         2.20",
 	}
 	if got := strings.TrimRight(b.String(), "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("headline:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
