@@ -25,6 +25,7 @@ import (
 	"github.com/mlbuild/mlbuild/ml/nf4"
 	"github.com/mlbuild/mlbuild/ml/safetensors"
 	"github.com/mlbuild/mlbuild/ml/tensor"
+	"github.com/mlbuild/mlbuild/ml/tensor/internal/tensorref"
 )
 
 // Conformance runs the suite against be, one subtest per operation.
@@ -75,27 +76,9 @@ func (c *suite) read(x *tensor.Tensor) []float32 {
 	return out
 }
 
-func f64(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
+var f64 = tensorref.F64
 
-// near fails when |got-want| > tol·(1+|want|) for some element.
-func near(t *testing.T, what string, got []float32, want []float64, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		g, w := float64(got[i]), want[i]
-		if math.IsNaN(g) || math.Abs(g-w) > tol*(1+math.Abs(w)) {
-			t.Fatalf("%s: element %d = %g, want %g (tol %g)", what, i, g, w, tol)
-		}
-	}
-}
+var near = tensorref.Near
 
 // exact fails unless got and want have the same bits.
 func exact(t *testing.T, what string, got, want []float32) {
@@ -110,28 +93,7 @@ func exact(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-// numGrad is the central finite-difference gradient of Σ dy·f(x).
-func numGrad(f func(x []float64) []float64, x, dy []float64) []float64 {
-	const h = 1e-6
-	loss := func(x []float64) float64 {
-		var s float64
-		for i, y := range f(x) {
-			s += dy[i] * y
-		}
-		return s
-	}
-	g := make([]float64, len(x))
-	xx := append([]float64(nil), x...)
-	for i := range x {
-		xx[i] = x[i] + h
-		lp := loss(xx)
-		xx[i] = x[i] - h
-		lm := loss(xx)
-		xx[i] = x[i]
-		g[i] = (lp - lm) / (2 * h)
-	}
-	return g
-}
+var numGrad = tensorref.NumGrad
 
 func (c *suite) readWriteCopy(t *testing.T) {
 	v := c.vec(37)
@@ -161,30 +123,7 @@ func (c *suite) readWriteCopy(t *testing.T) {
 	exact(t, "Rows view", c.read(z.Rows(3, 9)), v[3:9])
 }
 
-func refMatMul(a, b, c0 []float64, m, n, k int, transA, transB bool, alpha, beta float64) []float64 {
-	c := make([]float64, m*n)
-	for i := range m {
-		for j := range n {
-			var s float64
-			for p := range k {
-				av := a[i*k+p]
-				if transA {
-					av = a[p*m+i]
-				}
-				bv := b[p*n+j]
-				if transB {
-					bv = b[j*k+p]
-				}
-				s += av * bv
-			}
-			c[i*n+j] = alpha * s
-			if beta != 0 {
-				c[i*n+j] += beta * c0[i*n+j]
-			}
-		}
-	}
-	return c
-}
+var refMatMul = tensorref.MatMul
 
 func (c *suite) matMul(t *testing.T) {
 	const m, n, k = 5, 7, 6
@@ -284,20 +223,7 @@ func (c *suite) elementwise(t *testing.T) {
 	near(t, "AddScaled", c.read(dst), f64(axpy), 1e-6)
 }
 
-func refRMSNorm(x, w []float64, d int, eps float64) []float64 {
-	y := make([]float64, len(x))
-	for r := 0; r < len(x)/d; r++ {
-		var ss float64
-		for i := range d {
-			ss += x[r*d+i] * x[r*d+i]
-		}
-		inv := 1 / math.Sqrt(ss/float64(d)+eps)
-		for i := range d {
-			y[r*d+i] = w[i] * x[r*d+i] * inv
-		}
-	}
-	return y
-}
+var refRMSNorm = tensorref.RMSNorm
 
 func (c *suite) rmsNorm(t *testing.T) {
 	const rows, d, eps = 4, 16, 1e-5
@@ -311,27 +237,7 @@ func (c *suite) rmsNorm(t *testing.T) {
 	near(t, "RMSNormBackward dw", c.read(dw), numGrad(func(v []float64) []float64 { return refRMSNorm(f64(x), v, d, eps) }, f64(w), f64(dy)), 1e-4)
 }
 
-func refRoPE(x []float64, positions []int, heads, hd int, theta float64) []float64 {
-	y := make([]float64, len(x))
-	half := hd / 2
-	for r, pos := range positions {
-		for h := range heads {
-			base := r*heads*hd + h*hd
-			for i := range hd {
-				f := math.Pow(theta, -float64(2*(i%half))/float64(hd))
-				ang := float64(pos) * f
-				var rot float64
-				if i < half {
-					rot = -x[base+i+half]
-				} else {
-					rot = x[base+i-half]
-				}
-				y[base+i] = x[base+i]*math.Cos(ang) + rot*math.Sin(ang)
-			}
-		}
-	}
-	return y
-}
+var refRoPE = tensorref.RoPE
 
 func (c *suite) rope(t *testing.T) {
 	const heads, hd, theta = 2, 8, 10000.0
@@ -388,45 +294,7 @@ func (c *suite) ropeFreqs(t *testing.T) {
 }
 
 func refAttention(q, k, v []float64, p tensor.AttnParams) []float64 {
-	d := p.HeadDim
-	out := make([]float64, len(q))
-	group := p.Heads / p.KVHeads
-	for b := range p.Batch {
-		for h := range p.Heads {
-			kh := h / group
-			for i := range p.SeqQ {
-				qrow := (b*p.SeqQ + i) * p.Heads * d
-				scores := make([]float64, p.SeqKV)
-				mx := math.Inf(-1)
-				for j := range p.SeqKV {
-					pos := p.PosOffset + i
-					if j > pos || (p.Window > 0 && pos-j >= p.Window) {
-						scores[j] = math.Inf(-1)
-						continue
-					}
-					krow := (b*p.KVStride + j) * p.KVHeads * d
-					var s float64
-					for x := range d {
-						s += q[qrow+h*d+x] * k[krow+kh*d+x]
-					}
-					scores[j] = s / math.Sqrt(float64(d))
-					mx = max(mx, scores[j])
-				}
-				var sum float64
-				for j := range scores {
-					scores[j] = math.Exp(scores[j] - mx)
-					sum += scores[j]
-				}
-				for j := range scores {
-					vrow := (b*p.KVStride + j) * p.KVHeads * d
-					for x := range d {
-						out[qrow+h*d+x] += scores[j] / sum * v[vrow+kh*d+x]
-					}
-				}
-			}
-		}
-	}
-	return out
+	return tensorref.Attention(q, k, v, tensorref.AttnParams(p))
 }
 
 func (c *suite) attention(t *testing.T) {
@@ -448,13 +316,7 @@ func (c *suite) attention(t *testing.T) {
 	}
 }
 
-func refSiLU(x []float64) []float64 {
-	y := make([]float64, len(x))
-	for i, v := range x {
-		y[i] = v / (1 + math.Exp(-v))
-	}
-	return y
-}
+var refSiLU = tensorref.SiLU
 
 func (c *suite) siluSwiGLU(t *testing.T) {
 	const n = 41
@@ -505,24 +367,7 @@ func (c *suite) embedding(t *testing.T) {
 	near(t, "EmbeddingBackward (repeated ids)", c.read(dt), wantG, 1e-6)
 }
 
-func refSoftmax(x []float64, v int) []float64 {
-	y := make([]float64, len(x))
-	for r := 0; r < len(x)/v; r++ {
-		mx := math.Inf(-1)
-		for _, a := range x[r*v : r*v+v] {
-			mx = max(mx, a)
-		}
-		var s float64
-		for i := range v {
-			y[r*v+i] = math.Exp(x[r*v+i] - mx)
-			s += y[r*v+i]
-		}
-		for i := range v {
-			y[r*v+i] /= s
-		}
-	}
-	return y
-}
+var refSoftmax = tensorref.Softmax
 
 func (c *suite) softmax(t *testing.T) {
 	const rows, v = 3, 11
