@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -70,6 +71,11 @@ func (Kind) Schema() steps.Schema {
 			{Name: "thought", Type: cty.String, Default: cty.StringVal(ThoughtFree),
 				Doc: `The assistant's thought before the call: "free" (how the place maps to its canonical name and the plan, in varied words), ` +
 					`"arguments" (the call's arguments first, location="…", date="…", then the free thought: a small model resolves the place at one fixed spot) or "none".`},
+			{Name: "places", Type: cty.String, Default: cty.StringVal(PlacesListed),
+				Doc: `Which places the questions name: "listed" (the tool's built-in places, by name or alias) or "any" (four in ten of those; ` +
+					`the rest real places from a gazetteer, the world's capitals and subdivisions, and realistic generated names, written alone or with their country, ` +
+					`lower-cased by lower-case questions and now and then misspelt; the call copies the place as the user wrote it). ` +
+					`A fifth of the unlisted names, chosen by a hash of the name, is never used, so that an eval can ask about places never seen.`},
 			{Name: "system_prompt", Type: cty.String,
 				Doc: "The system message. Unset: weather.SystemPrompt() (the tool definition and call syntax). \"\": no system message."},
 		},
@@ -96,6 +102,8 @@ type Options struct {
 	// Thought is the thought's style, one of ThoughtStyles ("" is
 	// ThoughtFree).
 	Thought string
+	// Places is the place set, one of PlaceSets ("" is PlacesListed).
+	Places string
 }
 
 // firstTurn is the assistant's turn that makes the call: the thought on
@@ -112,6 +120,13 @@ func firstTurn(thought, call, style string) string {
 func checkThought(style string) error {
 	if !slices.Contains(ThoughtStyles, style) {
 		return fmt.Errorf("must be one of %q, got %q", ThoughtStyles, style)
+	}
+	return nil
+}
+
+func checkPlaces(set string) error {
+	if !slices.Contains(PlaceSets, set) {
+		return fmt.Errorf("must be one of %q, got %q", PlaceSets, set)
 	}
 	return nil
 }
@@ -136,6 +151,7 @@ type Report struct {
 	Seed         int64  `json:"seed"`
 	SystemPrompt string `json:"system_prompt"` // "default", "custom" or "none"
 	Thought      string `json:"thought"`
+	Places       string `json:"places,omitempty"`
 	// Answered conversations go on to the tool's result and an answer;
 	// CallOnly ones end at the call.
 	Answered           int      `json:"answered"`
@@ -144,6 +160,9 @@ type Report struct {
 	DistinctQuestions  int      `json:"distinct_questions"`
 	DuplicateQuestions int      `json:"duplicate_questions"`
 	DistinctLocations  int      `json:"distinct_locations"`
+	// UnlistedLocations counts the questions about places the tool does not
+	// list (places = "any"); Locations counts only the listed ones.
+	UnlistedLocations int `json:"unlisted_locations,omitempty"`
 	// Abbreviations counts questions that name the place by an all-caps
 	// abbreviation ("SF", "NYC", "L.A."); Aliases counts every alias used.
 	Abbreviations     int            `json:"abbreviations"`
@@ -177,6 +196,12 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	if err := checkFraction(opts.CallOnlyFraction); err != nil {
 		return nil, nil, fmt.Errorf("the call-only fraction %w", err)
 	}
+	if opts.Places == "" {
+		opts.Places = PlacesListed
+	}
+	if err := checkPlaces(opts.Places); err != nil {
+		return nil, nil, fmt.Errorf("places %w", err)
+	}
 	frac := 1 - opts.CallOnlyFraction
 	held := map[string]bool{}
 	rep := &Report{
@@ -185,6 +210,9 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		AnswerTemplates: map[string]int{}, DateKinds: map[string]int{}, Dates: map[string]int{},
 		Locations: map[string]int{}, LocationForms: map[string]int{}, Aliases: map[string]int{},
 		Conditions: map[string]int{}, Advice: map[string]int{},
+	}
+	if opts.Places != PlacesListed {
+		rep.Places = opts.Places
 	}
 	for _, h := range opts.Holdout {
 		p, ok := weather.LookupPlace(h)
@@ -228,12 +256,18 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	seen := map[string]bool{}
 	records := make([]trainingdata.Record, 0, opts.Count)
 	for i := 0; i < opts.Count; i++ {
-		if next == len(deck) {
-			shuffle(r, deck)
-			next = 0
+		// With PlacesAny, six in ten questions name a place the tool does
+		// not list (drawn below); the deck is dealt only for listed ones.
+		unlisted := opts.Places == PlacesAny && r.intN(10) >= 4
+		var place weather.Place
+		if !unlisted {
+			if next == len(deck) {
+				shuffle(r, deck)
+				next = 0
+			}
+			place = deck[next]
+			next++
 		}
-		place := deck[next]
-		next++
 
 		var (
 			q    question
@@ -243,7 +277,12 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		)
 		for try := 0; ; try++ {
 			q = pick(r, questions)
-			loc = chooseLocation(r, place)
+			if unlisted {
+				loc = unlistedLocation(r, false)
+				place = loc.Place
+			} else {
+				loc = chooseLocation(r, place)
+			}
 			date = chooseDate(r, q.Style == styleLower)
 			text = renderQuestion(q, loc, date)
 			if !seen[normKey(text)] || try == maxRetries {
@@ -255,7 +294,15 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		}
 		seen[normKey(text)] = true
 
-		call := weather.NewCall(place.Name, date.Call)
+		callPlace := place.Name
+		if unlisted {
+			// The call copies the place as the question writes it.
+			callPlace = loc.Surface
+			if q.Style == styleLower {
+				callPlace = strings.ToLower(callPlace)
+			}
+		}
+		call := weather.NewCall(callPlace, date.Call)
 		res, err := weather.Execute(call)
 		if err != nil {
 			return nil, nil, fmt.Errorf("conversation %d: %w", i+1, err) // a bug: the call is built from a place
@@ -294,7 +341,11 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		rep.Topics[q.Topic]++
 		rep.DateKinds[date.Kind]++
 		rep.Dates[date.Call]++
-		rep.Locations[place.Name]++
+		if unlisted {
+			rep.UnlistedLocations++
+		} else {
+			rep.Locations[place.Name]++
+		}
 		rep.LocationForms[loc.Form]++
 		if loc.Form == formAlias {
 			rep.Aliases[loc.Surface]++
@@ -316,6 +367,7 @@ type config struct {
 	Holdout        []string `attr:"holdout_locations"`
 	AnswerFraction float64  `attr:"answer_fraction"`
 	Thought        string   `attr:"thought"`
+	Places         string   `attr:"places"`
 	// SystemPrompt is nil when the attribute is unset (null):
 	// weather.SystemPrompt(); "" means no system message.
 	SystemPrompt *string `attr:"system_prompt"`
@@ -343,8 +395,11 @@ func options(inv *steps.Invocation) (Options, error) {
 	if err := checkThought(c.Thought); err != nil {
 		return Options{}, &steps.AttrError{Attr: "thought", Msg: err.Error()}
 	}
+	if err := checkPlaces(c.Places); err != nil {
+		return Options{}, &steps.AttrError{Attr: "places", Msg: err.Error()}
+	}
 	return Options{Count: c.Count, Seed: c.Seed, Holdout: c.Holdout, CallOnlyFraction: 1 - c.AnswerFraction,
-		Thought: c.Thought, SystemPrompt: c.SystemPrompt}, nil
+		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places}, nil
 }
 
 // Validate implements steps.Validator: config errors are reported when
