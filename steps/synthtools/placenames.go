@@ -2,6 +2,7 @@ package synthtools
 
 import (
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -65,12 +66,7 @@ var gazetteer = sync.OnceValue(func() []gazEntry {
 		out = append(out, gazEntry{name, country})
 	}
 	countries := q.FindAllCountries()
-	codes := make([]string, 0, len(countries))
-	for code := range countries {
-		codes = append(codes, code)
-	}
-	slices.Sort(codes)
-	for _, code := range codes {
+	for _, code := range slices.Sorted(maps.Keys(countries)) {
 		c := countries[code]
 		country := c.Name.Common
 		if !plainPlaceName(country) {
