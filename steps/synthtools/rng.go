@@ -12,6 +12,13 @@ const streamSynth = 0x747761696e626f74
 
 func newRNG(seed int64) *rng { return &rng{seeded.New(uint64(seed), streamSynth)} }
 
+// streamNoTool ("no tools" in ASCII) is the stream of the conversations
+// that need no tool, apart from the tool conversations' so that adding
+// them leaves the others' draws alone.
+const streamNoTool = 0x6e6f20746f6f6c73
+
+func newNoToolRNG(seed int64) *rng { return &rng{seeded.New(uint64(seed), streamNoTool)} }
+
 // intN returns a uniform integer in [0, n).
 func (r *rng) intN(n int) int { return r.IntN(n) }
 

@@ -76,6 +76,9 @@ func (Kind) Schema() steps.Schema {
 					`the rest real places from a gazetteer, the world's capitals and subdivisions, and realistic generated names, written alone or with their country, ` +
 					`lower-cased by lower-case questions and now and then misspelt; the call copies the place as the user wrote it). ` +
 					`A fifth of the unlisted names, chosen by a hash of the name, is never used, so that an eval can ask about places never seen.`},
+			{Name: "no_tool_fraction", Type: cty.Number, Default: cty.NumberIntVal(0),
+				Doc: "Fraction of the conversations (spread evenly) that need no tool: rewrites in Twain's voice (some of sentences about the weather), jokes, chit-chat and questions about Twain and his books, " +
+					"answered in the voice without a call, so that the model learns when not to call. Their phrasings are not eval's default no-tool prompts. 0 to 1."},
 			{Name: "system_prompt", Type: cty.String,
 				Doc: "The system message. Unset: weather.SystemPrompt() (the tool definition and call syntax). \"\": no system message."},
 		},
@@ -104,6 +107,11 @@ type Options struct {
 	Thought string
 	// Places is the place set, one of PlaceSets ("" is PlacesListed).
 	Places string
+	// NoToolFraction of the conversations, spread evenly, need no tool:
+	// rewrites, jokes, chit-chat and questions about Twain's books,
+	// answered without a call (notool.go). Their draws come from a stream
+	// of their own, so 0 leaves the output as it was.
+	NoToolFraction float64
 }
 
 // firstTurn is the assistant's turn that makes the call: the thought on
@@ -154,12 +162,17 @@ type Report struct {
 	Places       string `json:"places,omitempty"`
 	// Answered conversations go on to the tool's result and an answer;
 	// CallOnly ones end at the call.
-	Answered           int      `json:"answered"`
-	CallOnly           int      `json:"call_only"`
-	HoldoutLocations   []string `json:"holdout_locations"`
-	DistinctQuestions  int      `json:"distinct_questions"`
-	DuplicateQuestions int      `json:"duplicate_questions"`
-	DistinctLocations  int      `json:"distinct_locations"`
+	Answered int `json:"answered"`
+	CallOnly int `json:"call_only"`
+	// NoTool counts the conversations that need no tool, by kind
+	// (NoToolKinds) and by template.
+	NoTool             int            `json:"no_tool,omitempty"`
+	NoToolKinds        map[string]int `json:"no_tool_kinds,omitempty"`
+	NoToolTemplates    map[string]int `json:"no_tool_templates,omitempty"`
+	HoldoutLocations   []string       `json:"holdout_locations"`
+	DistinctQuestions  int            `json:"distinct_questions"`
+	DuplicateQuestions int            `json:"duplicate_questions"`
+	DistinctLocations  int            `json:"distinct_locations"`
 	// UnlistedLocations counts the questions about places the tool does not
 	// list (places = "any"); Locations counts only the listed ones.
 	UnlistedLocations int `json:"unlisted_locations,omitempty"`
@@ -195,6 +208,9 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	}
 	if err := checkFraction(opts.CallOnlyFraction); err != nil {
 		return nil, nil, fmt.Errorf("the call-only fraction %w", err)
+	}
+	if err := checkFraction(opts.NoToolFraction); err != nil {
+		return nil, nil, fmt.Errorf("the no-tool fraction %w", err)
 	}
 	if opts.Places == "" {
 		opts.Places = PlacesListed
@@ -249,13 +265,34 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	}
 
 	r := newRNG(opts.Seed)
+	rNoTool := newNoToolRNG(opts.Seed)
+	if opts.NoToolFraction > 0 {
+		rep.NoToolKinds, rep.NoToolTemplates = map[string]int{}, map[string]int{}
+	}
 	// Places are dealt from a shuffled deck, reshuffled when exhausted, so
 	// that every place appears about equally often (featured places twice
 	// as often).
 	next := len(deck)
 	seen := map[string]bool{}
 	records := make([]trainingdata.Record, 0, opts.Count)
-	for i := 0; i < opts.Count; i++ {
+	// i counts all conversations, n the tool conversations among them.
+	for i, n := 0, 0; i < opts.Count; i++ {
+		if answered(i, opts.NoToolFraction) {
+			kind, id, question, answer := noToolConversation(rNoTool)
+			var msgs []chat.Message
+			if system != "" {
+				msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: system})
+			}
+			msgs = append(msgs,
+				chat.Message{Role: chat.RoleUser, Content: question},
+				chat.Message{Role: chat.RoleAssistant, Content: answer})
+			records = append(records, trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs})
+			rep.NoTool++
+			rep.NoToolKinds[kind]++
+			rep.NoToolTemplates[id]++
+			continue
+		}
+		n++
 		// With PlacesAny, six in ten questions name a place the tool does
 		// not list (drawn below); the deck is dealt only for listed ones.
 		unlisted := opts.Places == PlacesAny && r.intN(10) >= 4
@@ -319,7 +356,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 			chat.Message{Role: chat.RoleAssistant, Content: firstTurn(thought(r, q, loc, date, opts.Thought), weather.Format(call), opts.Thought)})
 		// The answer is drawn either way, so that answer_fraction changes
 		// which conversations end at the call and nothing else.
-		full := answered(i, frac)
+		full := answered(n-1, frac)
 		if full {
 			msgs = append(msgs,
 				chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()},
@@ -368,6 +405,7 @@ type config struct {
 	AnswerFraction float64  `attr:"answer_fraction"`
 	Thought        string   `attr:"thought"`
 	Places         string   `attr:"places"`
+	NoToolFraction float64  `attr:"no_tool_fraction"`
 	// SystemPrompt is nil when the attribute is unset (null):
 	// weather.SystemPrompt(); "" means no system message.
 	SystemPrompt *string `attr:"system_prompt"`
@@ -398,8 +436,11 @@ func options(inv *steps.Invocation) (Options, error) {
 	if err := checkPlaces(c.Places); err != nil {
 		return Options{}, &steps.AttrError{Attr: "places", Msg: err.Error()}
 	}
+	if err := checkFraction(c.NoToolFraction); err != nil {
+		return Options{}, &steps.AttrError{Attr: "no_tool_fraction", Msg: err.Error()}
+	}
 	return Options{Count: c.Count, Seed: c.Seed, Holdout: c.Holdout, CallOnlyFraction: 1 - c.AnswerFraction,
-		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places}, nil
+		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places, NoToolFraction: c.NoToolFraction}, nil
 }
 
 // Validate implements steps.Validator: config errors are reported when

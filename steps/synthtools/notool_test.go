@@ -1,0 +1,101 @@
+package synthtools
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mlbuild/mlbuild/ml/chat"
+	"github.com/mlbuild/mlbuild/steps/weather"
+)
+
+// TestNoToolConversations: with no_tool_fraction f, round(count·f) of the
+// conversations, spread evenly, are a user's question and an answer with
+// no call; the tool conversations are the ones the same seed gives with
+// f = 0, in order.
+func TestNoToolConversations(t *testing.T) {
+	const count = 1000
+	plain, _, err := Generate(Options{Count: count, Seed: 3, CallOnlyFraction: 0.8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed, rep, err := Generate(Options{Count: count, Seed: 3, CallOnlyFraction: 0.8, NoToolFraction: 0.25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mixed) != count || rep.NoTool != 250 {
+		t.Fatalf("%d records, %d without a tool; want %d and 250", len(mixed), rep.NoTool, count)
+	}
+	tool := 0
+	for i, rec := range mixed {
+		if rec.Call.Location != "" {
+			if !reflect.DeepEqual(rec, plain[tool]) {
+				t.Fatalf("record %d: tool conversation %d differs from the one without no-tool conversations", i+1, tool+1)
+			}
+			tool++
+			continue
+		}
+		if i%4 != 3 {
+			t.Fatalf("record %d needs no tool; want every fourth", i+1)
+		}
+		m := rec.Messages
+		if len(m) != 3 || m[0].Role != chat.RoleSystem || m[1].Role != chat.RoleUser || m[2].Role != chat.RoleAssistant {
+			t.Fatalf("record %d: messages %+v", i+1, m)
+		}
+		if _, err := weather.Parse(m[2].Content); err == nil || strings.Contains(m[2].Content, "<tool_call>") {
+			t.Fatalf("record %d: the answer has a call: %q", i+1, m[2].Content)
+		}
+		if strings.Contains(m[2].Content, "{") || strings.Contains(m[1].Content, "{") {
+			t.Fatalf("record %d: a placeholder is left: %+v", i+1, m)
+		}
+		if rec.Text != twainbot.Render(m, false) {
+			t.Fatalf("record %d: text is not the messages' rendering", i+1)
+		}
+	}
+	sum := 0
+	for _, k := range NoToolKinds {
+		if rep.NoToolKinds[k] == 0 {
+			t.Errorf("no %s conversations in %d", k, rep.NoTool)
+		}
+		sum += rep.NoToolKinds[k]
+	}
+	if sum != rep.NoTool {
+		t.Errorf("kinds sum to %d, want %d", sum, rep.NoTool)
+	}
+	if rep.Answered+rep.CallOnly != count-rep.NoTool {
+		t.Errorf("answered %d + call-only %d, want %d", rep.Answered, rep.CallOnly, count-rep.NoTool)
+	}
+}
+
+// TestNoToolRewritesKeepTheSentence: a rewrite restates the sentence it
+// was given, as a clause.
+func TestNoToolRewritesKeepTheSentence(t *testing.T) {
+	r := newNoToolRNG(1)
+	n := 0
+	for range 500 {
+		kind, _, q, a := noToolConversation(r)
+		if kind != noToolRewrite {
+			continue
+		}
+		n++
+		found := false
+		for _, s := range plainSentences {
+			if strings.HasSuffix(strings.ToLower(q), strings.ToLower(s)) {
+				found = strings.Contains(a, lowerFirst(strings.TrimSuffix(s, ".")))
+				break
+			}
+		}
+		if !found {
+			t.Fatalf("rewrite %q of %q does not restate its sentence", a, q)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no rewrites drawn")
+	}
+}
+
+func TestNoToolFractionAttribute(t *testing.T) {
+	if _, _, err := Generate(Options{Count: 10, NoToolFraction: 1.5}); err == nil || !strings.Contains(err.Error(), "no-tool fraction") {
+		t.Fatalf("fraction 1.5: %v", err)
+	}
+}
