@@ -152,6 +152,9 @@ type HeadlineMetric struct {
 	// Format is the fmt verb ("%.2f"; "%.4g" when empty).
 	Percent bool
 	Format  string
+	// Optional metrics (those of an optional input) are left out when no
+	// column has them, where others print "-".
+	Optional bool
 }
 
 // InputFile is one resolved input artifact.

@@ -37,11 +37,15 @@ func writeHeadline(w io.Writer, h *steps.Headline, data []byte, indent string) e
 		rows[0] = append(rows[0], c.Title)
 	}
 	for _, m := range h.Metrics {
-		row := []string{m.Name}
+		row, found := []string{m.Name}, false
 		for _, c := range cols {
-			row = append(row, formatMetric(m, lookupJSON(doc, joinPath(c.Path, m.Path))))
+			v := lookupJSON(doc, joinPath(c.Path, m.Path))
+			found = found || v != nil
+			row = append(row, formatMetric(m, v))
 		}
-		rows = append(rows, row)
+		if found || !m.Optional { // an optional metric that no column has is left out
+			rows = append(rows, row)
+		}
 	}
 	if len(h.Columns) == 0 {
 		rows = rows[1:]

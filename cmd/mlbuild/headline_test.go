@@ -64,3 +64,15 @@ func TestHeadlineOneColumn(t *testing.T) {
 		t.Error("bad JSON: no error")
 	}
 }
+
+// An optional metric that no column has is left out.
+func TestHeadlineOptional(t *testing.T) {
+	h := &steps.Headline{Metrics: []steps.HeadlineMetric{{Name: "rows", Path: "rows_out"}, {Name: "slice", Path: "slices.x", Optional: true}, {Name: "gone", Path: "nope"}}}
+	var b bytes.Buffer
+	if err := writeHeadline(&b, h, []byte(`{"rows_out": 7}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), "rows   7\ngone   -\n"; got != want {
+		t.Errorf("got:\n%q\nwant:\n%q", got, want)
+	}
+}

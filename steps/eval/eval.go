@@ -67,7 +67,7 @@ type Kind struct{}
 // Version is the implementation version; bump it whenever the output for
 // the same inputs and config can change (scoring, prompts, report layout,
 // and changes to the model code, tokenizer, trainingdata or weather).
-const Version = "3"
+const Version = "4"
 
 // DefaultPrompts are the seed's four prompts: a persona rewrite, a joke, a
 // tool question and a question that needs the tool and advice.
@@ -138,6 +138,9 @@ func (Kind) Schema() steps.Schema {
 				Doc: "The fine-tuned model directory (for example merge's output), with its own tokenizer.json."},
 			{Name: "validation", Type: cty.List(cty.String), Input: true, Required: true,
 				Doc: "JSONL validation sets (for example split's validation.jsonl): records with a \"text\"; synth_tools records also hold \"messages\" and \"call\"."},
+			{Name: "test", Type: cty.List(cty.String), Input: true, Default: cty.ListValEmpty(cty.String),
+				Doc: "JSONL test sets (synth_tools with set = \"test\"), optional: their conversations, tagged with whether their place and their phrasing were seen in training, " +
+					"are replayed as the held-out ones are and reported by slice (models.NAME.slices: seen_place_seen_phrasing, new_place_new_phrasing and the rest, and the margins seen_place, new_place, seen_phrasing, new_phrasing)."},
 			{Name: "max_new_tokens", Type: cty.Number, Default: cty.NumberIntVal(96),
 				Doc: fmt.Sprintf("Most tokens per generated turn (1 to %d).", maxNewTokensLimit)},
 			{Name: "max_tool_prompts", Type: cty.Number, Default: cty.NumberIntVal(0),
@@ -165,6 +168,10 @@ func (Kind) Schema() steps.Schema {
 						{Name: "exact tool arguments", Path: "exact_args_rate", Percent: true},
 						{Name: "valid tool calls", Path: "valid_call_rate", Percent: true},
 						{Name: "answers using the tool", Path: "answer_uses_tool_rate", Percent: true},
+						{Name: "test: exact arguments, seen places", Path: "slices.seen_place.exact_args_rate", Percent: true, Optional: true},
+						{Name: "test: exact arguments, places never seen", Path: "slices.new_place.exact_args_rate", Percent: true, Optional: true},
+						{Name: "test: exact arguments, phrasings never seen", Path: "slices.new_phrasing.exact_args_rate", Percent: true, Optional: true},
+						{Name: "test: answers using the tool", Path: "slices.all.answer_uses_tool_rate", Percent: true, Optional: true},
 						{Name: "persona loss", Path: "persona_loss", Format: "%.2f"},
 						{Name: "validation loss", Path: "val_loss", Format: "%.2f"},
 					}}},
@@ -243,9 +250,10 @@ type toolConv struct {
 	expected weather.Call
 }
 
-// readValidation reads every record of the validation files. A bad line
-// gives one sentence naming the file (as the pipeline names it) and line.
-func readValidation(step string, files []steps.InputFile) ([]valRecord, []FileReport, error) {
+// readValidation reads every record of the validation files (what is
+// "validation") or the test files ("test"). A bad line gives one sentence
+// naming the file (as the pipeline names it) and line.
+func readValidation(step, what string, files []steps.InputFile) ([]valRecord, []FileReport, error) {
 	var recs []valRecord
 	var reps []FileReport
 	for fi, f := range files {
@@ -264,7 +272,7 @@ func readValidation(step string, files []steps.InputFile) ([]valRecord, []FileRe
 				}
 			}
 			fail := func(format string, args ...any) error {
-				lineErr = fmt.Errorf("%s: validation file %s, line %d: %s", step, name, line, fmt.Sprintf(format, args...))
+				lineErr = fmt.Errorf("%s: %s file %s, line %d: %s", step, what, name, line, fmt.Sprintf(format, args...))
 				return lineErr
 			}
 			if !utf8.Valid(raw) {
@@ -292,12 +300,12 @@ func readValidation(step string, files []steps.InputFile) ([]valRecord, []FileRe
 			return nil, nil, lineErr
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: cannot read validation file %s: %v", step, name, unwrapPath(err, f.Path, name))
+			return nil, nil, fmt.Errorf("%s: cannot read %s file %s: %v", step, what, name, unwrapPath(err, f.Path, name))
 		}
 		reps = append(reps, fr)
 	}
-	if len(recs) == 0 {
-		return nil, nil, fmt.Errorf("%s: the validation files hold no records", step)
+	if len(recs) == 0 && len(files) > 0 {
+		return nil, nil, fmt.Errorf("%s: the %s files hold no records", step, what)
 	}
 	return recs, reps, nil
 }
@@ -349,6 +357,133 @@ func toolConversations(recs []valRecord, limit int) []toolConv {
 	return out
 }
 
+// noToolQuestions picks the questions of the held-out conversations that
+// need no tool (synth_tools' no_tool_fraction): records that make no call
+// and whose messages (or text parsed as a conversation) are a user's
+// question answered by the assistant with no tool message. At most limit
+// (0: all), in input order. They are asked as prompts are (examplePrompt):
+// the training's phrasings, where no_tool_prompts are new ones.
+func noToolQuestions(recs []valRecord, limit int) []string {
+	var out []string
+	for i := range recs {
+		r := &recs[i]
+		if r.rec.Call.Location != "" {
+			continue
+		}
+		msgs := r.rec.Messages
+		if len(msgs) == 0 {
+			if !strings.HasPrefix(r.rec.Text, "<|") {
+				continue // prose
+			}
+			var err error
+			if msgs, err = twainbot().Parse(r.rec.Text); err != nil {
+				continue
+			}
+		}
+		question, answered := "", false
+		for _, m := range msgs {
+			if m.Role == chat.RoleTool {
+				answered = false
+				break
+			}
+			if m.Role == chat.RoleUser && question == "" {
+				question = m.Content
+			}
+			if m.Role == chat.RoleAssistant && question != "" {
+				answered = true
+			}
+		}
+		if !answered {
+			continue
+		}
+		out = append(out, question)
+		if limit > 0 && len(out) == limit {
+			break
+		}
+	}
+	return out
+}
+
+// testNoToolConversations picks a test set's conversations that need no
+// tool (a slice and no call), as toolConvs with their question and prompt.
+func testNoToolConversations(recs []valRecord) []toolConv {
+	var out []toolConv
+	for i := range recs {
+		r := &recs[i]
+		if r.rec.Slice == nil || r.rec.Call.Location != "" {
+			continue
+		}
+		if qs := noToolQuestions(recs[i:i+1], 0); len(qs) == 1 {
+			out = append(out, toolConv{src: r, question: qs[0]})
+		}
+	}
+	return out
+}
+
+// runTest replays the test sets' conversations for one model (key) and
+// records the outcomes in rep and the per-slice metrics in mr.
+func runTest(ctx context.Context, gen generateFunc, rep *Report, key string, mr *ModelReport, convs, noTool []toolConv, step func(string)) error {
+	if len(convs)+len(noTool) == 0 {
+		return nil
+	}
+	tallies := map[string]*toolTally{}
+	add := func(k string, o ToolOutcome) {
+		if tallies[k] == nil {
+			tallies[k] = &toolTally{}
+		}
+		tallies[k].add(o)
+	}
+	for i, c := range convs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		o, err := scoreConversation(ctx, gen, c)
+		if err != nil {
+			return fmt.Errorf("test conversation %s: %w", c.src.where, err)
+		}
+		if key == ModelBase {
+			rep.TestConversations[i].Base = o
+		} else {
+			rep.TestConversations[i].Finetuned = o
+		}
+		if sl := c.src.rec.Slice; sl != nil {
+			add(sl.Key(), o)
+			add(sl.Place+"_place", o)
+			add(sl.Phrasing+"_phrasing", o)
+		}
+		add("all", o)
+		step(fmt.Sprintf("tool conversation %d/%d", i+1, len(convs)))
+	}
+	questions := make([]string, len(noTool))
+	for i, c := range noTool {
+		questions[i] = c.question
+	}
+	outs, err := runPrompts(ctx, gen, convs, questions, step)
+	if err != nil {
+		return fmt.Errorf("test conversations that need no tool: %w", err)
+	}
+	mr.Slices = map[string]*SliceReport{}
+	for k, t := range tallies {
+		mr.Slices[k] = newSliceReport(*t)
+	}
+	byKey := map[string][]Outcome{}
+	for i, o := range outs {
+		if key == ModelBase {
+			rep.TestNoTool[i].Base = o
+		} else {
+			rep.TestNoTool[i].Finetuned = o
+		}
+		k := noTool[i].src.rec.Slice.Key()
+		byKey[k] = append(byKey[k], o)
+	}
+	for k, os := range byKey {
+		sr := &SliceReport{}
+		sr.NoToolPrompts, sr.NoToolCalls, sr.NoToolCallRate = attempted(os)
+		mr.Slices[k] = sr
+	}
+	return nil
+}
+
 // examplePrompt is the conversation a prompt is generated for: the system
 // prompt the held-out tool conversations use (the one the model was trained
 // with; none when they have none), or the weather tool's default when there
@@ -394,11 +529,17 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	if len(vals) == 0 {
 		return fmt.Errorf("%s: validation is empty: list at least one JSONL file", inv.Step)
 	}
-	recs, files, err := readValidation(inv.Step, vals)
+	recs, files, err := readValidation(inv.Step, "validation", vals)
 	if err != nil {
 		return err
 	}
 	convs := toolConversations(recs, cfg.MaxToolPrompts)
+	valNoTool := noToolQuestions(recs, cfg.MaxToolPrompts)
+	testRecs, testFiles, err := readValidation(inv.Step, "test", inv.Inputs["test"])
+	if err != nil {
+		return err
+	}
+	testConvs, testNoTool := toolConversations(testRecs, 0), testNoToolConversations(testRecs)
 
 	corpus, err := readCorpus(inv.Step, inv.Inputs["train"])
 	if err != nil {
@@ -413,7 +554,14 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 		ValidationFiles: files, ValidationRecords: len(recs), ToolPrompts: len(convs),
 		MaxNewTokens:  cfg.MaxNewTokens,
 		Conversations: make([]Conversation, len(convs)), Examples: make([]Example, len(cfg.Prompts)),
-		NoTool: make([]Example, len(cfg.NoToolPrompts)),
+		NoTool: make([]Example, len(cfg.NoToolPrompts)), ValNoTool: make([]Example, len(valNoTool)),
+		TestFiles: testFiles, TestConversations: make([]Conversation, len(testConvs)), TestNoTool: make([]Example, len(testNoTool)),
+	}
+	for i, c := range testConvs {
+		rep.TestConversations[i] = Conversation{File: c.src.file, Line: c.src.line, Question: c.question, Expected: c.expected, Slice: c.src.rec.Slice}
+	}
+	for i, c := range testNoTool {
+		rep.TestNoTool[i] = Example{Prompt: c.question, Slice: c.src.rec.Slice}
 	}
 	for i, c := range convs {
 		rep.Conversations[i] = Conversation{File: c.src.file, Line: c.src.line, Question: c.question, Expected: c.expected}
@@ -424,7 +572,10 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	for i, p := range cfg.NoToolPrompts {
 		rep.NoTool[i] = Example{Prompt: p}
 	}
-	prog := &progress{inv: inv, total: float64(2 * (len(recs) + len(convs) + len(cfg.Prompts) + len(cfg.NoToolPrompts)))}
+	for i, p := range valNoTool {
+		rep.ValNoTool[i] = Example{Prompt: p}
+	}
+	prog := &progress{inv: inv, total: float64(2 * (len(recs) + len(convs) + len(cfg.Prompts) + len(cfg.NoToolPrompts) + len(valNoTool) + len(testConvs) + len(testNoTool)))}
 	be, err := device.Open(inv, cfg.Device, cfg.Threads)
 	if err != nil {
 		return err
@@ -482,6 +633,21 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 			answers = append(answers, o.Answer)
 		}
 		mr.setNoTool(noTool)
+		valOuts, err := runPrompts(ctx, gen, convs, valNoTool, func(msg string) { prog.step(key + ": held-out no-tool " + msg) })
+		if err != nil {
+			return fmt.Errorf("%s: %s model: held-out no-tool conversations: %w", inv.Step, key, err)
+		}
+		for i, o := range valOuts {
+			if key == ModelBase {
+				rep.ValNoTool[i].Base = o
+			} else {
+				rep.ValNoTool[i].Finetuned = o
+			}
+		}
+		mr.setValNoTool(valOuts)
+		if err := runTest(ctx, gen, rep, key, mr, testConvs, testNoTool, func(msg string) { prog.step(key + ": test " + msg) }); err != nil {
+			return fmt.Errorf("%s: %s model: %w", inv.Step, key, err)
+		}
 		mr.setPersona(persona(answers, corpus))
 		inv.Logger().Info("eval", "model", key, "val_loss", fmtPtr(mr.ValLoss), "tool_call_rate", fmtPtr(mr.ToolCallRate),
 			"exact_args_rate", fmtPtr(mr.ExactArgsRate))

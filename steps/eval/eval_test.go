@@ -122,7 +122,7 @@ func TestRegistered(t *testing.T) {
 			t.Errorf("%s must be NotInKey", a.Name)
 		}
 	}
-	if got := strings.Join(names, ","); got != "base,model,validation,max_new_tokens,max_tool_prompts,prompts,no_tool_prompts,train,training_curves,threads,device" {
+	if got := strings.Join(names, ","); got != "base,model,validation,test,max_new_tokens,max_tool_prompts,prompts,no_tool_prompts,train,training_curves,threads,device" {
 		t.Fatalf("attributes %s", got)
 	}
 }

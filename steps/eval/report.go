@@ -14,6 +14,7 @@ import (
 	mlconfig "github.com/mlbuild/mlbuild/ml/config"
 	"github.com/mlbuild/mlbuild/ml/plot"
 	"github.com/mlbuild/mlbuild/steps"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
@@ -39,6 +40,15 @@ type Report struct {
 	Examples []Example `json:"examples"`
 	// NoTool are the no-tool prompts' transcripts, both models side by side.
 	NoTool []Example `json:"no_tool"`
+	// ValNoTool are the held-out conversations that need no tool, asked
+	// as prompts (the training's phrasings), both models side by side.
+	ValNoTool []Example `json:"val_no_tool"`
+	// TestFiles, TestConversations and TestNoTool are the test input's
+	// files and conversations (tool ones and ones that need none), both
+	// models' outcomes side by side, each with its slice.
+	TestFiles         []FileReport   `json:"test_files,omitempty"`
+	TestConversations []Conversation `json:"test_conversations,omitempty"`
+	TestNoTool        []Example      `json:"test_no_tool,omitempty"`
 	// TrainingCurves names the training runs whose loss charts
 	// report.html shows.
 	TrainingCurves []string `json:"training_curves"`
@@ -103,6 +113,17 @@ type ModelReport struct {
 	NoToolPrompts  int      `json:"no_tool_prompts"`
 	NoToolCalls    int      `json:"no_tool_calls"`
 	NoToolCallRate *float64 `json:"no_tool_call_rate"`
+	// The same over the validation set's conversations that need no tool
+	// (phrasings the training used, on held-out records).
+	ValNoToolPrompts  int      `json:"val_no_tool_prompts"`
+	ValNoToolCalls    int      `json:"val_no_tool_calls"`
+	ValNoToolCallRate *float64 `json:"val_no_tool_call_rate"`
+
+	// Slices are the test input's metrics by slice (trainingdata.Slice's
+	// Key: "new_place_seen_phrasing", "no_tool_seen_phrasing"), by margin
+	// ("new_place", "seen_phrasing") and over all its tool conversations
+	// ("all"); absent without a test input.
+	Slices map[string]*SliceReport `json:"slices,omitempty"`
 
 	// The persona measures over the model's final answers (the tool
 	// conversations' and the no-tool prompts', blank ones left out; see
@@ -123,15 +144,48 @@ type ModelReport struct {
 }
 
 func (m *ModelReport) setNoTool(outs []Outcome) {
-	m.NoToolPrompts = len(outs)
+	m.NoToolPrompts, m.NoToolCalls, m.NoToolCallRate = attempted(outs)
+}
+
+// SliceReport is one slice of the test input: for tool conversations the
+// counts and rates of ModelReport's tool fields, for ones that need no
+// tool the calls made without need.
+type SliceReport struct {
+	ToolPrompts        int      `json:"tool_prompts,omitempty"`
+	ToolCalls          int      `json:"tool_calls,omitempty"`
+	ExactArgs          int      `json:"exact_args,omitempty"`
+	AnswerUsesTool     int      `json:"answer_uses_tool,omitempty"`
+	ToolCallRate       *float64 `json:"tool_call_rate,omitempty"`
+	ExactArgsRate      *float64 `json:"exact_args_rate,omitempty"`
+	AnswerUsesToolRate *float64 `json:"answer_uses_tool_rate,omitempty"`
+	NoToolPrompts      int      `json:"no_tool_prompts,omitempty"`
+	NoToolCalls        int      `json:"no_tool_calls,omitempty"`
+	NoToolCallRate     *float64 `json:"no_tool_call_rate,omitempty"`
+}
+
+func newSliceReport(t toolTally) *SliceReport {
+	var m ModelReport
+	m.setTool(t)
+	return &SliceReport{ToolPrompts: m.ToolPrompts, ToolCalls: m.ToolCalls, ExactArgs: m.ExactArgs, AnswerUsesTool: m.AnswerUsesTool,
+		ToolCallRate: m.ToolCallRate, ExactArgsRate: m.ExactArgsRate, AnswerUsesToolRate: m.AnswerUsesToolRate}
+}
+
+func (m *ModelReport) setValNoTool(outs []Outcome) {
+	m.ValNoToolPrompts, m.ValNoToolCalls, m.ValNoToolCallRate = attempted(outs)
+}
+
+// attempted counts the outcomes that attempted a call, and their share
+// (nil for none).
+func attempted(outs []Outcome) (n, calls int, rate *float64) {
 	for _, o := range outs {
 		if o.Attempted {
-			m.NoToolCalls++
+			calls++
 		}
 	}
 	if len(outs) > 0 {
-		m.NoToolCallRate = num(float64(m.NoToolCalls) / float64(len(outs)))
+		rate = num(float64(calls) / float64(len(outs)))
 	}
+	return len(outs), calls, rate
 }
 
 func (m *ModelReport) setPersona(st personaStats) {
@@ -161,21 +215,25 @@ func (m *ModelReport) setTool(t toolTally) {
 
 // Conversation is one held-out tool conversation.
 type Conversation struct {
-	// File is the index of the validation file, Line the record's line.
+	// File is the index of the validation (or test) file, Line the record's line.
 	File     int          `json:"file"`
 	Line     int          `json:"line"`
 	Question string       `json:"question"`
 	Expected weather.Call `json:"expected"`
-	Base     ToolOutcome  `json:"base"`
+	// Slice is a test conversation's slice.
+	Slice *trainingdata.Slice `json:"slice,omitempty"`
+	Base  ToolOutcome         `json:"base"`
 	// Finetuned is the fine-tuned model's outcome.
 	Finetuned ToolOutcome `json:"finetuned"`
 }
 
 // Example is one prompt's transcripts.
 type Example struct {
-	Prompt    string  `json:"prompt"`
-	Base      Outcome `json:"base"`
-	Finetuned Outcome `json:"finetuned"`
+	Prompt string `json:"prompt"`
+	// Slice is a test conversation's slice.
+	Slice     *trainingdata.Slice `json:"slice,omitempty"`
+	Base      Outcome             `json:"base"`
+	Finetuned Outcome             `json:"finetuned"`
 }
 
 // numParams counts a config's parameters (tied embeddings once).
@@ -267,7 +325,7 @@ func metricRows(rep *Report) []metricRow {
 		return fmt.Sprintf("%.1f%% (%d)", 100**p, n)
 	}
 	it := func(n int) string { return strconv.Itoa(n) }
-	return []metricRow{
+	rows := []metricRow{
 		{"parameters", strconv.FormatInt(b.Params, 10), strconv.FormatInt(f.Params, 10), ""},
 		{"validation loss", fl(b.ValLoss), fl(f.ValLoss), "mean cross-entropy (nats) per scored token"},
 		{"validation perplexity", fl(b.ValPPL), fl(f.ValPPL), "exp(validation loss)"},
@@ -279,11 +337,55 @@ func metricRows(rep *Report) []metricRow {
 		{"valid call rate", pct(b.ValidCallRate, b.ValidCalls), pct(f.ValidCallRate, f.ValidCalls), "parsed and valid, so it was executed"},
 		{"exact argument rate", pct(b.ExactArgsRate, b.ExactArgs), pct(f.ExactArgsRate, f.ExactArgs), "valid and matching the expected location and date"},
 		{"answer uses tool result", pct(b.AnswerUsesToolRate, b.AnswerUsesTool), pct(f.AnswerUsesToolRate, f.AnswerUsesTool), "the answer names the place asked about, the returned temperature with its unit and the condition, and no other place or temperature"},
-		{"tool called without need", pct(b.NoToolCallRate, b.NoToolCalls), pct(f.NoToolCallRate, f.NoToolCalls), "of the questions that need no weather (rewrites, jokes, chit-chat, Twain), answered with a tool call (malformed ones included)"},
+		{"tool called without need", pct(b.NoToolCallRate, b.NoToolCalls), pct(f.NoToolCallRate, f.NoToolCalls), "of the questions that need no weather (rewrites, jokes, chit-chat, Twain; no_tool_prompts, phrasings not trained on), answered with a tool call (malformed ones included)"},
+		{"… on held-out conversations", pct(b.ValNoToolCallRate, b.ValNoToolCalls), pct(f.ValNoToolCallRate, f.ValNoToolCalls), fmt.Sprintf("the same over the %d validation conversations that need no tool (the training's phrasings)", f.ValNoToolPrompts)},
 		{"distinct-1 / distinct-2", distinct(b), distinct(f), "distinct words and word pairs over all, in the final answers"},
 		{"repeated sentences", pct(b.RepeatedSentenceShare, b.RepeatedSentences), pct(f.RepeatedSentenceShare, f.RepeatedSentences), "answer sentences of 5+ words said more than once"},
 		{"sentences copied from training", pct(b.CopiedSentenceShare, b.CopiedSentences), pct(f.CopiedSentenceShare, f.CopiedSentences), "answer sentences of 5+ words found verbatim in the training sets"},
 	}
+	for _, k := range sliceOrder {
+		bs, fs := b.Slices[k], f.Slices[k]
+		if bs == nil && fs == nil {
+			continue
+		}
+		rows = append(rows, metricRow{"test: " + sliceNames[k], sliceCell(bs), sliceCell(fs), sliceNotes[k]})
+	}
+	return rows
+}
+
+// sliceOrder is the order report.html lists the test slices in; sliceNames
+// and sliceNotes say what each is.
+var sliceOrder = []string{"seen_place_seen_phrasing", "seen_place_new_phrasing", "new_place_seen_phrasing", "new_place_new_phrasing",
+	"seen_place", "new_place", "seen_phrasing", "new_phrasing", "all", "no_tool_seen_phrasing"}
+
+var sliceNames = map[string]string{
+	"seen_place_seen_phrasing": "seen place, seen phrasing", "seen_place_new_phrasing": "seen place, new phrasing",
+	"new_place_seen_phrasing": "new place, seen phrasing", "new_place_new_phrasing": "new place, new phrasing",
+	"seen_place": "seen places", "new_place": "places never seen", "seen_phrasing": "seen phrasings", "new_phrasing": "phrasings never seen",
+	"all": "all test conversations", "no_tool_seen_phrasing": "tool called without need",
+}
+
+var sliceNotes = map[string]string{
+	"seen_place":            "places the tool lists, which training asks about",
+	"new_place":             "places no training set names",
+	"new_phrasing":          "question templates kept out of training",
+	"all":                   "tool called / exact arguments / answer uses the result, over the test set's tool conversations",
+	"no_tool_seen_phrasing": "the test set's questions that need no tool, answered with a tool call",
+}
+
+// sliceCell writes a slice's rates: for tool conversations the calls,
+// exact arguments and answers that use the result, for ones that need no
+// tool the calls made without need.
+func sliceCell(s *SliceReport) string {
+	switch {
+	case s == nil:
+		return "n/a"
+	case s.NoToolPrompts > 0:
+		return fmt.Sprintf("%.1f%% of %d", 100**s.NoToolCallRate, s.NoToolPrompts)
+	case s.ToolPrompts == 0:
+		return "n/a"
+	}
+	return fmt.Sprintf("call %.0f%% · exact %.0f%% · uses %.0f%% (of %d)", 100**s.ToolCallRate, 100**s.ExactArgsRate, 100**s.AnswerUsesToolRate, s.ToolPrompts)
 }
 
 func distinct(m *ModelReport) string {

@@ -99,3 +99,55 @@ func TestNoToolFractionAttribute(t *testing.T) {
 		t.Fatalf("fraction 1.5: %v", err)
 	}
 }
+
+// TestTestSet: a test set's conversations are tagged with their slices,
+// about a quarter each; a new place is one no training set names (a
+// listed place is seen) and a new phrasing a template training never
+// uses.
+func TestTestSet(t *testing.T) {
+	recs, rep, err := Generate(Options{Count: 800, Seed: 9, Set: SetTest, NoToolFraction: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _, err := Generate(Options{Count: 5000, Seed: 9, Places: PlacesAny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained := map[string]bool{}
+	for _, rec := range train {
+		trained[weather.LocationKey(rec.Call.Location)] = true
+	}
+	heldOutText := map[string]bool{}
+	for _, q := range heldOutQuestions {
+		heldOutText[q.Text] = true
+	}
+	for _, q := range questions {
+		if heldOutText[q.Text] {
+			t.Fatalf("template %q is both trained on and held out", q.Text)
+		}
+	}
+	counts := map[string]int{}
+	for i, rec := range recs {
+		if rec.Slice == nil {
+			t.Fatalf("record %d has no slice", i+1)
+		}
+		counts[rec.Slice.Key()]++
+		if rec.Call.Location == "" {
+			continue
+		}
+		_, listed := weather.LookupPlace(rec.Call.Location)
+		if isNew := rec.Slice.Place == "new"; isNew == listed || isNew && trained[weather.LocationKey(rec.Call.Location)] {
+			t.Errorf("record %d: place %q in slice %s (listed %v)", i+1, rec.Call.Location, rec.Slice, listed)
+		}
+	}
+	if !reflect.DeepEqual(counts, rep.Slices) || counts["no_tool_seen_phrasing"] != 80 {
+		t.Fatalf("slices %v, report %v", counts, rep.Slices)
+	}
+	for _, place := range []string{"seen", "new"} {
+		for _, phrasing := range []string{"seen", "new"} {
+			if n := counts[place+"_place_"+phrasing+"_phrasing"]; n < 140 || n > 220 {
+				t.Errorf("place=%s phrasing=%s: %d of 720", place, phrasing, n)
+			}
+		}
+	}
+}

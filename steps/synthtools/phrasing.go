@@ -85,6 +85,25 @@ var questions = []question{
 	{"ctx-leave-umbrella", styleContext, topicUmbrella, "Can I leave the umbrella at home in {loc}{when}?"},
 }
 
+// heldOutQuestions are question templates that no training set uses: a
+// test set (set = "test") asks half its questions with them, so that eval
+// can tell a model that understands the question from one that matches
+// the training's phrasings.
+var heldOutQuestions = []question{
+	{"ho-forecast-say", styleCasual, topicGeneral, "What does the forecast say for {loc}{when}?"},
+	{"ho-tell-weather", styleCasual, topicGeneral, "Tell me the weather for {loc}{when}."},
+	{"ho-nice-out", styleCasual, topicGeneral, "Is it going to be nice out in {loc}{when}?"},
+	{"ho-rain-shine", styleCasual, topicUmbrella, "Rain or shine in {loc}{when}?"},
+	{"ho-grateful", styleFormal, topicGeneral, "I should be grateful for the forecast in {loc}{when}."},
+	{"ho-conditions", styleFormal, topicGeneral, "Could you check the conditions in {loc}{when}?"},
+	{"ho-forecast-pls", styleLower, topicGeneral, "forecast {loc}{when} pls"},
+	{"ho-cold", styleLower, topicCoat, "is it cold in {loc}{when}"},
+	{"ho-umbrella-needed", styleLower, topicUmbrella, "umbrella needed in {loc}{when}?"},
+	{"ho-driving", styleContext, topicGeneral, "Driving to {loc}{when}; anything to worry about, weather-wise?"},
+	{"ho-barbecue", styleContext, topicUmbrella, "We're hosting a barbecue in {loc}{when}. Will it stay dry?"},
+	{"ho-wear-coat", styleContext, topicCoat, "Should I wear a coat in {loc}{when}?"},
+}
+
 // Date kinds, the keys of report.json's "date_kinds".
 const (
 	dateOmitted     = "omitted"

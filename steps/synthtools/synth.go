@@ -79,6 +79,10 @@ func (Kind) Schema() steps.Schema {
 			{Name: "no_tool_fraction", Type: cty.Number, Default: cty.NumberIntVal(0),
 				Doc: "Fraction of the conversations (spread evenly) that need no tool: rewrites in Twain's voice (some of sentences about the weather), jokes, chit-chat and questions about Twain and his books, " +
 					"answered in the voice without a call, so that the model learns when not to call. Their phrasings are not eval's default no-tool prompts. 0 to 1."},
+			{Name: "set", Type: cty.String, Default: cty.StringVal(SetTrain),
+				Doc: `"train" (conversations to train on) or "test" (conversations for eval's test input, each tagged with its slice: ` +
+					`half name one of the tool's listed places, half a place no training set ever names; half are phrased as the training's questions, half by templates kept out of training; ` +
+					`places is not used). Seed a test set apart from the training sets.`},
 			{Name: "system_prompt", Type: cty.String,
 				Doc: "The system message. Unset: weather.SystemPrompt() (the tool definition and call syntax). \"\": no system message."},
 		},
@@ -112,7 +116,25 @@ type Options struct {
 	// answered without a call (notool.go). Their draws come from a stream
 	// of their own, so 0 leaves the output as it was.
 	NoToolFraction float64
+	// Set is SetTrain or SetTest ("" is SetTrain).
+	Set string
 }
+
+// Sets (synth_tools' set attribute).
+const (
+	// SetTrain: conversations to train on.
+	SetTrain = "train"
+	// SetTest: conversations to evaluate on, each tagged with its slice
+	// (trainingdata.Slice): half name a listed place (seen in training),
+	// half a place no training set names (placenames.go's held-out fifth);
+	// half are phrased by the training's templates, half by
+	// heldOutQuestions. Seeded apart from the training sets, it asks about
+	// new combinations of seen parts as well as about new parts.
+	SetTest = "test"
+)
+
+// Sets lists the valid sets.
+var Sets = []string{SetTrain, SetTest}
 
 // firstTurn is the assistant's turn that makes the call: the thought on
 // its own line, then the call (the call alone with ThoughtNone).
@@ -139,6 +161,21 @@ func checkPlaces(set string) error {
 	return nil
 }
 
+func checkSet(set string) error {
+	if !slices.Contains(Sets, set) {
+		return fmt.Errorf("must be one of %q, got %q", Sets, set)
+	}
+	return nil
+}
+
+// seenOrNew is trainingdata.SliceNew when isNew, else SliceSeen.
+func seenOrNew(isNew bool) string {
+	if isNew {
+		return trainingdata.SliceNew
+	}
+	return trainingdata.SliceSeen
+}
+
 func checkFraction(f float64) error {
 	if math.IsNaN(f) || f < 0 || f > 1 {
 		return fmt.Errorf("must be between 0 and 1, got %v", f)
@@ -160,6 +197,11 @@ type Report struct {
 	SystemPrompt string `json:"system_prompt"` // "default", "custom" or "none"
 	Thought      string `json:"thought"`
 	Places       string `json:"places,omitempty"`
+	// Set is "test" for a test set, whose conversations Slices counts by
+	// slice (trainingdata.Slice's Key); both are left out for training
+	// sets.
+	Set    string         `json:"set,omitempty"`
+	Slices map[string]int `json:"slices,omitempty"`
 	// Answered conversations go on to the tool's result and an answer;
 	// CallOnly ones end at the call.
 	Answered int `json:"answered"`
@@ -212,6 +254,13 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	if err := checkFraction(opts.NoToolFraction); err != nil {
 		return nil, nil, fmt.Errorf("the no-tool fraction %w", err)
 	}
+	if opts.Set == "" {
+		opts.Set = SetTrain
+	}
+	if err := checkSet(opts.Set); err != nil {
+		return nil, nil, fmt.Errorf("set %w", err)
+	}
+	test := opts.Set == SetTest
 	if opts.Places == "" {
 		opts.Places = PlacesListed
 	}
@@ -229,6 +278,9 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	}
 	if opts.Places != PlacesListed {
 		rep.Places = opts.Places
+	}
+	if test {
+		rep.Set, rep.Slices = opts.Set, map[string]int{}
 	}
 	for _, h := range opts.Holdout {
 		p, ok := weather.LookupPlace(h)
@@ -286,7 +338,12 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 			msgs = append(msgs,
 				chat.Message{Role: chat.RoleUser, Content: question},
 				chat.Message{Role: chat.RoleAssistant, Content: answer})
-			records = append(records, trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs})
+			rec := trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs}
+			if test {
+				rec.Slice = &trainingdata.Slice{Phrasing: trainingdata.SliceSeen}
+				rep.Slices[rec.Slice.Key()]++
+			}
+			records = append(records, rec)
 			rep.NoTool++
 			rep.NoToolKinds[kind]++
 			rep.NoToolTemplates[id]++
@@ -295,7 +352,18 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		n++
 		// With PlacesAny, six in ten questions name a place the tool does
 		// not list (drawn below); the deck is dealt only for listed ones.
-		unlisted := opts.Places == PlacesAny && r.intN(10) >= 4
+		var unlisted, newPhrasing bool
+		qs := questions
+		if test {
+			// Half the questions name a place no training set names, half
+			// are phrased as no training question is.
+			unlisted, newPhrasing = r.intN(2) == 0, r.intN(2) == 0
+			if newPhrasing {
+				qs = heldOutQuestions
+			}
+		} else {
+			unlisted = opts.Places == PlacesAny && r.intN(10) >= 4
+		}
 		var place weather.Place
 		if !unlisted {
 			if next == len(deck) {
@@ -313,9 +381,9 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 			text string
 		)
 		for try := 0; ; try++ {
-			q = pick(r, questions)
+			q = pick(r, qs)
 			if unlisted {
-				loc = unlistedLocation(r, false)
+				loc = unlistedLocation(r, test)
 				place = loc.Place
 			} else {
 				loc = chooseLocation(r, place)
@@ -367,11 +435,16 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		} else {
 			rep.CallOnly++
 		}
-		records = append(records, trainingdata.Record{
+		rec := trainingdata.Record{
 			Text:     twainbot.Render(msgs, false),
 			Messages: msgs,
 			Call:     trainingdata.CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]},
-		})
+		}
+		if test {
+			rec.Slice = &trainingdata.Slice{Place: seenOrNew(unlisted), Phrasing: seenOrNew(newPhrasing)}
+			rep.Slices[rec.Slice.Key()]++
+		}
+		records = append(records, rec)
 
 		rep.QuestionTemplates[q.ID]++
 		rep.QuestionStyles[q.Style]++
@@ -406,6 +479,7 @@ type config struct {
 	Thought        string   `attr:"thought"`
 	Places         string   `attr:"places"`
 	NoToolFraction float64  `attr:"no_tool_fraction"`
+	Set            string   `attr:"set"`
 	// SystemPrompt is nil when the attribute is unset (null):
 	// weather.SystemPrompt(); "" means no system message.
 	SystemPrompt *string `attr:"system_prompt"`
@@ -439,8 +513,11 @@ func options(inv *steps.Invocation) (Options, error) {
 	if err := checkFraction(c.NoToolFraction); err != nil {
 		return Options{}, &steps.AttrError{Attr: "no_tool_fraction", Msg: err.Error()}
 	}
+	if err := checkSet(c.Set); err != nil {
+		return Options{}, &steps.AttrError{Attr: "set", Msg: err.Error()}
+	}
 	return Options{Count: c.Count, Seed: c.Seed, Holdout: c.Holdout, CallOnlyFraction: 1 - c.AnswerFraction,
-		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places, NoToolFraction: c.NoToolFraction}, nil
+		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places, NoToolFraction: c.NoToolFraction, Set: c.Set}, nil
 }
 
 // Validate implements steps.Validator: config errors are reported when

@@ -44,6 +44,34 @@ type Record struct {
 	Text     string         `json:"text"`
 	Messages []chat.Message `json:"messages"`
 	Call     CallArgs       `json:"call"`
+	// Slice says, for a test set's conversation (synth_tools' set =
+	// "test"), whether its place and its phrasing were seen in training.
+	Slice *Slice `json:"slice,omitempty"`
+}
+
+// Slice values.
+const (
+	SliceSeen = "seen" // the training data has it
+	SliceNew  = "new"  // never in any training data
+)
+
+// Slice is where a test conversation stands against the training data:
+// Place is SliceSeen for the tool's listed places (which training uses)
+// and SliceNew for places no training set names; Phrasing is SliceSeen
+// for the training's question templates and SliceNew for templates kept
+// out of training. Place is "" for a conversation that needs no tool.
+type Slice struct {
+	Place    string `json:"place,omitempty"`
+	Phrasing string `json:"phrasing"`
+}
+
+// Key names the slice in reports: "P_place_Q_phrasing" ("new_place_seen_phrasing"),
+// or "no_tool_Q_phrasing" for a conversation that needs no tool.
+func (s Slice) Key() string {
+	if s.Place == "" {
+		return "no_tool_" + s.Phrasing + "_phrasing"
+	}
+	return s.Place + "_place_" + s.Phrasing + "_phrasing"
 }
 
 // twainbot is the chat format of conversations.
