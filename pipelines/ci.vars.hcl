@@ -9,3 +9,4 @@ qlora_epochs      = 1
 eval_tool_prompts = 4
 synth_count       = 300
 reading_count     = 300
+test_count        = 8

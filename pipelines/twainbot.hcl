@@ -74,8 +74,20 @@ variable "qlora_epochs" {
 
 variable "synth_count" {
   type        = number
-  default     = 2000
-  description = "Synthetic tool-use conversations to fine-tune on."
+  default     = 2400
+  description = "Synthetic conversations to fine-tune on (no_tool_fraction of them need no tool)."
+}
+
+variable "no_tool_fraction" {
+  type        = number
+  default     = 0.2
+  description = "Fraction of the synthetic conversations that need no tool (rewrites, jokes, chit-chat, Twain's books), answered without a call."
+}
+
+variable "test_count" {
+  type        = number
+  default     = 200
+  description = "Conversations in the test set eval reports by slice (seen and new places, seen and new phrasings)."
 }
 
 variable "answer_fraction" {
@@ -122,6 +134,9 @@ step "synth_tools" "weather" {
   # there costs a fifth of the tokens of one that goes on to the tool's
   # result and a witty answer.
   answer_fraction = var.answer_fraction
+  # A fifth need no tool (rewrites, jokes, chit-chat, the books), so that
+  # the model learns when not to call it.
+  no_tool_fraction = var.no_tool_fraction
   # No system message: the model is trained for this one tool, and the
   # tool's description would be most of every call-only conversation.
   # (Chat with the result using mlbuild chat --tools=false.)
@@ -129,6 +144,21 @@ step "synth_tools" "weather" {
   # The call comes first, with no thought before it: the place is read
   # straight from the question.
   thought = "none"
+}
+
+# The test set eval reports by slice: half its questions name a place the
+# tool lists (seen in training), half a place no training set names;
+# independently, half are phrased as the training's questions, half by
+# templates kept out of training. Seeded apart from every training set;
+# every conversation goes on to the result, so that answers are scored.
+step "synth_tools" "test" {
+  set              = "test"
+  count            = var.test_count
+  seed             = var.seed + 2000
+  answer_fraction  = 1
+  no_tool_fraction = var.no_tool_fraction
+  system_prompt    = ""
+  thought          = "none"
 }
 
 # Two splits: the persona text (Twain, the Onion) and the tool
@@ -237,6 +267,7 @@ step "eval" "twainbot" {
   base       = var.base_model != "" ? var.base_model : pretrain.base.output
   model      = merge.twainbot.output
   validation = [split.persona.validation, split.tools.validation]
+  test       = [synth_tools.test.output]
   # For the share of answer sentences copied from training, and the loss
   # curves in report.html.
   train           = [split.persona.train, split.tools.train]

@@ -150,8 +150,9 @@ func wantRuns(t *testing.T, got map[string]string, want map[string]string) {
 	}
 }
 
-// trainingSteps are the twainbot steps after split, in pipeline order.
-var trainingSteps = []string{"synth_tools.reading", "gutenberg_chunk.general", "tokenizer_train.twain", "pretrain.base", "qlora_train.twainbot", "merge.twainbot", "eval.twainbot"}
+// trainingSteps are the twainbot steps after split, in pipeline order,
+// and the test set eval reads.
+var trainingSteps = []string{"synth_tools.test", "synth_tools.reading", "gutenberg_chunk.general", "tokenizer_train.twain", "pretrain.base", "qlora_train.twainbot", "merge.twainbot", "eval.twainbot"}
 
 const (
 	csvStep   = "csv_clean.onion"
@@ -180,7 +181,7 @@ func TestTwainbotIncremental(t *testing.T) {
 	t.Run("second run executes no step", func(t *testing.T) {
 		wantRuns(t, w.run(), all("cached"))
 		out, _, err := w.mlbuild("run", "twainbot.hcl")
-		if err != nil || !strings.Contains(out, "12 steps: 0 ran, 12 cached, 0 failed") {
+		if err != nil || !strings.Contains(out, "13 steps: 0 ran, 13 cached, 0 failed") {
 			t.Fatalf("human summary: %v\n%s", err, out)
 		}
 		// The summary names the report and prints the eval's headline
@@ -261,7 +262,7 @@ func TestTwainbotIncremental(t *testing.T) {
 			t.Fatal(err)
 		}
 		plan, _, _ := w.mlbuild("plan", "twainbot.hcl", "-var", "seed=7")
-		if strings.Count(plan, "restore ") != 12 {
+		if strings.Count(plan, "restore ") != 13 {
 			t.Fatalf("plan:\n%s", plan)
 		}
 		wantRuns(t, w.run("-var", "seed=7"), all("cached"))
@@ -295,7 +296,7 @@ func TestTwainbotIncremental(t *testing.T) {
 		}
 		out, _, err = w.mlbuild("graph", "twainbot.hcl", "--format", "json")
 		var nodes []map[string]any
-		if err != nil || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 12 {
+		if err != nil || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 13 {
 			t.Fatalf("graph json: %v\n%s", err, out)
 		}
 	})
@@ -400,7 +401,7 @@ func TestLockfileVerifyAndProvenance(t *testing.T) {
 	// verify re-executes every step, training included, and finds them
 	// reproducible.
 	out, _, err := w.mlbuild("verify", "twainbot.hcl")
-	if err != nil || strings.Count(out, "reproducible      ") != 12 || !strings.Contains(out, "verify: 12 reproducible, 0 not") {
+	if err != nil || strings.Count(out, "reproducible      ") != 13 || !strings.Contains(out, "verify: 13 reproducible, 0 not") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 

@@ -66,7 +66,7 @@ func TestTwainbotEndToEnd(t *testing.T) {
 	}
 
 	human, _, err := a.mlbuild("run", "twainbot.hcl")
-	if err != nil || !strings.Contains(human, "12 steps: 0 ran, 12 cached") ||
+	if err != nil || !strings.Contains(human, "13 steps: 0 ran, 13 cached") ||
 		!strings.Contains(human, "eval.twainbot report: build/eval.twainbot/report/report.html") {
 		t.Fatalf("second run: %v\n%s", err, human)
 	}
