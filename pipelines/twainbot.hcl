@@ -139,7 +139,7 @@ step "synth_tools" "weather" {
   no_tool_fraction = var.no_tool_fraction
   # No system message: the model is trained for this one tool, and the
   # tool's description would be most of every call-only conversation.
-  # (Chat with the result using mlbuild chat --tools=false.)
+  # (mlbuild chat prompts it the same way by default.)
   system_prompt = ""
   # The call comes first, with no thought before it: the place is read
   # straight from the question.

@@ -29,7 +29,7 @@ func cmdChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	temperature := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy decoding")
 	seed := fs.Uint64("seed", 0, "sampling seed")
 	system := fs.String("system", "", "a system prompt, placed before the tool's description")
-	tools := fs.Bool("tools", true, "describe the get_weather tool to the model in the system message (about 1 KB of text)")
+	tools := fs.Bool("tools", false, "also describe the get_weather tool in the system message (about 1 KB of text), for a model fine-tuned with that description (synth_tools' default system_prompt); the pipelines here train without it, so the tool is known to the model and the default leaves it out. The tool runs either way")
 	device := deviceFlag(fs)
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

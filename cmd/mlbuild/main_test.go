@@ -80,6 +80,65 @@ func (w *workspace) mlbuild(args ...string) (string, string, error) {
 	return out.String(), errb.String(), err
 }
 
+// inDir runs fn with the working directory set to dir.
+func inDir(t *testing.T, dir string, fn func() error) error {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := os.Chdir(wd); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	return fn()
+}
+
+// readmeCommand returns the arguments of the README's example line
+// "bin/mlbuild SUBCOMMAND ...", its comment left out and its double
+// quotes undone.
+func readmeCommand(t *testing.T, sub string) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "bin/mlbuild "+sub+" ")
+		if !ok {
+			continue
+		}
+		var args []string
+		quoted := false
+		var cur strings.Builder
+		for _, c := range sub + " " + rest {
+			switch {
+			case c == '"':
+				quoted = !quoted
+			case c == '#' && !quoted:
+				return append(args, strings.Fields(cur.String())...)
+			case c == ' ' && !quoted:
+				if cur.Len() > 0 {
+					args = append(args, cur.String())
+					cur.Reset()
+				}
+			default:
+				cur.WriteRune(c)
+			}
+		}
+		if cur.Len() > 0 {
+			args = append(args, cur.String())
+		}
+		return args
+	}
+	t.Fatalf("README.md has no line starting with bin/mlbuild %s", sub)
+	return nil
+}
+
 // run builds the pipeline with --json and returns each step's status.
 func (w *workspace) run(args ...string) map[string]string {
 	w.t.Helper()
@@ -177,6 +236,26 @@ func TestTwainbotIncremental(t *testing.T) {
 			t.Fatalf("build/%s: %v", f, err)
 		}
 	}
+
+	t.Run("the README's generate and chat examples run as written", func(t *testing.T) {
+		gen := readmeCommand(t, "generate")
+		out, stderr, err := w.mlbuild(gen...)
+		if err != nil || strings.TrimSpace(out) == "" {
+			t.Fatalf("%q: %v\n%s\n%s", gen, err, out, stderr)
+		}
+		chatArgs := readmeCommand(t, "chat")
+		if chatArgs[0] != "chat" {
+			t.Fatalf("README: %q", chatArgs)
+		}
+		var cout, cerr bytes.Buffer
+		err = inDir(t, w.dir, func() error {
+			return cmdChat(context.Background(), chatArgs[1:], strings.NewReader("What's the weather in Paris tomorrow?\n\n"), &cout, &cerr)
+		})
+		if err != nil || !strings.Contains(cout.String(), "Chatting with build/merge.twainbot/model") || strings.Count(cout.String(), "> ") < 2 {
+			t.Fatalf("%q: %v\n%s\n%s", chatArgs, err, cout.String(), cerr.String())
+		}
+		t.Logf("generate: %s\nchat: %s", out, cout.String())
+	})
 
 	t.Run("second run executes no step", func(t *testing.T) {
 		wantRuns(t, w.run(), all("cached"))
