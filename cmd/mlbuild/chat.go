@@ -108,11 +108,11 @@ func reply(msgs []chat.Message, tmpl *chat.Template, model turnFunc, stdout io.W
 // could not run, as JSON either way.
 func toolResult(call weather.Call, parseErr error) string {
 	if parseErr != nil {
-		return fmt.Sprintf(`{"error": %q}`, "could not read the tool call: "+parseErr.Error())
+		return weather.ErrorJSON(fmt.Errorf("could not read the tool call: %w", parseErr))
 	}
 	res, err := weather.Execute(call)
 	if err != nil {
-		return fmt.Sprintf(`{"error": %q}`, err.Error())
+		return weather.ErrorJSON(err)
 	}
 	return res.JSON()
 }

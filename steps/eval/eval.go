@@ -67,7 +67,7 @@ type Kind struct{}
 // Version is the implementation version; bump it whenever the output for
 // the same inputs and config can change (scoring, prompts, report layout,
 // and changes to the model code, tokenizer, trainingdata or weather).
-const Version = "4"
+const Version = "5"
 
 // DefaultPrompts are the seed's four prompts: a persona rewrite, a joke, a
 // tool question and a question that needs the tool and advice.
@@ -248,6 +248,9 @@ type toolConv struct {
 	prompt   []chat.Message
 	question string
 	expected weather.Call
+	// failing: the expected call asks about a day that has passed, which
+	// the tool refuses (synth_tools' error_fraction); scored apart.
+	failing bool
 }
 
 // readValidation reads every record of the validation files (what is
@@ -349,7 +352,8 @@ func toolConversations(recs []valRecord, limit int) []toolConv {
 			continue
 		}
 		out = append(out, toolConv{src: r, prompt: prompt, question: question,
-			expected: weather.NewCall(r.rec.Call.Location, r.rec.Call.Date)})
+			expected: weather.NewCall(r.rec.Call.Location, r.rec.Call.Date),
+			failing:  weather.IsPastDate(weather.CanonicalDate(r.rec.Call.Date))})
 		if limit > 0 && len(out) == limit {
 			break
 		}
@@ -564,7 +568,7 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 		rep.TestNoTool[i] = Example{Prompt: c.question, Slice: c.src.rec.Slice}
 	}
 	for i, c := range convs {
-		rep.Conversations[i] = Conversation{File: c.src.file, Line: c.src.line, Question: c.question, Expected: c.expected}
+		rep.Conversations[i] = Conversation{File: c.src.file, Line: c.src.line, Question: c.question, Expected: c.expected, ToolError: c.failing}
 	}
 	for i, p := range cfg.Prompts {
 		rep.Examples[i] = Example{Prompt: p}
@@ -599,9 +603,13 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 		if err != nil {
 			return fmt.Errorf("%s: %s model: %w", inv.Step, key, err)
 		}
-		var tally toolTally
+		var tally, failing toolTally
 		for i, o := range outs {
-			tally.add(o)
+			if convs[i].failing {
+				failing.add(o)
+			} else {
+				tally.add(o)
+			}
 			if key == ModelBase {
 				rep.Conversations[i].Base = o
 			} else {
@@ -609,6 +617,7 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 			}
 		}
 		mr.setTool(tally)
+		mr.setToolErrors(failing)
 		for i, o := range exs {
 			if key == ModelBase {
 				rep.Examples[i].Base = o

@@ -107,6 +107,13 @@ type ModelReport struct {
 	ExactArgsRate      *float64 `json:"exact_args_rate"`
 	AnswerUsesToolRate *float64 `json:"answer_uses_tool_rate"`
 
+	// Held-out conversations whose call the tool refuses (a day that has
+	// passed): ToolErrorRecovered made the call as asked and answered the
+	// error without a call or a temperature; left out of the counts above.
+	ToolErrorPrompts      int      `json:"tool_error_prompts"`
+	ToolErrorRecovered    int      `json:"tool_error_recovered"`
+	ToolErrorRecoveryRate *float64 `json:"tool_error_recovery_rate"`
+
 	// Questions that need no tool (no_tool_prompts): NoToolCalls answers
 	// that attempted a call ("<tool_call>" in the first turn, malformed
 	// ones included), NoToolCallRate = NoToolCalls / NoToolPrompts.
@@ -145,6 +152,13 @@ type ModelReport struct {
 
 func (m *ModelReport) setNoTool(outs []Outcome) {
 	m.NoToolPrompts, m.NoToolCalls, m.NoToolCallRate = attempted(outs)
+}
+
+func (m *ModelReport) setToolErrors(t toolTally) {
+	m.ToolErrorPrompts, m.ToolErrorRecovered = t.prompts, t.recovered
+	if t.prompts > 0 {
+		m.ToolErrorRecoveryRate = num(float64(t.recovered) / float64(t.prompts))
+	}
 }
 
 // SliceReport is one slice of the test input: for tool conversations the
@@ -222,7 +236,10 @@ type Conversation struct {
 	Expected weather.Call `json:"expected"`
 	// Slice is a test conversation's slice.
 	Slice *trainingdata.Slice `json:"slice,omitempty"`
-	Base  ToolOutcome         `json:"base"`
+	// ToolError marks a conversation whose call the tool refuses (a day
+	// that has passed): scored as tool_error_*, not with the others.
+	ToolError bool        `json:"tool_error,omitempty"`
+	Base      ToolOutcome `json:"base"`
 	// Finetuned is the fine-tuned model's outcome.
 	Finetuned ToolOutcome `json:"finetuned"`
 }
@@ -337,6 +354,7 @@ func metricRows(rep *Report) []metricRow {
 		{"valid call rate", pct(b.ValidCallRate, b.ValidCalls), pct(f.ValidCallRate, f.ValidCalls), "parsed and valid, so it was executed"},
 		{"exact argument rate", pct(b.ExactArgsRate, b.ExactArgs), pct(f.ExactArgsRate, f.ExactArgs), "valid and matching the expected location and date"},
 		{"answer uses tool result", pct(b.AnswerUsesToolRate, b.AnswerUsesTool), pct(f.AnswerUsesToolRate, f.AnswerUsesTool), "the answer names the place asked about, the returned temperature with its unit and the condition, and no other place or temperature"},
+		{"tool errors recovered from", pct(b.ToolErrorRecoveryRate, b.ToolErrorRecovered), pct(f.ToolErrorRecoveryRate, f.ToolErrorRecovered), fmt.Sprintf("of the %d held-out questions about a day that has passed: the call made as asked, then an answer to the tool's error with no call and no temperature", f.ToolErrorPrompts)},
 		{"tool called without need", pct(b.NoToolCallRate, b.NoToolCalls), pct(f.NoToolCallRate, f.NoToolCalls), "of the questions that need no weather (rewrites, jokes, chit-chat, Twain; no_tool_prompts, phrasings not trained on), answered with a tool call (malformed ones included)"},
 		{"… on held-out conversations", pct(b.ValNoToolCallRate, b.ValNoToolCalls), pct(f.ValNoToolCallRate, f.ValNoToolCalls), fmt.Sprintf("the same over the %d validation conversations that need no tool (the training's phrasings)", f.ValNoToolPrompts)},
 		{"distinct-1 / distinct-2", distinct(b), distinct(f), "distinct words and word pairs over all, in the final answers"},

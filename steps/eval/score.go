@@ -66,8 +66,11 @@ type Outcome struct {
 	// InvalidReason says why not when a parsed call is invalid.
 	Valid         bool   `json:"valid"`
 	InvalidReason string `json:"invalid_reason,omitempty"`
-	// Result is the executed call's result.
-	Result *weather.Result `json:"result,omitempty"`
+	// Result is the executed call's result; ToolError is the tool's error
+	// instead, for a valid call it refused (a day that has passed), which
+	// the model is shown as {"error": ...} and answers after.
+	Result    *weather.Result `json:"result,omitempty"`
+	ToolError string          `json:"tool_error,omitempty"`
 	// Answer is the model's final answer: the turn after the tool result
 	// when a call ran, else the first turn when it holds no call at all,
 	// else "" (a malformed or invalid call gets no answer).
@@ -87,6 +90,10 @@ type ToolOutcome struct {
 	// parsed but does not match.
 	ExactArgs bool   `json:"exact_args"`
 	Mismatch  string `json:"mismatch,omitempty"`
+	// Recovered, for a conversation whose call the tool refuses: the
+	// model made the call as asked, and its answer after the error makes
+	// no call and states no temperature (it does not invent a forecast).
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // runTurns runs the tool loop for one prompt (system and user messages):
@@ -114,15 +121,20 @@ func runTurns(ctx context.Context, gen generateFunc, prompt []chat.Message) (Out
 	}
 	o.Call = &call
 	res, err := weather.Execute(call)
-	if err != nil {
+	toolMsg := res.JSON()
+	switch {
+	case errors.Is(err, weather.ErrPastDate):
+		o.Valid, o.ToolError, toolMsg = true, err.Error(), weather.ErrorJSON(err)
+	case err != nil:
 		o.InvalidReason = err.Error()
 		return o, nil
+	default:
+		o.Valid, o.Result = true, &res
 	}
-	o.Valid, o.Result = true, &res
 	msgs := append(append([]chat.Message(nil), prompt...),
 		chat.Message{Role: chat.RoleAssistant, Content: cutAfterCall(first.Text)},
-		chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()})
-	o.Transcript = append(o.Transcript, Turn{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()})
+		chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: toolMsg})
+	o.Transcript = append(o.Transcript, Turn{Role: chat.RoleTool, Name: weather.ToolName, Content: toolMsg})
 	if err := ctx.Err(); err != nil {
 		return o, err
 	}
@@ -132,7 +144,9 @@ func runTurns(ctx context.Context, gen generateFunc, prompt []chat.Message) (Out
 	}
 	o.Transcript = append(o.Transcript, Turn{Role: chat.RoleAssistant, Content: ans.Text, Stop: ans.Stop})
 	o.Answer = ans.Text
-	o.UsesResult, o.Evidence = usesResult(ans.Text, res.Location, res)
+	if o.Result != nil {
+		o.UsesResult, o.Evidence = usesResult(ans.Text, res.Location, res)
+	}
 	return o, nil
 }
 
@@ -169,6 +183,8 @@ func scoreConversation(ctx context.Context, gen generateFunc, c toolConv) (ToolO
 			t.Mismatch = why
 		}
 	}
+	t.Recovered = c.failing && t.ExactArgs && o.ToolError != "" && strings.TrimSpace(o.Answer) != "" &&
+		!strings.Contains(o.Answer, weather.OpenTag) && len(temperatures(o.Answer)) == 0
 	return t, nil
 }
 
@@ -181,6 +197,7 @@ type toolTally struct {
 	exact     int // ... and matches the expected arguments
 	answers   int // a call ran and the model answered (non-blank answer)
 	uses      int // ... and the answer uses the result
+	recovered int // a refused call made as asked, its error answered (ToolOutcome.Recovered)
 }
 
 func (t *toolTally) add(o ToolOutcome) {
@@ -202,6 +219,9 @@ func (t *toolTally) add(o ToolOutcome) {
 	}
 	if o.UsesResult {
 		t.uses++
+	}
+	if o.Recovered {
+		t.recovered++
 	}
 }
 

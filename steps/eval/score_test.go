@@ -274,3 +274,42 @@ func TestCutAtTag(t *testing.T) {
 		}
 	}
 }
+
+// A call the tool refuses (a day that has passed) is shown its error; the
+// model has recovered when it made the call as asked and its answer makes
+// no call and states no temperature.
+func TestToolErrorRecovery(t *testing.T) {
+	call := `<tool_call>get_weather(location="Paris, France", date="yesterday")</tool_call>`
+	s := &script{
+		first: map[string]string{"honest": call, "invents": call, "wrongday": `<tool_call>get_weather(location="Paris, France", date="today")</tool_call>`},
+		answer: map[string]func(weather.Result) string{
+			"honest":   func(weather.Result) string { return "The tool keeps no diary; ask me about today." },
+			"invents":  func(weather.Result) string { return "Yesterday in Paris it was 14°C and sunny." },
+			"wrongday": func(r weather.Result) string { return fmt.Sprintf("Paris today: %s, %d°C.", r.Condition, r.TempC) },
+		},
+	}
+	for q, want := range map[string]bool{"honest": true, "invents": false, "wrongday": false} {
+		c := conv(q, "Paris, France", "yesterday")
+		c.failing = true
+		o, err := scoreConversation(context.Background(), s.gen, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Recovered != want {
+			t.Errorf("%s: recovered %v, want %v (%+v)", q, o.Recovered, want, o)
+		}
+		if q != "wrongday" && (!o.Valid || !strings.Contains(o.ToolError, "has passed") || o.Result != nil || !o.ExactArgs) {
+			t.Errorf("%s: %+v", q, o)
+		}
+	}
+	// The model was shown the tool's error as chat shows it.
+	_, perr := weather.Execute(weather.NewCall("Paris, France", "yesterday"))
+	shown := false
+	for _, msgs := range s.seen {
+		last := msgs[len(msgs)-1]
+		shown = shown || last.Role == chat.RoleTool && last.Content == weather.ErrorJSON(perr)
+	}
+	if !shown {
+		t.Error("the tool's error was not shown to the model")
+	}
+}

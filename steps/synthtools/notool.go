@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
 // No-tool conversation kinds, the keys of report.json's "no_tool_kinds":
@@ -369,4 +371,59 @@ func lowerFirst(s string) string {
 func upperFirst(s string) string {
 	c, n := utf8.DecodeRuneInString(s)
 	return string(unicode.ToUpper(c)) + s[n:]
+}
+
+// Conversations in which the tool fails (synth_tools' error_fraction): the
+// user asks about a day that has passed, the assistant calls the tool as
+// asked, the tool answers with an error (weather.ErrPastDate), and the
+// assistant explains in the voice what it can do instead, without a
+// second call and without inventing a forecast.
+
+// pastDates are days that have passed, as a question writes them and as
+// the call and the answer do.
+var pastDates = []struct{ Surface, Call, Adverb string }{
+	{" yesterday", "yesterday", "yesterday"},
+	{" last night", "last night", "last night"},
+	{" last week", "last week", "last week"},
+	{" the day before yesterday", "the day before yesterday", "the day before yesterday"},
+	{" last weekend", "last weekend", "last weekend"},
+	{" last friday", "last friday", "last Friday"},
+	{" last monday", "last monday", "last Monday"},
+	{" yday", "yesterday", "yesterday"},
+}
+
+// pastQuestions ask about a day that has passed; {when} is the day.
+var pastQuestions = []question{
+	{"past-what-was", styleCasual, topicGeneral, "What was the weather in {loc}{when}?"},
+	{"past-how-cold", styleCasual, topicCoat, "How cold was it in {loc}{when}?"},
+	{"past-did-rain", styleCasual, topicUmbrella, "Did it rain in {loc}{when}?"},
+	{"past-sunny", styleCasual, topicGeneral, "Was it sunny in {loc}{when}?"},
+	{"past-formal", styleFormal, topicGeneral, "Could you tell me what the weather was in {loc}{when}?"},
+	{"past-lower", styleLower, topicGeneral, "how hot was it in {loc}{when}"},
+	{"past-missed", styleContext, topicGeneral, "I missed the news. How was the weather in {loc}{when}?"},
+}
+
+// pastAnswers explain the tool's error: {City} is the place and {when} the
+// day asked about.
+var pastAnswers = []string{
+	"The tool keeps no diary: it forecasts {City} from today through next week, but {when} is beyond it. Ask me about today or tomorrow and I will oblige.",
+	"I tried, but the tool deals only in the future, like a prophet or a land agent: it has nothing on {City} {when}. I can give you today's weather there, or the week ahead.",
+	"History is not my tool's department. It says {when} has passed, and it covers {City} only from today through next week. Try me on tomorrow.",
+	"The past is the one forecast nobody wants and everybody remembers. The tool will not look back at {City} {when}; ask me about the days to come and you shall have them.",
+	"I asked after {City} {when}, and the tool reminded me that it forecasts and does not reminisce. Today and the week ahead I can tell you; the rest belongs to the almanac.",
+}
+
+// pastConversation draws a question about a day that has passed at one of
+// places, and its call, the tool's error and the answer.
+func pastConversation(r *rng, places []weather.Place) (q question, loc locChoice, call weather.Call, text, answer string) {
+	q = pick(r, pastQuestions)
+	loc = chooseLocation(r, pick(r, places))
+	d := pick(r, pastDates)
+	text = strings.NewReplacer("{loc}", loc.Surface, "{when}", d.Surface).Replace(q.Text)
+	if q.Style == styleLower {
+		text = strings.ToLower(text)
+	}
+	call = weather.NewCall(loc.Place.Name, d.Call)
+	answer = strings.NewReplacer("{City}", loc.Place.City(), "{when}", d.Adverb).Replace(pick(r, pastAnswers))
+	return q, loc, call, text, upperFirst(answer)
 }

@@ -1,11 +1,13 @@
 package synthtools
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/mlbuild/mlbuild/ml/chat"
+	"github.com/mlbuild/mlbuild/steps/trainingdata"
 	"github.com/mlbuild/mlbuild/steps/weather"
 )
 
@@ -148,6 +150,59 @@ func TestTestSet(t *testing.T) {
 			if n := counts[place+"_place_"+phrasing+"_phrasing"]; n < 140 || n > 220 {
 				t.Errorf("place=%s phrasing=%s: %d of 720", place, phrasing, n)
 			}
+		}
+	}
+}
+
+// TestToolErrorConversations: with error_fraction, that share of the
+// conversations that need the tool ask about a day that has passed; the
+// tool's message is its error, the answer offers what it can do instead;
+// the other conversations are those of error_fraction 0, in order.
+func TestToolErrorConversations(t *testing.T) {
+	plain, _, err := Generate(Options{Count: 500, Seed: 5, CallOnlyFraction: 0.5, NoToolFraction: 0.2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed, rep, err := Generate(Options{Count: 500, Seed: 5, CallOnlyFraction: 0.5, NoToolFraction: 0.2, ErrorFraction: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ToolErrors != 40 || rep.NoTool != 100 || rep.Answered+rep.CallOnly != 360 {
+		t.Fatalf("errors %d, no-tool %d, answered %d + call-only %d", rep.ToolErrors, rep.NoTool, rep.Answered, rep.CallOnly)
+	}
+	// kinds splits records into no-tool, failing and other conversations.
+	kinds := func(recs []trainingdata.Record) (noTool, failing, ok []trainingdata.Record) {
+		for _, rec := range recs {
+			switch {
+			case rec.Call.Location == "":
+				noTool = append(noTool, rec)
+			case weather.IsPastDate(weather.CanonicalDate(rec.Call.Date)):
+				failing = append(failing, rec)
+			default:
+				ok = append(ok, rec)
+			}
+		}
+		return
+	}
+	n0, f0, ok0 := kinds(plain)
+	n1, f1, ok1 := kinds(mixed)
+	if len(f0) != 0 || len(f1) != 40 || !reflect.DeepEqual(n0, n1) || !reflect.DeepEqual(ok1, ok0[:360]) {
+		t.Fatalf("failing %d and %d; the others are not those of error_fraction 0", len(f0), len(f1))
+	}
+	for i, rec := range f1 {
+		m := rec.Messages[1:] // after the system message
+		if len(m) != 4 || m[2].Role != chat.RoleTool {
+			t.Fatalf("failing conversation %d: %+v", i+1, m)
+		}
+		call, err := weather.Parse(m[1].Content)
+		if err != nil || call.Arguments["date"] != rec.Call.Date {
+			t.Fatalf("failing conversation %d: call %q (%v)", i+1, m[1].Content, err)
+		}
+		if _, err := weather.Execute(call); !errors.Is(err, weather.ErrPastDate) || m[2].Content != weather.ErrorJSON(err) {
+			t.Fatalf("failing conversation %d: tool message %q", i+1, m[2].Content)
+		}
+		if a := m[3].Content; strings.ContainsAny(a, "{}°") || strings.Contains(a, "<tool_call>") {
+			t.Fatalf("failing conversation %d: answer %q", i+1, a)
 		}
 	}
 }

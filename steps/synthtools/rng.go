@@ -32,3 +32,9 @@ func pick[T any](r *rng, xs []T) T { return xs[r.intN(len(xs))] }
 func shuffle[T any](r *rng, xs []T) {
 	r.Shuffle(len(xs), func(i, j int) { xs[i], xs[j] = xs[j], xs[i] })
 }
+
+// streamErrors ("tool err" in ASCII) is the stream of the conversations
+// whose call the tool answers with an error.
+const streamErrors = 0x746f6f6c20657272
+
+func newErrorRNG(seed int64) *rng { return &rng{seeded.New(uint64(seed), streamErrors)} }

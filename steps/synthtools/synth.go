@@ -18,6 +18,7 @@ package synthtools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -79,6 +80,9 @@ func (Kind) Schema() steps.Schema {
 			{Name: "no_tool_fraction", Type: cty.Number, Default: cty.NumberIntVal(0),
 				Doc: "Fraction of the conversations (spread evenly) that need no tool: rewrites in Twain's voice (some of sentences about the weather), jokes, chit-chat and questions about Twain and his books, " +
 					"answered in the voice without a call, so that the model learns when not to call. Their phrasings are not eval's default no-tool prompts. 0 to 1."},
+			{Name: "error_fraction", Type: cty.Number, Default: cty.NumberIntVal(0),
+				Doc: "Fraction of the conversations that need the tool (spread evenly) that ask about a day that has passed (\"yesterday\", \"last week\"): the assistant calls as asked, " +
+					"the tool answers {\"error\": ...} (it forecasts today through next week), and the assistant says so in the voice and offers what it can do, without inventing a forecast. 0 to 1."},
 			{Name: "set", Type: cty.String, Default: cty.StringVal(SetTrain),
 				Doc: `"train" (conversations to train on) or "test" (conversations for eval's test input, each tagged with its slice: ` +
 					`half name one of the tool's listed places, half a place no training set ever names; half are phrased as the training's questions, half by templates kept out of training; ` +
@@ -118,6 +122,12 @@ type Options struct {
 	NoToolFraction float64
 	// Set is SetTrain or SetTest ("" is SetTrain).
 	Set string
+	// ErrorFraction of the conversations that need the tool, spread
+	// evenly, ask about a day that has passed: the tool answers with an
+	// error and the assistant explains what it can do instead
+	// (pastConversation). Drawn from a stream of their own, as the no-tool
+	// ones are.
+	ErrorFraction float64
 }
 
 // Sets (synth_tools' set attribute).
@@ -208,7 +218,10 @@ type Report struct {
 	CallOnly int `json:"call_only"`
 	// NoTool counts the conversations that need no tool, by kind
 	// (NoToolKinds) and by template.
-	NoTool             int            `json:"no_tool,omitempty"`
+	NoTool int `json:"no_tool,omitempty"`
+	// ToolErrors counts the conversations about a day that has passed,
+	// whose call the tool answers with an error.
+	ToolErrors         int            `json:"tool_errors,omitempty"`
 	NoToolKinds        map[string]int `json:"no_tool_kinds,omitempty"`
 	NoToolTemplates    map[string]int `json:"no_tool_templates,omitempty"`
 	HoldoutLocations   []string       `json:"holdout_locations"`
@@ -253,6 +266,9 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	}
 	if err := checkFraction(opts.NoToolFraction); err != nil {
 		return nil, nil, fmt.Errorf("the no-tool fraction %w", err)
+	}
+	if err := checkFraction(opts.ErrorFraction); err != nil {
+		return nil, nil, fmt.Errorf("the error fraction %w", err)
 	}
 	if opts.Set == "" {
 		opts.Set = SetTrain
@@ -317,7 +333,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	}
 
 	r := newRNG(opts.Seed)
-	rNoTool := newNoToolRNG(opts.Seed)
+	rNoTool, rError := newNoToolRNG(opts.Seed), newErrorRNG(opts.Seed)
 	if opts.NoToolFraction > 0 {
 		rep.NoToolKinds, rep.NoToolTemplates = map[string]int{}, map[string]int{}
 	}
@@ -327,8 +343,9 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	next := len(deck)
 	seen := map[string]bool{}
 	records := make([]trainingdata.Record, 0, opts.Count)
-	// i counts all conversations, n the tool conversations among them.
-	for i, n := 0, 0; i < opts.Count; i++ {
+	// i counts all conversations, m those that need the tool, n those of
+	// them whose call succeeds.
+	for i, m, n := 0, 0, 0; i < opts.Count; i++ {
 		if answered(i, opts.NoToolFraction) {
 			kind, id, question, answer := noToolConversation(rNoTool)
 			var msgs []chat.Message
@@ -347,6 +364,29 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 			rep.NoTool++
 			rep.NoToolKinds[kind]++
 			rep.NoToolTemplates[id]++
+			continue
+		}
+		m++
+		if answered(m-1, opts.ErrorFraction) {
+			q, loc, call, question, answer := pastConversation(rError, deck)
+			var msgs []chat.Message
+			if system != "" {
+				msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: system})
+			}
+			_, err := weather.Execute(call)
+			if !errors.Is(err, weather.ErrPastDate) {
+				return nil, nil, fmt.Errorf("conversation %d: a past date did not fail: %v", i+1, err) // a bug
+			}
+			msgs = append(msgs,
+				chat.Message{Role: chat.RoleUser, Content: question},
+				chat.Message{Role: chat.RoleAssistant, Content: weather.Format(call)},
+				chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: weather.ErrorJSON(err)},
+				chat.Message{Role: chat.RoleAssistant, Content: answer})
+			records = append(records, trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs,
+				Call: trainingdata.CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]}})
+			rep.ToolErrors++
+			rep.QuestionTemplates[q.ID]++
+			rep.LocationForms[loc.Form]++
 			continue
 		}
 		n++
@@ -480,6 +520,7 @@ type config struct {
 	Places         string   `attr:"places"`
 	NoToolFraction float64  `attr:"no_tool_fraction"`
 	Set            string   `attr:"set"`
+	ErrorFraction  float64  `attr:"error_fraction"`
 	// SystemPrompt is nil when the attribute is unset (null):
 	// weather.SystemPrompt(); "" means no system message.
 	SystemPrompt *string `attr:"system_prompt"`
@@ -516,8 +557,11 @@ func options(inv *steps.Invocation) (Options, error) {
 	if err := checkSet(c.Set); err != nil {
 		return Options{}, &steps.AttrError{Attr: "set", Msg: err.Error()}
 	}
+	if err := checkFraction(c.ErrorFraction); err != nil {
+		return Options{}, &steps.AttrError{Attr: "error_fraction", Msg: err.Error()}
+	}
 	return Options{Count: c.Count, Seed: c.Seed, Holdout: c.Holdout, CallOnlyFraction: 1 - c.AnswerFraction,
-		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places, NoToolFraction: c.NoToolFraction, Set: c.Set}, nil
+		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places, NoToolFraction: c.NoToolFraction, Set: c.Set, ErrorFraction: c.ErrorFraction}, nil
 }
 
 // Validate implements steps.Validator: config errors are reported when

@@ -47,6 +47,7 @@ package weather
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -170,15 +171,49 @@ func Validate(c Call) error {
 	return nil
 }
 
+// ErrPastDate is the error of a call for a day that has passed: the tool
+// forecasts, as a real weather API's forecast endpoint does, from today
+// through next week.
+var ErrPastDate = errors.New("the forecast covers today through next week, not days that have passed")
+
+// IsPastDate reports whether a canonical date (CanonicalDate) names a day
+// that has passed: "yesterday", "last night", "the day before yesterday",
+// "last week", "last weekend", "last " and a weekday, or anything "ago".
+func IsPastDate(date string) bool {
+	switch date {
+	case "yesterday", "last night", "the day before yesterday", "last week", "last weekend":
+		return true
+	}
+	if w, ok := strings.CutPrefix(date, "last "); ok {
+		for _, d := range weekdays {
+			if w == d {
+				return true
+			}
+		}
+	}
+	return strings.HasSuffix(date, " ago")
+}
+
+// ErrorJSON is the tool message for a call that could not run: {"error":
+// "..."}, the shape chat and the training data give the model.
+func ErrorJSON(err error) string {
+	b, _ := json.Marshal(map[string]string{"error": err.Error()}) // a map of strings always marshals
+	return string(b)
+}
+
 // Execute runs the mock tool: it validates the call and returns the weather
 // for its canonical location and date. The result depends only on
-// LocationKey(CanonicalLocation(location)) and CanonicalDate(date).
+// LocationKey(CanonicalLocation(location)) and CanonicalDate(date). A day
+// that has passed (IsPastDate) is an error wrapping ErrPastDate.
 func Execute(c Call) (Result, error) {
 	if err := Validate(c); err != nil {
 		return Result{}, err
 	}
 	loc := CanonicalLocation(c.Arguments[ArgLocation])
 	date := CanonicalDate(c.Arguments[ArgDate])
+	if IsPastDate(date) {
+		return Result{}, fmt.Errorf("%s: date %q has passed: %w", ToolName, c.Arguments[ArgDate], ErrPastDate)
+	}
 	h := sha256.Sum256([]byte("get_weather\x00" + LocationKey(loc) + "\x00" + date))
 
 	mean := int(h[0]%36) - 5 // unknown places: -5..30 °C
@@ -247,6 +282,7 @@ var dateSynonyms = map[string]string{
 	"tommorrow": "tomorrow", "weekend": "this weekend", "the weekend": "this weekend",
 	"this weekend": "this weekend", "overmorrow": "the day after tomorrow",
 	"day after tomorrow": "the day after tomorrow",
+	"yday":               "yesterday", "last nite": "last night", "day before yesterday": "the day before yesterday",
 }
 
 // Weekdays returns the weekday names in canonical (lower-case) form,
@@ -258,7 +294,7 @@ func Weekdays() []string { return append([]string(nil), weekdays...) }
 // "right now", "currently" → "today"; "tmrw" and common misspellings →
 // "tomorrow"; "weekend"/"the weekend" → "this weekend"; "day after
 // tomorrow"/"overmorrow" → "the day after tomorrow"; weekday abbreviations
-// ("tue", "next fri") spelled out. Anything else (e.g. "2025-07-04") is
+// ("tue", "next fri", "last fri") spelled out. Anything else (e.g. "2025-07-04") is
 // kept as trimmed, collapsed lower case.
 func CanonicalDate(date string) string {
 	d := strings.ToLower(strings.Join(strings.Fields(date), " "))
@@ -267,7 +303,7 @@ func CanonicalDate(date string) string {
 		return s
 	}
 	prefix := ""
-	for _, p := range []string{"next ", "this "} {
+	for _, p := range []string{"next ", "this ", "last "} {
 		if strings.HasPrefix(d, p) {
 			prefix, d = p, d[len(p):]
 			break

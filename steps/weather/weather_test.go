@@ -3,6 +3,7 @@ package weather
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -379,5 +380,23 @@ func TestDefinitionAndPrompt(t *testing.T) {
 	var back Call
 	if err := json.Unmarshal(j, &back); err != nil || !reflect.DeepEqual(back, call) {
 		t.Errorf("Call JSON round trip: %v %#v", err, back)
+	}
+}
+
+func TestPastDatesFail(t *testing.T) {
+	for _, d := range []string{"yesterday", "Yesterday", "yday", "last night", "last week", "last weekend", "the day before yesterday", "last fri", "last Monday", "two days ago"} {
+		_, err := Execute(NewCall("Paris, France", d))
+		if !errors.Is(err, ErrPastDate) || !strings.Contains(err.Error(), fmt.Sprintf("%q", d)) {
+			t.Errorf("%q: %v", d, err)
+			continue
+		}
+		if got := ErrorJSON(err); !strings.HasPrefix(got, `{"error":"get_weather: date `) {
+			t.Errorf("%q: %s", d, got)
+		}
+	}
+	for _, d := range []string{"today", "tomorrow", "next week", "last", "friday", "this weekend"} {
+		if _, err := Execute(NewCall("Paris, France", d)); err != nil {
+			t.Errorf("%q: %v", d, err)
+		}
 	}
 }
