@@ -171,6 +171,15 @@ func checkPlaces(set string) error {
 	return nil
 }
 
+// withSystem is msgs after the system message, or msgs alone when system
+// is "".
+func withSystem(system string, msgs ...chat.Message) []chat.Message {
+	if system == "" {
+		return msgs
+	}
+	return append([]chat.Message{{Role: chat.RoleSystem, Content: system}}, msgs...)
+}
+
 func checkSet(set string) error {
 	if !slices.Contains(Sets, set) {
 		return fmt.Errorf("must be one of %q, got %q", Sets, set)
@@ -348,11 +357,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	for i, m, n := 0, 0, 0; i < opts.Count; i++ {
 		if answered(i, opts.NoToolFraction) {
 			kind, id, question, answer := noToolConversation(rNoTool)
-			var msgs []chat.Message
-			if system != "" {
-				msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: system})
-			}
-			msgs = append(msgs,
+			msgs := withSystem(system,
 				chat.Message{Role: chat.RoleUser, Content: question},
 				chat.Message{Role: chat.RoleAssistant, Content: answer})
 			rec := trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs}
@@ -369,15 +374,11 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		m++
 		if answered(m-1, opts.ErrorFraction) {
 			q, loc, call, question, answer := pastConversation(rError, deck)
-			var msgs []chat.Message
-			if system != "" {
-				msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: system})
-			}
 			_, err := weather.Execute(call)
 			if !errors.Is(err, weather.ErrPastDate) {
 				return nil, nil, fmt.Errorf("conversation %d: a past date did not fail: %v", i+1, err) // a bug
 			}
-			msgs = append(msgs,
+			msgs := withSystem(system,
 				chat.Message{Role: chat.RoleUser, Content: question},
 				chat.Message{Role: chat.RoleAssistant, Content: weather.Format(call)},
 				chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: weather.ErrorJSON(err)},
@@ -455,11 +456,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		adviceText, category := advice(r, q.Topic, res)
 		ans := pick(r, answers)
 
-		var msgs []chat.Message
-		if system != "" {
-			msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: system})
-		}
-		msgs = append(msgs,
+		msgs := withSystem(system,
 			chat.Message{Role: chat.RoleUser, Content: text},
 			chat.Message{Role: chat.RoleAssistant, Content: firstTurn(thought(r, q, loc, date, opts.Thought), weather.Format(call), opts.Thought)})
 		// The answer is drawn either way, so that answer_fraction changes
