@@ -31,17 +31,8 @@ import (
 // why names what was found when ok, and the first rule broken otherwise.
 func usesResult(answer, asked string, res weather.Result) (ok bool, why string) {
 	names := placeNames(asked)
-	if !mentionsAny(answer, names) {
-		return false, fmt.Sprintf("does not name the place asked about (%s)", names[0])
-	}
-	for _, p := range weather.Places() {
-		city := p.City()
-		if containedIn(city, names) {
-			continue
-		}
-		if mentionsAny(answer, []string{city}) {
-			return false, fmt.Sprintf("names another place, %s", city)
-		}
+	if ok, why := namesOnly(answer, names); !ok {
+		return false, why
 	}
 	temps := temperatures(answer)
 	stated := ""
@@ -72,6 +63,24 @@ func usesResult(answer, asked string, res weather.Result) (ok bool, why string) 
 		return false, fmt.Sprintf("does not state the condition (%s)", res.Condition)
 	}
 	return true, fmt.Sprintf("%s, %s, %s", names[0], stated, res.Condition)
+}
+
+// namesOnly reports whether answer names the asked place (one of names,
+// from placeNames) and no other of the tool's built-in places, and why not.
+func namesOnly(answer string, names []string) (bool, string) {
+	if !mentionsAny(answer, names) {
+		return false, fmt.Sprintf("does not name the place asked about (%s)", names[0])
+	}
+	for _, p := range weather.Places() {
+		city := p.City()
+		if containedIn(city, names) {
+			continue
+		}
+		if mentionsAny(answer, []string{city}) {
+			return false, fmt.Sprintf("names another place, %s", city)
+		}
+	}
+	return true, ""
 }
 
 // placeNames are the names an answer may use for the asked location: the

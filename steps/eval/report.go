@@ -109,7 +109,8 @@ type ModelReport struct {
 
 	// Held-out conversations whose call the tool refuses (a day that has
 	// passed): ToolErrorRecovered made the call as asked and answered the
-	// error without a call or a temperature; left out of the counts above.
+	// error naming the place asked about and no other, without a call or a
+	// temperature; left out of the counts above.
 	ToolErrorPrompts      int      `json:"tool_error_prompts"`
 	ToolErrorRecovered    int      `json:"tool_error_recovered"`
 	ToolErrorRecoveryRate *float64 `json:"tool_error_recovery_rate"`
@@ -354,7 +355,7 @@ func metricRows(rep *Report) []metricRow {
 		{"valid call rate", pct(b.ValidCallRate, b.ValidCalls), pct(f.ValidCallRate, f.ValidCalls), "parsed and valid, so it was executed"},
 		{"exact argument rate", pct(b.ExactArgsRate, b.ExactArgs), pct(f.ExactArgsRate, f.ExactArgs), "valid and matching the expected location and date"},
 		{"answer uses tool result", pct(b.AnswerUsesToolRate, b.AnswerUsesTool), pct(f.AnswerUsesToolRate, f.AnswerUsesTool), "the answer names the place asked about, the returned temperature with its unit and the condition, and no other place or temperature"},
-		{"tool errors recovered from", pct(b.ToolErrorRecoveryRate, b.ToolErrorRecovered), pct(f.ToolErrorRecoveryRate, f.ToolErrorRecovered), fmt.Sprintf("of the %d held-out questions about a day that has passed: the call made as asked, then an answer to the tool's error with no call and no temperature", f.ToolErrorPrompts)},
+		{"tool errors recovered from", pct(b.ToolErrorRecoveryRate, b.ToolErrorRecovered), pct(f.ToolErrorRecoveryRate, f.ToolErrorRecovered), fmt.Sprintf("of the %d held-out questions about a day that has passed: the call made as asked, then an answer to the tool's error that names the place asked about and no other, with no call and no temperature", f.ToolErrorPrompts)},
 		{"tool called without need", pct(b.NoToolCallRate, b.NoToolCalls), pct(f.NoToolCallRate, f.NoToolCalls), "of the questions that need no weather (rewrites, jokes, chit-chat, Twain; no_tool_prompts, phrasings not trained on), answered with a tool call (malformed ones included)"},
 		{"… on held-out conversations", pct(b.ValNoToolCallRate, b.ValNoToolCalls), pct(f.ValNoToolCallRate, f.ValNoToolCalls), fmt.Sprintf("the same over the %d validation conversations that need no tool (the training's phrasings)", f.ValNoToolPrompts)},
 		{"distinct-1 / distinct-2", distinct(b), distinct(f), "distinct words and word pairs over all, in the final answers"},

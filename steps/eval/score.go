@@ -91,8 +91,9 @@ type ToolOutcome struct {
 	ExactArgs bool   `json:"exact_args"`
 	Mismatch  string `json:"mismatch,omitempty"`
 	// Recovered, for a conversation whose call the tool refuses: the
-	// model made the call as asked, and its answer after the error makes
-	// no call and states no temperature (it does not invent a forecast).
+	// model made the call as asked, and its answer after the error names
+	// the place asked about and no other, makes no call and states no
+	// temperature (it does not invent a forecast).
 	Recovered bool `json:"recovered,omitempty"`
 }
 
@@ -183,8 +184,9 @@ func scoreConversation(ctx context.Context, gen generateFunc, c toolConv) (ToolO
 			t.Mismatch = why
 		}
 	}
-	t.Recovered = c.failing && t.ExactArgs && o.ToolError != "" && strings.TrimSpace(o.Answer) != "" &&
-		!strings.Contains(o.Answer, weather.OpenTag) && len(temperatures(o.Answer)) == 0
+	if c.failing && t.ExactArgs && o.ToolError != "" && !strings.Contains(o.Answer, weather.OpenTag) && len(temperatures(o.Answer)) == 0 {
+		t.Recovered, _ = namesOnly(o.Answer, placeNames(c.expected.Arguments[weather.ArgLocation]))
+	}
 	return t, nil
 }
 

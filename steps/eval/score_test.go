@@ -281,14 +281,15 @@ func TestCutAtTag(t *testing.T) {
 func TestToolErrorRecovery(t *testing.T) {
 	call := `<tool_call>get_weather(location="Paris, France", date="yesterday")</tool_call>`
 	s := &script{
-		first: map[string]string{"honest": call, "invents": call, "wrongday": `<tool_call>get_weather(location="Paris, France", date="today")</tool_call>`},
+		first: map[string]string{"honest": call, "elsewhere": call, "invents": call, "wrongday": `<tool_call>get_weather(location="Paris, France", date="today")</tool_call>`},
 		answer: map[string]func(weather.Result) string{
-			"honest":   func(weather.Result) string { return "The tool keeps no diary; ask me about today." },
-			"invents":  func(weather.Result) string { return "Yesterday in Paris it was 14°C and sunny." },
-			"wrongday": func(r weather.Result) string { return fmt.Sprintf("Paris today: %s, %d°C.", r.Condition, r.TempC) },
+			"honest":    func(weather.Result) string { return "The tool keeps no diary for Paris; ask me about today." },
+			"elsewhere": func(weather.Result) string { return "The tool keeps no diary for New Orleans; ask me about today." },
+			"invents":   func(weather.Result) string { return "Yesterday in Paris it was 14°C and sunny." },
+			"wrongday":  func(r weather.Result) string { return fmt.Sprintf("Paris today: %s, %d°C.", r.Condition, r.TempC) },
 		},
 	}
-	for q, want := range map[string]bool{"honest": true, "invents": false, "wrongday": false} {
+	for q, want := range map[string]bool{"honest": true, "elsewhere": false, "invents": false, "wrongday": false} {
 		c := conv(q, "Paris, France", "yesterday")
 		c.failing = true
 		o, err := scoreConversation(context.Background(), s.gen, c)
