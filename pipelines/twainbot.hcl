@@ -84,6 +84,12 @@ variable "no_tool_fraction" {
   description = "Fraction of the synthetic conversations that need no tool (rewrites, jokes, chit-chat, Twain's books), answered without a call."
 }
 
+variable "error_fraction" {
+  type        = number
+  default     = 0.05
+  description = "Fraction of the tool conversations that ask about a day that has passed, which the tool refuses; the answer says so."
+}
+
 variable "test_count" {
   type        = number
   default     = 200
@@ -137,6 +143,10 @@ step "synth_tools" "weather" {
   # A fifth need no tool (rewrites, jokes, chit-chat, the books), so that
   # the model learns when not to call it.
   no_tool_fraction = var.no_tool_fraction
+  # One in twenty of those that need the tool asks about a day that has
+  # passed: the tool refuses, and the answer says so instead of inventing
+  # a forecast.
+  error_fraction = var.error_fraction
   # No system message: the model is trained for this one tool, and the
   # tool's description would be most of every call-only conversation.
   # (mlbuild chat prompts it the same way by default.)
