@@ -53,6 +53,15 @@ def to_4bit(model):
                                       compute_dtype=torch.float32, compress_statistics=True, quant_type="nf4")
                 q.weight = bnb.nn.Params4bit(mod.weight.data.clone(), requires_grad=False,
                                              compress_statistics=True, quant_type="nf4", blocksize=64)
+                # On a CPU with AVX512-BF16, bitsandbytes 0.49.2 repacks an
+                # eval-mode Linear4bit's weights at its first forward for a
+                # bfloat16 kernel (bfloat16 absmax and compute) that assumes
+                # in_features is a multiple of the blocksize: on the tiny
+                # test models it fails ("shape '[64, 1]' is invalid for input
+                # of size 96"), and elsewhere its bfloat16 would not be the
+                # float32 reference this script is. Keep the float32 path
+                # every other CPU takes.
+                q.support_avx512bf16_for_cpu = False
                 if mod.bias is not None:
                     q.bias = torch.nn.Parameter(mod.bias.data.clone(), requires_grad=False)
                 setattr(parent, name, q.to("cpu"))

@@ -42,7 +42,16 @@ MAX_NEW_TOKENS = 16
 
 COMMON = dict(
     hidden_size=64,
-    intermediate_size=96,
+    # A whole number of 64-blocks per row of every linear layer, as in real
+    # models (SmolLM2-135M: 576 and 1536). bitsandbytes 0.49.2's C++ NF4
+    # dequantization on an AVX-512 CPU gives wrong values when a row's
+    # length is not a multiple of the blocksize (a block that straddles two
+    # rows takes one absmax for both): with 96 here, 185 of 960 blocks of
+    # its 4-bit base came out wrong and PEFT's logits on it moved by 25%,
+    # while mlbuild's NF4 (blocks over the flattened tensor, as bitsandbytes'
+    # CUDA kernels and its generic torch code do) was right. Blocks that
+    # straddle rows are checked against bitsandbytes' bytes in nf4_test.go.
+    intermediate_size=128,
     num_hidden_layers=2,
     num_attention_heads=4,
     num_key_value_heads=2,  # GQA: two query heads per kv head
