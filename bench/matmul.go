@@ -191,7 +191,7 @@ func benchGEMM() ([]gemmSide, string, error) {
 }
 
 func (r *computeResult) peak() float64 {
-	return max(r.metrics["PeakFMA/avx2-fma"]["GFLOP/s"], r.metrics["PeakFMA/go-scalar"]["GFLOP/s"])
+	return max(r.metrics["PeakFMA/avx512-fma"]["GFLOP/s"], r.metrics["PeakFMA/avx2-fma"]["GFLOP/s"], r.metrics["PeakFMA/go-scalar"]["GFLOP/s"])
 }
 
 func (r *computeResult) rows() []row {

@@ -52,7 +52,7 @@ var fmaSink float32
 
 // peakLoops are the FMA loops BenchmarkPeakFMA measures: a name, the loop
 // (n iterations), and its flops per iteration. gemm_amd64_test.go adds the
-// AVX2 loop.
+// AVX2 and AVX-512 loops.
 var peakLoops = []struct {
 	name  string
 	run   func(n int)

@@ -8,7 +8,8 @@ import (
 
 // Cache-blocked single-precision GEMM: Go blocking and packing around a
 // 6×16 micro-kernel (AVX2/FMA assembly on amd64 CPUs that have it, portable
-// Go elsewhere).
+// Go elsewhere) and, on CPUs with AVX-512, a 12×32 one over the same
+// packed panels that gives every element the same operations.
 //
 // C = alpha*op(A)*op(B) + beta*C is computed block by block: the N dimension
 // is cut into gemmNC-wide blocks and the K dimension into slabs of equal
@@ -44,6 +45,25 @@ var microKernel = kernelGo
 // where the CPU has one (gemm_amd64.go: there the accumulation is one fused
 // multiply-add, fma(acc, alpha, beta·c)).
 var gemmBlock = gemmBlockGo
+
+// gemmBlockWide, where the CPU has one (gemm_amd64.go: AVX-512), computes
+// the 2MR×2NR block of two row panels (a0 above a1) by two adjacent column
+// panels (b0 left of b1) in one pass, each element exactly as gemmBlock
+// computes it: which blocks it takes never changes a result. nil: gemm
+// uses gemmBlock alone.
+var gemmBlockWide func(kc int, a0, a1, b0, b1, c []float32, ldc int, alpha, beta float32, accum bool)
+
+// gemmBlockWideCPU is the wide kernel this CPU has, whether or not gemm
+// uses it (benchmarks compare); gemmKernelName is what GEMMKernel reports.
+var (
+	gemmBlockWideCPU func(kc int, a0, a1, b0, b1, c []float32, ldc int, alpha, beta float32, accum bool)
+	gemmKernelName   = "go"
+)
+
+// GEMMKernel names the micro-kernel the CPU backend's GEMM runs on this
+// machine: "avx512" (12×32 blocks, 6×16 AVX2 ones at the edges), "avx2"
+// (6×16) or "go" (portable). Results are the same bits whichever it is.
+func GEMMKernel() string { return gemmKernelName }
 
 // dotKernel and dotBF16Kernel are the dot products gemv uses (y in float32
 // or bfloat16): dot and dotBF16, or assembly versions.
@@ -142,15 +162,33 @@ func gemm(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta 
 					p0 := (t % nParts) * pp
 					p1 := min(panels, p0+pp)
 					packA(*ap, a, ic, mc, pc, kc)
-					for pnl := p0; pnl < p1; pnl++ {
+					for pnl := p0; pnl < p1; {
+						col0 := jc + pnl*gemmNR
+						if gemmBlockWide != nil && pnl+1 < p1 && nc-(pnl+1)*gemmNR >= gemmNR {
+							// Two full column panels at once, twelve rows at a time.
+							b0 := packed[pnl*kc*gemmNR : (pnl+1)*kc*gemmNR]
+							b1 := packed[(pnl+1)*kc*gemmNR : (pnl+2)*kc*gemmNR]
+							ir := 0
+							for ; ir+2*gemmMR <= mc; ir += 2 * gemmMR {
+								gemmBlockWide(kc, (*ap)[ir*kc:(ir+gemmMR)*kc], (*ap)[(ir+gemmMR)*kc:(ir+2*gemmMR)*kc], b0, b1, c[(ic+ir)*n+col0:], n, alpha, bt, accum)
+							}
+							for ; ir < mc; ir += gemmMR {
+								mr := min(gemmMR, mc-ir)
+								apan := (*ap)[ir*kc : (ir+gemmMR)*kc]
+								gemmTile(c[(ic+ir)*n+col0:], n, mr, gemmNR, kc, apan, b0, alpha, bt, accum, edge)
+								gemmTile(c[(ic+ir)*n+col0+gemmNR:], n, mr, gemmNR, kc, apan, b1, alpha, bt, accum, edge)
+							}
+							pnl += 2
+							continue
+						}
 						nr := min(gemmNR, nc-pnl*gemmNR)
 						bpan := packed[pnl*kc*gemmNR : (pnl+1)*kc*gemmNR]
-						col0 := jc + pnl*gemmNR
 						for ir := 0; ir < mc; ir += gemmMR {
 							mr := min(gemmMR, mc-ir)
 							cb := c[(ic+ir)*n+col0:]
 							gemmTile(cb, n, mr, nr, kc, (*ap)[ir*kc:(ir+gemmMR)*kc], bpan, alpha, bt, accum, edge)
 						}
+						pnl++
 					}
 				}
 			})

@@ -327,3 +327,239 @@ gacc:
 	GEMM_ROW_ACC(Y10, Y11)
 	VZEROUPPER
 	RET
+
+// One k step of the 12×32 product: the step's b rows of the two column
+// panels (DI, R11) in Z24/Z25, the a columns of the two row panels (SI,
+// R10) broadcast in turn; aoff and boff are the step's byte offsets (4·6
+// and 4·16 per step).
+#define GEMM512_STEP(aoff, boff) \
+	VMOVUPS      boff(DI), Z24; \
+	VMOVUPS      boff(R11), Z25; \
+	VBROADCASTSS aoff(SI), Z26; \
+	VFMADD231PS  Z24, Z26, Z0; \
+	VFMADD231PS  Z25, Z26, Z1; \
+	VBROADCASTSS aoff+4(SI), Z27; \
+	VFMADD231PS  Z24, Z27, Z2; \
+	VFMADD231PS  Z25, Z27, Z3; \
+	VBROADCASTSS aoff+8(SI), Z28; \
+	VFMADD231PS  Z24, Z28, Z4; \
+	VFMADD231PS  Z25, Z28, Z5; \
+	VBROADCASTSS aoff+12(SI), Z29; \
+	VFMADD231PS  Z24, Z29, Z6; \
+	VFMADD231PS  Z25, Z29, Z7; \
+	VBROADCASTSS aoff+16(SI), Z26; \
+	VFMADD231PS  Z24, Z26, Z8; \
+	VFMADD231PS  Z25, Z26, Z9; \
+	VBROADCASTSS aoff+20(SI), Z27; \
+	VFMADD231PS  Z24, Z27, Z10; \
+	VFMADD231PS  Z25, Z27, Z11; \
+	VBROADCASTSS aoff(R10), Z28; \
+	VFMADD231PS  Z24, Z28, Z12; \
+	VFMADD231PS  Z25, Z28, Z13; \
+	VBROADCASTSS aoff+4(R10), Z29; \
+	VFMADD231PS  Z24, Z29, Z14; \
+	VFMADD231PS  Z25, Z29, Z15; \
+	VBROADCASTSS aoff+8(R10), Z26; \
+	VFMADD231PS  Z24, Z26, Z16; \
+	VFMADD231PS  Z25, Z26, Z17; \
+	VBROADCASTSS aoff+12(R10), Z27; \
+	VFMADD231PS  Z24, Z27, Z18; \
+	VFMADD231PS  Z25, Z27, Z19; \
+	VBROADCASTSS aoff+16(R10), Z28; \
+	VFMADD231PS  Z24, Z28, Z20; \
+	VFMADD231PS  Z25, Z28, Z21; \
+	VBROADCASTSS aoff+20(R10), Z29; \
+	VFMADD231PS  Z24, Z29, Z22; \
+	VFMADD231PS  Z25, Z29, Z23
+
+// c row (R9, 32 columns) = alpha·acc (mode 0) or fma(acc, alpha, beta·c)
+// (mode 1); alpha in Z26, beta in Z27: the arithmetic of GEMM_ROW_SET and
+// GEMM_ROW_ACC, so that a 12×32 block equals its four 6×16 blocks.
+#define GEMM512_ROW_SET(lo, hi) \
+	VMULPS  lo, Z26, lo; \
+	VMULPS  hi, Z26, hi; \
+	VMOVUPS lo, (R9); \
+	VMOVUPS hi, 64(R9); \
+	ADDQ    R8, R9
+
+#define GEMM512_ROW_ACC(lo, hi) \
+	VMULPS      (R9), Z27, Z24; \
+	VMULPS      64(R9), Z27, Z25; \
+	VFMADD231PS Z26, lo, Z24; \
+	VFMADD231PS Z26, hi, Z25; \
+	VMOVUPS     Z24, (R9); \
+	VMOVUPS     Z25, 64(R9); \
+	ADDQ        R8, R9
+
+#define GEMM512_PREFETCH_ROW \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	PREFETCHT0 124(R9); \
+	ADDQ       R8, R9
+
+// func gemm12x32(kc int, a0, a1, b0, b1, c *float32, ldc int, alpha, beta float32, mode int)
+// The AVX-512 GEMM micro-kernel: two packed 6-row panels of a (a0: rows
+// 0–5, a1: rows 6–11) times two packed 16-column panels of b (b0: columns
+// 0–15, b1: 16–31), in 24 accumulators; acc[i,j] = Σ_p a·b over kc >= 0
+// steps (p ascending, fused multiply-adds from zero), then the 12×32 block
+// of c (rows ldc elements apart) is set as gemm6x16 sets its block. Each
+// element gets exactly gemm6x16's operations, in the same order.
+TEXT ·gemm12x32(SB), NOSPLIT, $0-72
+	MOVQ   kc+0(FP), CX
+	MOVQ   a0+8(FP), SI
+	MOVQ   a1+16(FP), R10
+	MOVQ   b0+24(FP), DI
+	MOVQ   b1+32(FP), R11
+	MOVQ   c+40(FP), DX
+	MOVQ   ldc+48(FP), R8
+	SHLQ   $2, R8
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+
+	// Touch the c rows now so that the epilogue finds them in cache.
+	MOVQ DX, R9
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+	GEMM512_PREFETCH_ROW
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   ztail
+
+zloop4:
+	PREFETCHT0 384(SI)
+	PREFETCHT0 384(R10)
+	GEMM512_STEP(0, 0)
+	GEMM512_STEP(24, 64)
+	GEMM512_STEP(48, 128)
+	GEMM512_STEP(72, 192)
+	ADDQ $96, SI
+	ADDQ $96, R10
+	ADDQ $256, DI
+	ADDQ $256, R11
+	DECQ BX
+	JNZ  zloop4
+
+ztail:
+	ANDQ $3, CX
+	JZ   zepi
+
+zloop1:
+	GEMM512_STEP(0, 0)
+	ADDQ $24, SI
+	ADDQ $24, R10
+	ADDQ $64, DI
+	ADDQ $64, R11
+	DECQ CX
+	JNZ  zloop1
+
+zepi:
+	VBROADCASTSS alpha+56(FP), Z26
+	VBROADCASTSS beta+60(FP), Z27
+	MOVQ         DX, R9
+	MOVQ         mode+64(FP), AX
+	TESTQ        AX, AX
+	JNZ          zacc
+	GEMM512_ROW_SET(Z0, Z1)
+	GEMM512_ROW_SET(Z2, Z3)
+	GEMM512_ROW_SET(Z4, Z5)
+	GEMM512_ROW_SET(Z6, Z7)
+	GEMM512_ROW_SET(Z8, Z9)
+	GEMM512_ROW_SET(Z10, Z11)
+	GEMM512_ROW_SET(Z12, Z13)
+	GEMM512_ROW_SET(Z14, Z15)
+	GEMM512_ROW_SET(Z16, Z17)
+	GEMM512_ROW_SET(Z18, Z19)
+	GEMM512_ROW_SET(Z20, Z21)
+	GEMM512_ROW_SET(Z22, Z23)
+	VZEROUPPER
+	RET
+
+zacc:
+	GEMM512_ROW_ACC(Z0, Z1)
+	GEMM512_ROW_ACC(Z2, Z3)
+	GEMM512_ROW_ACC(Z4, Z5)
+	GEMM512_ROW_ACC(Z6, Z7)
+	GEMM512_ROW_ACC(Z8, Z9)
+	GEMM512_ROW_ACC(Z10, Z11)
+	GEMM512_ROW_ACC(Z12, Z13)
+	GEMM512_ROW_ACC(Z14, Z15)
+	GEMM512_ROW_ACC(Z16, Z17)
+	GEMM512_ROW_ACC(Z18, Z19)
+	GEMM512_ROW_ACC(Z20, Z21)
+	GEMM512_ROW_ACC(Z22, Z23)
+	VZEROUPPER
+	RET
+
+// func fmaPeak512(n int)
+// n iterations of 12 independent 16-lane FMAs (384 flops each): the
+// machine's AVX-512 fp32 FMA throughput per core, for BenchmarkPeakFMA.
+TEXT ·fmaPeak512(SB), NOSPLIT, $0-8
+	MOVQ   n+0(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	TESTQ  CX, CX
+	JLE    zpeakdone
+
+zpeakloop:
+	VFMADD231PS Z12, Z13, Z0
+	VFMADD231PS Z12, Z13, Z1
+	VFMADD231PS Z12, Z13, Z2
+	VFMADD231PS Z12, Z13, Z3
+	VFMADD231PS Z12, Z13, Z4
+	VFMADD231PS Z12, Z13, Z5
+	VFMADD231PS Z12, Z13, Z6
+	VFMADD231PS Z12, Z13, Z7
+	VFMADD231PS Z12, Z13, Z8
+	VFMADD231PS Z12, Z13, Z9
+	VFMADD231PS Z12, Z13, Z10
+	VFMADD231PS Z12, Z13, Z11
+	DECQ        CX
+	JNZ         zpeakloop
+
+zpeakdone:
+	VZEROUPPER
+	RET

@@ -69,7 +69,21 @@ func gemmBenchShapes(b *testing.B) []gemmBenchShape {
 
 // BenchmarkGEMMShapes reports fp32 GEMM throughput on one and two workers
 // (bench/matmul.go runs it beside numpy/OpenBLAS on the same shapes).
+//
+// MLBUILD_GEMM_KERNEL=avx2 or avx512 overrides the kernel GEMMKernel
+// chose, to compare them.
 func BenchmarkGEMMShapes(b *testing.B) {
+	saved := gemmBlockWide
+	defer func() { gemmBlockWide = saved }()
+	switch os.Getenv("MLBUILD_GEMM_KERNEL") {
+	case "avx2":
+		gemmBlockWide = nil
+	case "avx512":
+		if gemmBlockWideCPU == nil {
+			b.Skip("MLBUILD_GEMM_KERNEL=avx512: this CPU has no AVX-512")
+		}
+		gemmBlockWide = gemmBlockWideCPU
+	}
 	r := newRand(3)
 	for _, s := range gemmBenchShapes(b) {
 		for _, workers := range []int{1, 2} {

@@ -99,9 +99,9 @@ func TestGEMMThreadsBitIdentical(t *testing.T) {
 // TestGEMMPortableKernel runs the GEMM on the portable kernel (what other
 // architectures and CPUs without AVX2/FMA use).
 func TestGEMMPortableKernel(t *testing.T) {
-	saved := gemmBlock
-	gemmBlock = gemmBlockGo
-	defer func() { gemmBlock = saved }()
+	saved, savedWide := gemmBlock, gemmBlockWide
+	gemmBlock, gemmBlockWide = gemmBlockGo, nil
+	defer func() { gemmBlock, gemmBlockWide = saved, savedWide }()
 	be := NewCPU(3)
 	for _, s := range [][3]int{{7, 17, 1}, {97, 33, 257}, {150, 1030, 20}} {
 		m, n, k := s[0], s[1], s[2]
