@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +44,9 @@ type loraSettings struct {
 	Dropout     float64 `json:"dropout"`
 	LR          float64 `json:"lr"`
 	MaxGradNorm float64 `json:"max_grad_norm"`
+	// Profile, when set, is where mlbuild's side writes a CPU profile of
+	// its training.
+	Profile string `json:"profile,omitempty"`
 }
 
 func defaultLoRASettings(steps int) loraSettings {
@@ -115,6 +119,7 @@ func benchLoRA(cfg *config) (*loraResult, string, error) {
 		return nil, "**The LoRA training row beside PEFT is left out**: no bench/peft_lora.py here (run the bench from the repository root).\n\n", nil
 	}
 	s := defaultLoRASettings(cfg.loraSteps)
+	s.Profile = cfg.loraProfile
 	s.Dir = filepath.Join(cfg.tmp, "lora", "base")
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return nil, "", err
@@ -222,8 +227,22 @@ func loraChild(arg string) error {
 			}
 		},
 	}
+	if s.Profile != "" {
+		f, err := os.Create(s.Profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	began := time.Now()
-	if _, err := train.Train(context.Background(), m, ex, nil, opts); err != nil {
+	_, err = train.Train(context.Background(), m, ex, nil, opts)
+	if s.Profile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return err
 	}
 	if s.Warmup == 0 {

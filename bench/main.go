@@ -37,24 +37,25 @@ import (
 )
 
 type config struct {
-	mlbuild    string // the binary under test
-	lean       string // a lean build of it, for the twainbot no-op ("": none)
-	pipelines  string // the repository's pipelines/ folder
-	ninja      string // ninja's path; "" when it is not installed
-	runs       int    // timed no-op reruns per tool
-	steps      []int  // steps of each generated pipeline
-	hashSize   int64  // bytes of the hashing benchmark's file
-	jobs       int
-	cpuprofile string
-	keep       bool   // keep the workspaces (not the big file) for a look afterwards
-	tmp        string // the run's scratch folder, removed at exit
-	refgen     string // ml/tokenizer/refgen, holding bench.mjs and its node_modules
-	tokPasses  int    // timed warm passes of mlbuild's tokenizer benchmark
-	nodePasses int    // timed warm passes of bench.mjs's (the npm peers')
-	training   bool   // only the compute and training rows
-	loraOnly   bool   // only the LoRA row beside PEFT
-	loraSteps  int    // timed steps of each side of the LoRA row
-	noopOnly   bool   // only the no-op rows (twainbot and the generated pipelines)
+	mlbuild     string // the binary under test
+	lean        string // a lean build of it, for the twainbot no-op ("": none)
+	pipelines   string // the repository's pipelines/ folder
+	ninja       string // ninja's path; "" when it is not installed
+	runs        int    // timed no-op reruns per tool
+	steps       []int  // steps of each generated pipeline
+	hashSize    int64  // bytes of the hashing benchmark's file
+	jobs        int
+	cpuprofile  string
+	keep        bool   // keep the workspaces (not the big file) for a look afterwards
+	tmp         string // the run's scratch folder, removed at exit
+	refgen      string // ml/tokenizer/refgen, holding bench.mjs and its node_modules
+	tokPasses   int    // timed warm passes of mlbuild's tokenizer benchmark
+	nodePasses  int    // timed warm passes of bench.mjs's (the npm peers')
+	training    bool   // only the compute and training rows
+	loraOnly    bool   // only the LoRA row beside PEFT
+	loraSteps   int    // timed steps of each side of the LoRA row
+	loraProfile string // where mlbuild's side of the LoRA row writes a CPU profile
+	noopOnly    bool   // only the no-op rows (twainbot and the generated pipelines)
 	// twainbotVars is a -var-file (in the pipelines folder) for every run
 	// of twainbot.hcl ("": none).
 	twainbotVars string
@@ -78,6 +79,7 @@ func main() {
 	flag.BoolVar(&cfg.training, "training", false, "only the numerical rows: GEMM, decoding, training throughput and qlora_train's peak memory (a few minutes)")
 	flag.BoolVar(&cfg.loraOnly, "lora", false, "only the LoRA training row beside PEFT on torch (about 2 minutes)")
 	flag.IntVar(&cfg.loraSteps, "lorasteps", 6, "timed training steps of each side of the LoRA row (after 2 warm-up steps)")
+	flag.StringVar(&cfg.loraProfile, "loraprofile", "", "write a CPU profile of mlbuild's side of the LoRA row (its training, warm-up included) to `FILE`")
 	loraChildArg := flag.String("lorachild", "", "internal: run mlbuild's side of the LoRA row with these JSON settings")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark workspaces (the big file is always removed) and print where they are")
 	flag.Parse()

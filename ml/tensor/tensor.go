@@ -226,6 +226,11 @@ type Backend interface {
 	Mul(dst, a, b *Tensor)
 	// Scale computes dst = s * a.
 	Scale(dst, a *Tensor, s float32)
+	// Dropout computes dst = x ⊙ mask (inverted dropout): element i is 0
+	// where DropoutKeeps(seed, i, p) is false, else x[i]·DropoutScale(p).
+	// The mask depends on seed, i and p alone, so the backward pass of a
+	// dropout is the same call on the gradient. p must be in [0, 1).
+	Dropout(dst, x *Tensor, p float32, seed uint64)
 	// AddScaled computes dst += s * a (an axpy, for gradient accumulation).
 	AddScaled(dst, a *Tensor, s float32)
 

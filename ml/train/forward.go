@@ -129,33 +129,20 @@ func (m *Model) project(x *tensor.Tensor, ls []*linear, ys []*tensor.Tensor, bet
 		}
 		if !slices.Contains(done, lm) {
 			done = append(done, lm)
-			// Only the mask is kept for the backward pass, which
-			// recomputes the dropped input from x (kept by the caller).
-			lm.x, lm.mask = x, nil
+			// Only the mask's seed is kept for the backward pass, which
+			// applies the mask again to x (kept by the caller).
+			lm.x, lm.dropped = x, false
 			in := x
 			if rng != nil && lm.dropout > 0 {
-				lm.mask = dropoutMask(be, rng, x.Len(), lm.dropout, x.Shape())
+				lm.dropSeed, lm.dropped = rng.Uint64(), true
 				in = be.Zeros(tensor.F32, x.Shape()...)
-				be.Mul(in, x, lm.mask)
+				be.Dropout(in, x, float32(lm.dropout), lm.dropSeed)
 			}
 			lm.h = be.Zeros(tensor.F32, x.Dim(0), lm.A.W.Dim(0))
 			be.MatMul(lm.h, in, lm.A.W, false, true, 1, 0)
 		}
 		be.MatMul(ys[i], lm.h, lm.B.W.Rows(l.lo, l.hi), false, true, lm.scaling, 1)
 	}
-}
-
-// dropoutMask draws an inverted-dropout mask: 0 with probability p, else
-// 1/(1-p).
-func dropoutMask(be tensor.Backend, rng *seeded.Rand, n int, p float64, shape []int) *tensor.Tensor {
-	keep := float32(1 / (1 - p))
-	mask := make([]float32, n)
-	for i := range mask {
-		if rng.Float64() >= p {
-			mask[i] = keep
-		}
-	}
-	return be.FromFloat32(mask, shape...)
 }
 
 // projectBackward is project's backward pass: dx (beta 0 overwrites,
@@ -186,20 +173,21 @@ func (m *Model) projectBackward(dx *tensor.Tensor, beta float32, x *tensor.Tenso
 	for _, lm := range mods {
 		// h = x̃·Aᵀ  =>  dA += dhᵀ·x̃,  dx̃ = dh·A,  dx += mask ⊙ dx̃.
 		in := lm.x
-		if lm.mask != nil {
+		p := float32(lm.dropout)
+		if lm.dropped {
 			in = be.Zeros(tensor.F32, x.Shape()...)
-			be.Mul(in, lm.x, lm.mask)
+			be.Dropout(in, lm.x, p, lm.dropSeed)
 		}
 		be.MatMul(lm.A.G, lm.dh, in, true, false, 1, 1)
-		if lm.mask == nil {
+		if !lm.dropped {
 			be.MatMul(dx, lm.dh, lm.A.W, false, false, 1, 1)
 		} else {
 			t := be.Zeros(tensor.F32, x.Shape()...)
 			be.MatMul(t, lm.dh, lm.A.W, false, false, 1, 0)
-			be.Mul(t, t, lm.mask)
+			be.Dropout(t, t, p, lm.dropSeed)
 			be.Add(dx, dx, t)
 		}
-		lm.x, lm.mask, lm.h, lm.dh = nil, nil, nil, nil
+		lm.x, lm.dropped, lm.h, lm.dh = nil, false, nil, nil
 	}
 }
 

@@ -47,10 +47,14 @@ type loraModule struct {
 	scaling float32
 	dropout float64
 
-	x    *tensor.Tensor // the (dropped-out) input of the micro-batch [N, in]
-	mask *tensor.Tensor // dropout mask (0 or 1/(1-p)); nil without dropout
-	h    *tensor.Tensor // A·x [N, r]
-	dh   *tensor.Tensor // [N, r]
+	x *tensor.Tensor // the input of the micro-batch [N, in], before dropout
+	// dropSeed is the seed of the micro-batch's dropout mask (Dropout
+	// derives the mask from it, forward and backward); dropped tells
+	// whether there is one.
+	dropSeed uint64
+	dropped  bool
+	h        *tensor.Tensor // A·x̃ [N, r]
+	dh       *tensor.Tensor // [N, r]
 }
 
 type block struct {

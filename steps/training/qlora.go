@@ -21,8 +21,9 @@ type QLoRA struct{}
 
 func init() { steps.Register(QLoRA{}) }
 
-// QLoRAVersion enters every qlora_train key.
-const QLoRAVersion = "4"
+// QLoRAVersion enters every qlora_train key; bump it when the output for
+// the same inputs changes (5: counter-based dropout masks).
+const QLoRAVersion = "5"
 
 // Schema implements steps.Kind.
 func (QLoRA) Schema() steps.Schema {

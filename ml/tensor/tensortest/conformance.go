@@ -18,6 +18,7 @@
 package tensortest
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -40,6 +41,7 @@ func Conformance(t *testing.T, be tensor.Backend) {
 		{"MatMulHalf", c.matMulHalf},
 		{"MatMulBatched", c.matMulBatched},
 		{"Elementwise", c.elementwise},
+		{"Dropout", c.dropout},
 		{"RMSNorm", c.rmsNorm},
 		{"RoPE", c.rope},
 		{"RoPEFreqs", c.ropeFreqs},
@@ -221,6 +223,51 @@ func (c *suite) elementwise(t *testing.T) {
 	dst := c.up(b, n)
 	c.be.AddScaled(dst, c.up(a, n), -0.75)
 	near(t, "AddScaled", c.read(dst), f64(axpy), 1e-6)
+}
+
+// dropout checks Dropout against DropoutKeeps element by element (an odd
+// length, so that a pair of elements straddles any split), in place, with
+// p = 0 (the identity), and that it drops about p of the elements.
+func (c *suite) dropout(t *testing.T) {
+	const n, seed = 100_003, 0xC0FFEE
+	x := c.vec(n)
+	for _, p := range []float32{0, 0.05, 0.3} {
+		want := make([]float32, n)
+		dropped := 0
+		for i, v := range x {
+			if tensor.DropoutKeeps(seed, i, p) {
+				want[i] = v * tensor.DropoutScale(p)
+			} else {
+				dropped++
+			}
+		}
+		dst := c.be.Zeros(tensor.F32, n)
+		c.be.Dropout(dst, c.up(x, n), p, seed)
+		exact(t, fmt.Sprintf("Dropout p=%g", p), c.read(dst), want)
+		inPlace := c.up(x, n)
+		c.be.Dropout(inPlace, inPlace, p, seed)
+		exact(t, fmt.Sprintf("Dropout p=%g in place", p), c.read(inPlace), want)
+		// Binomial(n, p): 6 standard deviations is 0.0087 of n at p = 0.3.
+		if frac := float64(dropped) / n; math.Abs(frac-float64(p)) > 6*math.Sqrt(float64(p)*(1-float64(p))/n) {
+			t.Errorf("Dropout p=%g dropped %.4f of %d elements", p, frac, n)
+		}
+	}
+	a, b := c.be.Zeros(tensor.F32, n), c.be.Zeros(tensor.F32, n)
+	ones := make([]float32, n)
+	for i := range ones {
+		ones[i] = 1
+	}
+	c.be.Dropout(a, c.up(ones, n), 0.5, 1)
+	c.be.Dropout(b, c.up(ones, n), 0.5, 2)
+	same, rb := 0, c.read(b)
+	for i, v := range c.read(a) {
+		if v == rb[i] {
+			same++
+		}
+	}
+	if same > n*6/10 {
+		t.Errorf("Dropout seeds 1 and 2 agree on %d of %d elements at p = 0.5", same, n)
+	}
 }
 
 var refRMSNorm = tensorref.RMSNorm
