@@ -398,7 +398,7 @@ func (c *CPU) SiLUBackward(dx, dy, x *Tensor) {
 func (c *CPU) SwiGLU(dst, gate, up *Tensor) {
 	sameLen("SwiGLU", dst, gate, up)
 	y, g, u := c.f32("SwiGLU", dst), c.f32("SwiGLU", gate), c.f32("SwiGLU", up)
-	c.pool.run(len(y), grainFor(len(y), 20), func(lo, hi int) { swigluRange(y, g, u, lo, hi) })
+	c.pool.run(len(y), grainFor(len(y), 20), func(lo, hi int) { swiglu32(y, g, u, lo, hi) })
 }
 
 // SwiGLUBackward implements Backend.
@@ -406,7 +406,7 @@ func (c *CPU) SwiGLUBackward(dgate, dup, dy, gate, up *Tensor) {
 	const op = "SwiGLUBackward"
 	sameLen(op, dgate, dup, dy, gate, up)
 	dg, du, d, g, u := c.f32(op, dgate), c.f32(op, dup), c.f32(op, dy), c.f32(op, gate), c.f32(op, up)
-	c.pool.run(len(d), grainFor(len(d), 20), func(lo, hi int) { swigluBackwardRange(dg, du, d, g, u, lo, hi) })
+	c.pool.run(len(d), grainFor(len(d), 20), func(lo, hi int) { swigluBackward32(dg, du, d, g, u, lo, hi) })
 }
 
 func checkTable(op string, table, rows *Tensor, ids []int) (v, d int) {

@@ -8,20 +8,24 @@ import "math"
 // parallel and in any order, and the backward pass applies the forward's
 // mask again from its seed, so no mask is ever stored.
 //
-// Two elements share one 64-bit hash of (seed, i/2): SplitMix64's output
-// function of seed + (i/2+1)·φ (φ = 0x9E3779B97F4A7C15, the Weyl sequence
-// SplitMix64 steps through), the low 32 bits for even i, the high 32 for
-// odd i. Element i is dropped when its 32 bits are below DropoutThreshold(p).
+// Element i's 32 bits are two rounds of MurmurHash3's finalizer (fmix32):
+// fmix32(fmix32(i·φ + lo) ⊕ hi), φ = 0x9E3779B9 and lo, hi the seed's low
+// and high 32 bits; 32-bit integer steps, so that eight lanes of AVX2 do
+// eight elements at once (dropout_amd64.s). Element i is dropped when its
+// bits are below DropoutThreshold(p).
 
-// dropoutGamma is SplitMix64's increment (2⁶⁴/φ, odd).
-const dropoutGamma = 0x9E3779B97F4A7C15
+// fmix32 is MurmurHash3's 32-bit finalizer (a bijection).
+func fmix32(x uint32) uint32 {
+	x ^= x >> 16
+	x *= 0x85EBCA6B
+	x ^= x >> 13
+	x *= 0xC2B2AE35
+	return x ^ x>>16
+}
 
-// dropoutHash is the 64 bits of elements 2j and 2j+1.
-func dropoutHash(seed uint64, j int) uint64 {
-	z := seed + (uint64(j)+1)*dropoutGamma
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-	return z ^ (z >> 31)
+// dropoutBits is the 32 random bits of element i.
+func dropoutBits(seed uint64, i int) uint32 {
+	return fmix32(fmix32(uint32(i)*0x9E3779B9+uint32(seed)) ^ uint32(seed>>32))
 }
 
 // DropoutThreshold is the 32-bit bound below which an element is dropped:
@@ -35,13 +39,10 @@ func DropoutThreshold(p float32) uint32 {
 func DropoutScale(p float32) float32 { return float32(1 / (1 - float64(p))) }
 
 // DropoutKeeps reports whether element i of the mask with this seed and
-// probability p is kept: the mask every backend's Dropout applies.
+// probability p is kept: the mask every backend's Dropout applies. i must
+// be below 2³² (a tensor's length).
 func DropoutKeeps(seed uint64, i int, p float32) bool {
-	h := dropoutHash(seed, i>>1)
-	if i&1 == 1 {
-		h >>= 32
-	}
-	return uint32(h) >= DropoutThreshold(p)
+	return dropoutBits(seed, i) >= DropoutThreshold(p)
 }
 
 func checkDropout(p float32) {
@@ -50,29 +51,25 @@ func checkDropout(p float32) {
 	}
 }
 
+// dropout8, where the CPU has it (AVX2), does dropoutRange's work for the
+// first len(d)&^7 elements, starting at element index i0.
+var dropout8 func(d, x []float32, i0 int, seed uint64, thresh uint32, scale float32)
+
 // dropoutRange writes d[i] = x[i]·scale or 0 for i in [lo, hi), the mask of
-// DropoutKeeps, hashing once per pair of elements.
+// DropoutKeeps.
 func dropoutRange(d, x []float32, lo, hi int, seed uint64, thresh uint32, scale float32) {
 	i := lo
-	if i < hi && i&1 == 1 {
-		d[i] = keepOrDrop(x[i], uint32(dropoutHash(seed, i>>1)>>32), thresh, scale)
-		i++
+	if n := (hi - lo) &^ 7; dropout8 != nil && n > 0 {
+		dropout8(d[lo:lo+n], x[lo:lo+n], lo, seed, thresh, scale)
+		i += n
 	}
-	for ; i+1 < hi; i += 2 {
-		h := dropoutHash(seed, i>>1)
-		d[i] = keepOrDrop(x[i], uint32(h), thresh, scale)
-		d[i+1] = keepOrDrop(x[i+1], uint32(h>>32), thresh, scale)
+	for ; i < hi; i++ {
+		if dropoutBits(seed, i) < thresh {
+			d[i] = 0
+		} else {
+			d[i] = x[i] * scale
+		}
 	}
-	if i < hi {
-		d[i] = keepOrDrop(x[i], uint32(dropoutHash(seed, i>>1)), thresh, scale)
-	}
-}
-
-func keepOrDrop(v float32, bits, thresh uint32, scale float32) float32 {
-	if bits < thresh {
-		return 0
-	}
-	return v * scale
 }
 
 // Dropout implements Backend.
@@ -81,6 +78,9 @@ func (c *CPU) Dropout(dst, x *Tensor, p float32, seed uint64) {
 	sameLen("Dropout", dst, x)
 	d, xs := c.f32("Dropout", dst), c.f32("Dropout", x)
 	thresh, scale := DropoutThreshold(p), DropoutScale(p)
+	if len(d) > math.MaxUint32 {
+		panic("tensor: Dropout of more than 2³² elements")
+	}
 	c.elementwise(len(d), func(lo, hi int) {
 		dropoutRange(d, xs, lo, hi, seed, thresh, scale)
 	})

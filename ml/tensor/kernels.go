@@ -135,27 +135,6 @@ func siluBackwardRange[T float](dx, dy, x []T, lo, hi int) {
 	}
 }
 
-// swigluRange computes y = silu(gate) * up for i in [lo,hi).
-func swigluRange[T float](y, gate, up []T, lo, hi int) {
-	for i := lo; i < hi; i++ {
-		g := float64(gate[i])
-		// silu is rounded to T before the product, as torch does
-		y[i] = T(g*sigmoid(g)) * up[i]
-	}
-}
-
-// swigluBackwardRange computes dgate and dup for i in [lo,hi).
-func swigluBackwardRange[T float](dgate, dup, dy, gate, up []T, lo, hi int) {
-	for i := lo; i < hi; i++ {
-		g := float64(gate[i])
-		s := sigmoid(g)
-		d := float64(dy[i])
-		u := float64(up[i])
-		dgate[i] = T(d * u * (s + g*s*(1-s)))
-		dup[i] = T(d * g * s)
-	}
-}
-
 // softmaxRows computes a row-wise softmax of x [N,V] for rows [lo,hi).
 func softmaxRows[T float](y, x []T, v, lo, hi int) {
 	for r := lo; r < hi; r++ {

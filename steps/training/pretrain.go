@@ -25,8 +25,8 @@ type Pretrain struct{}
 func init() { steps.Register(Pretrain{}) }
 
 // PretrainVersion enters every pretrain key; bump it when the output for
-// the same inputs and config can change.
-const PretrainVersion = "2"
+// the same inputs and config can change (3: float32 SwiGLU kernels).
+const PretrainVersion = "3"
 
 // Schema implements steps.Kind.
 func (Pretrain) Schema() steps.Schema {

@@ -22,7 +22,7 @@ type QLoRA struct{}
 func init() { steps.Register(QLoRA{}) }
 
 // QLoRAVersion enters every qlora_train key; bump it when the output for
-// the same inputs changes (5: counter-based dropout masks).
+// the same inputs changes (5: counter-based dropout masks, float32 SwiGLU kernels).
 const QLoRAVersion = "5"
 
 // Schema implements steps.Kind.
