@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"time"
 
 	mlconfig "github.com/mlbuild/mlbuild/ml/config"
@@ -143,7 +142,7 @@ func benchLoRA(cfg *config) (*loraResult, string, error) {
 	logf("lora: mlbuild, %d+%d steps of %d×%d tokens on %d threads", s.Warmup, s.Steps, s.Batch, s.Seq, s.Threads)
 	// GOMAXPROCS caps the Go runtime (the garbage collector included) at
 	// the threads torch gets.
-	if r.mlbuild, err = runLoRASide(exec.Command(self, "-lorachild", string(js)), fmt.Sprintf("GOMAXPROCS=%d", s.Threads)); err != nil {
+	if r.mlbuild, err = runLoRASide([]string{fmt.Sprintf("GOMAXPROCS=%d", s.Threads)}, self, "-lorachild", string(js)); err != nil {
 		return nil, "", fmt.Errorf("mlbuild side: %w", err)
 	}
 	logf("lora: mlbuild %.0f tok/s, peak RSS %.0f MB", r.mlbuild.TokensPerSec, float64(r.mlbuild.peakRSS)/1e6)
@@ -155,7 +154,7 @@ func benchLoRA(cfg *config) (*loraResult, string, error) {
 	// PyPI's torch carries its own BLAS (MKL, linked into libtorch_cpu);
 	// the thread variables cap it and its OpenMP pool.
 	env := []string{"OMP_NUM_THREADS=" + t, "MKL_NUM_THREADS=" + t}
-	if r.peft, err = runLoRASide(exec.Command(py, args...), env...); err != nil {
+	if r.peft, err = runLoRASide(env, py, args...); err != nil {
 		return nil, "", fmt.Errorf("PEFT side (%s): %w", py, err)
 	}
 	logf("lora: PEFT %.0f tok/s, peak RSS %.0f MB", r.peft.TokensPerSec, float64(r.peft.peakRSS)/1e6)
@@ -166,8 +165,13 @@ func benchLoRA(cfg *config) (*loraResult, string, error) {
 	return r, "", nil
 }
 
-// runLoRASide runs one side and reads its JSON line and peak RSS.
-func runLoRASide(cmd *exec.Cmd, env ...string) (*loraSide, error) {
+// runLoRASide runs one side (name with args, under the -peakrss helper)
+// and reads its JSON line and peak RSS.
+func runLoRASide(env []string, name string, args ...string) (*loraSide, error) {
+	cmd, rssFile, err := peakRSSCommand(name, args...)
+	if err != nil {
+		return nil, err
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = append(os.Environ(), env...)
@@ -179,8 +183,8 @@ func runLoRASide(cmd *exec.Cmd, env ...string) (*loraSide, error) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), side); err != nil {
 		return nil, fmt.Errorf("its last line is not the expected JSON (%v):\n%s%s", err, tail(stdout.String()), tail(stderr.String()))
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		side.peakRSS = ru.Maxrss * 1024
+	if side.peakRSS, err = peakRSS(rssFile); err != nil {
+		return nil, err
 	}
 	return side, nil
 }

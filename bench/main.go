@@ -81,8 +81,12 @@ func main() {
 	flag.IntVar(&cfg.loraSteps, "lorasteps", 6, "timed training steps of each side of the LoRA row (after 2 warm-up steps)")
 	flag.StringVar(&cfg.loraProfile, "loraprofile", "", "write a CPU profile of mlbuild's side of the LoRA row (its training, warm-up included) to `FILE`")
 	loraChildArg := flag.String("lorachild", "", "internal: run mlbuild's side of the LoRA row with these JSON settings")
+	peakRSSArg := flag.String("peakrss", "", "internal: run the command after -- and write its peak RSS to `FILE` (see peakrss.go)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark workspaces (the big file is always removed) and print where they are")
 	flag.Parse()
+	if *peakRSSArg != "" {
+		os.Exit(peakRSSHelper(*peakRSSArg, flag.Args()))
+	}
 	if *loraChildArg != "" {
 		if err := loraChild(*loraChildArg); err != nil {
 			fmt.Fprintln(os.Stderr, "bench -lorachild:", err)

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	mlconfig "github.com/mlbuild/mlbuild/ml/config"
@@ -72,7 +71,10 @@ func benchQLoRAMemory(cfg *config, twainbotWS string) (*memResult, error) {
 	if err := os.WriteFile(filepath.Join(ws, "mem.hcl"), []byte(pipeline), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(cfg.mlbuild, "run", "mem.hcl")
+	cmd, rssFile, err := peakRSSCommand(cfg.mlbuild, "run", "mem.hcl")
+	if err != nil {
+		return nil, err
+	}
 	cmd.Dir = ws
 	cmd.Env = append(os.Environ(), "MLBUILD_CACHE_DIR="+filepath.Join(ws, ".cache"))
 	start := time.Now()
@@ -80,8 +82,8 @@ func benchQLoRAMemory(cfg *config, twainbotWS string) (*memResult, error) {
 		return nil, fmt.Errorf("mlbuild run mem.hcl: %w\n%s", err, tail(string(out)))
 	}
 	r := &memResult{seconds: time.Since(start).Seconds()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.peakRSS = ru.Maxrss * 1024
+	if r.peakRSS, err = peakRSS(rssFile); err != nil {
+		return nil, err
 	}
 	for _, s := range mc.Tensors() {
 		n := int64(1)
