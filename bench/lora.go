@@ -231,20 +231,20 @@ func loraChild(arg string) error {
 			}
 		},
 	}
+	var profile *os.File
 	if s.Profile != "" {
-		f, err := os.Create(s.Profile)
-		if err != nil {
+		if profile, err = os.Create(s.Profile); err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return errors.Join(err, profile.Close())
 		}
 	}
 	began := time.Now()
 	_, err = train.Train(context.Background(), m, ex, nil, opts)
-	if s.Profile != "" {
+	if profile != nil {
 		pprof.StopCPUProfile()
+		err = errors.Join(err, profile.Close())
 	}
 	if err != nil {
 		return err

@@ -30,7 +30,9 @@ func peakRSSCommand(name string, args ...string) (*exec.Cmd, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return nil, "", err
+	}
 	return exec.Command(self, append([]string{"-peakrss", f.Name(), "--", name}, args...)...), f.Name(), nil
 }
 

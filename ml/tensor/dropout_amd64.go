@@ -1,11 +1,15 @@
 package tensor
 
 // dropoutConsts are dropout8asm's constants: φ, fmix32's two multipliers,
-// the sign bit and the lane step; dropoutLanes the lanes' offsets.
-var (
-	dropoutConsts = [5]uint32{0x9E3779B9, 0x85EBCA6B, 0xC2B2AE35, 0x80000000, 8}
-	dropoutLanes  = [8]uint32{0, 1, 2, 3, 4, 5, 6, 7}
-)
+// the sign bit and the lane step.
+//
+//lint:ignore U1000 read by dropout_amd64.s
+var dropoutConsts = [5]uint32{0x9E3779B9, 0x85EBCA6B, 0xC2B2AE35, 0x80000000, 8}
+
+// dropoutLanes are the eight lanes' element offsets.
+//
+//lint:ignore U1000 read by dropout_amd64.s
+var dropoutLanes = [8]uint32{0, 1, 2, 3, 4, 5, 6, 7}
 
 //go:noescape
 func dropout8asm(d, x *float32, n, i0 int, seedLo, seedHi, thresh uint32, scale float32)
