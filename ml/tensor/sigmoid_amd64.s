@@ -1,6 +1,7 @@
 #include "textflag.h"
 
-// The AVX2 twins of swiglu32 and swigluBackward32 (sigmoid.go): the same
+// The AVX2 twins of swiglu32 and swigluBackward32 (sigmoid.go) and of
+// expSum (crossentropy.go): the same
 // float32 operations in the same order, eight lanes at a time, so that both
 // give the same bits. Constants from ·sigmoidConsts (see there): Y15 = 1,
 // Y14 = log2 e, Y13 = ln2 high, Y12 = ln2 low, Y11 = lowest and Y10 =
@@ -17,9 +18,8 @@
 	VBROADCASTSS ·sigmoidConsts+24(SB), Y9; \
 	VXORPS       Y8, Y8, Y8
 
-// Y1 = σ(Y0) = 1 / (1 + e^−Y0), as sigmoid32; clobbers Y2, Y3, Y7.
-#define SIGMOID8 \
-	VSUBPS       Y0, Y8, Y1; \
+// Y1 = e^Y1, as expf32; clobbers Y2, Y3, Y7.
+#define EXP8 \
 	VMAXPS       Y11, Y1, Y1; \
 	VMINPS       Y10, Y1, Y1; \
 	VMULPS       Y14, Y1, Y2; \
@@ -51,9 +51,14 @@
 	VADDPS       Y9, Y2, Y2; \
 	VCVTPS2DQ    Y2, Y2; \
 	VPSLLD       $23, Y2, Y2; \
-	VMULPS       Y2, Y3, Y1; \
-	VADDPS       Y15, Y1, Y1; \
-	VDIVPS       Y1, Y15, Y1
+	VMULPS       Y2, Y3, Y1
+
+// Y1 = σ(Y0) = 1 / (1 + e^−Y0), as sigmoid32; clobbers Y2, Y3, Y7.
+#define SIGMOID8 \
+	VSUBPS Y0, Y8, Y1; \
+	EXP8; \
+	VADDPS Y15, Y1, Y1; \
+	VDIVPS Y1, Y15, Y1
 
 // func swiglu8asm(y, gate, up *float32, n int)
 // y = (g·σ(g))·up over n (a multiple of 8, > 0) elements.
@@ -112,5 +117,43 @@ sbloop:
 	ADDQ    $32, R10
 	DECQ    CX
 	JNZ     sbloop
+	VZEROUPPER
+	RET
+
+// func expSum8asm(x *float32, n int, mx float32, out *float32, lanes *[8]float64)
+// lanes[j] = Σ e^(x[i] − mx) over i ≡ j (mod 8), ascending, in float64
+// (Y4: lanes 0–3, Y5: lanes 4–7), over n (a multiple of 8, > 0)
+// elements; out, if not nil, gets each e.
+TEXT ·expSum8asm(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	SHRQ         $3, CX
+	MOVQ         out+24(FP), DI
+	MOVQ         lanes+32(FP), R8
+	SIGMOID_CONSTS
+	VBROADCASTSS mx+16(FP), Y6
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+
+esloop:
+	VMOVUPS (SI), Y1
+	VSUBPS  Y6, Y1, Y1
+	EXP8
+	TESTQ   DI, DI
+	JZ      esnostore
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, DI
+
+esnostore:
+	VCVTPS2PD    X1, Y2
+	VADDPD       Y2, Y4, Y4
+	VEXTRACTF128 $1, Y1, X3
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y3, Y5, Y5
+	ADDQ         $32, SI
+	DECQ         CX
+	JNZ          esloop
+	VMOVUPD      Y4, (R8)
+	VMOVUPD      Y5, 32(R8)
 	VZEROUPPER
 	RET

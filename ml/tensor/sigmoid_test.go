@@ -62,3 +62,37 @@ func TestSwiGLUKernelsBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestExpSumKernelBitIdentical checks the cross-entropy's eight-lane sum of
+// exponentials against the portable loop, bit for bit, with and without
+// the terms stored, on rows whose length leaves every tail.
+func TestExpSumKernelBitIdentical(t *testing.T) {
+	if expSum8 == nil {
+		t.Skip("no eight-lane exp-sum kernel on this CPU")
+	}
+	saved := expSum8
+	defer func() { expSum8 = saved }()
+	x := sigmoidInputs()
+	for _, n := range []int{1, 7, 8, 9, 100, 4096, len(x)} {
+		xr := x[:n]
+		mx := rowMax32(xr)
+		var sums [2]float64
+		var outs [2][]float32
+		for k, kern := range []func([]float32, float32, []float32, *[8]float64){saved, nil} {
+			expSum8 = kern
+			outs[k] = make([]float32, n)
+			sums[k] = expSum(xr, mx, outs[k])
+			if s := expSum(xr, mx, nil); math.Float64bits(s) != math.Float64bits(sums[k]) {
+				t.Fatalf("n=%d: the sum depends on storing the terms: %g, %g", n, s, sums[k])
+			}
+		}
+		if math.Float64bits(sums[0]) != math.Float64bits(sums[1]) {
+			t.Fatalf("n=%d: kernel sum %g, portable %g", n, sums[0], sums[1])
+		}
+		for i := range outs[0] {
+			if math.Float32bits(outs[0][i]) != math.Float32bits(outs[1][i]) {
+				t.Fatalf("n=%d: term %d: kernel %g, portable %g", n, i, outs[0][i], outs[1][i])
+			}
+		}
+	}
+}
