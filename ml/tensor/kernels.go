@@ -167,4 +167,3 @@ func softmaxBackwardRows[T float](dx, dy, y []T, v, lo, hi int) {
 		}
 	}
 }
-
