@@ -53,11 +53,14 @@ var fmaSink float32
 // peakLoops are the FMA loops BenchmarkPeakFMA measures: a name, the loop
 // (n iterations), and its flops per iteration. gemm_amd64_test.go adds the
 // AVX2 and AVX-512 loops.
-var peakLoops = []struct {
+var peakLoops = []peakLoop{{"go-scalar", scalarFMA, 32}}
+
+// peakLoop is one FMA loop of BenchmarkPeakFMA.
+type peakLoop struct {
 	name  string
 	run   func(n int)
 	flops float64
-}{{"go-scalar", scalarFMA, 32}}
+}
 
 // scalarFMA runs 16 independent x = x*m + c chains n times: the rate plain
 // Go code (no SIMD) reaches.

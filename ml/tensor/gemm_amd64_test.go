@@ -7,18 +7,10 @@ import (
 
 func init() {
 	if hasAVX2FMA {
-		peakLoops = append(peakLoops, struct {
-			name  string
-			run   func(n int)
-			flops float64
-		}{"avx2-fma", fmaPeak, 192})
+		peakLoops = append(peakLoops, peakLoop{"avx2-fma", fmaPeak, 192})
 	}
 	if hasAVX512 {
-		peakLoops = append(peakLoops, struct {
-			name  string
-			run   func(n int)
-			flops float64
-		}{"avx512-fma", fmaPeak512, 384})
+		peakLoops = append(peakLoops, peakLoop{"avx512-fma", fmaPeak512, 384})
 	}
 }
 
