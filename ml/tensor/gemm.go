@@ -54,16 +54,34 @@ var gemmBlock = gemmBlockGo
 var gemmBlockWide func(kc int, a0, a1, b0, b1, c []float32, ldc int, alpha, beta float32, accum bool)
 
 // gemmBlockWideCPU is the wide kernel this CPU has, whether or not gemm
-// uses it (benchmarks compare); gemmKernelName is what GEMMKernel reports.
+// uses it (benchmarks compare), and gemmWideFaster measures whether it is
+// worth using; chooseWideKernel sets gemmBlockWide from them once, at the
+// first GEMM. gemmKernelName is what GEMMKernel reports.
 var (
 	gemmBlockWideCPU func(kc int, a0, a1, b0, b1, c []float32, ldc int, alpha, beta float32, accum bool)
+	gemmWideFaster   func() bool
+	gemmWideOnce     sync.Once
 	gemmKernelName   = "go"
 )
+
+// chooseWideKernel decides, the first time it is called, whether gemm uses
+// the wide kernel (tests that swap kernels call it first).
+func chooseWideKernel() {
+	gemmWideOnce.Do(func() {
+		if gemmBlockWideCPU != nil && gemmWideFaster() {
+			gemmBlockWide = gemmBlockWideCPU
+			gemmKernelName = "avx512"
+		}
+	})
+}
 
 // GEMMKernel names the micro-kernel the CPU backend's GEMM runs on this
 // machine: "avx512" (12×32 blocks, 6×16 AVX2 ones at the edges), "avx2"
 // (6×16) or "go" (portable). Results are the same bits whichever it is.
-func GEMMKernel() string { return gemmKernelName }
+func GEMMKernel() string {
+	chooseWideKernel()
+	return gemmKernelName
+}
 
 // dotKernel and dotBF16Kernel are the dot products gemv uses (y in float32
 // or bfloat16): dot and dotBF16, or assembly versions.
@@ -129,6 +147,7 @@ func gemm(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta 
 		gemv(pool, c, a, b, m, n, k, alpha, beta)
 		return
 	}
+	chooseWideKernel()
 	// Slabs of equal depth (at most gemmKC): 576 is three of 192, not
 	// 256+256+64. The depth depends on k alone.
 	kcb := ceilDiv(k, ceilDiv(k, gemmKC))

@@ -25,11 +25,7 @@ func init() {
 		gemmKernelName = "avx2"
 	}
 	if hasAVX512 {
-		gemmBlockWideCPU = gemmBlockAVX512
-		if avx512Faster() {
-			gemmBlockWide = gemmBlockAVX512
-			gemmKernelName = "avx512"
-		}
+		gemmBlockWideCPU, gemmWideFaster = gemmBlockAVX512, avx512Faster
 	}
 }
 
@@ -37,9 +33,9 @@ func init() {
 // per second than its 8-lane ones: true where the AVX-512 units are 512
 // bits wide (Intel's server cores), false where they are two 256-bit halves
 // (AMD Zen 4, whose AVX2 kernel already reaches the same peak with fewer
-// constraints). It times both FMA loops a few times (about 50 µs, on
-// AVX-512 CPUs only). Both kernels give the same bits, so the choice only
-// decides the speed.
+// constraints). It times both FMA loops a few times (about 50 µs, once,
+// at the first GEMM on an AVX-512 CPU: not at start-up). Both kernels give
+// the same bits, so the choice only decides the speed.
 func avx512Faster() bool {
 	const iters = 2000
 	best := func(run func(int)) time.Duration {

@@ -89,6 +89,7 @@ func TestGEMMAVX512BitIdentical(t *testing.T) {
 	if !hasAVX512 {
 		t.Skip("CPU has no AVX-512")
 	}
+	chooseWideKernel()
 	saved := gemmBlockWide
 	defer func() { gemmBlockWide = saved }()
 	t.Logf("GEMMKernel() = %s", GEMMKernel())

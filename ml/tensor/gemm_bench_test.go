@@ -73,6 +73,7 @@ func gemmBenchShapes(b *testing.B) []gemmBenchShape {
 // MLBUILD_GEMM_KERNEL=avx2 or avx512 overrides the kernel GEMMKernel
 // chose, to compare them.
 func BenchmarkGEMMShapes(b *testing.B) {
+	chooseWideKernel()
 	saved := gemmBlockWide
 	defer func() { gemmBlockWide = saved }()
 	switch os.Getenv("MLBUILD_GEMM_KERNEL") {

@@ -99,6 +99,7 @@ func TestGEMMThreadsBitIdentical(t *testing.T) {
 // TestGEMMPortableKernel runs the GEMM on the portable kernel (what other
 // architectures and CPUs without AVX2/FMA use).
 func TestGEMMPortableKernel(t *testing.T) {
+	chooseWideKernel()
 	saved, savedWide := gemmBlock, gemmBlockWide
 	gemmBlock, gemmBlockWide = gemmBlockGo, nil
 	defer func() { gemmBlock, gemmBlockWide = saved, savedWide }()

@@ -18,6 +18,13 @@
 	VBROADCASTSS ·sigmoidConsts+24(SB), Y9; \
 	VXORPS       Y8, Y8, Y8
 
+// One Horner step of expf32's polynomial: Y3 = Y3·r + c, r in Y1, c the
+// constant at byte offset off of ·sigmoidConsts.
+#define HORNER8(off) \
+	VMULPS       Y1, Y3, Y3; \
+	VBROADCASTSS ·sigmoidConsts+off(SB), Y7; \
+	VADDPS       Y7, Y3, Y3
+
 // Y1 = e^Y1, as expf32; clobbers Y2, Y3, Y7.
 #define EXP8 \
 	VMAXPS       Y11, Y1, Y1; \
@@ -29,21 +36,11 @@
 	VMULPS       Y12, Y2, Y3; \
 	VSUBPS       Y3, Y1, Y1; \
 	VBROADCASTSS ·sigmoidConsts+28(SB), Y3; \
-	VMULPS       Y1, Y3, Y3; \
-	VBROADCASTSS ·sigmoidConsts+32(SB), Y7; \
-	VADDPS       Y7, Y3, Y3; \
-	VMULPS       Y1, Y3, Y3; \
-	VBROADCASTSS ·sigmoidConsts+36(SB), Y7; \
-	VADDPS       Y7, Y3, Y3; \
-	VMULPS       Y1, Y3, Y3; \
-	VBROADCASTSS ·sigmoidConsts+40(SB), Y7; \
-	VADDPS       Y7, Y3, Y3; \
-	VMULPS       Y1, Y3, Y3; \
-	VBROADCASTSS ·sigmoidConsts+44(SB), Y7; \
-	VADDPS       Y7, Y3, Y3; \
-	VMULPS       Y1, Y3, Y3; \
-	VBROADCASTSS ·sigmoidConsts+48(SB), Y7; \
-	VADDPS       Y7, Y3, Y3; \
+	HORNER8(32); \
+	HORNER8(36); \
+	HORNER8(40); \
+	HORNER8(44); \
+	HORNER8(48); \
 	VMULPS       Y1, Y1, Y7; \
 	VMULPS       Y7, Y3, Y3; \
 	VADDPS       Y1, Y3, Y3; \
