@@ -46,11 +46,8 @@ test: vet lint nocgo
 
 # Each fuzz target for a while (FUZZTIME=30s by default).
 FUZZTIME ?= 30s
-# cache/remote's targets build without the GCS and Azure drivers: they do
-# not need them, and with their instrumented code the fuzzer's progress
-# lines stall at 0/sec (golang/go#51484). FuzzLoadCheckpoint's lines stall
-# the same way, though it runs (about 700 inputs a second on two cores).
-FUZZ_REMOTE_TAGS = mlbuild_nogcs,mlbuild_noazure
+# FuzzLoadCheckpoint's progress lines stall at 0/sec (golang/go#51484),
+# though it runs (about 700 inputs a second on two cores).
 fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./steps/csvclean -run '^$$' -fuzz '^FuzzCSVClean$$' -fuzztime $(FUZZTIME)
@@ -62,8 +59,8 @@ fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzVar$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/lockfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cache -run '^$$' -fuzz '^FuzzMaterializeTree$$' -fuzztime $(FUZZTIME)
-	$(GO) test -tags $(FUZZ_REMOTE_TAGS) ./cache/remote -run '^$$' -fuzz '^FuzzParseAction$$' -fuzztime $(FUZZTIME)
-	$(GO) test -tags $(FUZZ_REMOTE_TAGS) ./cache/remote -run '^$$' -fuzz '^FuzzTreeManifest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cache/remote -run '^$$' -fuzz '^FuzzParseAction$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cache/remote -run '^$$' -fuzz '^FuzzTreeManifest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ml/chat -run '^$$' -fuzz '^FuzzParseTemplates$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ml/chat -run '^$$' -fuzz '^FuzzCut$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ml/chat -run '^$$' -fuzz '^FuzzParseRender$$' -fuzztime $(FUZZTIME)
@@ -76,8 +73,7 @@ fuzz:
 	$(GO) test ./steps/training -run '^$$' -fuzz '^FuzzValidateQLoRA$$' -fuzztime $(FUZZTIME)
 
 bench: build
-	$(GO) build -tags mlbuild_nogcs,mlbuild_noazure -o $(BIN)-lean ./cmd/mlbuild
-	$(GO) run ./bench -mlbuild $(BIN) -lean $(BIN)-lean $(BENCHFLAGS)
+	$(GO) run ./bench -mlbuild $(BIN) $(BENCHFLAGS)
 
 # A real pretrained instruct base for pipelines/smollm2.vars.hcl:
 # SmolLM2-135M-Instruct as a Q4_1 GGUF file, from the PyPI wheel of

@@ -38,7 +38,6 @@ import (
 
 type config struct {
 	mlbuild     string // the binary under test
-	lean        string // a lean build of it, for the twainbot no-op ("": none)
 	pipelines   string // the repository's pipelines/ folder
 	ninja       string // ninja's path; "" when it is not installed
 	runs        int    // timed no-op reruns per tool
@@ -69,7 +68,6 @@ func main() {
 	flag.BoolVar(&cfg.noopOnly, "noop", false, "only the no-op rows: twainbot.hcl and the generated pipelines beside ninja, with peak RSS (about 10 minutes on 2 CPUs, most of it the cold builds of 50,000 steps)")
 	out := flag.String("out", "", "also write the results (machine line and tables, in markdown) to `FILE`")
 	flag.StringVar(&cfg.mlbuild, "mlbuild", "bin/mlbuild", "the mlbuild binary to measure")
-	flag.StringVar(&cfg.lean, "lean", "", "also time twainbot's no-op with this mlbuild, built without the GCS and Azure drivers")
 	flag.StringVar(&cfg.pipelines, "pipelines", "pipelines", "the folder holding twainbot.hcl and its data")
 	flag.IntVar(&cfg.runs, "n", 10, "timed no-op reruns per tool")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of an in-process no-op run of the generated pipeline to `FILE`")
@@ -117,11 +115,6 @@ func run(cfg *config, out string) error {
 	var err error
 	if cfg.mlbuild, err = filepath.Abs(cfg.mlbuild); err != nil {
 		return err
-	}
-	if cfg.lean != "" {
-		if cfg.lean, err = filepath.Abs(cfg.lean); err != nil {
-			return err
-		}
 	}
 	if _, err := os.Stat(cfg.mlbuild); err != nil && !cfg.loraOnly {
 		return fmt.Errorf("no mlbuild binary at %s (build it: go build -o bin/mlbuild ./cmd/mlbuild)", cfg.mlbuild)

@@ -22,7 +22,6 @@ type noopResult struct {
 	steps          int
 	mlCold, njCold time.Duration
 	ml, nj         samples // nj is nil without ninja
-	lean           samples // the lean build's reruns (nil without -lean)
 	maxBytesHashed int64   // the most input bytes one timed mlbuild rerun read
 	// mlRSS and njRSS are the largest peak resident set size (bytes) of
 	// one timed rerun.
@@ -51,9 +50,6 @@ func benchNoops(cfg *config) (*noopSet, error) {
 		name += " -var-file " + cfg.twainbotVars
 	}
 	set.rows = append(set.rows, set.tw.timeRow(name, ratioTarget(2)))
-	if set.tw.lean != nil {
-		set.rows = append(set.rows, set.tw.leanRow("… the same with a lean build (-tags mlbuild_nogcs,mlbuild_noazure)", ratioTarget(2)))
-	}
 	set.bytesRows = append(set.bytesRows, set.tw.bytesRow("twainbot.hcl"))
 	for _, n := range cfg.steps {
 		r, err := benchLarge(cfg, n)
@@ -148,13 +144,6 @@ func (r *noopResult) timeRow(name string, t target) row {
 	return rw
 }
 
-// leanRow is the lean build's no-op beside ninja's.
-func (r *noopResult) leanRow(name string, t target) row {
-	lean := &noopResult{steps: r.steps, ml: r.lean, nj: r.nj}
-	rw := lean.timeRow(name, t)
-	return rw
-}
-
 // coldText is the cold builds' times.
 func (r *noopResult) coldText() string {
 	if r.nj == nil {
@@ -186,11 +175,6 @@ const breakdownMaxSteps = 10_000
 // benchLarge measures a generated pipeline of n steps; its workspace is
 // removed afterwards (at 50,000 steps it holds 1.6 GB) unless -keep.
 func benchLarge(cfg *config, n int) (*noopResult, error) {
-	// Only twainbot's no-op compares the lean build.
-	c := *cfg
-	c.lean = ""
-	cfg = &c
-
 	ws := filepath.Join(cfg.tmp, fmt.Sprintf("large-%d", n))
 	if !cfg.keep {
 		defer os.RemoveAll(ws)
@@ -263,16 +247,6 @@ func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*n
 		}
 		r.maxBytesHashed = max(r.maxBytesHashed, sum.BytesHashed)
 		r.ml = append(r.ml, d)
-		if cfg.lean != "" {
-			sum, d, err := runBinary(cfg.lean, cfg, ws, file, varFile)
-			if err != nil {
-				return nil, err
-			}
-			if sum.Ran != 0 {
-				return nil, fmt.Errorf("lean rerun %d was not a no-op", i+1)
-			}
-			r.lean = append(r.lean, d)
-		}
 		if cfg.ninja != "" {
 			d, err := runNinja(cfg, ninjaDir, true)
 			if err != nil {

@@ -1,210 +1,119 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
-	"os"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/fileblob" // file://
-	_ "gocloud.dev/blob/s3blob"   // s3://
-	"gocloud.dev/gcerrors"
-	"google.golang.org/api/googleapi"
 )
 
-// bucketStore keeps the cache in a bucket (or a directory) through
-// gocloud.dev/blob: blobs as objects "cas/<digest>", action results as
-// "ac/<key>".
+// bucketStore keeps the cache in a bucket (or a directory) through an
+// objectStore: blobs as objects "<prefix>cas/<digest>", action results as
+// "<prefix>ac/<key>".
 type bucketStore struct {
-	b       *blob.Bucket
+	objs    objectStore
+	prefix  string // "" or ending in "/"
+	scheme  string // s3, gs, azblob, file
 	name    string // redacted URL
 	lim     limits
 	secrets []string
 }
 
-// Upload tuning: the part size the S3 and Azure writers buffer, and how
-// many parts of one upload are in flight, so that Parallelism uploads hold
-// at most Parallelism*bucketPartConcurrency*bucketPartSize bytes.
-const (
-	bucketPartSize        = 8 << 20
-	bucketPartConcurrency = 2
-)
-
-// Credentials the bucket SDKs read from the environment, scrubbed from
-// error messages should one ever quote them.
+// bucketSecretEnv are credentials the bucket backends read from the
+// environment, scrubbed from error messages should one ever quote them.
 var bucketSecretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_STORAGE_CONNECTION_STRING"}
 
 func openBucket(ctx context.Context, u *url.URL, opts Options) (*bucketStore, error) {
-	c := *u
-	q := c.Query()
-	switch scheme := strings.ToLower(c.Scheme); scheme {
-	case "file":
-		// A directory: write temporary files beside the objects (so the
-		// final rename never crosses file systems), and no metadata
-		// sidecars. It must exist unless ?create_dir=true: a shared
-		// mount that is missing must not silently become an empty cache
-		// on the local disk.
-		if c.Host != "" && c.Host != "localhost" {
-			return nil, fmt.Errorf("remote cache URL %s: a file:// URL names a local directory: file:///path/to/dir", redactURL(u))
-		}
-		if c.Path == "" || c.Path == "/" {
-			return nil, fmt.Errorf("remote cache URL %s: no directory (use file:///path/to/dir)", redactURL(u))
-		}
-		if q.Get("create_dir") == "" {
-			fi, err := os.Stat(c.Path)
-			if err != nil {
-				return nil, fmt.Errorf("remote cache %s: %w (is the shared directory mounted? add ?create_dir=true to create it)", redactURL(u), err)
-			}
-			if !fi.IsDir() {
-				return nil, fmt.Errorf("remote cache %s: %s is not a directory", redactURL(u), c.Path)
-			}
-		}
-		setDefault(q, "no_tmp_dir", "true")
-		setDefault(q, "metadata", "skip")
-	default:
-		// s3://bucket/some/prefix is the bucket with ?prefix=some/prefix/.
-		if p := strings.Trim(c.Path, "/"); p != "" {
-			if q.Get("prefix") != "" {
-				return nil, fmt.Errorf("remote cache URL %s: give the prefix either as a path or as ?prefix=, not both", redactURL(u))
-			}
-			q.Set("prefix", p+"/")
-			c.Path = ""
-			c.RawPath = ""
-		}
-		if c.Host == "" {
-			return nil, fmt.Errorf("remote cache URL %s: no bucket name", redactURL(u))
-		}
-		if scheme == "s3" {
-			// mlbuild verifies every download by its SHA-256; the SDK's
-			// optional CRC checksums only break S3-compatible stores that
-			// do not implement them.
-			setDefault(q, "request_checksum_calculation", "when_required")
-			setDefault(q, "response_checksum_validation", "when_required")
-			if err := s3Credentials(u, q, opts); err != nil {
-				return nil, err
-			}
-		}
-	}
-	c.RawQuery = q.Encode()
-	s := &bucketStore{name: redactURL(u), lim: opts.limits()}
+	scheme := strings.ToLower(u.Scheme)
+	q := u.Query()
+	s := &bucketStore{scheme: scheme, name: redactURL(u), lim: opts.limits()}
 	for _, k := range bucketSecretEnv {
 		if v := opts.Getenv(k); v != "" {
 			s.secrets = append(s.secrets, v)
 		}
 	}
-	if strings.EqualFold(c.Scheme, "gs") {
-		b, err := openGCS(ctx, &c, opts)
-		if err != nil {
-			return nil, scrub(fmt.Errorf("remote cache %s: %w", s.name, err), s.secrets)
+	fail := func(err error) (*bucketStore, error) {
+		return nil, scrub(fmt.Errorf("remote cache %s: %w", s.name, err), s.secrets)
+	}
+	if scheme == "file" {
+		// A directory. It must exist unless ?create_dir=true: a shared
+		// mount that is missing must not silently become an empty cache
+		// on the local disk.
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("remote cache URL %s: a file:// URL names a local directory: file:///path/to/dir", s.name)
 		}
-		s.b = b
+		if u.Path == "" || u.Path == "/" {
+			return nil, fmt.Errorf("remote cache URL %s: no directory (use file:///path/to/dir)", s.name)
+		}
+		if err := queryParams("file", q, "create_dir"); err != nil {
+			return fail(err)
+		}
+		create := false
+		if v := q.Get("create_dir"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fail(fmt.Errorf("create_dir=%q: want true or false", v))
+			}
+			create = b
+		}
+		d, err := openDir(u.Path, create)
+		if err != nil {
+			return fail(err)
+		}
+		s.objs = d
 		return s, nil
 	}
-	if !blob.DefaultURLMux().ValidBucketScheme(c.Scheme) {
-		return nil, fmt.Errorf("remote cache %s: this mlbuild was built without %s:// support (the build tag mlbuild_noazure leaves out Azure)", s.name, c.Scheme)
+	// s3://bucket/some/prefix is the bucket with ?prefix=some/prefix/.
+	if u.Host == "" {
+		return nil, fmt.Errorf("remote cache URL %s: no bucket name", s.name)
 	}
-	b, err := blob.OpenBucket(ctx, c.String())
+	prefix := strings.Trim(u.Path, "/")
+	if p := q.Get("prefix"); p != "" {
+		if prefix != "" {
+			return nil, fmt.Errorf("remote cache URL %s: give the prefix either as a path or as ?prefix=, not both", s.name)
+		}
+		prefix = strings.Trim(p, "/")
+	}
+	q.Del("prefix")
+	if prefix != "" {
+		s.prefix = prefix + "/"
+	}
+	var (
+		objs objectStore
+		err  error
+	)
+	switch scheme {
+	case "s3":
+		objs, err = openS3(ctx, u.Host, q, opts)
+	case "gs":
+		objs, err = openGCS(ctx, u.Host, q, opts)
+	case "azblob":
+		objs, err = openAzure(ctx, u.Host, q, opts)
+	default:
+		return nil, fmt.Errorf("remote cache URL %s: unsupported scheme %q", s.name, u.Scheme)
+	}
 	if err != nil {
-		return nil, scrub(fmt.Errorf("remote cache %s: %w", s.name, stripURL(err, c.String(), s.name)), s.secrets)
+		return fail(err)
 	}
-	s.b = b
+	if sec, ok := objs.(interface{ Secrets() []string }); ok {
+		s.secrets = append(s.secrets, sec.Secrets()...)
+	}
+	s.objs = objs
 	return s, nil
-}
-
-// s3Credentials refuses credentials in AWS_ENDPOINT_URL(_S3), and keeps
-// the AWS SDK from probing the EC2 instance metadata service (IMDS) for
-// credentials when the endpoint is not AWS's and nothing else provides
-// them: an S3-compatible server off AWS never takes an instance role's
-// credentials, and the probe would hang for seconds on a machine outside
-// EC2 (or hand the role's credentials to a server that is not AWS's).
-// Requests then go unsigned (anonymous=true), which a server that needs
-// credentials refuses with a message naming the variables to set.
-func s3Credentials(u *url.URL, q url.Values, opts Options) error {
-	endpoint := q.Get("endpoint")
-	for _, env := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
-		v := opts.Getenv(env)
-		if v == "" {
-			continue
-		}
-		if eu, err := url.Parse(v); err == nil && eu.User != nil {
-			return fmt.Errorf("remote cache %s: credentials in %s are not accepted; %s", redactURL(u), env, credentialHelp("s3"))
-		}
-		if endpoint == "" {
-			endpoint = v
-		}
-	}
-	if endpoint == "" || awsHost(endpoint) {
-		return nil
-	}
-	for _, p := range []string{"anonymous", "profile", "role"} {
-		if q.Get(p) != "" {
-			return nil
-		}
-	}
-	for _, env := range []string{"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
-		if opts.Getenv(env) != "" {
-			return nil
-		}
-	}
-	files := []string{opts.Getenv("AWS_SHARED_CREDENTIALS_FILE"), opts.Getenv("AWS_CONFIG_FILE")}
-	if home, err := os.UserHomeDir(); err == nil {
-		files = append(files, filepath.Join(home, ".aws", "credentials"), filepath.Join(home, ".aws", "config"))
-	}
-	for _, f := range files {
-		if f == "" {
-			continue
-		}
-		if _, err := os.Stat(f); err == nil {
-			// The SDK may find credentials there.
-			return nil
-		}
-	}
-	opts.Log.Warn("no AWS credentials in the environment for a custom S3 endpoint: sending unsigned requests (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)", "remote", redactURL(u))
-	q.Set("anonymous", "true")
-	return nil
-}
-
-// awsHost reports whether an endpoint URL names a host of AWS itself (a
-// VPC endpoint, a regional endpoint), where an instance role applies.
-func awsHost(endpoint string) bool {
-	eu, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	h := strings.ToLower(eu.Hostname())
-	return strings.HasSuffix(h, ".amazonaws.com") || strings.HasSuffix(h, ".amazonaws.com.cn")
-}
-
-func setDefault(q url.Values, k, v string) {
-	if _, ok := q[k]; !ok {
-		q.Set(k, v)
-	}
-}
-
-// stripURL replaces quotes of the raw URL in err's message with its
-// redacted form.
-func stripURL(err error, raw, redacted string) error {
-	msg := err.Error()
-	if !strings.Contains(msg, raw) {
-		return err
-	}
-	return &scrubbedError{msg: strings.ReplaceAll(msg, raw, redacted), err: err}
 }
 
 func (s *bucketStore) String() string { return s.name }
 
-func (s *bucketStore) Close() error { return s.b.Close() }
+func (s *bucketStore) Close() error { return s.objs.Close() }
 
-// wrap turns an SDK error into one of this package's: not found, refused
-// access (naming the SDK's credential variables), or the error itself with
-// credentials scrubbed.
+// wrap turns a backend's error into one of this package's: refused access
+// (naming where this scheme's credentials come from), or the error itself,
+// with credentials scrubbed.
 func (s *bucketStore) wrap(op, object string, err error) error {
 	if err == nil {
 		return nil
@@ -212,39 +121,11 @@ func (s *bucketStore) wrap(op, object string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = &unavailableError{fmt.Errorf("%w (%v)", errTruncated, err)}
 	}
-	if isAuthError(err) {
-		return scrub(fmt.Errorf("remote cache %s: %s %s: %w (%v; credentials come from the storage SDK's environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for s3://, GOOGLE_APPLICATION_CREDENTIALS for gs://, AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN for azblob://)", s.name, op, object, ErrAuth, err), s.secrets)
+	var se *StatusError
+	if errors.As(err, &se) && (se.Code == 401 || se.Code == 403) {
+		return scrub(fmt.Errorf("remote cache %s: %s %s: %w (%v; %s; see docs/sharing.md)", s.name, op, object, ErrAuth, err, credentialHelp(s.scheme)), s.secrets)
 	}
 	return scrub(fmt.Errorf("remote cache %s: %s %s: %w", s.name, op, object, err), s.secrets)
-}
-
-func isAuthError(err error) bool {
-	if gcerrors.Code(err) == gcerrors.PermissionDenied {
-		return true
-	}
-	var sc interface{ HTTPStatusCode() int }
-	if errors.As(err, &sc) {
-		if c := sc.HTTPStatusCode(); c == 401 || c == 403 {
-			return true
-		}
-	}
-	if c, ok := sdkStatusCode(err); ok && (c == 401 || c == 403) {
-		return true
-	}
-	return false
-}
-
-// sdkStatusCode digs the HTTP status out of the GCS and Azure SDKs' errors.
-func sdkStatusCode(err error) (int, bool) {
-	var ge *googleapi.Error
-	if errors.As(err, &ge) {
-		return ge.Code, true
-	}
-	var ae *azcore.ResponseError
-	if errors.As(err, &ae) {
-		return ae.StatusCode, true
-	}
-	return 0, false
 }
 
 // short bounds a small request (HEAD, an action) by the timeout, and by
@@ -254,7 +135,7 @@ func (s *bucketStore) short(ctx context.Context) *watch {
 }
 
 // stalled replaces err by the watch's StallError when the watch ended the
-// request (the SDKs report that as a cancelled context).
+// request (net/http reports that as a cancelled context).
 func stalled(w *watch, err error) error {
 	if err == nil {
 		return nil
@@ -272,16 +153,16 @@ func (s *bucketStore) GetAction(ctx context.Context, key string) ([]byte, bool, 
 	object := "ac/" + key
 	w := s.short(ctx)
 	defer w.stop()
-	r, err := s.b.NewReader(w.ctx, object, nil)
-	if gcerrors.Code(err) == gcerrors.NotFound {
+	r, size, err := s.objs.Open(w.ctx, s.prefix+object)
+	if errors.Is(err, errNoObject) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, s.wrap("read", object, stalled(w, err))
 	}
 	defer r.Close()
-	if r.Size() > maxActionBytes {
-		return nil, false, fmt.Errorf("%w: action %s is %d bytes, over the %d an action result may have", ErrCorrupt, key, r.Size(), maxActionBytes)
+	if size > maxActionBytes {
+		return nil, false, fmt.Errorf("%w: action %s is %d bytes, over the %d an action result may have", ErrCorrupt, key, size, maxActionBytes)
 	}
 	b, err := io.ReadAll(io.LimitReader(watchedReader{r: r, w: w}, maxActionBytes+1))
 	if err != nil {
@@ -300,7 +181,7 @@ func (s *bucketStore) PutAction(ctx context.Context, key string, data []byte) er
 	object := "ac/" + key
 	w := s.short(ctx)
 	defer w.stop()
-	err := s.b.WriteAll(w.ctx, object, data, &blob.WriterOptions{ContentType: "application/json"})
+	err := s.objs.Put(w.ctx, s.prefix+object, "application/json", int64(len(data)), exactly(bytes.NewReader(data), int64(len(data))))
 	return s.wrap("write", object, stalled(w, err))
 }
 
@@ -311,8 +192,11 @@ func (s *bucketStore) HasBlob(ctx context.Context, digest string) (bool, error) 
 	object := "cas/" + digest
 	w := s.short(ctx)
 	defer w.stop()
-	ok, err := s.b.Exists(w.ctx, object)
-	return ok, s.wrap("stat", object, stalled(w, err))
+	_, err := s.objs.Stat(w.ctx, s.prefix+object)
+	if errors.Is(err, errNoObject) {
+		return false, nil
+	}
+	return err == nil, s.wrap("stat", object, stalled(w, err))
 }
 
 func (s *bucketStore) OpenBlob(ctx context.Context, digest string) (io.ReadCloser, error) {
@@ -327,7 +211,7 @@ func (s *bucketStore) OpenBlob(ctx context.Context, digest string) (io.ReadClose
 	timer := time.AfterFunc(s.lim.timeout, func() {
 		w.cancel(&StallError{What: "no answer within", Limit: s.lim.timeout, Env: EnvTimeout})
 	})
-	r, err := s.b.NewReader(w.ctx, object, nil)
+	r, size, err := s.objs.Open(w.ctx, s.prefix+object)
 	timer.Stop()
 	if se := w.stalled(); se != nil {
 		if err == nil {
@@ -338,18 +222,19 @@ func (s *bucketStore) OpenBlob(ctx context.Context, digest string) (io.ReadClose
 	}
 	if err != nil {
 		w.stop()
-		if gcerrors.Code(err) == gcerrors.NotFound {
+		if errors.Is(err, errNoObject) {
 			return nil, fmt.Errorf("remote cache %s: blob %s: %w", s.name, digest, ErrNotFound)
 		}
 		return nil, s.wrap("read", object, err)
 	}
-	return &bucketReader{s: s, object: object, r: r, w: w}, nil
+	return &bucketReader{s: s, object: object, r: r, size: size, w: w}, nil
 }
 
 type bucketReader struct {
 	s      *bucketStore
 	object string
-	r      *blob.Reader
+	r      io.ReadCloser
+	size   int64
 	w      *watch
 }
 
@@ -366,7 +251,7 @@ func (b *bucketReader) Read(p []byte) (int, error) {
 
 // Size is the object's size as the store reports it, which Pull compares
 // with the size the action result claims before reading.
-func (b *bucketReader) Size() int64 { return b.r.Size() }
+func (b *bucketReader) Size() int64 { return b.size }
 
 func (b *bucketReader) Close() error {
 	err := b.r.Close()
@@ -384,33 +269,6 @@ func (s *bucketStore) PutBlob(ctx context.Context, digest string, size int64, r 
 	object := "cas/" + digest
 	w := newWatch(ctx, s.lim, s.lim.transfer, EnvTransferTimeout)
 	defer w.stop()
-	// Cancelling the writer's context before Close aborts the upload
-	// (fileblob removes its temporary file, S3 aborts the multipart
-	// upload) instead of committing what was written so far.
-	ctx, cancel := context.WithCancel(w.ctx)
-	defer cancel()
-	bw, err := s.b.NewWriter(ctx, object, &blob.WriterOptions{
-		ContentType:    "application/octet-stream",
-		BufferSize:     bucketPartSize,
-		MaxConcurrency: bucketPartConcurrency,
-	})
-	if err != nil {
-		return s.wrap("write", object, err)
-	}
-	n, err := io.Copy(bw, onlyReader{watchedReader{r: r, w: w}})
-	if err == nil && n != size {
-		err = fmt.Errorf("read %d bytes, expected %d", n, size)
-	}
-	if err != nil {
-		cancel()
-		_ = bw.Close()
-		return s.wrap("write", object, stalled(w, err))
-	}
-	return s.wrap("write", object, stalled(w, bw.Close()))
+	err := s.objs.Put(w.ctx, s.prefix+object, "application/octet-stream", size, exactly(watchedReader{r: r, w: w}, size))
+	return s.wrap("write", object, stalled(w, err))
 }
-
-// onlyReader hides a reader's WriterTo so that io.Copy feeds the writer in
-// bounded pieces.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }

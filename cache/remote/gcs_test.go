@@ -188,8 +188,8 @@ func TestGCSRefusedAndPartial(t *testing.T) {
 	}
 	defer closeOK(t, r)
 	digest := strings.Repeat("ab", 32)
-	size := int64(gcsChunk + 1000)
-	data := bytes.Repeat([]byte("x"), gcsChunk+10)
+	size := int64(partSize + 1000)
+	data := bytes.Repeat([]byte("x"), partSize+10)
 	err = r.PutBlob(ctx, digest, size, &errAfterReader{r: bytes.NewReader(data), err: errors.New("read error")})
 	if err == nil {
 		t.Fatal("PutBlob of a failing reader succeeded")
@@ -238,5 +238,32 @@ func TestGCSUnknownParameter(t *testing.T) {
 	_, err := Open(context.Background(), "gs://b?universe=x", Options{Getenv: envMap(map[string]string{envGCSEmulator: "localhost:1"})})
 	if err == nil || !strings.Contains(err.Error(), `unknown parameter "universe"`) {
 		t.Errorf("Open with an unknown parameter: %v", err)
+	}
+}
+
+// The gs:// client passes the objectStore suite against the fake service,
+// resumable uploads included, and leaves no upload session open.
+func TestGCSObjectStore(t *testing.T) {
+	f := newFakeGCS("b")
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	g, err := openGCS(context.Background(), "b", url.Values{}, Options{Getenv: envMap(map[string]string{envGCSEmulator: srv.URL})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOK(t, g)
+	testObjectStore(t, g, "p/", func() []string {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var keys []string
+		for k := range f.objs {
+			keys = append(keys, k)
+		}
+		return keys
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.sessions) != 0 {
+		t.Errorf("%d resumable uploads left open", len(f.sessions))
 	}
 }

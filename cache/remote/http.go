@@ -67,30 +67,9 @@ func openHTTP(u *url.URL, opts Options) (*httpStore, error) {
 		opts.Log.Warn("sending remote cache credentials over unencrypted http; use https", "remote", s.base)
 	}
 
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * opts.Timeout}
-	tr.DialContext = dialer.DialContext
-	tr.TLSHandshakeTimeout = opts.Timeout
-	tr.ResponseHeaderTimeout = opts.Timeout
-	tr.MaxIdleConns = 4 * httpParallel
-	tr.MaxIdleConnsPerHost = httpParallel
-	// Blobs are mostly incompressible, and bazel-remote would otherwise
-	// offer its own encodings; ask for the bytes as stored.
-	tr.DisableCompression = true
-	if ca := opts.Getenv(EnvCACert); ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("remote cache: read %s (%s): %w", EnvCACert, ca, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("remote cache: %s (%s) holds no PEM certificate", EnvCACert, ca)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		tr.ForceAttemptHTTP2 = true
+	tr, err := newTransport(opts)
+	if err != nil {
+		return nil, err
 	}
 	s.client = &http.Client{
 		Transport: tr,
@@ -237,6 +216,40 @@ func cleanSnippet(b []byte) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// newTransport is the HTTP transport of every backend: connecting, the TLS
+// handshake and waiting for a response's headers bounded by opts.Timeout,
+// idle connections kept for httpParallel transfers, bodies as stored (no
+// transparent decompression), and the private CA of MLBUILD_REMOTE_CA_CERT
+// trusted besides the system's.
+func newTransport(opts Options) (*http.Transport, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * opts.Timeout}
+	tr.DialContext = dialer.DialContext
+	tr.TLSHandshakeTimeout = opts.Timeout
+	tr.ResponseHeaderTimeout = opts.Timeout
+	tr.MaxIdleConns = 4 * httpParallel
+	tr.MaxIdleConnsPerHost = httpParallel
+	// Blobs are mostly incompressible, and bazel-remote would otherwise
+	// offer its own encodings; ask for the bytes as stored.
+	tr.DisableCompression = true
+	if ca := opts.Getenv(EnvCACert); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("remote cache: read %s (%s): %w", EnvCACert, ca, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("remote cache: %s (%s) holds no PEM certificate", EnvCACert, ca)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tr.ForceAttemptHTTP2 = true
+	}
+	return tr, nil
 }
 
 func drain(resp *http.Response) {

@@ -93,6 +93,31 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readWhole reads an object of size bytes (at most partSize: it is held in
+// memory) from r, and checks that r ends there.
+func readWhole(r io.Reader, size int64) ([]byte, error) {
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("the data ended before the %d bytes expected", size)
+		}
+		return nil, err
+	}
+	var one [1]byte
+	for {
+		n, err := r.Read(one[:])
+		if n > 0 {
+			return nil, fmt.Errorf("the data is longer than the %d bytes expected", size)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // readPart fills buf from r as far as r goes; it returns the bytes read,
 // and whether r has ended (io.EOF seen). A read error other than io.EOF is
 // returned as is.

@@ -1,8 +1,15 @@
 // Package remote shares mlbuild's cache with a team through servers and
 // object stores that already exist: the Bazel HTTP remote cache protocol
-// (bazel-remote, or nginx with WebDAV PUT) and buckets reached through
-// gocloud.dev/blob (S3 and S3-compatible stores, GCS, Azure, a plain
-// directory).
+// (bazel-remote, or nginx with WebDAV PUT), object stores (S3 and
+// S3-compatible stores, Google Cloud Storage, Azure Blob Storage) and a
+// plain directory (a shared mount).
+//
+// Every protocol is spoken here with net/http: no cloud SDK is linked. Go
+// runs the initialisers of every package a binary links at each start, and
+// those of the AWS, Azure and Google SDKs (endpoint tables, protobuf and
+// gRPC registrations) cost more than a whole no-op build; so each backend
+// signs its own requests (SigV4 for S3, Shared Key or OAuth tokens for
+// Azure, OAuth tokens for GCS) and finds credentials where the SDKs do.
 //
 // A remote holds two kinds of objects, each named by 64 lowercase hex
 // digits: blobs of the content-addressed store under cas/<sha256 of the
@@ -79,10 +86,9 @@ type Options struct {
 	// Getenv reads credentials (os.Getenv when nil): MLBUILD_REMOTE_TOKEN
 	// (bearer) or MLBUILD_REMOTE_USER + MLBUILD_REMOTE_PASSWORD (basic) for
 	// HTTP; MLBUILD_REMOTE_CA_CERT (PEM file) to trust a private CA. Bucket
-	// backends use their SDKs' usual environment (AWS_ACCESS_KEY_ID,
-	// AWS_ENDPOINT_URL, GOOGLE_APPLICATION_CREDENTIALS,
-	// AZURE_STORAGE_ACCOUNT...), which those SDKs read from the process
-	// environment themselves.
+	// backends read the cloud SDKs' usual variables through it
+	// (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, GOOGLE_APPLICATION_CREDENTIALS,
+	// AZURE_STORAGE_ACCOUNT...; see docs/sharing.md).
 	//
 	// The limits below, when 0, come from MLBUILD_REMOTE_TIMEOUT,
 	// MLBUILD_REMOTE_IDLE_TIMEOUT, MLBUILD_REMOTE_TRANSFER_TIMEOUT and
@@ -118,7 +124,7 @@ func (o *Options) defaults() error {
 // Open picks a backend by URL scheme: http:// and https:// speak the Bazel
 // HTTP remote cache protocol (GET/PUT/HEAD <base>/cas/<sha256 hex> and
 // <base>/ac/<key hex>), as served by bazel-remote or nginx with WebDAV PUT;
-// s3://, gs://, azblob://, file:// go through gocloud.dev/blob (objects
+// s3://, gs://, azblob://, file:// are buckets (objects
 // "cas/<hex>" and "ac/<hex>" under the bucket/prefix). Open does no network
 // I/O: an unreachable remote shows on the first request.
 func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
@@ -382,16 +388,6 @@ func IsUnavailable(err error) bool {
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Code >= 500 || se.Code == 429 || se.Code == 408
-	}
-	// Status codes of the bucket SDKs (smithy for AWS).
-	var sc interface{ HTTPStatusCode() int }
-	if errors.As(err, &sc) {
-		if c := sc.HTTPStatusCode(); c >= 500 || c == 429 || c == 408 {
-			return true
-		}
-	}
-	if code, ok := sdkStatusCode(err); ok && (code >= 500 || code == 429 || code == 408) {
-		return true
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
