@@ -66,8 +66,9 @@ type Kind struct{}
 
 // Version is the implementation version; bump it whenever the output for
 // the same inputs and config can change (scoring, prompts, report layout,
-// and changes to the model code, tokenizer, trainingdata or weather).
-const Version = "7"
+// and changes to the model code, tokenizer, trainingdata or weather; 8:
+// the charts drawn by ml/plot's own renderer).
+const Version = "8"
 
 // DefaultPrompts are the seed's four prompts: a persona rewrite, a joke, a
 // tool question and a question that needs the tool and advice.

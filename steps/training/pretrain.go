@@ -25,8 +25,9 @@ type Pretrain struct{}
 func init() { steps.Register(Pretrain{}) }
 
 // PretrainVersion enters every pretrain key; bump it when the output for
-// the same inputs and config can change (3: float32 SwiGLU kernels).
-const PretrainVersion = "3"
+// the same inputs and config can change (3: float32 SwiGLU kernels; 4: the
+// loss curve drawn by ml/plot's own renderer).
+const PretrainVersion = "4"
 
 // Schema implements steps.Kind.
 func (Pretrain) Schema() steps.Schema {

@@ -22,8 +22,9 @@ type QLoRA struct{}
 func init() { steps.Register(QLoRA{}) }
 
 // QLoRAVersion enters every qlora_train key; bump it when the output for
-// the same inputs changes (5: counter-based dropout masks, float32 SwiGLU kernels).
-const QLoRAVersion = "5"
+// the same inputs changes (5: counter-based dropout masks, float32 SwiGLU
+// kernels; 6: the loss curve drawn by ml/plot's own renderer).
+const QLoRAVersion = "6"
 
 // Schema implements steps.Kind.
 func (QLoRA) Schema() steps.Schema {
