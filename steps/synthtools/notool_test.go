@@ -50,7 +50,7 @@ func TestNoToolConversations(t *testing.T) {
 		if strings.Contains(m[2].Content, "{") || strings.Contains(m[1].Content, "{") {
 			t.Fatalf("record %d: a placeholder is left: %+v", i+1, m)
 		}
-		if rec.Text != twainbot.Render(m, false) {
+		if rec.Text != twainbot().Render(m, false) {
 			t.Fatalf("record %d: text is not the messages' rendering", i+1)
 		}
 	}

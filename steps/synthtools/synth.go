@@ -25,6 +25,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -36,8 +37,10 @@ import (
 
 func init() { steps.Register(Kind{}) }
 
-// twainbot is the chat format the records are written in.
-var twainbot = chat.TwainBot()
+// twainbot is the chat format the records are written in (loaded on first
+// use: parsing the built-in templates at start-up would slow every mlbuild
+// command).
+var twainbot = sync.OnceValue(chat.TwainBot)
 
 // Kind is the synth_tools step kind.
 type Kind struct{}
@@ -360,7 +363,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 			msgs := withSystem(system,
 				chat.Message{Role: chat.RoleUser, Content: question},
 				chat.Message{Role: chat.RoleAssistant, Content: answer})
-			rec := trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs}
+			rec := trainingdata.Record{Text: twainbot().Render(msgs, false), Messages: msgs}
 			if test {
 				rec.Slice = &trainingdata.Slice{Phrasing: trainingdata.SliceSeen}
 				rep.Slices[rec.Slice.Key()]++
@@ -383,7 +386,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 				chat.Message{Role: chat.RoleAssistant, Content: weather.Format(call)},
 				chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: weather.ErrorJSON(err)},
 				chat.Message{Role: chat.RoleAssistant, Content: answer})
-			records = append(records, trainingdata.Record{Text: twainbot.Render(msgs, false), Messages: msgs,
+			records = append(records, trainingdata.Record{Text: twainbot().Render(msgs, false), Messages: msgs,
 				Call: trainingdata.CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]}})
 			rep.ToolErrors++
 			rep.QuestionTemplates[q.ID]++
@@ -473,7 +476,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 			rep.CallOnly++
 		}
 		rec := trainingdata.Record{
-			Text:     twainbot.Render(msgs, false),
+			Text:     twainbot().Render(msgs, false),
 			Messages: msgs,
 			Call:     trainingdata.CallArgs{Location: call.Arguments[weather.ArgLocation], Date: call.Arguments[weather.ArgDate]},
 		}

@@ -168,10 +168,10 @@ func TestConversations(t *testing.T) {
 			}
 		}
 		// The text is the rendering of the messages and parses back.
-		if rec.Text != twainbot.Render(m, false) {
+		if rec.Text != twainbot().Render(m, false) {
 			t.Fatalf("%s: text is not Render(messages)", where)
 		}
-		back, err := twainbot.Parse(rec.Text)
+		back, err := twainbot().Parse(rec.Text)
 		if err != nil || !reflect.DeepEqual(back, withoutNames(m)) {
 			t.Fatalf("%s: Parse: %v\n%#v", where, err, back)
 		}
@@ -420,7 +420,7 @@ func TestAnswerFraction(t *testing.T) {
 			if last := r.Messages[k-1]; last.Role != chat.RoleAssistant || !strings.HasSuffix(last.Content, weather.CloseTag) {
 				t.Fatalf("conversation %d does not end at its call: %+v", i+1, r.Messages)
 			}
-			if msgs, err := twainbot.Parse(r.Text); err != nil || !reflect.DeepEqual(msgs, withoutNames(r.Messages)) {
+			if msgs, err := twainbot().Parse(r.Text); err != nil || !reflect.DeepEqual(msgs, withoutNames(r.Messages)) {
 				t.Fatalf("conversation %d: the text does not parse back: %v", i+1, err)
 			}
 		default:
