@@ -224,6 +224,18 @@ func waitQueueEmpty(t *testing.T, c *slurmtest.Cluster) {
 // requeueAfterCheckpoint watches the workspace for the first training
 // checkpoint and then has Slurm requeue the step's running job, as it
 // does a pre-empted one; it sends the job's ID (or what went wrong) once.
+// releaseRequeued makes a requeued job eligible at once: it waits (a few
+// seconds at most) for the job to be pending again and sets its begin time
+// to now.
+func releaseRequeued(c *slurmtest.Cluster, id string) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if jobs, err := c.Jobs(); err == nil && jobs[id][1] == "PENDING" {
+			_ = c.Command("scontrol", "update", "JobId="+id, "StartTime=now").Run() // best effort: else it starts in two minutes
+			return
+		}
+	}
+}
+
 func requeueAfterCheckpoint(c *slurmtest.Cluster, w *workspace, step string, stop <-chan struct{}) <-chan string {
 	requeued := make(chan string, 1)
 	go func() {
@@ -244,9 +256,14 @@ func requeueAfterCheckpoint(c *slurmtest.Cluster, w *workspace, step string, sto
 				if j[0] == "mlbuild:"+step && j[1] == "RUNNING" {
 					if out, err := c.Command("scontrol", "requeue", id).CombinedOutput(); err != nil {
 						requeued <- "failed: " + string(out)
-					} else {
-						requeued <- id
+						return
 					}
+					// Slurm holds a requeued job for two minutes (its
+					// begin time moves to now+120 s, Reason=BeginTime);
+					// a pre-empted job resumes whenever, so let it start
+					// as soon as it is pending again.
+					releaseRequeued(c, id)
+					requeued <- id
 					return
 				}
 			}
