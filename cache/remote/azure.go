@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -187,7 +186,11 @@ func openAzure(_ context.Context, container string, q url.Values, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("azblob://%s: %w", container, err)
 	}
-	o := &azureObjects{container: container, base: base, client: azureClient(opts)}
+	client, err := azureClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	o := &azureObjects{container: container, base: base, client: client}
 	switch {
 	case s.key != "":
 		o.auth, err = newSharedKey(s.account, s.key, s.keyFrom)
@@ -284,21 +287,14 @@ func validAccount(name string) bool {
 	return true
 }
 
-// azureClient is the HTTP client for the Blob service, tuned as the HTTP
-// backend's: bounded connects and waits for headers, bytes as stored,
-// no redirect to another host.
-func azureClient(opts Options) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if opts.Timeout > 0 {
-		dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * opts.Timeout}
-		tr.DialContext = dialer.DialContext
-		tr.TLSHandshakeTimeout = opts.Timeout
-		tr.ResponseHeaderTimeout = opts.Timeout
+// azureClient is the HTTP client for the Blob service, on newTransport,
+// following no redirect to another host.
+func azureClient(opts Options) (*http.Client, error) {
+	tr, err := newTransport(opts)
+	if err != nil {
+		return nil, err
 	}
-	tr.MaxIdleConns = 4 * httpParallel
-	tr.MaxIdleConnsPerHost = httpParallel
-	tr.DisableCompression = true
-	return &http.Client{Transport: tr, CheckRedirect: sameHostRedirect}
+	return &http.Client{Transport: tr, CheckRedirect: sameHostRedirect}, nil
 }
 
 // azureTokenClient makes token requests: short timeouts, no redirects.

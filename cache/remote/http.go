@@ -219,33 +219,44 @@ func cleanSnippet(b []byte) string {
 }
 
 // newTransport is the HTTP transport of every backend: connecting, the TLS
-// handshake and waiting for a response's headers bounded by opts.Timeout,
-// idle connections kept for httpParallel transfers, bodies as stored (no
-// transparent decompression), and the private CA of MLBUILD_REMOTE_CA_CERT
-// trusted besides the system's.
-func newTransport(opts Options) (*http.Transport, error) {
+// handshake and waiting for a response's headers bounded by opts.Timeout
+// (when set), idle connections kept for httpParallel transfers, bodies as
+// stored (no transparent decompression), and the private CAs of the PEM
+// files that MLBUILD_REMOTE_CA_CERT and the variables caEnv name (such as
+// AWS_CA_BUNDLE) trusted besides the system's.
+func newTransport(opts Options, caEnv ...string) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * opts.Timeout}
-	tr.DialContext = dialer.DialContext
-	tr.TLSHandshakeTimeout = opts.Timeout
-	tr.ResponseHeaderTimeout = opts.Timeout
+	if opts.Timeout > 0 {
+		dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * opts.Timeout}
+		tr.DialContext = dialer.DialContext
+		tr.TLSHandshakeTimeout = opts.Timeout
+		tr.ResponseHeaderTimeout = opts.Timeout
+	}
 	tr.MaxIdleConns = 4 * httpParallel
 	tr.MaxIdleConnsPerHost = httpParallel
 	// Blobs are mostly incompressible, and bazel-remote would otherwise
 	// offer its own encodings; ask for the bytes as stored.
 	tr.DisableCompression = true
-	if ca := opts.Getenv(EnvCACert); ca != "" {
+	var pool *x509.CertPool
+	for _, env := range append([]string{EnvCACert}, caEnv...) {
+		ca := opts.Getenv(env)
+		if ca == "" {
+			continue
+		}
 		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, fmt.Errorf("remote cache: read %s (%s): %w", EnvCACert, ca, err)
+			return nil, fmt.Errorf("remote cache: read %s (%s): %w", env, ca, err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
+		if pool == nil {
+			if pool, err = x509.SystemCertPool(); err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("remote cache: %s (%s) holds no PEM certificate", EnvCACert, ca)
+			return nil, fmt.Errorf("remote cache: %s (%s) holds no PEM certificate", env, ca)
 		}
+	}
+	if pool != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		tr.ForceAttemptHTTP2 = true
 	}

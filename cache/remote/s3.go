@@ -9,8 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -101,13 +99,13 @@ func openS3(ctx context.Context, bucket string, q url.Values, opts Options) (*s3
 	if err := s.address(endpoint, flags); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if s.client, err = s3Client(opts.Getenv, 0, true); err != nil {
+	if s.client, err = s3Client(opts, 0, true); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if env.client, err = s3Client(opts.Getenv, 0, true); err != nil {
+	if env.client, err = s3Client(opts, 0, true); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	env.local, _ = s3Client(func(string) string { return "" }, time.Second, false)
+	env.local, _ = s3Client(Options{Getenv: func(string) string { return "" }}, time.Second, false)
 	s.secrets = staticSecrets(env)
 	if flags["anonymous"] {
 		return s, nil
@@ -279,38 +277,22 @@ func virtualHostable(b string) bool {
 	return true
 }
 
-// s3Client is an HTTP client tuned as the HTTP remote's: idle connections
-// kept for the transfer parallelism, no transparent decompression, no
-// redirects followed (a redirected S3 request would need signing again;
-// S3's redirects say the bucket is in another region). dial bounds
-// connecting when not 0; proxy says whether the environment's proxy is
-// used. AWS_CA_BUNDLE names extra CA certificates to trust.
-func s3Client(getenv func(string) string, dial time.Duration, proxy bool) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// s3Client is an HTTP client on newTransport (AWS_CA_BUNDLE names extra
+// CA certificates to trust, as for the AWS tools) that follows no
+// redirects (a redirected S3 request would need signing again; S3's
+// redirects say the bucket is in another region). dial bounds connecting
+// when not 0; proxy says whether the environment's proxy is used.
+func s3Client(opts Options, dial time.Duration, proxy bool) (*http.Client, error) {
+	tr, err := newTransport(opts, "AWS_CA_BUNDLE")
+	if err != nil {
+		return nil, err
+	}
 	if dial > 0 {
 		d := &net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}
 		tr.DialContext = d.DialContext
 	}
 	if !proxy {
 		tr.Proxy = nil
-	}
-	tr.MaxIdleConns = 4 * httpParallel
-	tr.MaxIdleConnsPerHost = httpParallel
-	tr.DisableCompression = true
-	if ca := getenv("AWS_CA_BUNDLE"); ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("read AWS_CA_BUNDLE (%s): %w", ca, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("AWS_CA_BUNDLE (%s) holds no PEM certificate", ca)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		tr.ForceAttemptHTTP2 = true
 	}
 	return &http.Client{
 		Transport:     tr,
