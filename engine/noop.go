@@ -415,6 +415,15 @@ func FastNoop(p *Pipeline, opts Options) *Summary {
 	if st == nil || st.Fingerprint != fingerprint(p) || len(st.Steps) != len(p.Steps) || !stampHolds(st, ws) {
 		return nil
 	}
+	// The pipeline was loaded, so the stamp's load record was missing
+	// (the run that wrote it read a file too fresh to trust: one just
+	// edited, copied or checked out) or no longer held (another mlbuild
+	// binary, an edit that changed no key). Record what this load read, if
+	// it has settled, so that the next no-op skips loading.
+	if rec := p.loadRecord(); rec != nil {
+		st.Load = rec
+		_ = writeStampFile(stampPath(CacheDir(ws, opts.CacheDir), ws, pipelineID(ws, p.File)), st) // best effort: the next no-op loads again
+	}
 	return reportNoop(st, opts, start)
 }
 
@@ -613,16 +622,31 @@ func (e *Engine) writeStamp(sum *Summary) (string, error) {
 		}
 		st.Steps = append(st.Steps, ss)
 	}
-	path := e.stampPath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, encodeStamp(&st), 0o644); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := writeStampFile(e.stampPath(), &st); err != nil {
 		return "", err
 	}
 	return st.Token, nil
+}
+
+// writeStampFile replaces the stamp at path atomically (a temporary file
+// renamed into place, so that concurrent no-ops never read half of one).
+func writeStampFile(path string, st *stamp) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(encodeStamp(st))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name()) // best effort: the error is reported
+	}
+	return err
 }

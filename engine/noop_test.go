@@ -241,3 +241,63 @@ func (k versionedKind) Schema() steps.Schema {
 	s.Version = k.version
 	return s
 }
+
+// A full run right after its files were written (a checkout, a copy, an
+// edit) cannot trust their identities, so its stamp has no load record
+// and the no-op after it must load the pipeline; that no-op records what
+// loading read once it has settled, and the one after it is quick. Without
+// that, every no-op until the next real build would load the pipeline.
+func TestFastNoopRecordsSettledLoad(t *testing.T) {
+	pipeline := `
+step "concat" "a" {
+  sources = ["data/a.txt"]
+  seed    = tonumber(file("data/seed.txt"))
+}
+`
+	env := newEnv(t, pipeline)
+	env.write("data/a.txt", "alpha\n")
+	env.write("data/seed.txt", "7")
+	file := filepath.Join(env.dir, "pipeline.hcl")
+	lopts := LoadOptions{Registry: env.reg}
+	opts := Options{Workspace: env.dir}
+
+	// The files are fresh when loading reads them, settled by the time
+	// the run ends (a long build): the stamp has no load record.
+	stampNow = time.Now
+	defer func() { stampNow = time.Now }()
+	p, err := Load(file, lopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stampNow = func() time.Time { return time.Now().Add(time.Minute) }
+	e, err := Open(t.Context(), p, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := e.Run(t.Context())
+	if cerr := e.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || sum.Stamp == "" {
+		t.Fatalf("full run: %v, stamp %q", err, sum.Stamp)
+	}
+	if _, q := QuickNoop(file, lopts, opts); q != nil {
+		t.Fatal("a quick no-op from a stamp whose load read fresh files")
+	}
+
+	// Loaded again, the files have settled: the no-op records them.
+	p, err = Load(file, lopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if FastNoop(p, opts) == nil {
+		t.Fatal("the loaded no-op was not a no-op")
+	}
+	q1, q2 := QuickNoop(file, lopts, opts)
+	if q1 == nil || q2 == nil || q2.Stamp != sum.Stamp || q2.Cached != 1 {
+		t.Fatalf("after a loaded no-op, QuickNoop = %v, %+v; want the run's stamp %s", q1, q2, sum.Stamp)
+	}
+	if env.runs["concat"].Load() != 1 {
+		t.Errorf("concat ran %d times", env.runs["concat"].Load())
+	}
+}

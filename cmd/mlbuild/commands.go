@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,9 +144,10 @@ func announce(w io.Writer, p *engine.Pipeline, sum *engine.Summary, ws string) {
 			if o.Announce == "" {
 				fmt.Fprintf(w, "%s %s:\n", s.Addr, o.Name)
 			}
-			data, err := readWorkspaceHeadline(ws, s, o)
+			f, err := openWorkspaceHeadline(ws, s, o)
 			if err == nil {
-				err = writeHeadline(w, o.Headline, data, "  ")
+				err = writeHeadline(w, o.Headline, f, "  ")
+				_ = f.Close() // read-only
 			}
 			if err != nil {
 				fmt.Fprintf(w, "  (no metrics: %v)\n", err)
@@ -433,7 +435,7 @@ func cmdShow(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 			fmt.Fprintf(stdout, "\nmetrics (%s):\n", name)
 			data, err := readStoredHeadline(e.Store(), o, oi)
 			if err == nil {
-				err = writeHeadline(stdout, o.Headline, data, "  ")
+				err = writeHeadline(stdout, o.Headline, bytes.NewReader(data), "  ")
 			}
 			if err != nil {
 				fmt.Fprintf(stdout, "  (cannot read them: %v)\n", err)

@@ -19,16 +19,24 @@ import (
 const maxHeadlineBytes = 64 << 20
 
 // writeHeadline prints the table a step kind declares for an output
-// (steps.Output.Headline) from its JSON file's bytes: a header of the
-// columns' titles, then a row per metric, each line indented by indent.
-func writeHeadline(w io.Writer, h *steps.Headline, data []byte, indent string) error {
-	var doc any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return err
-	}
+// (steps.Output.Headline) from its JSON file, read from r as far as the
+// metrics need: a header of the columns' titles, then a row per metric,
+// each line indented by indent.
+func writeHeadline(w io.Writer, h *steps.Headline, r io.Reader, indent string) error {
 	cols := h.Columns
 	if len(cols) == 0 {
 		cols = []steps.HeadlineColumn{{}}
+	}
+	want := map[string]bool{}
+	for _, c := range cols {
+		for _, m := range h.Metrics {
+			first, _, _ := strings.Cut(joinPath(c.Path, m.Path), ".")
+			want[first] = true
+		}
+	}
+	doc, err := decodeMembers(io.LimitReader(r, maxHeadlineBytes), want)
+	if err != nil {
+		return err
 	}
 	// The table: names left-aligned, numbers right-aligned under the
 	// titles.
@@ -65,7 +73,7 @@ func writeHeadline(w io.Writer, h *steps.Headline, data []byte, indent string) e
 		}
 		b.WriteString("\n")
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(w, b.String())
 	return err
 }
 
@@ -74,6 +82,44 @@ func joinPath(a, b string) string {
 		return b
 	}
 	return a + "." + b
+}
+
+// decodeMembers decodes, from a JSON object, the members whose names want
+// holds, and stops reading once it has them all: a report keeps its
+// summary first, so printing a headline after every no-op run reads a few
+// kilobytes of a report that may be megabytes long, not all of it.
+func decodeMembers(r io.Reader, want map[string]bool) (map[string]any, error) {
+	dec := json.NewDecoder(r)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	got := map[string]any{}
+	for dec.More() && len(got) < len(want) {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := t.(string)
+		if want[name] {
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				return nil, err
+			}
+			got[name] = v
+			continue
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, err
+		}
+	}
+	if len(got) < len(want) {
+		// Read to the end: the object must be complete.
+		if _, err := dec.Token(); err != nil {
+			return nil, err
+		}
+	}
+	return got, nil
 }
 
 // lookupJSON follows a dotted path of object keys; nil when it leads
@@ -119,21 +165,14 @@ func headlineOutputs(s *engine.Step) []steps.Output {
 	return out
 }
 
-// readWorkspaceHeadline reads an output's headline file where the run
+// openWorkspaceHeadline opens an output's headline file where the run
 // materialized it, under the workspace ws.
-func readWorkspaceHeadline(ws string, s *engine.Step, o steps.Output) ([]byte, error) {
+func openWorkspaceHeadline(ws string, s *engine.Step, o steps.Output) (*os.File, error) {
 	path := filepath.Join(ws, filepath.FromSlash(engine.OutputName(s, o.Name)))
 	if o.Headline.File != "" {
 		path = filepath.Join(path, filepath.FromSlash(o.Headline.File))
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > maxHeadlineBytes {
-		return nil, errors.New("too large to print from")
-	}
-	return os.ReadFile(path)
+	return os.Open(path)
 }
 
 // readStoredHeadline reads an output's headline file from the cache: the

@@ -31,7 +31,7 @@ func TestEvalHeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := writeHeadline(&b, h, data, "  "); err != nil {
+	if err := writeHeadline(&b, h, bytes.NewReader(data), "  "); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -54,13 +54,13 @@ func TestEvalHeadline(t *testing.T) {
 func TestHeadlineOneColumn(t *testing.T) {
 	h := &steps.Headline{Metrics: []steps.HeadlineMetric{{Name: "rows", Path: "rows_out"}, {Name: "kept", Path: "stats.kept", Percent: true}, {Name: "gone", Path: "nope.x"}, {Name: "mode", Path: "mode"}}}
 	var b bytes.Buffer
-	if err := writeHeadline(&b, h, []byte(`{"rows_out": 1234, "stats": {"kept": 0.5}, "mode": "fast"}`), ""); err != nil {
+	if err := writeHeadline(&b, h, strings.NewReader(`{"rows_out": 1234, "stats": {"kept": 0.5}, "mode": "fast"}`), ""); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := b.String(), "rows   1234\nkept    50%\ngone      -\nmode   fast\n"; got != want {
 		t.Errorf("got:\n%q\nwant:\n%q", got, want)
 	}
-	if err := writeHeadline(&b, h, []byte(`{`), ""); err == nil {
+	if err := writeHeadline(&b, h, strings.NewReader(`{`), ""); err == nil {
 		t.Error("bad JSON: no error")
 	}
 }
@@ -69,10 +69,35 @@ func TestHeadlineOneColumn(t *testing.T) {
 func TestHeadlineOptional(t *testing.T) {
 	h := &steps.Headline{Metrics: []steps.HeadlineMetric{{Name: "rows", Path: "rows_out"}, {Name: "slice", Path: "slices.x", Optional: true}, {Name: "gone", Path: "nope"}}}
 	var b bytes.Buffer
-	if err := writeHeadline(&b, h, []byte(`{"rows_out": 7}`), ""); err != nil {
+	if err := writeHeadline(&b, h, strings.NewReader(`{"rows_out": 7}`), ""); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := b.String(), "rows   7\ngone   -\n"; got != want {
 		t.Errorf("got:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// A headline reads the members its paths name and stops there: a report
+// whose summary comes first is not read to its end (a no-op prints the
+// headline of a report of megabytes), while a member that is missing or a
+// document that is not an object still fails or prints "-".
+func TestHeadlineReadsOnlyWhatItNeeds(t *testing.T) {
+	h := &steps.Headline{Metrics: []steps.HeadlineMetric{{Name: "rate", Path: "models.tuned.rate", Percent: true}}}
+	var b strings.Builder
+	// Everything after "models" is not even valid JSON: it is never read.
+	if err := writeHeadline(&b, h, strings.NewReader(`{"models": {"tuned": {"rate": 0.5}}, "conversations": [1, 2, @@@`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(b.String()); got != "rate   50%" {
+		t.Errorf("headline %q", got)
+	}
+	b.Reset()
+	if err := writeHeadline(&b, h, strings.NewReader(`{"other": [1, {"models": 2}], "x": "y"}`), ""); err != nil || !strings.Contains(b.String(), "-") {
+		t.Errorf("a report without the member: %q, %v", b.String(), err)
+	}
+	for _, bad := range []string{`[1]`, `{"other": [1,`, ``} {
+		if err := writeHeadline(&b, h, strings.NewReader(bad), ""); err == nil {
+			t.Errorf("writeHeadline(%q) succeeded", bad)
+		}
 	}
 }
