@@ -411,7 +411,7 @@ func (o *azureObjects) do(ctx context.Context, method, key string, build func() 
 			}
 			return nil, &unavailableError{o.errorf(method, key, err)}
 		}
-		if attempt >= retries || !azureRetryable(resp.StatusCode) {
+		if attempt >= retries || !retryable(resp.StatusCode) {
 			return resp, nil
 		}
 		drain(resp)
@@ -424,15 +424,6 @@ func (o *azureObjects) do(ctx context.Context, method, key string, build func() 
 		}
 		wait *= 2
 	}
-}
-
-// azureRetryable reports whether a status says to try again later.
-func azureRetryable(code int) bool {
-	switch code {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
 }
 
 // errorf wraps err with the container, the operation and the key, with
@@ -586,11 +577,8 @@ func (o *azureObjects) Put(ctx context.Context, key, contentType string, size in
 	}
 	r = exactly(r, size)
 	if size <= int64(partSize) {
-		buf := make([]byte, size)
-		if _, _, err := readPart(r, buf); err != nil {
-			return o.errorf(http.MethodPut, key, fmt.Errorf("upload aborted: %w", err))
-		}
-		if err := atEOF(r); err != nil {
+		buf, err := readWhole(r, size)
+		if err != nil {
 			return o.errorf(http.MethodPut, key, fmt.Errorf("upload aborted: %w", err))
 		}
 		if err := ctx.Err(); err != nil {
@@ -600,24 +588,6 @@ func (o *azureObjects) Put(ctx context.Context, key, contentType string, size in
 		return o.send(ctx, http.MethodPut, key, o.blobURL(key, nil), h, buf)
 	}
 	return o.putBlocks(ctx, key, contentType, size, r)
-}
-
-// atEOF checks that r, having yielded all its bytes, is at its end.
-func atEOF(r io.Reader) error {
-	var one [1]byte
-	for range 100 {
-		n, err := r.Read(one[:])
-		if n > 0 {
-			return errors.New("the data is longer than expected")
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return io.ErrNoProgress
 }
 
 // send makes a request with body, expecting 201 Created.
@@ -702,7 +672,7 @@ func (o *azureObjects) putBlocks(ctx context.Context, key, contentType string, s
 		}(buf, o.blobURL(key, q))
 	}
 	if ctx.Err() == nil {
-		if err := atEOF(r); err != nil {
+		if err := atEnd(r); err != nil {
 			fail(o.errorf(http.MethodPut, key, fmt.Errorf("upload aborted: %w", err)))
 		}
 	}

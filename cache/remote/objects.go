@@ -103,19 +103,28 @@ func readWhole(r io.Reader, size int64) ([]byte, error) {
 		}
 		return nil, err
 	}
+	if err := atEnd(r); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// atEnd checks that r, having yielded the bytes expected, has no more.
+func atEnd(r io.Reader) error {
 	var one [1]byte
-	for {
+	for range 100 {
 		n, err := r.Read(one[:])
 		if n > 0 {
-			return nil, fmt.Errorf("the data is longer than the %d bytes expected", size)
+			return errors.New("the data is longer than expected")
 		}
 		if err == io.EOF {
-			return buf, nil
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return io.ErrNoProgress
 }
 
 // readPart fills buf from r as far as r goes; it returns the bytes read,

@@ -518,11 +518,8 @@ func (s *s3Objects) Put(ctx context.Context, key, contentType string, size int64
 // a truncated object; the buffer held, a "try again" answer is retried
 // once.
 func (s *s3Objects) putSingle(ctx context.Context, key, contentType string, size int64, r io.Reader) error {
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return fmt.Errorf("PUT %s: reading the data: %w", key, err)
-	}
-	if err := atEnd(r); err != nil {
+	buf, err := readWhole(r, size)
+	if err != nil {
 		return fmt.Errorf("PUT %s: reading the data: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -537,20 +534,6 @@ func (s *s3Objects) putSingle(ctx context.Context, key, contentType string, size
 	}
 	drain(resp)
 	return nil
-}
-
-// atEnd checks that r (an exactly reader whose bytes are all read) has
-// nothing more.
-func atEnd(r io.Reader) error {
-	var one [1]byte
-	_, err := io.ReadFull(r, one[:])
-	if err == io.EOF {
-		return nil
-	}
-	if err == nil {
-		err = errors.New("the data is longer than expected")
-	}
-	return err
 }
 
 // putMultipart uploads r in partSize parts, partConcurrency at once, and
