@@ -22,6 +22,9 @@ type noopResult struct {
 	steps          int
 	mlCold, njCold time.Duration
 	ml, nj         samples // nj is nil without ninja
+	// plain is the reruns without --json, as a user types the command
+	// (the summary and the eval's headline printed); nil when not timed.
+	plain samples
 	maxBytesHashed int64   // the most input bytes one timed mlbuild rerun read
 	// mlRSS and njRSS are the largest peak resident set size (bytes) of
 	// one timed rerun.
@@ -50,6 +53,10 @@ func benchNoops(cfg *config) (*noopSet, error) {
 		name += " -var-file " + cfg.twainbotVars
 	}
 	set.rows = append(set.rows, set.tw.timeRow(name, ratioTarget(2)))
+	if set.tw.plain != nil {
+		plain := &noopResult{steps: set.tw.steps, ml: set.tw.plain, nj: set.tw.nj}
+		set.rows = append(set.rows, plain.timeRow("… the same without --json, as typed (the summary and the eval's headline printed)", ratioTarget(2)))
+	}
 	set.bytesRows = append(set.bytesRows, set.tw.bytesRow("twainbot.hcl"))
 	for _, n := range cfg.steps {
 		r, err := benchLarge(cfg, n)
@@ -164,7 +171,7 @@ func benchTwainbot(cfg *config) (*noopResult, error) {
 	if err := os.CopyFS(ws, os.DirFS(cfg.pipelines)); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", cfg.pipelines, err)
 	}
-	return measureNoop(cfg, ws, "twainbot.hcl", cfg.twainbotVars, "", true)
+	return measureNoop(cfg, ws, "twainbot.hcl", cfg.twainbotVars, "", true, true)
 }
 
 // breakdownMaxSteps is the largest generated pipeline whose no-op is
@@ -187,7 +194,7 @@ func benchLarge(cfg *config, n int) (*noopResult, error) {
 	if n == breakdownMaxSteps || n == slices.Max(cfg.steps) && n < breakdownMaxSteps {
 		profile = cfg.cpuprofile
 	}
-	return measureNoop(cfg, ws, file, "", profile, n <= breakdownMaxSteps)
+	return measureNoop(cfg, ws, file, "", profile, n <= breakdownMaxSteps, false)
 }
 
 // breakdownReps is how many runs each phase of the breakdown is the
@@ -199,8 +206,9 @@ const breakdownReps = 3
 // alternating the two so that both see the same machine conditions, and
 // finally, when split is set, splits a no-op's time into phases (with a
 // CPU profile written to profile unless it is ""). varFile, unless "", is
-// a -var-file (relative to ws) every run of the pipeline gets.
-func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*noopResult, error) {
+// a -var-file (relative to ws) every run of the pipeline gets. plain also
+// times each rerun without --json, as a user types it.
+func measureNoop(cfg *config, ws, file, varFile, profile string, split, plain bool) (*noopResult, error) {
 	// Inputs were just written: give them an old mtime, like files checked
 	// out long ago (mlbuild does not trust the stat of a file modified in
 	// the 2 s before it was hashed, the racy-git rule).
@@ -247,6 +255,14 @@ func measureNoop(cfg *config, ws, file, varFile, profile string, split bool) (*n
 		}
 		r.maxBytesHashed = max(r.maxBytesHashed, sum.BytesHashed)
 		r.ml = append(r.ml, d)
+		if plain {
+			// Between two --json no-ops, so that it is one too.
+			d, err := runPlain(cfg, ws, file, varFile)
+			if err != nil {
+				return nil, err
+			}
+			r.plain = append(r.plain, d)
+		}
 		if cfg.ninja != "" {
 			d, err := runNinja(cfg, ninjaDir, true)
 			if err != nil {
@@ -368,6 +384,23 @@ func runBinary(bin string, cfg *config, ws, file, varFile string) (engine.Summar
 		return sum, d, fmt.Errorf("mlbuild run %s: the last line of --json is not a summary: %q", file, tail(string(last)))
 	}
 	return line.Summary, d, nil
+}
+
+// runPlain times mlbuild run on the pipeline without --json, its output
+// discarded.
+func runPlain(cfg *config, ws, file, varFile string) (time.Duration, error) {
+	args := slices.DeleteFunc(mlbuildArgs(cfg, file, varFile), func(a string) bool { return a == "--json" })
+	cmd := exec.Command(cfg.mlbuild, args...)
+	cmd.Dir = ws
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return d, fmt.Errorf("mlbuild %s: %w\n%s", strings.Join(args, " "), err, tail(stderr.String()))
+	}
+	return d, nil
 }
 
 // runNinja runs ninja in dir and returns its wall time; a rerun must find
