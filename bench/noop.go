@@ -24,8 +24,8 @@ type noopResult struct {
 	ml, nj         samples // nj is nil without ninja
 	// plain is the reruns without --json, as a user types the command
 	// (the summary and the eval's headline printed); nil when not timed.
-	plain samples
-	maxBytesHashed int64   // the most input bytes one timed mlbuild rerun read
+	plain          samples
+	maxBytesHashed int64 // the most input bytes one timed mlbuild rerun read
 	// mlRSS and njRSS are the largest peak resident set size (bytes) of
 	// one timed rerun.
 	mlRSS, njRSS int64
