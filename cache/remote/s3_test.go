@@ -100,6 +100,13 @@ type sigChecker struct {
 
 func (c *sigChecker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := c.verify(r); err != nil {
+		var cut *bodyCut
+		if errors.As(err, &cut) {
+			// The client gave up mid-request (an upload aborted on
+			// purpose, its other parts cancelled): not a signature fault.
+			http.Error(w, "<Error><Code>IncompleteBody</Code></Error>", http.StatusBadRequest)
+			return
+		}
 		c.t.Errorf("%s %s: %v", r.Method, r.URL, err)
 		http.Error(w, "<Error><Code>SignatureDoesNotMatch</Code><Message>"+err.Error()+"</Message></Error>", http.StatusForbidden)
 		return
@@ -110,6 +117,12 @@ func (c *sigChecker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	c.next.ServeHTTP(w, r)
 }
+
+// bodyCut is a request body that ended before its length: the client
+// cancelled the request.
+type bodyCut struct{ err error }
+
+func (b *bodyCut) Error() string { return "request body cut: " + b.err.Error() }
 
 func (c *sigChecker) verify(r *http.Request) error {
 	auth := r.Header.Get("Authorization")
@@ -136,7 +149,7 @@ func (c *sigChecker) verify(r *http.Request) error {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return err
+		return &bodyCut{err}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	hash := r.Header.Get("X-Amz-Content-Sha256")
