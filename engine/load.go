@@ -31,10 +31,15 @@ const BuildDirName = "build"
 
 // Pipeline is a loaded, fully evaluated pipeline.
 type Pipeline struct {
-	// File is the pipeline file's absolute path.
+	// File is the pipeline file's absolute path, or the folder's when the
+	// pipeline is a folder of files (see Load).
 	File string
-	// Dir is the directory relative source paths are resolved against.
+	// Dir is the directory relative source paths are resolved against:
+	// the file's folder, or the folder itself.
 	Dir string
+	// Files are the files the pipeline was read from, in load order:
+	// File alone, or the folder's pipeline files.
+	Files []string
 	// Variables are the variables' final values.
 	Variables map[string]cty.Value
 	// Cache is the pipeline's cache block (zero when absent).
@@ -122,16 +127,28 @@ type LoadOptions struct {
 
 // Load parses and evaluates a pipeline. Every problem is reported as an
 // HCL diagnostic (file:line:column with a snippet) inside a *DiagError.
+//
+// path is a pipeline file, or a folder: then every .hcl file directly in
+// it, except variable files (named *.vars.hcl, given with -var-file), is
+// one pipeline together, as a Terraform module's .tf files are, so that a
+// large pipeline can be split by team or stage. Blocks may refer to those
+// of any file of the folder; relative paths are resolved against the
+// folder.
 func Load(path string, opts LoadOptions) (*Pipeline, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
 	reads := newLoadReads(opts)
-	reads.file(abs)
-	src, err := os.ReadFile(abs)
-	if err != nil {
-		return nil, fmt.Errorf("read pipeline %s: %w", displayName(abs), unwrapPathErr(err))
+	dir, files := filepath.Dir(abs), []string{abs}
+	if st, err := os.Stat(abs); err == nil && st.IsDir() {
+		dir = abs
+		if files, err = FolderFiles(abs); err != nil {
+			return nil, err
+		}
+		// A file added to or removed from the folder changes the
+		// pipeline: the no-op stamp records the listing.
+		reads.glob(filepath.Join(abs, "*.hcl"), folderMatches(abs))
 	}
 	reg := opts.Registry
 	if reg == nil {
@@ -139,19 +156,63 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 	}
 	l := &loader{parser: hclparse.NewParser(), reg: reg, validated: map[string]bool{}, defaults: map[string]json.RawMessage{},
 		reads: reads, schemas: map[string]steps.Schema{}}
-	p := &Pipeline{File: abs, Dir: filepath.Dir(abs), byAddr: map[string]*Step{}, reads: reads}
+	p := &Pipeline{File: abs, Dir: dir, Files: files, byAddr: map[string]*Step{}, reads: reads}
 	l.p = p
-	file, diags := l.parser.ParseHCL(src, displayName(abs))
+	var (
+		parsed []*hcl.File
+		diags  hcl.Diagnostics
+	)
+	for _, f := range files {
+		reads.file(f)
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read pipeline %s: %w", displayName(f), unwrapPathErr(err))
+		}
+		file, d := l.parser.ParseHCL(src, displayName(f))
+		diags = append(diags, d...)
+		parsed = append(parsed, file)
+	}
 	p.files = l.parser.Files()
 	if diags.HasErrors() {
 		return nil, &DiagError{Diags: diags, Files: p.files}
 	}
-	diags = l.load(file, opts)
+	body := parsed[0].Body
+	if len(parsed) > 1 {
+		body = hcl.MergeFiles(parsed)
+	}
+	diags = l.load(body, opts)
 	p.files = l.parser.Files()
 	if diags.HasErrors() {
 		return nil, &DiagError{Diags: diags, Files: p.files}
 	}
 	return p, nil
+}
+
+// VarFileSuffix ends the names of variable files, which a folder's
+// pipeline leaves out (they are given with -var-file).
+const VarFileSuffix = ".vars.hcl"
+
+// FolderFiles lists the pipeline files of a folder pipeline: the .hcl
+// files directly in dir, sorted, variable files (*.vars.hcl) left out. A
+// folder without any is an error saying so.
+func FolderFiles(dir string) ([]string, error) {
+	var out []string
+	for _, m := range folderMatches(dir) {
+		if !strings.HasSuffix(filepath.Base(m), VarFileSuffix) {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("pipeline folder %s holds no .hcl file (other than *%s variable files)", displayName(dir), VarFileSuffix)
+	}
+	return out, nil
+}
+
+// folderMatches is every .hcl file directly in dir, sorted.
+func folderMatches(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
+	sort.Strings(m)
+	return m
 }
 
 // displayName is the name diagnostics use for a file: relative to the
@@ -222,8 +283,8 @@ type stepRef struct {
 	rng    hcl.Range
 }
 
-func (l *loader) load(file *hcl.File, opts LoadOptions) hcl.Diagnostics {
-	content, diags := file.Body.Content(topSchema)
+func (l *loader) load(body hcl.Body, opts LoadOptions) hcl.Diagnostics {
+	content, diags := body.Content(topSchema)
 	var varBlocks, stepBlocks, cacheBlocks, execBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {

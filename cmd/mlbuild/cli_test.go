@@ -30,16 +30,15 @@ func writeFile(t *testing.T, path, text string) {
 	}
 }
 
-// A pipeline file that is missing, misspelt or a folder is named in the
-// error, with the file that was probably meant.
+// A pipeline file that is missing or misspelt, or a folder without a
+// pipeline file, is named in the error, with the file that was probably
+// meant.
 func TestPipelineFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	const steps = "step \"csv_clean\" \"onion\" {\n}\n"
 	writeFile(t, filepath.Join(dir, "pipelines/twainbot.hcl"), steps)
 	writeFile(t, filepath.Join(dir, "pipelines/ci.vars.hcl"), "seed = 1\n") // a -var-file, not a pipeline
-	writeFile(t, filepath.Join(dir, "two/a.hcl"), steps)
-	writeFile(t, filepath.Join(dir, "two/b.hcl"), steps)
 	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +51,7 @@ func TestPipelineFileErrors(t *testing.T) {
 		{[]string{"plan", "pipeline/twainbot.hcl"}, `no pipeline file pipeline/twainbot.hcl: it does not exist. Did you mean "pipelines/twainbot.hcl"?`},
 		{[]string{"run", "nothing/like/it.hcl"}, `no pipeline file nothing/like/it.hcl: it does not exist.`},
 		{[]string{"show", "pipelines/twainbot.hlc", "csv_clean.onion"}, `no pipeline file pipelines/twainbot.hlc: it does not exist. Did you mean "pipelines/twainbot.hcl"?`},
-		{[]string{"run", "pipelines"}, `pipelines is a folder, not a pipeline file; it holds one pipeline, pipelines/twainbot.hcl: name that`},
-		{[]string{"run", "two"}, `two is a folder, not a pipeline file; it holds 2 (two/a.hcl, two/b.hcl): name one`},
-		{[]string{"graph", "empty"}, `empty is a folder, not a pipeline file, and holds no .hcl file with steps`},
+		{[]string{"graph", "empty"}, `empty is a folder, and holds no pipeline: a folder is a pipeline of its .hcl files (but *.vars.hcl variable files); it has none`},
 	} {
 		_, _, code, err := cli(tc.args...)
 		if code != 1 || err == nil || err.Error() != tc.want {

@@ -24,7 +24,8 @@ type pipelineLock struct {
 // fails a strict (--locked) run; otherwise it is reported and the run
 // regenerates it.
 func openLock(p *engine.Pipeline, strict bool, stderr io.Writer) (*pipelineLock, error) {
-	path := displayPath(filepath.Join(filepath.Dir(p.File), lockfile.Name))
+	// Beside the pipeline file, or inside the pipeline folder.
+	path := displayPath(filepath.Join(p.Dir, lockfile.Name))
 	f, err := lockfile.Read(path)
 	if err != nil {
 		if strict || f == nil {
@@ -32,7 +33,17 @@ func openLock(p *engine.Pipeline, strict bool, stderr io.Writer) (*pipelineLock,
 		}
 		fmt.Fprintf(stderr, "mlbuild: warning: %v\nmlbuild: this run rewrites %s\n", err, path)
 	}
-	return &pipelineLock{path: path, pipeline: filepath.Base(p.File), file: f}, nil
+	return &pipelineLock{path: path, pipeline: lockName(p), file: f}, nil
+}
+
+// lockName is the pipeline's name in its lockfile: the file's base name,
+// or for a folder pipeline its own name with a slash ("stages/"), which
+// no pipeline file's name has.
+func lockName(p *engine.Pipeline) string {
+	if p.Dir == p.File {
+		return filepath.Base(p.File) + "/"
+	}
+	return filepath.Base(p.File)
 }
 
 // locked converts the pipeline's entries for the engine (never nil, so

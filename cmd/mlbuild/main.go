@@ -267,8 +267,8 @@ func synopsis(name string) []string {
 // .hcl files too). For a command that takes
 // step addresses (stepArgs), the first argument is the file when it looks
 // like one: it ends in .hcl, names a path with a folder, exists, or is a
-// near miss of an .hcl file's name. A file that is missing or a folder is
-// an error naming it.
+// near miss of an .hcl file's name. A file that is missing, or a folder
+// without pipeline files, is an error naming it.
 func pipelineFile(pos []string, stepArgs bool) (string, []string, error) {
 	if len(pos) > 0 && (!stepArgs || looksLikeFile(pos[0])) {
 		if err := checkPipelineFile(pos[0]); err != nil {
@@ -299,7 +299,8 @@ func looksLikeFile(arg string) bool {
 
 // checkPipelineFile says what is wrong with the path given as the
 // pipeline: missing (with the nearest .hcl file's name), unreadable, or a
-// folder (and what it holds).
+// folder with no pipeline file in it. A folder is a pipeline of all its
+// .hcl files but the variable files (engine.Load).
 func checkPipelineFile(path string) error {
 	st, err := os.Stat(path)
 	switch {
@@ -314,15 +315,10 @@ func checkPipelineFile(path string) error {
 	case !st.IsDir():
 		return nil
 	}
-	inside := pipelinesIn(path)
-	switch len(inside) {
-	case 0:
-		return fmt.Errorf("%s is a folder, not a pipeline file, and holds no .hcl file with steps", path)
-	case 1:
-		return fmt.Errorf("%s is a folder, not a pipeline file; it holds one pipeline, %s: name that", path, inside[0])
-	default:
-		return fmt.Errorf("%s is a folder, not a pipeline file; it holds %d (%s): name one", path, len(inside), strings.Join(inside, ", "))
+	if _, err := engine.FolderFiles(path); err != nil {
+		return fmt.Errorf("%s is a folder, and holds no pipeline: a folder is a pipeline of its .hcl files (but *%s variable files); it has none", path, engine.VarFileSuffix)
 	}
+	return nil
 }
 
 // stepBlock matches the start of a step block: what a pipeline has and a

@@ -115,3 +115,45 @@ func TestAppendStepJSON(t *testing.T) {
 		}
 	}
 }
+
+// `mlbuild run FOLDER` builds the pipeline of the folder's .hcl files,
+// keeps its lockfile inside the folder under the folder's name, with the
+// same keys as the one-file pipeline of the same steps; the rerun is a
+// no-op.
+func TestRunFolderPipeline(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeFile(t, filepath.Join(dir, "stages/in/a.csv"), "title\nArea Man Splits Pipeline Into Files And Keeps His Keys\n")
+	writeFile(t, filepath.Join(dir, "stages/a.hcl"), "step \"csv_clean\" \"a\" {\n  source = \"in/a.csv\"\n}\n")
+	writeFile(t, filepath.Join(dir, "stages/b.hcl"), "step \"split\" \"b\" {\n  inputs = [csv_clean.a.output]\n}\n")
+	writeFile(t, filepath.Join(dir, "stages/ci.vars.hcl"), "unused = 1\n")
+	writeFile(t, filepath.Join(dir, "one/in/a.csv"), "title\nArea Man Splits Pipeline Into Files And Keeps His Keys\n")
+	writeFile(t, filepath.Join(dir, "one/p.hcl"), "step \"csv_clean\" \"a\" {\n  source = \"in/a.csv\"\n}\n\nstep \"split\" \"b\" {\n  inputs = [csv_clean.a.output]\n}\n")
+	time.Sleep(2100 * time.Millisecond) // sources settled, as checked out long ago
+	for _, target := range []string{"stages", "one/p.hcl"} {
+		if out, stderr, code, err := cli("run", target); code != 0 {
+			t.Fatalf("run %s: %v\n%s\n%s", target, err, out, stderr)
+		}
+	}
+	folderLock, err := lockfile.Read(filepath.Join(dir, "stages", lockfile.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileLock, err := lockfile.Read(filepath.Join(dir, "one", lockfile.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := folderLock.Pipeline("stages/"), fileLock.Pipeline("p.hcl")
+	if len(got) != 2 || len(want) != 2 {
+		t.Fatalf("lockfile entries: folder %v, file %v", got, want)
+	}
+	for addr, w := range want {
+		if got[addr].Key != w.Key {
+			t.Errorf("%s: key %s in the folder, %s in one file", addr, got[addr].Key, w.Key)
+		}
+	}
+	out, stderr, code, err := cli("run", "stages")
+	if code != 0 || !strings.Contains(out, "2 steps: 0 ran, 2 cached, 0 failed") {
+		t.Fatalf("rerun of the folder: %v\n%s\n%s", err, out, stderr)
+	}
+}

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A folder is one pipeline of its .hcl files (variable files aside):
+// blocks refer across files, relative paths resolve against the folder, a
+// duplicate across files names both, and the quick no-op notices a file
+// added to the folder.
+func TestFolderPipeline(t *testing.T) {
+	stampNow = func() time.Time { return time.Now().Add(time.Minute) }
+	defer func() { stampNow = time.Now }()
+	env := newEnv(t, "")
+	env.write("stages/vars.hcl", `
+variable "seed" {
+  type    = number
+  default = 1
+}
+`)
+	env.write("stages/data.hcl", `
+step "concat" "a" {
+  sources = ["data/a.txt"]
+  seed    = var.seed
+}
+`)
+	env.write("stages/model.hcl", `
+step "tree" "model" {
+  input = concat.a.output
+}
+`)
+	env.write("stages/ci.vars.hcl", "seed = 2\n") // a -var-file: not part of the folder's pipeline
+	env.write("stages/data/a.txt", "alpha\n")
+	dir := filepath.Join(env.dir, "stages")
+	lopts := LoadOptions{Registry: env.reg, Environ: []string{}}
+
+	p, err := Load(dir, lopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.File != dir || p.Dir != dir || len(p.Files) != 3 || filepath.Base(p.Files[0]) != "data.hcl" {
+		t.Fatalf("File %s, Dir %s, Files %v", p.File, p.Dir, p.Files)
+	}
+	model, ok := p.Step("tree.model")
+	if !ok || len(model.Deps) != 1 || model.Deps[0].Addr != "concat.a" {
+		t.Fatalf("tree.model: %+v", model)
+	}
+	a, _ := p.Step("concat.a")
+	if got := a.Inputs["sources"][0].Path; got != filepath.Join(dir, "data", "a.txt") {
+		t.Errorf("a source resolves to %s, not inside the folder", got)
+	}
+	withVars := lopts
+	withVars.VarFiles = []string{filepath.Join(dir, "ci.vars.hcl")}
+	pv, err := Load(dir, withVars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	av, _ := pv.Step("concat.a")
+	if av.Config["seed"].AsBigFloat().String() != "2" {
+		t.Errorf("seed from the -var-file: %v", av.Config["seed"])
+	}
+
+	// A run, then a quick no-op of the folder; a new file in it voids that.
+	e, err := Open(t.Context(), p, Options{Workspace: env.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := e.Run(t.Context())
+	if cerr := e.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || sum.Ran != 2 {
+		t.Fatalf("run: %v, %+v", err, sum)
+	}
+	if _, q := QuickNoop(dir, lopts, Options{Workspace: env.dir}); q == nil || q.Cached != 2 {
+		t.Fatalf("no quick no-op of the folder after a run: %+v", q)
+	}
+	env.write("stages/extra.hcl", "# nothing yet\n")
+	if _, q := QuickNoop(dir, lopts, Options{Workspace: env.dir}); q != nil {
+		t.Fatal("a file added to the folder kept the quick no-op")
+	}
+
+	// The same step in two files: the error points at the second and
+	// names the first.
+	env.write("stages/dup.hcl", "step \"concat\" \"a\" {\n  sources = [\"data/a.txt\"]\n}\n")
+	_, err = Load(dir, lopts)
+	var de *DiagError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "dup.hcl") || !strings.Contains(err.Error(), "data.hcl") {
+		t.Errorf("a step declared in two files: %v", err)
+	}
+
+	// A folder of variable files only is no pipeline.
+	env.write("novars/ci.vars.hcl", "seed = 2\n")
+	if _, err := Load(filepath.Join(env.dir, "novars"), lopts); err == nil || !strings.Contains(err.Error(), "holds no .hcl file") {
+		t.Errorf("a folder without pipeline files: %v", err)
+	}
+}
