@@ -163,6 +163,16 @@ func Open(ctx context.Context, p *Pipeline, opts Options) (*Engine, error) {
 			}
 		}
 	}
+	if p.partial {
+		// Loaded for some targets: only their closure was evaluated.
+		for _, s := range (&Engine{p: p, opts: opts}).selected() {
+			if s.Config == nil {
+				_ = store.Close() // nothing was written yet
+				wsLock.Release()
+				return nil, fmt.Errorf("%s was loaded for other targets and not evaluated: load the pipeline with these targets (LoadOptions.Targets) or none", s.Addr)
+			}
+		}
+	}
 	id := pipelineID(ws, p.File)
 	e := &Engine{
 		p: p, opts: opts, store: store, wsLock: wsLock,

@@ -99,3 +99,58 @@ step "tree" "model" {
 		t.Errorf("a folder without pipeline files: %v", err)
 	}
 }
+
+// With targets, Load evaluates only them and what they need: a broken step
+// elsewhere does not stop building the target, the others have no config,
+// the engine refuses a pipeline loaded for other targets, and the partial
+// load leaves no load record for the quick no-op.
+func TestLoadTargetsEvaluatesOnlyTheirClosure(t *testing.T) {
+	env := newEnv(t, `
+step "concat" "a" {
+  sources = ["data/a.txt"]
+}
+
+step "tree" "model" {
+  input = concat.a.output
+}
+
+step "concat" "broken" {
+  sources = [file("data/missing.txt")]
+}
+`)
+	env.write("data/a.txt", "alpha\n")
+	file := filepath.Join(env.dir, "pipeline.hcl")
+	if _, err := Load(file, LoadOptions{Registry: env.reg}); err == nil {
+		t.Fatal("the broken step loaded without targets")
+	}
+	p, err := Load(file, LoadOptions{Registry: env.reg, Targets: []string{"tree.model"}})
+	if err != nil {
+		t.Fatalf("with a target the broken step still failed the load: %v", err)
+	}
+	if !p.Partial() {
+		t.Error("not partial")
+	}
+	for addr, evaluated := range map[string]bool{"concat.a": true, "tree.model": true, "concat.broken": false} {
+		s, _ := p.Step(addr)
+		if (s.Config != nil) != evaluated {
+			t.Errorf("%s evaluated: %v, want %v", addr, s.Config != nil, evaluated)
+		}
+	}
+	if p.loadRecord() != nil {
+		t.Error("a partial load has a load record")
+	}
+	if _, err := Open(t.Context(), p, Options{Workspace: env.dir}); err == nil || !strings.Contains(err.Error(), "not evaluated") {
+		t.Errorf("Open of a partial pipeline for every step: %v", err)
+	}
+	e, err := Open(t.Context(), p, Options{Workspace: env.dir, Targets: []string{"tree.model"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := e.Run(t.Context())
+	if cerr := e.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || sum.Ran != 2 {
+		t.Fatalf("run of the target: %v, %+v", err, sum)
+	}
+}

@@ -55,7 +55,14 @@ type Pipeline struct {
 	// reads is what loading read besides the pipeline's text, for the
 	// no-op stamp.
 	reads *loadReads
+	// partial says that only the steps some targets need were evaluated
+	// (LoadOptions.Targets).
+	partial bool
 }
+
+// Partial reports whether only the steps some targets need were evaluated
+// (LoadOptions.Targets): the others have no config or inputs.
+func (p *Pipeline) Partial() bool { return p.partial }
 
 // Step is one step block, evaluated.
 type Step struct {
@@ -123,6 +130,15 @@ type LoadOptions struct {
 	Environ []string
 	// Registry maps kinds to implementations (steps.Default when nil).
 	Registry *steps.Registry
+	// Targets, when set, are the addresses of the steps a command needs:
+	// Load then evaluates only them and their dependencies, so that
+	// building one step of a large pipeline does not evaluate the rest.
+	// The other steps are declared (kind, name, address, schema,
+	// executor, dependencies) and checked for references and cycles, but
+	// have no Config, KeyConfig or Inputs, and their attribute errors are
+	// not reported. An address that names no step is left to the engine
+	// to report.
+	Targets []string
 }
 
 // Load parses and evaluates a pipeline. Every problem is reported as an
@@ -322,10 +338,43 @@ func (l *loader) load(body hcl.Body, opts LoadOptions) hcl.Diagnostics {
 	}
 	ctx := l.evalContext()
 	diags = append(diags, l.loadCache(cacheBlocks, ctx)...)
+	need := l.needed(opts.Targets)
 	for _, s := range l.p.Steps {
-		diags = append(diags, l.evaluate(s, ctx)...)
+		if need == nil || need[s] {
+			diags = append(diags, l.evaluate(s, ctx)...)
+		}
 	}
 	return diags
+}
+
+// needed is the set of steps the targets need, themselves and their
+// dependencies; nil (every step) without targets. A partial evaluation
+// leaves the load record incomplete, so the no-op stamp gets none.
+func (l *loader) needed(targets []string) map[*Step]bool {
+	if len(targets) == 0 {
+		return nil
+	}
+	need := map[*Step]bool{}
+	var mark func(s *Step)
+	mark = func(s *Step) {
+		if need[s] {
+			return
+		}
+		need[s] = true
+		for _, d := range s.Deps {
+			mark(d)
+		}
+	}
+	for _, a := range targets {
+		if s, ok := l.p.byAddr[a]; ok {
+			mark(s)
+		}
+	}
+	if len(need) < len(l.p.Steps) {
+		l.reads.unstable = true
+		l.p.partial = true
+	}
+	return need
 }
 
 // declareSteps creates a Step for each block, checking kinds, duplicate

@@ -53,6 +53,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, "mlbuild run: "+err.Error())
 		return exitError{2}
 	}
+	// Loading evaluates only what the targets need.
+	c.targets = targets
 	out := newRunPrinterWith(stdout, stderr, printerOptions{json: c.json, every: *every, verbose: c.verbose})
 	opts := engine.Options{Jobs: *jobs, Targets: targets, Rebuild: rebuild, OnEvent: out.event, Workspace: c.workspace,
 		Executor: *executor, Start: processStart}

@@ -156,6 +156,9 @@ type common struct {
 	// stepArgs says that the command takes step addresses after the
 	// pipeline file (show, explain, verify).
 	stepArgs bool
+	// targets, when set, are the steps the command builds (run
+	// --target): loading evaluates only them and their dependencies.
+	targets []string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -410,7 +413,7 @@ func (c *common) parseFile(fs *flag.FlagSet, args []string) (file string, rest [
 
 // loadOptions are the options the pipeline is loaded with.
 func (c *common) loadOptions() engine.LoadOptions {
-	return engine.LoadOptions{Vars: c.vars, VarFiles: c.varFiles}
+	return engine.LoadOptions{Vars: c.vars, VarFiles: c.varFiles, Targets: c.targets}
 }
 
 // load parses the pipeline; diagnostics are printed as they are, with
