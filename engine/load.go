@@ -184,7 +184,7 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read pipeline %s: %w", displayName(f), unwrapPathErr(err))
 		}
-		file, d := l.parser.ParseHCL(src, displayName(f))
+		file, d := parseFile(l.parser, src, displayName(f))
 		diags = append(diags, d...)
 		parsed = append(parsed, file)
 	}

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// parsePieces forces parseFile to cut even small sources, on n cores.
+func parsePieces(t *testing.T) {
+	t.Helper()
+	old, procs := parallelParseMin, runtime.GOMAXPROCS(4)
+	parallelParseMin = 0
+	t.Cleanup(func() { parallelParseMin = old; runtime.GOMAXPROCS(procs) })
+}
+
+// A file parsed in pieces loads to exactly the pipeline of a whole-file
+// parse: the same steps, ranges, configs and inputs.
+func TestParseInPiecesLoadsTheSamePipeline(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("variable \"seed\" {\n  default = 3\n}\n\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "step \"concat\" \"c%02d\" {\n  sources = [\"data/a.txt\"]\n  seed    = var.seed + %d\n}\n\n", i, i)
+	}
+	b.WriteString("step \"tree\" \"model\" {\n  input = concat.c39.output\n}\n")
+	env := newEnv(t, b.String())
+	env.write("data/a.txt", "alpha\n")
+	if len(blockCuts([]byte(b.String()), 4)) != 4 {
+		t.Fatal("the file is not cut in four")
+	}
+	whole, err := env.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsePieces(t)
+	pieces, err := env.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole.Steps) != 41 || len(pieces.Steps) != len(whole.Steps) {
+		t.Fatalf("%d steps whole, %d in pieces", len(whole.Steps), len(pieces.Steps))
+	}
+	for i, w := range whole.Steps {
+		p := pieces.Steps[i]
+		if p.Addr != w.Addr || p.Range != w.Range || !reflect.DeepEqual(p.KeyConfig, w.KeyConfig) || !reflect.DeepEqual(p.Inputs, w.Inputs) {
+			t.Fatalf("step %d: %s %v vs %s %v", i, p.Addr, p.Range, w.Addr, w.Range)
+		}
+	}
+}
+
+// Where the scan would cut inside a construct it does not follow (a
+// heredoc, a block comment), the piece before fails to parse and the whole
+// file is parsed instead: same blocks, and the same diagnostics for a
+// broken file.
+func TestParseInPiecesFallsBack(t *testing.T) {
+	parsePieces(t)
+	for name, src := range map[string]string{
+		"heredoc": "step \"concat\" \"a\" {\n  note = <<EOT\n}\nstep \"concat\" \"fake\" {\nEOT\n}\n\nstep \"concat\" \"b\" {\n}\n",
+		"comment": "step \"concat\" \"a\" {\n}\n/*\n}\nstep \"concat\" \"fake\" {\n}\n*/\nstep \"concat\" \"b\" {\n}\n",
+		"nested":  "step \"concat\" \"a\" {\n  sub {\n}\nstep \"concat\" \"inner\" {\n}\n}\n\nstep \"concat\" \"b\" {\n}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if len(blockCuts([]byte(src), 4)) < 2 {
+				t.Fatal("the scan makes no cut here: the case tests nothing")
+			}
+			want, wd := hclparse.NewParser().ParseHCL([]byte(src), "p.hcl")
+			got, gd := parseFile(hclparse.NewParser(), []byte(src), "p.hcl")
+			if wd.Error() != gd.Error() {
+				t.Fatalf("diagnostics %v, want %v", gd, wd)
+			}
+			if wd.HasErrors() {
+				return
+			}
+			if labels(t, got) != labels(t, want) {
+				t.Errorf("blocks %s, want %s", labels(t, got), labels(t, want))
+			}
+		})
+	}
+	// A broken file reports exactly what a whole-file parse reports.
+	broken := strings.Repeat("step \"concat\" \"a\" {\n}\n\n", 5) + "step \"concat\" \"b\" {\n  x = [\n}\n\n" + strings.Repeat("step \"concat\" \"c\" {\n}\n\n", 5)
+	if len(blockCuts([]byte(broken), 4)) < 2 {
+		t.Fatal("the broken file is not cut")
+	}
+	_, wd := hclparse.NewParser().ParseHCL([]byte(broken), "p.hcl")
+	_, gd := parseFile(hclparse.NewParser(), []byte(broken), "p.hcl")
+	if !wd.HasErrors() || wd.Error() != gd.Error() {
+		t.Errorf("broken file: %v, want %v", gd, wd)
+	}
+}
+
+// labels lists a file's top-level blocks as kind.name, in order.
+func labels(t *testing.T, f *hcl.File) string {
+	t.Helper()
+	content, _, diags := f.Body.PartialContent(topSchema)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var out []string
+	for _, b := range content.Blocks {
+		out = append(out, strings.Join(b.Labels, "."))
+	}
+	return strings.Join(out, " ")
+}
