@@ -106,3 +106,35 @@ func labels(t *testing.T, f *hcl.File) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// FuzzParseInPieces: for any source, parsing in pieces gives a whole-file
+// parse's diagnostics and, when there are none, its blocks in order.
+func FuzzParseInPieces(f *testing.F) {
+	f.Add("step \"concat\" \"a\" {\n}\n\nstep \"concat\" \"b\" {\n  x = 1\n}\n")
+	f.Add("step \"concat\" \"a\" {\n  note = <<EOT\n}\nstep \"concat\" \"fake\" {\nEOT\n}\n\nstep \"concat\" \"b\" {\n}\n")
+	f.Add("variable \"v\" {\n}\n/*\n}\nstep \"x\" \"y\" {\n*/\n}\nstep \"concat\" \"b\" {\n}\n")
+	f.Add("step \"a\" \"b\" {\n  s = \"${\n}\nstep \"c\" \"d\" {\n}\"\n}\n")
+	old := parallelParseMin
+	parallelParseMin = 0
+	defer func() { parallelParseMin = old }()
+	f.Fuzz(func(t *testing.T, src string) {
+		want, wd := hclparse.NewParser().ParseHCL([]byte(src), "p.hcl")
+		got, gd := parseFile(hclparse.NewParser(), []byte(src), "p.hcl")
+		if wd.Error() != gd.Error() {
+			t.Fatalf("diagnostics %v, want %v", gd, wd)
+		}
+		if wd.HasErrors() {
+			return
+		}
+		wc, _, _ := want.Body.PartialContent(topSchema)
+		gc, _, _ := got.Body.PartialContent(topSchema)
+		if len(wc.Blocks) != len(gc.Blocks) {
+			t.Fatalf("%d blocks, want %d", len(gc.Blocks), len(wc.Blocks))
+		}
+		for i := range wc.Blocks {
+			if wc.Blocks[i].DefRange != gc.Blocks[i].DefRange || strings.Join(wc.Blocks[i].Labels, ".") != strings.Join(gc.Blocks[i].Labels, ".") {
+				t.Fatalf("block %d: %v %v, want %v %v", i, gc.Blocks[i].Labels, gc.Blocks[i].DefRange, wc.Blocks[i].Labels, wc.Blocks[i].DefRange)
+			}
+		}
+	})
+}
