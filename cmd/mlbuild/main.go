@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mlbuild/mlbuild/engine"
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 	_ "github.com/mlbuild/mlbuild/steps/builtin" // registers the built-in step kinds
 )
 
@@ -326,7 +326,7 @@ func checkPipelineFile(path string) error {
 
 // stepBlock matches the start of a step block: what a pipeline has and a
 // -var-file (also .hcl) has not.
-var stepBlock = regexp.MustCompile(`(?m)^[ \t]*step[ \t]+"`)
+var stepBlock = lazyre.New(`(?m)^[ \t]*step[ \t]+"`)
 
 // pipelinesIn lists the .hcl files in dir that hold steps.
 func pipelinesIn(dir string) []string {
@@ -334,7 +334,7 @@ func pipelinesIn(dir string) []string {
 	sort.Strings(matches)
 	var out []string
 	for _, m := range matches {
-		if b, err := os.ReadFile(m); err == nil && stepBlock.Match(b) {
+		if b, err := os.ReadFile(m); err == nil && stepBlock.Re().Match(b) {
 			out = append(out, m)
 		}
 	}

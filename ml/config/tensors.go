@@ -2,10 +2,10 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/mlbuild/mlbuild/internal/lazyre"
 	"github.com/mlbuild/mlbuild/ml/safetensors"
 )
 
@@ -110,7 +110,7 @@ var (
 
 // ignoredTensor matches buffers that old checkpoints carry and transformers
 // ignores on load.
-var ignoredTensor = regexp.MustCompile(`^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$`)
+var ignoredTensor = lazyre.New(`^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$`)
 
 // CheckTensors verifies that set holds exactly the tensors of Tensors, each
 // with its shape and a floating-point dtype (F32, F16 or BF16). The error
