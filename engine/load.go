@@ -159,12 +159,13 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 	dir, files := filepath.Dir(abs), []string{abs}
 	if st, err := os.Stat(abs); err == nil && st.IsDir() {
 		dir = abs
-		if files, err = FolderFiles(abs); err != nil {
+		matches := folderMatches(abs)
+		if files, err = pipelineFiles(abs, matches); err != nil {
 			return nil, err
 		}
 		// A file added to or removed from the folder changes the
 		// pipeline: the no-op stamp records the listing.
-		reads.glob(filepath.Join(abs, "*.hcl"), folderMatches(abs))
+		reads.glob(filepath.Join(abs, "*.hcl"), matches)
 	}
 	reg := opts.Registry
 	if reg == nil {
@@ -212,8 +213,13 @@ const VarFileSuffix = ".vars.hcl"
 // files directly in dir, sorted, variable files (*.vars.hcl) left out. A
 // folder without any is an error saying so.
 func FolderFiles(dir string) ([]string, error) {
+	return pipelineFiles(dir, folderMatches(dir))
+}
+
+// pipelineFiles is FolderFiles of the folder's listing.
+func pipelineFiles(dir string, matches []string) ([]string, error) {
 	var out []string
-	for _, m := range folderMatches(dir) {
+	for _, m := range matches {
 		if !strings.HasSuffix(filepath.Base(m), VarFileSuffix) {
 			out = append(out, m)
 		}
