@@ -68,9 +68,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if p, err = c.load(file, stderr); err != nil {
 			return err
 		}
-		if lock, err = openLock(p, *locked, stderr); err != nil {
-			return err
-		}
 		execs, err := c.executors(p, *executor)
 		if err != nil {
 			fmt.Fprintln(stderr, "mlbuild run: "+err.Error())
@@ -78,6 +75,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		opts.Executors = execs
 		if *locked {
+			// --locked checks each step against the lockfile as it
+			// goes; otherwise the lockfile is read only if the run
+			// turns out to need updating it (a no-op whose memo holds
+			// does not).
+			if lock, err = openLock(p, true, stderr); err != nil {
+				return err
+			}
 			opts.Locked = lock.locked()
 		}
 		if sum = engine.FastNoop(p, opts); sum == nil {
