@@ -13,8 +13,11 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -270,6 +273,9 @@ type CacheConfig struct {
 }
 
 type loader struct {
+	// mu guards validated and defaults while steps are evaluated in
+	// parallel.
+	mu     sync.Mutex
 	parser *hclparse.Parser
 	reg    *steps.Registry
 	p      *Pipeline
@@ -345,10 +351,47 @@ func (l *loader) load(body hcl.Body, opts LoadOptions) hcl.Diagnostics {
 	ctx := l.evalContext()
 	diags = append(diags, l.loadCache(cacheBlocks, ctx)...)
 	need := l.needed(opts.Targets)
+	var todo []*Step
 	for _, s := range l.p.Steps {
 		if need == nil || need[s] {
+			todo = append(todo, s)
+		}
+	}
+	return append(diags, l.evaluateAll(todo, ctx)...)
+}
+
+// parallelEvalMin is the number of steps from which they are evaluated on
+// every core (a variable for tests).
+var parallelEvalMin = 256
+
+// evaluateAll evaluates the steps, on every core when there are many
+// (each step's evaluation reads the shared context and writes only its
+// own Step, and the loader's memos and read record under their locks),
+// and returns their diagnostics in step order, as a serial evaluation
+// would.
+func (l *loader) evaluateAll(todo []*Step, ctx *hcl.EvalContext) hcl.Diagnostics {
+	workers := min(runtime.GOMAXPROCS(0), len(todo)/parallelEvalMin)
+	if workers < 2 {
+		var diags hcl.Diagnostics
+		for _, s := range todo {
 			diags = append(diags, l.evaluate(s, ctx)...)
 		}
+		return diags
+	}
+	per := make([]hcl.Diagnostics, len(todo))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
+				per[i] = l.evaluate(todo[i], ctx)
+			}
+		})
+	}
+	wg.Wait()
+	var diags hcl.Diagnostics
+	for _, d := range per {
+		diags = append(diags, d...)
 	}
 	return diags
 }
@@ -377,7 +420,7 @@ func (l *loader) needed(targets []string) map[*Step]bool {
 		}
 	}
 	if len(need) < len(l.p.Steps) {
-		l.reads.unstable = true
+		l.reads.markUnstable()
 		l.p.partial = true
 	}
 	return need
@@ -913,9 +956,14 @@ func (l *loader) evaluate(s *Step, ctx *hcl.EvalContext) hcl.Diagnostics {
 		// pipeline of thousands of similar steps validates each config once.
 		memo := s.Kind + "\x00" + configID.String()
 		var err error
-		if !l.validated[memo] {
+		l.mu.Lock()
+		ok := l.validated[memo]
+		l.mu.Unlock()
+		if !ok {
 			err = v.Validate(&steps.Invocation{Step: s.Addr, Config: s.Config})
+			l.mu.Lock()
 			l.validated[memo] = err == nil
+			l.mu.Unlock()
 		}
 		if err != nil {
 			diags = append(diags, l.attrDiag(s, err))
@@ -1006,12 +1054,17 @@ func (l *loader) canonical(kind, attr string, v cty.Value, set bool) (json.RawMe
 		return ctyjson.Marshal(v, v.Type())
 	}
 	k := kind + "." + attr
-	if b, ok := l.defaults[k]; ok {
+	l.mu.Lock()
+	b, ok := l.defaults[k]
+	l.mu.Unlock()
+	if ok {
 		return b, nil
 	}
 	b, err := ctyjson.Marshal(v, v.Type())
 	if err == nil {
+		l.mu.Lock()
 		l.defaults[k] = b
+		l.mu.Unlock()
 	}
 	return b, err
 }
@@ -1077,7 +1130,7 @@ func (l *loader) inputs(s *Step, a steps.Attribute, v cty.Value) ([]Input, hcl.D
 		if a.Resolve != nil {
 			// What a kind resolves (a program on PATH) cannot be
 			// checked without loading the pipeline.
-			l.reads.unstable = true
+			l.reads.markUnstable()
 			abs, err := a.Resolve(p, s.Config)
 			if err != nil {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot resolve input",

@@ -117,9 +117,19 @@ type outlineStep struct {
 // loadReads records, while a pipeline loads, the files, globs and settings
 // its evaluation depends on.
 type loadReads struct {
-	start    time.Time
+	start time.Time
+	// mu guards rec and unstable: steps are evaluated in parallel.
+	mu       sync.Mutex
 	rec      loadRecord
 	unstable bool // something read cannot be checked without loading
+}
+
+// markUnstable says that something loading read cannot be checked
+// without loading.
+func (r *loadReads) markUnstable() {
+	r.mu.Lock()
+	r.unstable = true
+	r.mu.Unlock()
 }
 
 func newLoadReads(opts LoadOptions) *loadReads {
@@ -178,6 +188,8 @@ func (r *loadReads) file(abs string) {
 		return
 	}
 	fi, err := os.Stat(abs)
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil || fi.IsDir() {
 		r.unstable = true
 		return
@@ -191,13 +203,17 @@ func (r *loadReads) file(abs string) {
 
 func (r *loadReads) glob(pattern string, matches []string) {
 	if r != nil {
+		r.mu.Lock()
 		r.rec.Globs = append(r.rec.Globs, globRead{pattern, slices.Clone(matches)})
+		r.mu.Unlock()
 	}
 }
 
 func (r *loadReads) exists(abs string, ok bool) {
 	if r != nil {
+		r.mu.Lock()
 		r.rec.Exists = append(r.rec.Exists, existsRead{abs, ok})
+		r.mu.Unlock()
 	}
 }
 

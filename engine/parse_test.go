@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -137,4 +138,50 @@ func FuzzParseInPieces(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Steps evaluated on several cores give what a serial evaluation gives:
+// the same configs, inputs and keys' configs, the diagnostics in step
+// order, and a load record of the same reads (run with -race).
+func TestParallelEvaluation(t *testing.T) {
+	stampNow = func() time.Time { return time.Now().Add(time.Minute) }
+	defer func() { stampNow = time.Now }()
+	var b strings.Builder
+	for i := range 600 {
+		fmt.Fprintf(&b, "step \"concat\" \"c%03d\" {\n  sources = concat([\"data/a.txt\"], glob(\"data/g*.txt\"))\n  seed    = tonumber(file(\"data/seed.txt\")) + %d + (fileexists(\"data/flag\") ? 1 : 0)\n}\n\n", i, i)
+	}
+	env := newEnv(t, b.String())
+	env.write("data/a.txt", "alpha\n")
+	env.write("data/g1.txt", "g\n")
+	env.write("data/seed.txt", "7")
+	old := parallelEvalMin
+	t.Cleanup(func() { parallelEvalMin = old })
+	parallelEvalMin = 1 << 30
+	serial, err := env.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parallelEvalMin = 100
+	procs := runtime.GOMAXPROCS(4)
+	defer runtime.GOMAXPROCS(procs)
+	par, err := env.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range serial.Steps {
+		p := par.Steps[i]
+		if p.Addr != s.Addr || !reflect.DeepEqual(p.KeyConfig, s.KeyConfig) || !reflect.DeepEqual(p.Inputs, s.Inputs) || !p.Config["seed"].RawEquals(s.Config["seed"]) {
+			t.Fatalf("step %s differs", s.Addr)
+		}
+	}
+	sr, pr := serial.loadRecord(), par.loadRecord()
+	if sr == nil || pr == nil || len(sr.Files) != len(pr.Files) || len(sr.Globs) != len(pr.Globs) || len(sr.Exists) != len(pr.Exists) {
+		t.Fatalf("load records differ: %v vs %v", sr, pr)
+	}
+	// Broken steps report in step order.
+	env.write("pipeline.hcl", b.String()+"step \"concat\" \"bad1\" {\n  sources = [\"data/none1\"]\n}\n\nstep \"concat\" \"bad2\" {\n  sources = [\"data/none2\"]\n}\n")
+	_, err = env.load()
+	if err == nil || strings.Index(err.Error(), "none1") > strings.Index(err.Error(), "none2") {
+		t.Errorf("diagnostics out of order: %v", err)
+	}
 }
