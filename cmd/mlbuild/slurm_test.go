@@ -225,11 +225,18 @@ func waitQueueEmpty(t *testing.T, c *slurmtest.Cluster) {
 // checkpoint and then has Slurm requeue the step's running job, as it
 // does a pre-empted one; it sends the job's ID (or what went wrong) once.
 // releaseRequeued makes a requeued job eligible at once: it waits (a few
-// seconds at most) for the job to be pending again and sets its begin time
-// to now.
+// seconds at most) until the job's first run has ended and Slurm holds it
+// (PENDING, Reason=BeginTime), and sets its begin time to now. Releasing
+// it earlier, while the first run is still completing, can start the
+// second before the first has let go.
 func releaseRequeued(c *slurmtest.Cluster, id string) {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if jobs, err := c.Jobs(); err == nil && jobs[id][1] == "PENDING" {
+		out, err := c.Command("scontrol", "show", "job", "-o", id).Output()
+		if err != nil {
+			continue
+		}
+		f := " " + string(out)
+		if strings.Contains(f, " JobState=PENDING ") && strings.Contains(f, " Reason=BeginTime ") {
 			_ = c.Command("scontrol", "update", "JobId="+id, "StartTime=now").Run() // best effort: else it starts in two minutes
 			return
 		}
