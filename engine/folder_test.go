@@ -65,16 +65,8 @@ step "tree" "model" {
 	}
 
 	// A run, then a quick no-op of the folder; a new file in it voids that.
-	e, err := Open(t.Context(), p, Options{Workspace: env.dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := e.Run(t.Context())
-	if cerr := e.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || sum.Ran != 2 {
-		t.Fatalf("run: %v, %+v", err, sum)
+	if sum := buildPipeline(t, p, Options{Workspace: env.dir}); sum.Ran != 2 {
+		t.Fatalf("run: %+v", sum)
 	}
 	if _, q := QuickNoop(dir, lopts, Options{Workspace: env.dir}); q == nil || q.Cached != 2 {
 		t.Fatalf("no quick no-op of the folder after a run: %+v", q)
@@ -142,7 +134,16 @@ step "concat" "broken" {
 	if _, err := Open(t.Context(), p, Options{Workspace: env.dir}); err == nil || !strings.Contains(err.Error(), "not evaluated") {
 		t.Errorf("Open of a partial pipeline for every step: %v", err)
 	}
-	e, err := Open(t.Context(), p, Options{Workspace: env.dir, Targets: []string{"tree.model"}})
+	if sum := buildPipeline(t, p, Options{Workspace: env.dir, Targets: []string{"tree.model"}}); sum.Ran != 2 {
+		t.Fatalf("run of the target: %+v", sum)
+	}
+}
+
+// buildPipeline opens an engine on p, runs it and closes it, failing the
+// test on any error.
+func buildPipeline(t *testing.T, p *Pipeline, opts Options) *Summary {
+	t.Helper()
+	e, err := Open(t.Context(), p, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,8 @@ step "concat" "broken" {
 	if cerr := e.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil || sum.Ran != 2 {
-		t.Fatalf("run of the target: %v, %+v", err, sum)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return sum
 }

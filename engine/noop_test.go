@@ -270,16 +270,9 @@ step "concat" "a" {
 		t.Fatal(err)
 	}
 	stampNow = func() time.Time { return time.Now().Add(time.Minute) }
-	e, err := Open(t.Context(), p, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := e.Run(t.Context())
-	if cerr := e.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || sum.Stamp == "" {
-		t.Fatalf("full run: %v, stamp %q", err, sum.Stamp)
+	sum := buildPipeline(t, p, opts)
+	if sum.Stamp == "" {
+		t.Fatal("the full run wrote no stamp")
 	}
 	if _, q := QuickNoop(file, lopts, opts); q != nil {
 		t.Fatal("a quick no-op from a stamp whose load read fresh files")

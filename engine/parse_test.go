@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
@@ -69,17 +68,7 @@ func TestParseInPiecesFallsBack(t *testing.T) {
 			if len(blockCuts([]byte(src), 4)) < 2 {
 				t.Fatal("the scan makes no cut here: the case tests nothing")
 			}
-			want, wd := hclparse.NewParser().ParseHCL([]byte(src), "p.hcl")
-			got, gd := parseFile(hclparse.NewParser(), []byte(src), "p.hcl")
-			if wd.Error() != gd.Error() {
-				t.Fatalf("diagnostics %v, want %v", gd, wd)
-			}
-			if wd.HasErrors() {
-				return
-			}
-			if labels(t, got) != labels(t, want) {
-				t.Errorf("blocks %s, want %s", labels(t, got), labels(t, want))
-			}
+			checkSameParse(t, src)
 		})
 	}
 	// A broken file reports exactly what a whole-file parse reports.
@@ -87,25 +76,36 @@ func TestParseInPiecesFallsBack(t *testing.T) {
 	if len(blockCuts([]byte(broken), 4)) < 2 {
 		t.Fatal("the broken file is not cut")
 	}
-	_, wd := hclparse.NewParser().ParseHCL([]byte(broken), "p.hcl")
-	_, gd := parseFile(hclparse.NewParser(), []byte(broken), "p.hcl")
-	if !wd.HasErrors() || wd.Error() != gd.Error() {
-		t.Errorf("broken file: %v, want %v", gd, wd)
+	if !checkSameParse(t, broken) {
+		t.Error("the broken file parsed")
 	}
 }
 
-// labels lists a file's top-level blocks as kind.name, in order.
-func labels(t *testing.T, f *hcl.File) string {
+// checkSameParse fails the test unless parsing src in pieces gives a
+// whole-file parse's diagnostics and, when there are none, its top-level
+// blocks (labels and ranges) in order; it reports whether src had errors.
+func checkSameParse(t *testing.T, src string) bool {
 	t.Helper()
-	content, _, diags := f.Body.PartialContent(topSchema)
-	if diags.HasErrors() {
-		t.Fatal(diags)
+	want, wd := hclparse.NewParser().ParseHCL([]byte(src), "p.hcl")
+	got, gd := parseFile(hclparse.NewParser(), []byte(src), "p.hcl")
+	if wd.Error() != gd.Error() {
+		t.Fatalf("diagnostics %v, want %v", gd, wd)
 	}
-	var out []string
-	for _, b := range content.Blocks {
-		out = append(out, strings.Join(b.Labels, "."))
+	if wd.HasErrors() {
+		return true
 	}
-	return strings.Join(out, " ")
+	wc, _, _ := want.Body.PartialContent(topSchema)
+	gc, _, _ := got.Body.PartialContent(topSchema)
+	if len(wc.Blocks) != len(gc.Blocks) {
+		t.Fatalf("%d blocks, want %d", len(gc.Blocks), len(wc.Blocks))
+	}
+	for i, w := range wc.Blocks {
+		g := gc.Blocks[i]
+		if w.DefRange != g.DefRange || strings.Join(w.Labels, ".") != strings.Join(g.Labels, ".") {
+			t.Fatalf("block %d: %v %v, want %v %v", i, g.Labels, g.DefRange, w.Labels, w.DefRange)
+		}
+	}
+	return false
 }
 
 // FuzzParseInPieces: for any source, parsing in pieces gives a whole-file
@@ -118,26 +118,7 @@ func FuzzParseInPieces(f *testing.F) {
 	old := parallelParseMin
 	parallelParseMin = 0
 	defer func() { parallelParseMin = old }()
-	f.Fuzz(func(t *testing.T, src string) {
-		want, wd := hclparse.NewParser().ParseHCL([]byte(src), "p.hcl")
-		got, gd := parseFile(hclparse.NewParser(), []byte(src), "p.hcl")
-		if wd.Error() != gd.Error() {
-			t.Fatalf("diagnostics %v, want %v", gd, wd)
-		}
-		if wd.HasErrors() {
-			return
-		}
-		wc, _, _ := want.Body.PartialContent(topSchema)
-		gc, _, _ := got.Body.PartialContent(topSchema)
-		if len(wc.Blocks) != len(gc.Blocks) {
-			t.Fatalf("%d blocks, want %d", len(gc.Blocks), len(wc.Blocks))
-		}
-		for i := range wc.Blocks {
-			if wc.Blocks[i].DefRange != gc.Blocks[i].DefRange || strings.Join(wc.Blocks[i].Labels, ".") != strings.Join(gc.Blocks[i].Labels, ".") {
-				t.Fatalf("block %d: %v %v, want %v %v", i, gc.Blocks[i].Labels, gc.Blocks[i].DefRange, wc.Blocks[i].Labels, wc.Blocks[i].DefRange)
-			}
-		}
-	})
+	f.Fuzz(func(t *testing.T, src string) { checkSameParse(t, src) })
 }
 
 // Steps evaluated on several cores give what a serial evaluation gives:
