@@ -224,22 +224,29 @@ func waitQueueEmpty(t *testing.T, c *slurmtest.Cluster) {
 // requeueAfterCheckpoint watches the workspace for the first training
 // checkpoint and then has Slurm requeue the step's running job, as it
 // does a pre-empted one; it sends the job's ID (or what went wrong) once.
-// releaseRequeued makes a requeued job eligible at once: it waits (a few
-// seconds at most) until the job's first run has ended and Slurm holds it
-// (PENDING, Reason=BeginTime), and sets its begin time to now. Releasing
-// it earlier, while the first run is still completing, can start the
-// second before the first has let go.
-func releaseRequeued(c *slurmtest.Cluster, id string) {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		out, err := c.Command("scontrol", "show", "job", "-o", id).Output()
-		if err != nil {
+// releaseRequeued makes a requeued job eligible soon instead of in two
+// minutes (Slurm holds a requeued job: its begin time moves to now+120 s,
+// Reason=BeginTime). It waits until the first run has written its last
+// line to the job's log (the interrupted step's summary, after Slurm's
+// "DUE TO JOB REQUEUE"), Slurm holds the job, and KillWait (2 s) more has
+// passed, so that nothing of the first run is left when the second starts;
+// then it sets the job's begin time to now. Without a hold seen within
+// 60 s it does nothing (the job starts after Slurm's two minutes).
+func releaseRequeued(c *slurmtest.Cluster, w *workspace, step, id string) {
+	log := filepath.Join(w.dir, "build", ".logs", step, "job.log")
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, _ := os.ReadFile(log)
+		_, after, requeued := strings.Cut(string(b), "DUE TO JOB REQUEUE")
+		if !requeued || !strings.Contains(after, " steps: ") {
 			continue
 		}
-		f := " " + string(out)
-		if strings.Contains(f, " JobState=PENDING ") && strings.Contains(f, " Reason=BeginTime ") {
-			_ = c.Command("scontrol", "update", "JobId="+id, "StartTime=now").Run() // best effort: else it starts in two minutes
-			return
+		out, err := c.Command("scontrol", "show", "job", "-o", id).Output()
+		if f := " " + string(out); err != nil || !strings.Contains(f, " JobState=PENDING ") || !strings.Contains(f, " Reason=BeginTime ") {
+			continue
 		}
+		time.Sleep(3 * time.Second)
+		_ = c.Command("scontrol", "update", "JobId="+id, "StartTime=now").Run() // best effort: else it starts in two minutes
+		return
 	}
 }
 
@@ -269,7 +276,7 @@ func requeueAfterCheckpoint(c *slurmtest.Cluster, w *workspace, step string, sto
 					// begin time moves to now+120 s, Reason=BeginTime);
 					// a pre-empted job resumes whenever, so let it start
 					// as soon as it is pending again.
-					releaseRequeued(c, id)
+					releaseRequeued(c, w, step, id)
 					requeued <- id
 					return
 				}
