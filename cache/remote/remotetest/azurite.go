@@ -71,8 +71,7 @@ type Azurite struct {
 	// Host is host:port of the blob service; its URLs are path-style,
 	// http://Host/devstoreaccount1/<container>.
 	Host string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *process
 	out  *strings.Builder
 }
 
@@ -109,39 +108,29 @@ func tryStartAzurite(bin, dir string) (*Azurite, error) {
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess(cmd)
+	if err != nil {
 		return nil, err
 	}
-	a := &Azurite{Host: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{}), out: out}
-	go func() { _ = cmd.Wait(); close(a.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-a.done:
-			return nil, fmt.Errorf("azurite-blob exited: %s", out.String())
-		default:
-		}
+	a := &Azurite{Host: fmt.Sprintf("127.0.0.1:%d", port), proc: proc, out: out}
+	err = proc.waitReady(30*time.Second, 50*time.Millisecond, func() error {
 		c, err := net.DialTimeout("tcp", a.Host, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return a, nil
 		}
-		if time.Now().After(deadline) {
-			a.Stop()
-			return nil, errors.New("azurite-blob did not listen on " + a.Host + " within 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err
+	}, a.kill)
+	if errors.Is(err, errExited) {
+		return nil, fmt.Errorf("azurite-blob exited: %s", out.String())
 	}
+	if err != nil {
+		return nil, fmt.Errorf("azurite-blob on %s: %w", a.Host, err)
+	}
+	return a, nil
 }
 
 // Stop kills Azurite (its process group: the node process the script
 // starts) and waits for it to end.
-func (a *Azurite) Stop() {
-	select {
-	case <-a.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
-	<-a.done
-}
+func (a *Azurite) Stop() { a.proc.stop(a.kill) }
+
+func (a *Azurite) kill() { _ = syscall.Kill(-a.proc.cmd.Process.Pid, syscall.SIGKILL) }

@@ -28,9 +28,8 @@ import (
 type Nginx struct {
 	URL  string
 	Root string
-	cmd  *exec.Cmd
+	proc *process
 	dir  string
-	done chan struct{}
 }
 
 // NginxBinary is the path of Debian's nginx, or "" when it is not
@@ -158,43 +157,33 @@ http {
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess(cmd)
+	if err != nil {
 		return nil, err
 	}
-	s := &Nginx{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Root: root, cmd: cmd, dir: dir, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(10 * time.Second)
+	s := &Nginx{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Root: root, proc: proc, dir: dir}
 	client := &http.Client{Timeout: time.Second}
-	for {
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			return nil, fmt.Errorf("nginx exited: %s %s", out.String(), log)
-		default:
-		}
+	err = proc.waitReady(10*time.Second, 20*time.Millisecond, func() error {
 		resp, err := client.Get(s.URL + "/")
 		if err == nil {
 			resp.Body.Close()
-			return s, nil
 		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("nginx did not answer on %s: %v", s.URL, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	}, s.kill)
+	if errors.Is(err, errExited) {
+		log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
+		return nil, fmt.Errorf("nginx exited: %s %s", out.String(), log)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("nginx on %s: %w", s.URL, err)
+	}
+	return s, nil
 }
 
 // Stop kills nginx (as a crash would) and waits for it to end.
-func (s *Nginx) Stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-}
+func (s *Nginx) Stop() { s.proc.stop(s.kill) }
+
+func (s *Nginx) kill() { _ = s.proc.cmd.Process.Kill() }
 
 // ObjectPath is where nginx keeps an object ("cas/<digest>").
 func (s *Nginx) ObjectPath(object string) string {
