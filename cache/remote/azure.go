@@ -391,39 +391,31 @@ func (o *azureObjects) do(ctx context.Context, method, key string, build func() 
 	if method == http.MethodGet || method == http.MethodHead {
 		retries = 2
 	}
-	wait := azureRetryWait
-	for attempt := 0; ; attempt++ {
+	var buildErr error
+	resp, err := retrying(ctx, retries, azureRetryWait, func() (*http.Response, error) {
 		req, err := build()
 		if err != nil {
-			return nil, o.errorf(method, key, err)
+			buildErr = err
+			return nil, err
 		}
-		resp, err := o.client.Do(req)
-		if err != nil {
-			var uerr *url.Error
-			if errors.As(err, &uerr) {
-				err = uerr.Err // its URL may carry a SAS
-			}
-			if ctx.Err() != nil {
-				return nil, o.errorf(method, key, ctx.Err())
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				err = errTruncated
-			}
-			return nil, &unavailableError{o.errorf(method, key, err)}
-		}
-		if attempt >= retries || !retryable(resp.StatusCode) {
-			return resp, nil
-		}
-		drain(resp)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, o.errorf(method, key, ctx.Err())
-		case <-t.C:
-		}
-		wait *= 2
+		return o.client.Do(req)
+	}, func(resp *http.Response, err error) bool { return err == nil && retryable(resp.StatusCode) })
+	switch {
+	case err == nil:
+		return resp, nil
+	case buildErr != nil:
+		return nil, o.errorf(method, key, buildErr)
+	case ctx.Err() != nil:
+		return nil, o.errorf(method, key, ctx.Err())
 	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err // its URL may carry a SAS
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = errTruncated
+	}
+	return nil, &unavailableError{o.errorf(method, key, err)}
 }
 
 // errorf wraps err with the container, the operation and the key, with

@@ -120,19 +120,12 @@ func (b *gcsObjects) do(req *http.Request, key string) (*http.Response, error) {
 // answers "try again" (429, 5xx) is retried twice, after 250 and 500 ms,
 // as the cloud SDKs do. An upload is not retried here: its body is spent.
 func retryRead(c *http.Client, req *http.Request) (*http.Response, error) {
-	resp, err := c.Do(req)
-	for wait := retryWait; err == nil && retryable(resp.StatusCode) && req.Body == nil && wait <= 2*retryWait; wait *= 2 {
-		drain(resp) // a retried answer's body is not read
-		t := time.NewTimer(wait)
-		select {
-		case <-req.Context().Done():
-			t.Stop()
-			return nil, req.Context().Err()
-		case <-t.C:
-		}
-		resp, err = c.Do(req)
+	retries := 0
+	if req.Body == nil {
+		retries = 2
 	}
-	return resp, err
+	return retrying(req.Context(), retries, retryWait, func() (*http.Response, error) { return c.Do(req) },
+		func(resp *http.Response, err error) bool { return err == nil && retryable(resp.StatusCode) })
 }
 
 // retryWait is the wait before the first retry of a read.

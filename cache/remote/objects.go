@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // objectStore is a bucket as bucketStore uses it: objects named by keys
@@ -139,6 +140,30 @@ func readPart(r io.Reader, buf []byte) (int, bool, error) {
 		return n, true, nil
 	}
 	return n, false, err
+}
+
+// retrying calls send, and again up to retries more times while again
+// says its answer is worth another try (a "try again" status, say),
+// waiting wait, 2·wait, … in between; a retried answer's body is drained.
+// It returns the last answer, or ctx's error when ctx ends during a wait.
+func retrying(ctx context.Context, retries int, wait time.Duration, send func() (*http.Response, error), again func(*http.Response, error) bool) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := send()
+		if attempt >= retries || ctx.Err() != nil || !again(resp, err) {
+			return resp, err
+		}
+		if resp != nil {
+			drain(resp)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait *= 2
+	}
 }
 
 // responseError turns a refused response into a *StatusError carrying the

@@ -354,26 +354,10 @@ type s3Request struct {
 // 500 ms...) when S3 answers 429 or 5xx. It returns the response whatever
 // its status.
 func (s *s3Objects) do(ctx context.Context, r s3Request) (*http.Response, error) {
-	wait := s.retryWait
-	for attempt := 0; ; attempt++ {
-		resp, err := s.send(ctx, r)
-		again := attempt < r.retries && ctx.Err() == nil &&
-			((err == nil && retryable(resp.StatusCode)) || (err != nil && r.retryErrors && !errors.Is(err, ErrAuth)))
-		if !again {
-			return resp, err
-		}
-		if resp != nil {
-			drain(resp)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		wait *= 2
-	}
+	return retrying(ctx, r.retries, s.retryWait, func() (*http.Response, error) { return s.send(ctx, r) },
+		func(resp *http.Response, err error) bool {
+			return (err == nil && retryable(resp.StatusCode)) || (err != nil && r.retryErrors && !errors.Is(err, ErrAuth))
+		})
 }
 
 // send sends r once.
