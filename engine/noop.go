@@ -380,9 +380,15 @@ func stampHolds(st *stamp, ws string) bool {
 }
 
 // readStamp reads the stamp of the pipeline file abs in workspace ws (both
+// stampPathOf is the stamp file of the pipeline at abs in workspace ws
+// (cacheDir as Options.CacheDir).
+func stampPathOf(ws, cacheDir, abs string) string {
+	return stampPath(CacheDir(ws, cacheDir), ws, pipelineID(ws, abs))
+}
+
 // absolute); nil when there is none or it cannot be read.
 func readStamp(ws, cacheDir, abs string) *stamp {
-	b, err := os.ReadFile(stampPath(CacheDir(ws, cacheDir), ws, pipelineID(ws, abs)))
+	b, err := os.ReadFile(stampPathOf(ws, cacheDir, abs))
 	if err != nil {
 		return nil
 	}
@@ -438,7 +444,7 @@ func FastNoop(p *Pipeline, opts Options) *Summary {
 	// it has settled, so that the next no-op skips loading.
 	if rec := p.loadRecord(); rec != nil {
 		st.Load = rec
-		_ = writeStampFile(stampPath(CacheDir(ws, opts.CacheDir), ws, pipelineID(ws, p.File)), st) // best effort: the next no-op loads again
+		_ = writeStampFile(stampPathOf(ws, opts.CacheDir, p.File), st) // best effort: the next no-op loads again
 	}
 	return reportNoop(st, opts, start)
 }
