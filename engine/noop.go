@@ -379,13 +379,13 @@ func stampHolds(st *stamp, ws string) bool {
 	})
 }
 
-// readStamp reads the stamp of the pipeline file abs in workspace ws (both
 // stampPathOf is the stamp file of the pipeline at abs in workspace ws
 // (cacheDir as Options.CacheDir).
 func stampPathOf(ws, cacheDir, abs string) string {
 	return stampPath(CacheDir(ws, cacheDir), ws, pipelineID(ws, abs))
 }
 
+// readStamp reads the stamp of the pipeline file abs in workspace ws (both
 // absolute); nil when there is none or it cannot be read.
 func readStamp(ws, cacheDir, abs string) *stamp {
 	b, err := os.ReadFile(stampPathOf(ws, cacheDir, abs))
