@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/mlbuild
 PIPELINE ?= pipelines/twainbot.hcl
 
-.PHONY: build run test fuzz bench vet lint nocgo gpu-check-bin fmt clean smollm2
+.PHONY: build run test fuzz bench vet lint nocgo gpu-check-bin kernels kernels-check fmt clean smollm2
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mlbuild
@@ -41,7 +41,25 @@ gpu-check-bin:
 	CGO_ENABLED=0 $(GO) test -c -o bin/gpu-check/gpu.test ./gpu
 	CGO_ENABLED=0 $(GO) build -o bin/gpu-check/mlbuild ./cmd/mlbuild
 
-test: vet lint nocgo
+# The CUDA kernels: gpu/kernels/*.cu compiled to PTX by Debian's clang-19
+# in CUDA device-only mode, with no NVIDIA headers or libraries (PTX ISA
+# 7.0, sm_80: JIT-compiled by the driver for sm_80 and later). The PTX is
+# committed (embedded by package gpu/kernels); `make kernels` regenerates it
+# byte for byte and `make kernels-check` (part of `make test`) fails if the
+# committed PTX differs from what the sources give, then assembles each
+# file with NVIDIA's ptxas for sm_80 and sm_90 where one is found (PTXAS,
+# else the nvidia-cuda-nvcc-cu12 wheel of the pinned Python environment).
+# Without clang-19 the check says so and is skipped; .ci/run installs it.
+CLANG_CUDA ?= clang-19
+KERNEL_FLAGS = --cuda-device-only -nocudainc -nocudalib --cuda-gpu-arch=sm_80 -O3 -ffp-contract=off -std=c++17 -Wall -Werror -S
+KERNEL_SRCS = $(wildcard gpu/kernels/*.cu)
+kernels: $(KERNEL_SRCS:.cu=.ptx)
+gpu/kernels/%.ptx: gpu/kernels/%.cu gpu/kernels/common.cuh
+	$(CLANG_CUDA) $(KERNEL_FLAGS) -o $@ $<
+kernels-check:
+	@CLANG_CUDA=$(CLANG_CUDA) KERNEL_FLAGS="$(KERNEL_FLAGS)" gpu/kernels/check.sh
+
+test: vet lint nocgo kernels-check
 	$(GO) test -count=1 ./...
 
 # Each fuzz target for a while (FUZZTIME=30s by default).
