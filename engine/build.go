@@ -661,11 +661,22 @@ func (s *Step) locate(err error) error {
 	return fmt.Errorf("%s:%d:%d: %w", r.Filename, r.Start.Line, r.Start.Column, err)
 }
 
-// runStep calls the kind, turning a panic into an error that names it.
+// runStep calls the kind, turning a panic into an error that names it. A
+// panic whose value is an error with a Failure method (tensor.DeviceError:
+// a GPU out of memory, say) is the step's failure, reported as such; any
+// other panic is a bug.
 func runStep(ctx context.Context, k steps.Kind, inv *steps.Invocation) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			inv.Logger().Debug("step panicked", "panic", r, "stack", string(debug.Stack()))
+			var f interface {
+				error
+				Failure()
+			}
+			if e, ok := r.(error); ok && errors.As(e, &f) {
+				err = fmt.Errorf("%s: %w", inv.Step, e)
+				return
+			}
 			err = fmt.Errorf("internal error in step kind %s: %v (this is a bug in mlbuild; please report it)", inv.Step, r)
 		}
 	}()

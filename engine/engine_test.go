@@ -20,6 +20,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/cache"
+	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/steps"
 )
 
@@ -132,6 +133,11 @@ func (failKind) Run(ctx context.Context, inv *steps.Invocation) error {
 	}
 	if msg == "panic" {
 		panic("kaboom")
+	}
+	if msg == "device" {
+		// What a GPU backend's operation panics with when the device is
+		// out of memory: the step's failure, not a bug.
+		panic(&tensor.DeviceError{Op: "MatMul", Err: errors.New("allocating F32[4096 4096]: out of memory")})
 	}
 	if msg == "bad attribute" {
 		return &steps.AttrError{Attr: "message", Msg: "is refused at run time"}
@@ -476,6 +482,15 @@ step "fail" "panics" {
 	r = env2.run(Options{})
 	if r.err == nil || !strings.Contains(r.err.Error(), "internal error in step kind fail.panics: kaboom") {
 		t.Fatalf("panic error = %v", r.err)
+	}
+	env3 := newEnv(t, `
+step "fail" "oom" {
+  message = "device"
+}
+`)
+	r = env3.run(Options{})
+	if r.err == nil || !strings.Contains(r.err.Error(), "fail.oom: MatMul: allocating F32[4096 4096]: out of memory") || strings.Contains(r.err.Error(), "internal error") {
+		t.Fatalf("device failure = %v", r.err)
 	}
 }
 

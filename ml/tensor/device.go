@@ -83,6 +83,10 @@ type DeviceOptions struct {
 	// Threads is the CPU backend's worker count (0: GOMAXPROCS, every
 	// core the process may use). Results do not depend on it.
 	Threads int
+	// Auto is set by OpenDevice when the name was "auto": an accelerator
+	// may then decline a device it would open when asked by name (the CUDA
+	// backend does until it has been verified on a GPU).
+	Auto bool
 }
 
 // Accelerator opens a backend on a device of one kind (CUDA). Open
@@ -141,6 +145,7 @@ func OpenDevice(name string, opts DeviceOptions) (Backend, Device, error) {
 func openAccelerator(kind string, ordinal int, opts DeviceOptions) (Backend, string, error) {
 	if kind == DeviceAuto {
 		kind = DeviceCUDA
+		opts.Auto = true
 	}
 	accelMu.RLock()
 	a := accels[kind]
@@ -154,4 +159,42 @@ func openAccelerator(kind string, ordinal int, opts DeviceOptions) (Backend, str
 func openCPU(opts DeviceOptions) (Backend, Device) {
 	c := NewCPU(opts.Threads)
 	return c, Device{Name: DeviceCPU, Description: fmt.Sprintf("%d threads", c.Workers())}
+}
+
+// DeviceError is the panic value of a Backend operation that failed on
+// its device (out of device memory, a failed kernel launch): Backend
+// methods have no error results, so a device failure panics as a shape
+// mismatch does, but with a value callers may recover and report as an
+// error rather than a bug. Its Failure method marks it so (the engine
+// turns any panic whose value has one into the step's error).
+type DeviceError struct {
+	// Op is the Backend operation ("MatMul").
+	Op string
+	// Err says what failed; it wraps the driver's error.
+	Err error
+}
+
+// Error implements error.
+func (e *DeviceError) Error() string { return e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *DeviceError) Unwrap() error { return e.Err }
+
+// Failure marks the error as a failure of the run, not a bug.
+func (e *DeviceError) Failure() {}
+
+// CatchDeviceError runs fn and returns the *DeviceError it panicked with,
+// if any (other panics go on).
+func CatchDeviceError(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(*DeviceError); ok {
+				err = e
+				return
+			}
+			panic(r)
+		}
+	}()
+	fn()
+	return nil
 }
