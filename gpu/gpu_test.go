@@ -54,11 +54,18 @@ func (f fakeDriver) Device(i int) (cuda.DeviceInfo, error) {
 }
 func (f fakeDriver) NewContext(int) (cuda.Context, error) { return nil, errors.New("fake") }
 
-func TestOpenPresentDeviceSaysNoKernels(t *testing.T) {
+// TestOpenPresentDevice: "auto" declines a present device until the
+// backend is verified on a GPU; by name it is opened (here the fake
+// driver's context fails, and the error says where).
+func TestOpenPresentDevice(t *testing.T) {
 	a := accelerator{load: func() (cuda.Driver, error) { return fakeDriver{n: 1}, nil }}
-	_, desc, err := a.Open(0, tensor.DeviceOptions{})
-	if !errors.Is(err, ErrNoKernels) || desc != "cuda:0 Test GPU (sm_89, 24.0 GiB)" {
-		t.Errorf("Open(0) = %q, %v", desc, err)
+	_, desc, err := a.Open(0, tensor.DeviceOptions{Auto: true})
+	if !errors.Is(err, ErrUnverified) || desc != "cuda:0 Test GPU (sm_89, 24.0 GiB)" {
+		t.Errorf("Open(0) for auto = %q, %v", desc, err)
+	}
+	_, _, err = a.Open(0, tensor.DeviceOptions{})
+	if err == nil || err.Error() != "cuda:0 Test GPU (sm_89, 24.0 GiB): fake" {
+		t.Errorf("Open(0) = %v", err)
 	}
 	_, _, err = a.Open(2, tensor.DeviceOptions{})
 	if err == nil || err.Error() != "cuda: no device cuda:2: fake sees 1 CUDA device(s)" {
@@ -67,8 +74,8 @@ func TestOpenPresentDeviceSaysNoKernels(t *testing.T) {
 }
 
 // TestOpenDeviceOnGPU runs where a driver loads (gpu/check.sh): the
-// probe describes cuda:0, and until the kernels exist "cuda" fails saying
-// so while "auto" computes on the CPU.
+// probe describes cuda:0, "cuda" opens the CUDA backend, and until the
+// backend is marked verified "auto" computes on the CPU, saying why.
 func TestOpenDeviceOnGPU(t *testing.T) {
 	if _, err := cuda.Load(); err != nil {
 		if os.Getenv("MLBUILD_REQUIRE_GPU") == "1" {
@@ -81,11 +88,12 @@ func TestOpenDeviceOnGPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("probe: %s", info)
-	if _, _, err := tensor.OpenDevice("cuda", tensor.DeviceOptions{}); !errors.Is(err, ErrNoKernels) {
-		t.Errorf("cuda: %v, want ErrNoKernels", err)
+	be, dev, err := tensor.OpenDevice("cuda", tensor.DeviceOptions{})
+	if err != nil || be.Name() != "cuda" || dev.Name != "cuda:0" {
+		t.Fatalf("cuda: %v %+v %v", be, dev, err)
 	}
-	be, dev, err := tensor.OpenDevice("auto", tensor.DeviceOptions{})
-	if err != nil || be.Name() != "cpu" || !strings.Contains(dev.Fallback, info.Name) {
+	be, dev, err = tensor.OpenDevice("auto", tensor.DeviceOptions{})
+	if err != nil || be.Name() != "cpu" || !strings.Contains(dev.Fallback, info.Name) || !strings.Contains(dev.Fallback, ErrUnverified.Error()) {
 		t.Errorf("auto: %v %+v %v", be, dev, err)
 	}
 }

@@ -167,3 +167,8 @@ func softmaxBackwardRows[T float](dx, dy, y []T, v, lo, hi int) {
 		}
 	}
 }
+
+// RoPEInvFreq is the inverse frequencies RoPE uses for headDim and theta
+// (HF's inv_freq, rounded to float32 as transformers computes it), for
+// backends that compute the rotation's angles on the host.
+func RoPEInvFreq(headDim int, theta float64) []float32 { return ropeInvFreq(headDim, theta) }
