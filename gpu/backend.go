@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mlbuild/mlbuild/gpu/cuda"
 	"github.com/mlbuild/mlbuild/gpu/kernels"
@@ -100,15 +101,31 @@ func (a *allocation) free() {
 	}
 }
 
-// alloc allocates device memory for op, counting it; running out of
-// memory panics with the numbers and what to change.
+// alloc allocates device memory for op, counting it. Tensors nobody
+// references any more are freed when the garbage collector finds them,
+// and Go's collector runs on host-memory pressure, not device memory: so
+// when the device is full, alloc collects and retries (a few times, while
+// that frees something) before it gives up. Running out of memory then
+// panics with the numbers and what to change.
 func (be *Backend) alloc(op, what string, bytes int64) cuda.DevicePtr {
 	p, err := be.ctx.Alloc(bytes)
+	for try := 0; try < 3 && errors.Is(err, cuda.ErrOutOfMemory); try++ {
+		held := be.inUse.Load()
+		runtime.GC()
+		// The cleanups run on their own goroutine after the collection.
+		for i := 0; i < 200 && be.inUse.Load() == held; i++ {
+			time.Sleep(time.Millisecond)
+		}
+		if be.inUse.Load() == held {
+			break // nothing was garbage
+		}
+		p, err = be.ctx.Alloc(bytes)
+	}
 	if err != nil {
 		if errors.Is(err, cuda.ErrOutOfMemory) {
 			dev := be.ctx.Device()
 			err = fmt.Errorf("%w: %s needs %s more, this backend holds %s of %s's %s; use a smaller micro-batch (batch_size, with grad_accum to keep the effective batch) or a shorter seq_len, or device = \"cpu\"",
-				err, what, gib(bytes), gib(be.inUse.Load()), dev.Name, gib(dev.TotalMem))
+				err, what, size(bytes), size(be.inUse.Load()), dev.Name, size(dev.TotalMem))
 		}
 		panic(&tensor.DeviceError{Op: op, Err: fmt.Errorf("allocating %s: %w", what, err)})
 	}
@@ -126,7 +143,18 @@ func (be *Backend) release(p cuda.DevicePtr, bytes int64) {
 // InUse is the device memory the backend holds now, in bytes.
 func (be *Backend) InUse() int64 { return be.inUse.Load() }
 
-func gib(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }
+// size spells a byte count in binary units: "64.0 KiB", "23.50 GiB".
+func size(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", b)
+}
 
 // Backend implements tensor.Storage.
 func (b *buffer) Backend() tensor.Backend { return b.be }

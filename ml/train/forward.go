@@ -38,6 +38,17 @@ type layerActs struct {
 	xin, xn1, q, k, v, att, xmid, xn2, gate, up, act *tensor.Tensor
 }
 
+// free releases the activations' device memory (a no-op on the CPU,
+// whose memory the collector frees), except keep (the embedding output,
+// which the pass owns).
+func (a layerActs) free(be tensor.Backend, keep *tensor.Tensor) {
+	for _, t := range []*tensor.Tensor{a.xin, a.xn1, a.q, a.k, a.v, a.att, a.xmid, a.xn2, a.gate, a.up, a.act} {
+		if t != nil && t != keep {
+			be.Free(t)
+		}
+	}
+}
+
 // pass is one forward pass kept for its backward pass.
 type pass struct {
 	b         *Batch
@@ -103,6 +114,8 @@ func (m *Model) forward(b *Batch, training bool, dropoutSeed uint64) (*pass, flo
 		m.project(a.act, []*linear{l.down}, []*tensor.Tensor{out}, 1, rng)
 		if training {
 			ps.layers = append(ps.layers, a)
+		} else {
+			a.free(be, ps.x)
 		}
 		x = out
 	}
@@ -138,8 +151,14 @@ func (m *Model) project(x *tensor.Tensor, ls []*linear, ys []*tensor.Tensor, bet
 				in = be.Zeros(tensor.F32, x.Shape()...)
 				be.Dropout(in, x, float32(lm.dropout), lm.dropSeed)
 			}
+			if lm.h != nil {
+				be.Free(lm.h) // an evaluation's, never read by a backward pass
+			}
 			lm.h = be.Zeros(tensor.F32, x.Dim(0), lm.A.W.Dim(0))
 			be.MatMul(lm.h, in, lm.A.W, false, true, 1, 0)
+			if in != x {
+				be.Free(in)
+			}
 		}
 		be.MatMul(ys[i], lm.h, lm.B.W.Rows(l.lo, l.hi), false, true, lm.scaling, 1)
 	}
@@ -182,11 +201,15 @@ func (m *Model) projectBackward(dx *tensor.Tensor, beta float32, x *tensor.Tenso
 		if !lm.dropped {
 			be.MatMul(dx, lm.dh, lm.A.W, false, false, 1, 1)
 		} else {
+			be.Free(in)
 			t := be.Zeros(tensor.F32, x.Shape()...)
 			be.MatMul(t, lm.dh, lm.A.W, false, false, 1, 0)
 			be.Dropout(t, t, p, lm.dropSeed)
 			be.Add(dx, dx, t)
+			be.Free(t)
 		}
+		be.Free(lm.h)
+		be.Free(lm.dh)
 		lm.x, lm.dropped, lm.h, lm.dh = nil, false, nil, nil
 	}
 }
@@ -199,17 +222,24 @@ func (m *Model) backward(ps *pass, scale float32) {
 	qd, kvd, inter := cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
 	eps := float32(cfg.RMSNormEps)
 
+	// Every activation is freed as soon as the backward pass is done with
+	// it (Backend.Free: device memory is released now, not when the
+	// collector runs; a no-op on the CPU).
 	dlogits := be.Zeros(tensor.F32, n, cfg.VocabSize)
 	be.CrossEntropyBackward(dlogits, ps.logits, ps.b.Targets, scale)
+	be.Free(ps.logits)
 	ps.logits = nil
 	dnormed := be.Zeros(tensor.F32, n, h)
 	be.MatMul(dnormed, dlogits, m.lmHead.W, false, false, 1, 0)
 	if m.lmHead.trainable() {
 		be.MatMul(m.lmHead.G, dlogits, ps.normed, true, false, 1, 1)
 	}
-	dlogits = nil
+	be.Free(dlogits)
+	be.Free(ps.normed)
+	dlogits, ps.normed = nil, nil
 	dx := be.Zeros(tensor.F32, n, h)
 	be.RMSNormBackward(dx, gradOf(m.norm), dnormed, ps.xf, m.norm.W, eps)
+	be.Free(dnormed)
 
 	tmp := be.Zeros(tensor.F32, n, h)
 	dact := be.Zeros(tensor.F32, n, inter)
@@ -237,11 +267,22 @@ func (m *Model) backward(ps *pass, scale float32) {
 		m.projectBackward(tmp, 0, a.xn1, []*linear{l.q, l.k, l.v}, []*tensor.Tensor{dq, dk, dv})
 		be.RMSNormBackward(tmp2, gradOf(l.inNorm), tmp, a.xin, l.inNorm.W, eps)
 		be.Add(dx, dx, tmp2)
+		be.Free(tmp2)
+		// a.xin is the previous layer's output (or the embedding output,
+		// freed below), which no earlier layer's backward reads.
+		a.free(be, ps.x)
+		if li == len(m.layers)-1 {
+			be.Free(ps.xf) // the last layer's output
+		}
 		ps.layers[li] = layerActs{}
 	}
 	if m.embed.trainable() {
 		be.EmbeddingBackward(m.embed.G, dx, ps.b.IDs)
 	}
+	for _, t := range []*tensor.Tensor{tmp, dact, dgate, dup, datt, dq, dk, dv, dx, ps.x} {
+		be.Free(t)
+	}
+	ps.x, ps.xf = nil, nil
 }
 
 func gradOf(p *Param) *tensor.Tensor {
