@@ -39,8 +39,9 @@ type Backend struct {
 	ctx  cuda.Context
 	gemm GEMM
 	fns  map[string]cuda.Function
-	// inUse is the device memory the backend holds, in bytes.
-	inUse atomic.Int64
+	// inUse is the device memory the backend holds, in bytes; peak the
+	// most it has held (since ResetPeak).
+	inUse, peak atomic.Int64
 
 	mu  sync.Mutex
 	nf4 map[*nf4.Tensor]*nf4Buffers // uploaded quantized weights
@@ -129,7 +130,13 @@ func (be *Backend) alloc(op, what string, bytes int64) cuda.DevicePtr {
 		}
 		panic(&tensor.DeviceError{Op: op, Err: fmt.Errorf("allocating %s: %w", what, err)})
 	}
-	be.inUse.Add(bytes)
+	now := be.inUse.Add(bytes)
+	for {
+		old := be.peak.Load()
+		if now <= old || be.peak.CompareAndSwap(old, now) {
+			break
+		}
+	}
 	return p
 }
 
@@ -142,6 +149,13 @@ func (be *Backend) release(p cuda.DevicePtr, bytes int64) {
 
 // InUse is the device memory the backend holds now, in bytes.
 func (be *Backend) InUse() int64 { return be.inUse.Load() }
+
+// Peak is the most device memory the backend has held since it was made
+// or ResetPeak was called, in bytes.
+func (be *Backend) Peak() int64 { return be.peak.Load() }
+
+// ResetPeak starts a new peak from what the backend holds now.
+func (be *Backend) ResetPeak() { be.peak.Store(be.inUse.Load()) }
 
 // size spells a byte count in binary units: "64.0 KiB", "23.50 GiB".
 func size(b int64) string {

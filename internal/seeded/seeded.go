@@ -58,3 +58,10 @@ func (r *Rand) Normal() float64 {
 
 // Uint64 returns 64 random bits.
 func (r *Rand) Uint64() uint64 { return r.src.Uint64() }
+
+// Clone returns a generator in r's state: it draws what r would draw next,
+// without advancing r.
+func (r *Rand) Clone() *Rand {
+	c := *r.src
+	return &Rand{src: &c}
+}

@@ -36,6 +36,9 @@ func (b *Batch) Trained() int {
 // backward pass.
 type layerActs struct {
 	xin, xn1, q, k, v, att, xmid, xn2, gate, up, act *tensor.Tensor
+	// rng, with activation checkpointing, is the dropout generator as the
+	// layer's forward pass found it; only xin is kept then.
+	rng *seeded.Rand
 }
 
 // free releases the activations' device memory (a no-op on the CPU,
@@ -64,12 +67,12 @@ type pass struct {
 
 // forward runs the micro-batch through the model and returns the summed
 // loss and the number of scored positions. With training, activations are
-// kept for backward and LoRA dropout is drawn from a PCG seeded with
+// kept for backward (with activation checkpointing, m.recompute, only each
+// layer's input) and LoRA dropout is drawn from a PCG seeded with
 // dropoutSeed.
 func (m *Model) forward(b *Batch, training bool, dropoutSeed uint64) (*pass, float64, int) {
 	cfg, be := m.Config, m.be
 	n, h := b.Rows*b.Len, cfg.HiddenSize
-	qd, kvd, inter := cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
 	eps := float32(cfg.RMSNormEps)
 	ps := &pass{b: b, training: training, positions: make([]int, n)}
 	for i := range ps.positions {
@@ -88,34 +91,21 @@ func (m *Model) forward(b *Batch, training bool, dropoutSeed uint64) (*pass, flo
 	be.Embedding(x, m.embed.W, b.IDs)
 	ps.x = x
 	for _, l := range m.layers {
-		a := layerActs{xin: x}
-		a.xn1 = be.Zeros(tensor.F32, n, h)
-		be.RMSNorm(a.xn1, x, l.inNorm.W, eps)
-		a.q = be.Zeros(tensor.F32, n, qd)
-		a.k = be.Zeros(tensor.F32, n, kvd)
-		a.v = be.Zeros(tensor.F32, n, kvd)
-		m.project(a.xn1, []*linear{l.q, l.k, l.v}, []*tensor.Tensor{a.q, a.k, a.v}, 0, rng)
-		m.rope(a.q, ps.positions, cfg.NumAttentionHeads, 1)
-		m.rope(a.k, ps.positions, cfg.NumKeyValueHeads, 1)
-		a.att = be.Zeros(tensor.F32, n, qd)
-		be.Attention(a.att, a.q, a.k, a.v, ps.p)
-		a.xmid = be.Zeros(tensor.F32, n, h)
-		be.Copy(a.xmid, x)
-		m.project(a.att, []*linear{l.o}, []*tensor.Tensor{a.xmid}, 1, rng)
-		a.xn2 = be.Zeros(tensor.F32, n, h)
-		be.RMSNorm(a.xn2, a.xmid, l.postNorm.W, eps)
-		a.gate = be.Zeros(tensor.F32, n, inter)
-		a.up = be.Zeros(tensor.F32, n, inter)
-		m.project(a.xn2, []*linear{l.gate, l.up}, []*tensor.Tensor{a.gate, a.up}, 0, rng)
-		a.act = be.Zeros(tensor.F32, n, inter)
-		be.SwiGLU(a.act, a.gate, a.up)
-		out := be.Zeros(tensor.F32, n, h)
-		be.Copy(out, a.xmid)
-		m.project(a.act, []*linear{l.down}, []*tensor.Tensor{out}, 1, rng)
-		if training {
-			ps.layers = append(ps.layers, a)
-		} else {
+		var layerRng *seeded.Rand
+		if training && m.recompute {
+			layerRng = rng.Clone() // the draws this layer's dropout makes
+		}
+		a, out := m.layerForward(l, x, ps, rng)
+		switch {
+		case !training:
 			a.free(be, ps.x)
+		case m.recompute:
+			// Activation checkpointing: keep the layer's input and its
+			// dropout's generator; the backward pass computes the rest again.
+			a.free(be, x)
+			ps.layers = append(ps.layers, layerActs{xin: x, rng: layerRng})
+		default:
+			ps.layers = append(ps.layers, a)
 		}
 		x = out
 	}
@@ -126,6 +116,40 @@ func (m *Model) forward(b *Batch, training bool, dropoutSeed uint64) (*pass, flo
 	be.MatMul(ps.logits, ps.normed, m.lmHead.W, false, true, 1, 0)
 	sum, count := be.CrossEntropy(ps.logits, b.Targets)
 	return ps, sum, count
+}
+
+// layerForward runs decoder layer l on x and returns its activations and
+// its output (a new tensor; x is not changed).
+func (m *Model) layerForward(l *block, x *tensor.Tensor, ps *pass, rng *seeded.Rand) (layerActs, *tensor.Tensor) {
+	cfg, be := m.Config, m.be
+	n, h := ps.b.Rows*ps.b.Len, cfg.HiddenSize
+	qd, kvd, inter := cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
+	eps := float32(cfg.RMSNormEps)
+	a := layerActs{xin: x}
+	a.xn1 = be.Zeros(tensor.F32, n, h)
+	be.RMSNorm(a.xn1, x, l.inNorm.W, eps)
+	a.q = be.Zeros(tensor.F32, n, qd)
+	a.k = be.Zeros(tensor.F32, n, kvd)
+	a.v = be.Zeros(tensor.F32, n, kvd)
+	m.project(a.xn1, []*linear{l.q, l.k, l.v}, []*tensor.Tensor{a.q, a.k, a.v}, 0, rng)
+	m.rope(a.q, ps.positions, cfg.NumAttentionHeads, 1)
+	m.rope(a.k, ps.positions, cfg.NumKeyValueHeads, 1)
+	a.att = be.Zeros(tensor.F32, n, qd)
+	be.Attention(a.att, a.q, a.k, a.v, ps.p)
+	a.xmid = be.Zeros(tensor.F32, n, h)
+	be.Copy(a.xmid, x)
+	m.project(a.att, []*linear{l.o}, []*tensor.Tensor{a.xmid}, 1, rng)
+	a.xn2 = be.Zeros(tensor.F32, n, h)
+	be.RMSNorm(a.xn2, a.xmid, l.postNorm.W, eps)
+	a.gate = be.Zeros(tensor.F32, n, inter)
+	a.up = be.Zeros(tensor.F32, n, inter)
+	m.project(a.xn2, []*linear{l.gate, l.up}, []*tensor.Tensor{a.gate, a.up}, 0, rng)
+	a.act = be.Zeros(tensor.F32, n, inter)
+	be.SwiGLU(a.act, a.gate, a.up)
+	out := be.Zeros(tensor.F32, n, h)
+	be.Copy(out, a.xmid)
+	m.project(a.act, []*linear{l.down}, []*tensor.Tensor{out}, 1, rng)
+	return a, out
 }
 
 // project computes ys[i] = x·Wᵢᵀ (+ beta·ys[i]) plus each adapter's
@@ -251,6 +275,13 @@ func (m *Model) backward(ps *pass, scale float32) {
 	dv := be.Zeros(tensor.F32, n, kvd)
 	for li := len(m.layers) - 1; li >= 0; li-- {
 		l, a := m.layers[li], ps.layers[li]
+		if a.xn1 == nil {
+			// Checkpointed: the layer's forward pass again, with the same
+			// dropout draws, gives the same activations bit for bit.
+			var out *tensor.Tensor
+			a, out = m.layerForward(l, a.xin, ps, a.rng)
+			be.Free(out)
+		}
 		// out = xmid + down(act): dx flows to xmid unchanged.
 		m.projectBackward(dact, 0, a.act, []*linear{l.down}, []*tensor.Tensor{dx})
 		be.SwiGLUBackward(dgate, dup, dact, a.gate, a.up)

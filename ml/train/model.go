@@ -77,7 +77,11 @@ type Model struct {
 
 	params  []*Param // trainable, in a fixed order
 	scratch *tensor.Tensor
-	invFreq []float32 // scaled RoPE frequencies (host path); nil for plain RoPE
+	// recompute is activation checkpointing: a training forward pass keeps
+	// each decoder layer's input only, and the backward pass runs the
+	// layer forward again (Options.ActivationCheckpointing).
+	recompute bool
+	invFreq   []float32 // scaled RoPE frequencies (host path); nil for plain RoPE
 }
 
 // Backend returns the model's backend.
