@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/mlbuild/mlbuild/gpu/cuda"
 	"github.com/mlbuild/mlbuild/gpu/kernels"
 	"github.com/mlbuild/mlbuild/ml/nf4"
@@ -150,6 +152,15 @@ func (be *Backend) release(p cuda.DevicePtr, bytes int64) {
 // InUse is the device memory the backend holds now, in bytes.
 func (be *Backend) InUse() int64 { return be.inUse.Load() }
 
+// Memory implements tensor.MemoryReporter.
+func (be *Backend) Memory() tensor.MemoryInfo {
+	mi := tensor.MemoryInfo{Total: be.ctx.Device().TotalMem}
+	if g, ok := be.gemm.(interface{ footprint() (bool, int64) }); ok {
+		mi.GEMMWidens, mi.GEMMWorkspace = g.footprint()
+	}
+	return mi
+}
+
 // Peak is the most device memory the backend has held since it was made
 // or ResetPeak was called, in bytes.
 func (be *Backend) Peak() int64 { return be.peak.Load() }
@@ -157,18 +168,8 @@ func (be *Backend) Peak() int64 { return be.peak.Load() }
 // ResetPeak starts a new peak from what the backend holds now.
 func (be *Backend) ResetPeak() { be.peak.Store(be.inUse.Load()) }
 
-// size spells a byte count in binary units: "64.0 KiB", "23.50 GiB".
-func size(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", b)
-}
+// size spells a byte count in binary units: "64 KiB", "24 GiB".
+func size(b int64) string { return humanize.IBytes(uint64(max(b, 0))) }
 
 // Backend implements tensor.Storage.
 func (b *buffer) Backend() tensor.Backend { return b.be }

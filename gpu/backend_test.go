@@ -306,7 +306,7 @@ func TestDeviceMemory(t *testing.T) {
 	if !errors.As(err, &de) || !errors.Is(err, cuda.ErrOutOfMemory) {
 		t.Fatalf("filling the device: %v", err)
 	}
-	for _, want := range []string{"allocate: allocating F32[128 128]:", "needs 64.0 KiB more, this backend holds", "of " + ptx.DeviceName + "'s 1.0 MiB", "batch_size"} {
+	for _, want := range []string{"allocate: allocating F32[128 128]:", "needs 64 KiB more, this backend holds", "of " + ptx.DeviceName + "'s 1.0 MiB", "batch_size"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -33,6 +33,10 @@ func openBLAS(ctx cuda.Context) (GEMM, error) {
 	return &blasGEMM{lt: lt, ws: ws}, nil
 }
 
+// footprint says what the products hold on the device beyond their
+// operands: a float32 copy of a 16-bit operand, and the workspace.
+func (g *blasGEMM) footprint() (bool, int64) { return true, blasWorkspace }
+
 // MatMul implements GEMM with tensor.Backend.MatMul's shapes.
 func (g *blasGEMM) MatMul(be *Backend, dst, a, b *tensor.Tensor, transA, transB bool, alpha, beta float32) {
 	const op = "MatMul"

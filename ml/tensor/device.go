@@ -198,3 +198,21 @@ func CatchDeviceError(fn func()) (err error) {
 	fn()
 	return nil
 }
+
+// MemoryInfo describes a device backend's memory for planning (a backend
+// that has a fixed device memory implements MemoryReporter).
+type MemoryInfo struct {
+	// Total is the device's memory in bytes.
+	Total int64
+	// GEMMWidens says that matrix products widen a 16-bit operand into a
+	// float32 copy on the device first.
+	GEMMWidens bool
+	// GEMMWorkspace is memory the products keep, in bytes.
+	GEMMWorkspace int64
+}
+
+// MemoryReporter is implemented by backends whose memory is a fixed device
+// memory (not the host's): training plans its activations against it.
+type MemoryReporter interface {
+	Memory() MemoryInfo
+}

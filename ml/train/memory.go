@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/mlbuild/mlbuild/ml/config"
 )
 
@@ -49,14 +51,14 @@ type MemoryPlan struct {
 	Checkpointing bool
 }
 
-// String is the plan in one line, in GiB.
+// String is the plan in one line, in binary units.
 func (p MemoryPlan) String() string {
-	g := func(b int64) float64 { return float64(b) / (1 << 30) }
+	g := func(b int64) string { return humanize.IBytes(uint64(max(b, 0))) }
 	ck := "without"
 	if p.Checkpointing {
 		ck = "with"
 	}
-	return fmt.Sprintf("%.2f GiB (%s activation checkpointing): base %.2f, adapter %.2f, optimizer %.2f, activations %.2f, workspace %.2f",
+	return fmt.Sprintf("%s (%s activation checkpointing): base %s, adapter %s, optimizer %s, activations %s, workspace %s",
 		g(p.Total), ck, g(p.Weights), g(p.Adapter), g(p.Optimizer), g(p.Activations), g(p.Workspace))
 }
 
@@ -228,6 +230,6 @@ func PlanToFit(cfg *config.Config, lc LoRAConfig, o PlanOptions, deviceBytes int
 	if err != nil || ck.Total <= deviceBytes {
 		return ck, err
 	}
-	return ck, fmt.Errorf("QLoRA of this %s model at %d×%d tokens per micro-batch %w (%.2f GiB): it needs %s, or %s; use a smaller batch_size (grad_accum keeps the effective batch) or seq_len, a smaller lora rank, or a device with more memory",
-		cfg.ModelType, o.Rows, o.SeqLen, ErrDoesNotFit, float64(deviceBytes)/(1<<30), plain, ck)
+	return ck, fmt.Errorf("QLoRA of this %s model at %d×%d tokens per micro-batch %w (%s): it needs %s, or %s; use a smaller batch_size (grad_accum keeps the effective batch) or seq_len, a smaller lora rank, or a device with more memory",
+		cfg.ModelType, o.Rows, o.SeqLen, ErrDoesNotFit, humanize.IBytes(uint64(max(deviceBytes, 0))), plain, ck)
 }

@@ -342,6 +342,10 @@ func (m *Model) weight(l *linear) *tensor.Tensor {
 	return w
 }
 
+// DenseWeightBytes is the size of one element of the base's dense frozen
+// weights (embeddings, lm_head, norms) as the backend holds them.
+func (m *Model) DenseWeightBytes() int { return m.embed.W.DType().Size() }
+
 // QuantizedBytes is the memory the NF4 weights hold (packed codes and
 // statistics) and the number of parameters they stand for.
 func (m *Model) QuantizedBytes() (bytes, params int64) {

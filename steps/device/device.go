@@ -23,7 +23,7 @@ func Attribute() steps.Attribute {
 	return steps.Attribute{
 		Name: Name, Type: cty.String, Default: cty.StringVal(tensor.DeviceAuto), NotInKey: true,
 		Doc: `Where to compute: "auto" (a CUDA GPU when one can be used, else the CPU, saying why in the log), "cpu", "cuda" or "cuda:N". ` +
-			`Not in the key; the device used is recorded in the step's provenance. mlbuild's CUDA kernels are not written yet, so today every step computes on the CPU and "cuda" fails saying so.`,
+			`Not in the key; the device used is recorded in the step's provenance. The CUDA backend has not yet been verified on a GPU, so "auto" computes on the CPU (saying why) and "cuda" opts in.`,
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/ml/llama"
+	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/ml/train"
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/trainingdata"
@@ -40,6 +41,9 @@ func (QLoRA) Schema() steps.Schema {
 			Doc: `Modules that get adapters: names such as "q_proj", "v_proj" (Phi-3: "qkv_proj", "gate_up_proj"), or ["all-linear"].`},
 		{Name: "modules_to_save", Type: cty.List(cty.String), Default: cty.ListValEmpty(cty.String),
 			Doc: `Whole modules trained (in float32) and saved with the adapter, as PEFT's modules_to_save: "embed_tokens", "lm_head". Needed when the data uses tokens the base never learned (chat tags, tool-call syntax).`},
+		{Name: "activation_checkpointing", Type: cty.String, Default: cty.StringVal("auto"), NotInKey: true,
+			Doc: `Keep only each layer's input in the forward pass and compute the layer again in the backward pass: "on", "off", or "auto" (on a GPU: when the run's memory plan does not fit the device without it; on the CPU: off). ` +
+				`The adapter is bit-identical either way, so it is not in the key.`},
 	}
 	attrs = append(attrs, optimizerAttributes(defaults{seqLen: 512, batch: 4, accum: 2, epochs: 3, warmup: 10,
 		evalEvery: 20, patience: 3, checkpoint: 10, lr: 2e-4, minLR: 0, wd: 0})...)
@@ -66,6 +70,7 @@ type qloraConfig struct {
 	RSLoRA        bool     `attr:"use_rslora"`
 	TargetModules []string `attr:"target_modules"`
 	ModulesToSave []string `attr:"modules_to_save"`
+	Checkpointing string   `attr:"activation_checkpointing"`
 	loopConfig
 
 	loop train.Options    // from loopConfig
@@ -106,6 +111,9 @@ func readQLoRA(inv *steps.Invocation) (*qloraConfig, error) {
 		if m != train.EmbedTokensModule && m != train.LMHeadModule {
 			return nil, &steps.AttrError{Attr: "modules_to_save", Msg: fmt.Sprintf("unknown module %q (known: %s, %s)", m, train.EmbedTokensModule, train.LMHeadModule)}
 		}
+	}
+	if !slices.Contains([]string{"auto", "on", "off"}, c.Checkpointing) {
+		return nil, &steps.AttrError{Attr: "activation_checkpointing", Msg: fmt.Sprintf(`must be "auto", "on" or "off", got %q`, c.Checkpointing)}
 	}
 	c.lora = train.LoRAConfig{R: c.R, Alpha: c.Alpha, Dropout: c.Dropout, RSLoRA: c.RSLoRA, TargetModules: c.TargetModules, ModulesToSave: c.ModulesToSave}
 	var err error
@@ -164,6 +172,9 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	if m.Config.MaxPositionEmbeddings < opts.SeqLen {
 		return &steps.AttrError{Attr: "seq_len", Msg: fmt.Sprintf("%d exceeds the base model's max_position_embeddings %d", opts.SeqLen, m.Config.MaxPositionEmbeddings)}
 	}
+	if opts.ActivationCheckpointing, err = c.checkpointing(inv, m, be); err != nil {
+		return err
+	}
 	res, err := trainLoop(ctx, inv, m, trainSet, valSet, opts, padID(tok), QLoRAVersion)
 	if err != nil {
 		return err
@@ -182,6 +193,42 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 		"train_records":           len(trainSet), "validation_records": len(valSet), "records_cut_to_seq_len": cut + valCut,
 		"seen_tokens": res.SeenTokens, "chat_template": tpl.Name,
 	})
+}
+
+// deviceReserve is the device memory a plan leaves to the CUDA context
+// and the driver (its code, the JIT-compiled kernels, cuBLASLt's handle).
+const deviceReserve = 1 << 30
+
+// checkpointing decides activation checkpointing: the attribute's "on" or
+// "off", or for "auto" the memory plan on a device backend (off on the
+// CPU, whose memory is the host's). A run that does not fit the device
+// even with checkpointing fails here, before training, with the plan.
+func (c *qloraConfig) checkpointing(inv *steps.Invocation, m *train.Model, be tensor.Backend) (bool, error) {
+	switch c.Checkpointing {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	mr, ok := be.(tensor.MemoryReporter)
+	if !ok {
+		return false, nil
+	}
+	if len(c.lora.ModulesToSave) > 0 {
+		inv.Logger().Info("memory plan: modules_to_save are not planned; activation checkpointing off (set it \"on\" if the device runs out of memory)")
+		return false, nil
+	}
+	mi := mr.Memory()
+	budget := mi.Total - deviceReserve
+	plan, err := train.PlanToFit(m.Config, c.lora, train.PlanOptions{
+		Rows: c.loop.BatchSize, SeqLen: c.loop.SeqLen, WeightBytes: m.DenseWeightBytes(),
+		WidenGEMM: mi.GEMMWidens, Workspace: mi.GEMMWorkspace,
+	}, budget)
+	if err != nil {
+		return false, &steps.AttrError{Attr: "batch_size", Msg: err.Error()}
+	}
+	inv.Logger().Info("memory plan", "plan", plan.String(), "device_bytes", mi.Total, "budget_bytes", budget)
+	return plan.Checkpointing, nil
 }
 
 // peakRSS is the process's peak resident set size (VmHWM) in bytes, or 0

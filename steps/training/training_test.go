@@ -47,6 +47,7 @@ func TestValidation(t *testing.T) {
 		{QLoRA{}, map[string]cty.Value{"seq_len": cty.NumberFloatVal(1.5)}, "seq_len", "whole number"},
 		{QLoRA{}, map[string]cty.Value{"adam_beta2": cty.NumberIntVal(1)}, "adam_beta2", "below 1"},
 		{QLoRA{}, map[string]cty.Value{"lr_schedule": cty.StringVal("exp")}, "lr_schedule", ""},
+		{QLoRA{}, map[string]cty.Value{"activation_checkpointing": cty.StringVal("yes")}, "activation_checkpointing", `"auto", "on" or "off"`},
 		{Pretrain{}, map[string]cty.Value{"num_heads": cty.NumberIntVal(3)}, "num_heads", "even width"},
 		{Pretrain{}, map[string]cty.Value{"seq_len": cty.NumberIntVal(4096)}, "seq_len", "exceeds max_position_embeddings"},
 		{Pretrain{}, map[string]cty.Value{"conversations": cty.StringVal("some")}, "conversations", `got "some"`},
