@@ -35,7 +35,7 @@ func cmdGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 Runs a llama-family model (Llama, Mistral, Phi-3, SmolLM2; a Hugging Face
 directory or a GGUF file) on the CPU (--device: see docs/gpu.md; the CUDA
-kernels are not written yet) and prints the continuation of the
+backend has not yet run on a GPU) and prints the continuation of the
 prompt as it is generated. Generation stops at the
 model's end-of-sequence token, at --max-tokens, or (with --chat) at the chat
 template's stop strings.
