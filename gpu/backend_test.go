@@ -287,7 +287,7 @@ func TestDeviceMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ctx.Close()
+	defer func() { _ = ctx.Close() }()
 	be, err := NewBackend(ctx, HostGEMM{CPU: tensor.NewCPU(1)})
 	if err != nil {
 		t.Fatal(err)
