@@ -61,7 +61,7 @@ func memoryPlanMatchesPeak(t *testing.T, arch string, targets []string) {
 				t.Fatal(err)
 			}
 			if _, err := train.Train(context.Background(), m, examples, nil, train.Options{
-				MaxSteps: 2, BatchSize: rows, SeqLen: seq, Seed: 3, Schedule: train.Schedule{Kind: "constant", Peak: 1e-3},
+				MaxSteps: 1, BatchSize: rows, SeqLen: seq, Seed: 3, Schedule: train.Schedule{Kind: "constant", Peak: 1e-3},
 				ActivationCheckpointing: tc.recompute,
 			}); err != nil {
 				t.Fatal(err)
