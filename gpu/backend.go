@@ -41,9 +41,13 @@ type Backend struct {
 	ctx  cuda.Context
 	gemm GEMM
 	fns  map[string]cuda.Function
-	// inUse is the device memory the backend holds, in bytes; peak the
-	// most it has held (since ResetPeak).
+	// inUse is the device memory the backend's live tensors and scratch
+	// hold, in bytes; peak the most they have held (since ResetPeak).
 	inUse, peak atomic.Int64
+	// cache is freed memory kept for reuse; driverAllocs counts the
+	// allocations that went to the driver.
+	cache        memCache
+	driverAllocs atomic.Int64
 
 	mu  sync.Mutex
 	nf4 map[*nf4.Tensor]*nf4Buffers // uploaded quantized weights
@@ -104,15 +108,29 @@ func (a *allocation) free() {
 	}
 }
 
-// alloc allocates device memory for op, counting it. Tensors nobody
-// references any more are freed when the garbage collector finds them,
-// and Go's collector runs on host-memory pressure, not device memory: so
-// when the device is full, alloc collects and retries (a few times, while
-// that frees something) before it gives up. Running out of memory then
-// panics with the numbers and what to change.
+// alloc allocates device memory for op, counting it. Freed memory is
+// kept for reuse by size (the cache below): a training loop allocates the
+// same shapes every micro-batch, and cuMemAlloc and cuMemFree are slow
+// (cuMemFree waits for the device). When the device is full, alloc
+// returns the cached memory to the driver and retries; then, since
+// tensors nobody references are freed only when the garbage collector
+// finds them, and Go's collector runs on host-memory pressure, not device
+// memory, it collects and retries (a few times, while that frees
+// something) before it gives up. Running out of memory then panics with
+// the numbers and what to change.
 func (be *Backend) alloc(op, what string, bytes int64) cuda.DevicePtr {
-	p, err := be.ctx.Alloc(bytes)
+	bytes = allocSize(bytes)
+	p, ok := be.cache.take(bytes)
+	var err error
+	if !ok {
+		p, err = be.driverAlloc(bytes)
+	}
 	for try := 0; try < 3 && errors.Is(err, cuda.ErrOutOfMemory); try++ {
+		if be.cache.flush(be.ctx) > 0 {
+			if p, err = be.driverAlloc(bytes); err == nil {
+				break
+			}
+		}
 		held := be.inUse.Load()
 		runtime.GC()
 		// The cleanups run on their own goroutine after the collection.
@@ -122,7 +140,8 @@ func (be *Backend) alloc(op, what string, bytes int64) cuda.DevicePtr {
 		if be.inUse.Load() == held {
 			break // nothing was garbage
 		}
-		p, err = be.ctx.Alloc(bytes)
+		be.cache.flush(be.ctx)
+		p, err = be.driverAlloc(bytes)
 	}
 	if err != nil {
 		if errors.Is(err, cuda.ErrOutOfMemory) {
@@ -142,11 +161,70 @@ func (be *Backend) alloc(op, what string, bytes int64) cuda.DevicePtr {
 	return p
 }
 
-// release frees memory from alloc.
+// allocSize is the size the backend allocates for bytes: a multiple of
+// 16, at least 16 (so that every tensor is aligned for vector loads).
+func allocSize(bytes int64) int64 { return max((bytes+15)&^15, 16) }
+
+func (be *Backend) driverAlloc(bytes int64) (cuda.DevicePtr, error) {
+	be.driverAllocs.Add(1)
+	return be.ctx.Alloc(bytes)
+}
+
+// release returns memory from alloc to the cache. Every launch and copy
+// runs on the default stream, in order, so memory freed after queuing a
+// launch that reads it may be handed to a later launch at once.
 func (be *Backend) release(p cuda.DevicePtr, bytes int64) {
-	if be.ctx.Free(p) == nil {
-		be.inUse.Add(-bytes)
+	be.inUse.Add(-bytes)
+	be.cache.put(p, bytes)
+}
+
+// DriverAllocs is the number of allocations the backend has asked the
+// driver for (the rest came from its cache).
+func (be *Backend) DriverAllocs() int64 { return be.driverAllocs.Load() }
+
+// memCache keeps freed device allocations by size for reuse.
+type memCache struct {
+	mu     sync.Mutex
+	free   map[int64][]cuda.DevicePtr
+	cached int64
+}
+
+func (c *memCache) take(bytes int64) (cuda.DevicePtr, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.free[bytes]
+	if len(l) == 0 {
+		return 0, false
 	}
+	p := l[len(l)-1]
+	c.free[bytes] = l[:len(l)-1]
+	c.cached -= bytes
+	return p, true
+}
+
+func (c *memCache) put(p cuda.DevicePtr, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.free == nil {
+		c.free = map[int64][]cuda.DevicePtr{}
+	}
+	c.free[bytes] = append(c.free[bytes], p)
+	c.cached += bytes
+}
+
+// flush returns every cached allocation to the driver and says how many
+// bytes that was.
+func (c *memCache) flush(ctx cuda.Context) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.cached
+	for _, l := range c.free {
+		for _, p := range l {
+			_ = ctx.Free(p) // nothing to do about a failed free
+		}
+	}
+	c.free, c.cached = nil, 0
+	return n
 }
 
 // InUse is the device memory the backend holds now, in bytes.
@@ -183,7 +261,7 @@ func (be *Backend) newTensor(dt tensor.DType, shape ...int) *tensor.Tensor {
 		}
 		n *= d
 	}
-	bytes := max((int64(n)*int64(dt.Size())+15)&^15, 16)
+	bytes := allocSize(int64(n) * int64(dt.Size()))
 	p := be.alloc("allocate", fmt.Sprintf("%s%v", dt, shape), bytes)
 	a := &allocation{be: be, ptr: p, bytes: bytes}
 	b := &buffer{be: be, alloc: a}
@@ -354,7 +432,7 @@ func (be *Backend) scratch(op string) *scratch { return &scratch{be: be, op: op}
 
 // alloc returns bytes of uninitialised device memory.
 func (s *scratch) alloc(bytes int64) cuda.DevicePtr {
-	bytes = max(bytes, 16)
+	bytes = allocSize(bytes)
 	p := s.be.alloc(s.op, fmt.Sprintf("%d bytes of scratch", bytes), bytes)
 	s.ptrs = append(s.ptrs, p)
 	s.sizes = append(s.sizes, bytes)
@@ -373,13 +451,11 @@ func (s *scratch) get(dst []byte, p cuda.DevicePtr) {
 	s.be.check(s.op, "cuMemcpyDtoH", s.be.ctx.CopyDtoH(0, dst, p))
 }
 
-// release frees the scratch after the stream has finished with it (call
-// it deferred: a panicking operation frees its scratch too).
+// release returns the scratch to the backend's cache (call it deferred:
+// a panicking operation frees its scratch too). The default stream runs
+// in order, so whatever reuses it next runs after the launches that read
+// it.
 func (s *scratch) release() {
-	if len(s.ptrs) == 0 {
-		return
-	}
-	_ = s.be.ctx.Synchronize(0)
 	for i, p := range s.ptrs {
 		s.be.release(p, s.sizes[i])
 	}

@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/mlbuild/mlbuild/ml/nf4"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/ml/tensor/tensortest"
+	"github.com/mlbuild/mlbuild/ml/train"
 )
 
 // interpreterName is the PTX interpreter's device name.
@@ -312,4 +314,29 @@ func TestDeviceMemory(t *testing.T) {
 		}
 	}
 	t.Logf("%d tensors held; %v", len(held), err)
+}
+
+// TestAllocationsAreReused: once a shape has been seen, a QLoRA training
+// step's allocations all come from the backend's cache (every activation
+// is freed when the backward pass is done with it): with packed batches
+// (three full micro-batches of one shape), the driver is asked for
+// nothing after the first step.
+func TestAllocationsAreReused(t *testing.T) {
+	be := interpreted(t)
+	base, examples := tinyBase(t)
+	m, err := train.LoadQLoRA(base, be, train.LoRAConfig{R: 4, Alpha: 8, Dropout: 0.1, TargetModules: []string{"all-linear"}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var driver []int64
+	if _, err := train.Train(context.Background(), m, examples, nil, train.Options{
+		MaxSteps: 3, BatchSize: 3, SeqLen: 16, Packing: true, Seed: 2, Schedule: train.Schedule{Kind: "constant", Peak: 1e-3},
+		Progress: func(train.Status) { driver = append(driver, be.DriverAllocs()) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("driver allocations after each step: %v", driver)
+	if driver[2] != driver[0] || driver[0] == 0 {
+		t.Errorf("steps 2 and 3 made %d driver allocations", driver[2]-driver[0])
+	}
 }

@@ -23,7 +23,10 @@ func TestQLoRATrainingAgainstCPU(t *testing.T) {
 	}
 }
 
-func qloraAgainstCPU(t *testing.T, gpu *Backend) {
+// tinyBase writes a small random llama-family base and returns its
+// folder and 16 examples.
+func tinyBase(t *testing.T) (string, []train.Example) {
+	t.Helper()
 	cfg, err := config.Parse([]byte(`{"hidden_size":32,"intermediate_size":48,"num_hidden_layers":2,"num_attention_heads":4,
 "num_key_value_heads":2,"vocab_size":41,"max_position_embeddings":64,"rms_norm_eps":1e-5,"bos_token_id":1,"eos_token_id":2,
 "tie_word_embeddings":false,"architectures":["LlamaForCausalLM"],"model_type":"llama"}`))
@@ -34,19 +37,21 @@ func qloraAgainstCPU(t *testing.T, gpu *Backend) {
 	if err := train.WriteRandomModel(base, cfg, 5); err != nil {
 		t.Fatal(err)
 	}
-	examples := func(n int) []train.Example {
-		var out []train.Example
-		for i := range n {
-			ids := []int{1}
-			for j := range 6 + i%7 {
-				ids = append(ids, 3+(i*7+j*3)%37)
-			}
-			ids = append(ids, 2)
-			out = append(out, train.Example{IDs: ids, Labels: append([]int{-100}, ids[1:]...)})
+	var out []train.Example
+	for i := range 16 {
+		ids := []int{1}
+		for j := range 6 + i%7 {
+			ids = append(ids, 3+(i*7+j*3)%37)
 		}
-		return out
+		ids = append(ids, 2)
+		out = append(out, train.Example{IDs: ids, Labels: append([]int{-100}, ids[1:]...)})
 	}
-	trainSet, valSet := examples(12), examples(16)[12:]
+	return base, out
+}
+
+func qloraAgainstCPU(t *testing.T, gpu *Backend) {
+	base, all := tinyBase(t)
+	trainSet, valSet := all[:12], all[12:]
 	run := func(be tensor.Backend) *train.Result {
 		lc := train.LoRAConfig{R: 4, Alpha: 8, Dropout: 0.1, TargetModules: []string{"all-linear"}}
 		m, err := train.LoadQLoRA(base, be, lc, 1)
