@@ -77,7 +77,7 @@ if [ -x "$mlb" ]; then
 fi
 
 section "not yet checked (not written yet)"
-echo "the QLoRA benchmark (Llama-3-8B, Mistral-7B, Phi-3-mini shapes at sequence length 1024 beside transformers + peft + bitsandbytes) and memory planning for them: not written yet (issue 17, parts 5-6)" >>"$res"
+echo "the QLoRA benchmark (Llama-3-8B, Mistral-7B, Phi-3-mini shapes at sequence length 1024 beside transformers + peft + bitsandbytes): not written yet (issue 17, part 6)" >>"$res"
 
 printf '\n# status: %s\n' "$([ $status = 0 ] && echo ok || echo FAILED)" >>"$res"
 cat "$res"
