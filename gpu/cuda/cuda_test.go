@@ -132,7 +132,7 @@ func TestDeviceInfo(t *testing.T) {
 	if got, want := d.String(), "cuda:1 NVIDIA H100 80GB HBM3 (sm_90, 80.0 GiB)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	if (Dim3{}).norm() != (Dim3{1, 1, 1}) {
+	if (Dim3{}).Norm() != (Dim3{1, 1, 1}) {
 		t.Error("a zero Dim3 is not 1×1×1")
 	}
 }

@@ -23,7 +23,9 @@ type (
 // Dim3 is a grid or block size; zero components count as 1.
 type Dim3 struct{ X, Y, Z uint32 }
 
-func (d Dim3) norm() Dim3 {
+// Norm returns d with its zero components set to 1 (the size a launch
+// uses).
+func (d Dim3) Norm() Dim3 {
 	if d.X == 0 {
 		d.X = 1
 	}

@@ -359,7 +359,7 @@ func (c *libContext) Launch(s Stream, f Function, grid, block Dim3, sharedBytes 
 	if err != nil {
 		return err
 	}
-	grid, block = grid.norm(), block.norm()
+	grid, block = grid.Norm(), block.Norm()
 	var pin runtime.Pinner
 	defer pin.Unpin()
 	var params uintptr

@@ -155,8 +155,8 @@ DEV float sigmoidf_(float x) { return 1.0f / (1.0f + expf_(-x)); }
 // Block-wide reductions over a power-of-two block (the backend launches
 // these kernels with 256 threads): a fixed tree in shared memory, so the
 // order of the additions depends only on the block size. Every thread gets
-// the result. buf holds ntid_x() floats.
-DEV float block_sum(float v, float* buf) {
+// the result. buf holds ntid_x() values (float or double for the sum).
+template <typename T> DEV T block_sum(T v, T* buf) {
 	u32 t = tid_x(), n = ntid_x();
 	buf[t] = v;
 	__syncthreads();
@@ -164,7 +164,7 @@ DEV float block_sum(float v, float* buf) {
 		if (t < s) buf[t] += buf[t + s];
 		__syncthreads();
 	}
-	float r = buf[0];
+	T r = buf[0];
 	__syncthreads();
 	return r;
 }
@@ -178,19 +178,6 @@ DEV float block_max(float v, float* buf) {
 		__syncthreads();
 	}
 	float r = buf[0];
-	__syncthreads();
-	return r;
-}
-
-DEV double block_sum64(double v, double* buf) {
-	u32 t = tid_x(), n = ntid_x();
-	buf[t] = v;
-	__syncthreads();
-	for (u32 s = n / 2; s > 0; s >>= 1) {
-		if (t < s) buf[t] += buf[t + s];
-		__syncthreads();
-	}
-	double r = buf[0];
 	__syncthreads();
 	return r;
 }

@@ -100,7 +100,7 @@ KERNEL sum_squares_f64(double* part, const float* x, i64 n, i64 chunk) {
 	i64 lo = (i64)ctaid_x() * chunk, hi = lo + chunk < n ? lo + chunk : n;
 	double s = 0;
 	for (i64 i = lo + tid_x(); i < hi; i += ntid_x()) s += (double)x[i] * (double)x[i];
-	s = block_sum64(s, buf);
+	s = block_sum(s, buf);
 	if (tid_x() == 0) part[ctaid_x()] = s;
 }
 

@@ -12,7 +12,7 @@ KERNEL rmsnorm(float* y, const float* x, const void* w, i32 wt, i32 d, float eps
 	const float* xr = x + row * d;
 	double ss = 0;
 	for (i32 i = tid_x(); i < d; i += ntid_x()) ss += (double)xr[i] * (double)xr[i];
-	ss = block_sum64(ss, buf);
+	ss = block_sum(ss, buf);
 	float inv = (float)(1.0 / __builtin_sqrt(ss / d + (double)eps));
 	for (i32 i = tid_x(); i < d; i += ntid_x()) y[row * d + i] = load(w, wt, i) * (xr[i] * inv);
 }
@@ -25,11 +25,11 @@ KERNEL rmsnorm_backward(float* dx, double* invs, const float* dy, const float* x
 	const float *xr = x + row * d, *dyr = dy + row * d;
 	double ss = 0;
 	for (i32 i = tid_x(); i < d; i += ntid_x()) ss += (double)xr[i] * (double)xr[i];
-	ss = block_sum64(ss, buf);
+	ss = block_sum(ss, buf);
 	double inv = 1.0 / __builtin_sqrt(ss / d + (double)eps);
 	double dot = 0;
 	for (i32 i = tid_x(); i < d; i += ntid_x()) dot += (double)dyr[i] * (double)load(w, wt, i) * (double)xr[i] * inv;
-	dot = block_sum64(dot, buf);
+	dot = block_sum(dot, buf);
 	double m = dot / d;
 	for (i32 i = tid_x(); i < d; i += ntid_x()) {
 		double g = (double)dyr[i] * (double)load(w, wt, i);

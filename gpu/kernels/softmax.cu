@@ -16,7 +16,7 @@ KERNEL softmax(float* y, const float* x, i32 v) {
 	mx = block_max(mx, fbuf);
 	double s = 0;
 	for (i32 i = tid_x(); i < v; i += ntid_x()) s += expd_((double)xr[i] - (double)mx);
-	s = block_sum64(s, buf);
+	s = block_sum(s, buf);
 	for (i32 i = tid_x(); i < v; i += ntid_x()) y[row * v + i] = (float)(expd_((double)xr[i] - (double)mx) / s);
 }
 
@@ -27,7 +27,7 @@ KERNEL softmax_backward(float* dx, const float* dy, const float* y, i32 v) {
 	const float *yr = y + row * v, *dyr = dy + row * v;
 	double dot = 0;
 	for (i32 i = tid_x(); i < v; i += ntid_x()) dot += (double)dyr[i] * (double)yr[i];
-	dot = block_sum64(dot, buf);
+	dot = block_sum(dot, buf);
 	for (i32 i = tid_x(); i < v; i += ntid_x()) dx[row * v + i] = (float)((double)yr[i] * ((double)dyr[i] - dot));
 }
 
@@ -42,7 +42,7 @@ DEV float row_max(const float* xr, i32 v, float* fbuf) {
 DEV double row_expsum(const float* xr, i32 v, float mx, double* buf) {
 	double s = 0;
 	for (i32 i = tid_x(); i < v; i += ntid_x()) s += (double)expf_(xr[i] - mx);
-	return block_sum64(s, buf);
+	return block_sum(s, buf);
 }
 
 // cross_entropy: loss[row] = max + log Σ e^(x−max) − x[label] (float64),

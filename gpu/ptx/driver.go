@@ -447,19 +447,6 @@ func (c *Context) Function(m cuda.Module, name string) (cuda.Function, error) {
 	return f, nil
 }
 
-func norm(d cuda.Dim3) cuda.Dim3 {
-	if d.X == 0 {
-		d.X = 1
-	}
-	if d.Y == 0 {
-		d.Y = 1
-	}
-	if d.Z == 0 {
-		d.Z = 1
-	}
-	return d
-}
-
 func argSize(a any) int {
 	switch a.(type) {
 	case cuda.DevicePtr, int64, uint64, float64:
@@ -499,7 +486,7 @@ func (c *Context) Launch(s cuda.Stream, f cuda.Function, grid, block cuda.Dim3, 
 		e.Kernel = k.name
 		return e
 	}
-	grid, block = norm(grid), norm(block)
+	grid, block = grid.Norm(), block.Norm()
 	nthreads := int(block.X) * int(block.Y) * int(block.Z)
 	switch {
 	case block.X > 1024 || block.Y > 1024 || block.Z > 64 || nthreads > maxThreadsPerBlock:
@@ -507,7 +494,7 @@ func (c *Context) Launch(s cuda.Stream, f cuda.Function, grid, block cuda.Dim3, 
 	case grid.X > 1<<31-1 || grid.Y > 65535 || grid.Z > 65535:
 		return fail(cuda.ErrInvalidValue, "grid (%d,%d,%d) is too large", grid.X, grid.Y, grid.Z)
 	}
-	if r := k.reqntid; r[0] != 0 && (block != norm(cuda.Dim3{X: r[0], Y: r[1], Z: r[2]})) {
+	if r := k.reqntid; r[0] != 0 && (block != (cuda.Dim3{X: r[0], Y: r[1], Z: r[2]}).Norm()) {
 		return fail(cuda.ErrInvalidValue, "block (%d,%d,%d) is not the kernel's .reqntid %d, %d, %d", block.X, block.Y, block.Z, r[0], max(r[1], 1), max(r[2], 1))
 	}
 	if m := k.maxntid; m[0] != 0 && nthreads > int(m[0])*int(max(m[1], 1))*int(max(m[2], 1)) {
