@@ -19,7 +19,10 @@
 #      backward pass bit for bit, and a QLoRA training run against the
 #      CPU's, step by step, then again on the device bit for bit;
 #   4. the mlbuild binary (CGO_ENABLED=0) starting and saying which device
-#      `--device auto` picks.
+#      `--device auto` picks;
+#   5. the reduced pipeline's qlora_train on the CPU, then on cuda twice:
+#      the two cuda adapters bit for bit, the validation loss against the
+#      CPU's.
 # MLBUILD_REQUIRE_GPU=1 makes a test that finds no driver fail instead of
 # skipping. Test binaries prebuilt elsewhere (make gpu-check-bin puts them
 # in bin/gpu-check/) are used when present, so the GPU machine needs no
@@ -74,6 +77,45 @@ if [ ! -x "$mlb" ] && command -v go >/dev/null 2>&1; then
 fi
 if [ -x "$mlb" ]; then
 	run mlbuild-version "$root" "$mlb" version
+fi
+
+section "the reduced pipeline: qlora_train on cuda beside the CPU, and twice on cuda"
+# One copy of pipelines/ (its cache shared by the runs, so the data steps
+# and the CPU-pretrained base are built once): qlora_train on the CPU, then
+# rebuilt on cuda twice. The cuda adapters must be identical bit for bit;
+# the CPU's and cuda's validation losses within 1e-3 (the GEMMs sum in
+# other orders).
+if [ -x "$mlb" ]; then
+	e2e=$(mktemp -d)
+	cp -r "$root/pipelines" "$e2e/p"
+	for r in cpu cuda cuda-again; do
+		dev=${r%-again}
+		rebuild=""
+		[ "$r" = cpu ] || rebuild="--rebuild qlora_train.twainbot"
+		rm -rf "$e2e/p/build/qlora_train.twainbot" # a failed run leaves nothing to compare
+		# shellcheck disable=SC2086 # rebuild is empty or two words
+		run "e2e-$r" "$e2e/p" env MLBUILD_REMOTE=off "$mlb" run twainbot.hcl -var-file ci.vars.hcl \
+			--target qlora_train.twainbot -var device="$dev" $rebuild
+		mkdir -p "$e2e/$r"
+		cp -r "$e2e/p/build/qlora_train.twainbot/." "$e2e/$r/" 2>/dev/null || true
+	done
+	sum() { sha256sum "$e2e/$1/adapter/adapter_model.safetensors" 2>/dev/null | cut -c1-64; }
+	loss() { sed -n 's/.*"best_val_loss": *\([0-9.e+-]*\).*/\1/p' "$e2e/$1/metrics.json" | head -1; }
+	printf 'adapter sha256: cpu %s, cuda %s, cuda again %s\n' "$(sum cpu)" "$(sum cuda)" "$(sum cuda-again)" >>"$res"
+	printf 'best validation loss: cpu %s, cuda %s, cuda again %s\n' "$(loss cpu)" "$(loss cuda)" "$(loss cuda-again)" >>"$res"
+	if [ -n "$(sum cuda)" ] && [ "$(sum cuda)" = "$(sum cuda-again)" ]; then
+		echo "(e2e-bit-for-bit: ok)" >>"$res"
+	else
+		status=1
+		echo "(e2e-bit-for-bit: FAILED)" >>"$res"
+	fi
+	if awk -v a="$(loss cpu)" -v b="$(loss cuda)" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 1e-3 * a) }'; then
+		echo "(e2e-cpu-vs-cuda: ok)" >>"$res"
+	else
+		status=1
+		echo "(e2e-cpu-vs-cuda: FAILED)" >>"$res"
+	fi
+	rm -rf "$e2e"
 fi
 
 section "not yet checked (not written yet)"

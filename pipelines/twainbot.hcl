@@ -120,6 +120,12 @@ variable "validation" {
   description = "Fraction (or, when >= 1, count) of records held out for validation."
 }
 
+variable "device" {
+  type        = string
+  default     = "auto"
+  description = "Where qlora_train computes: \"auto\", \"cpu\", \"cuda\" or \"cuda:N\" (not in the key; docs/gpu.md)."
+}
+
 step "csv_clean" "onion" {
   source    = glob("${var.data_dir}/onion/*.csv")
   columns   = ["title"]
@@ -266,6 +272,7 @@ step "qlora_train" "twainbot" {
   # The base never saw the chat tags: train the (tied) embeddings along
   # with the adapters, or it could never learn to write them.
   modules_to_save = var.base_model == "" ? ["embed_tokens"] : []
+  device          = var.device
 }
 
 step "merge" "twainbot" {
