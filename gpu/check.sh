@@ -16,8 +16,9 @@
 #   3. package gpu's probe through tensor.OpenDevice, and the CUDA backend
 #      on the device (cuBLASLt for the GEMMs): the conformance suite, the
 #      comparison with the CPU backend on larger shapes, a repeated
-#      backward pass bit for bit, and a QLoRA training run against the
-#      CPU's, step by step, then again on the device bit for bit;
+#      backward pass bit for bit, a QLoRA training run against the CPU's,
+#      step by step, then again on the device bit for bit, and generation
+#      with the KV cache against the CPU's;
 #   4. the mlbuild binary (CGO_ENABLED=0) starting and saying which device
 #      `--device auto` picks;
 #   5. the reduced pipeline's qlora_train on the CPU, then on cuda twice:
@@ -68,7 +69,7 @@ gotest gpu/cuda cuda 'TestDevice|TestLoad'
 section "gpu: the probe through tensor.OpenDevice"
 gotest gpu gpu 'TestOpenDeviceOnGPU'
 section "gpu: the CUDA backend on the device"
-gotest gpu gpu-backend '(TestConformance|TestAgainstCPULarge|TestDeterministic|TestQLoRATrainingAgainstCPU)/device'
+gotest gpu gpu-backend '(TestConformance|TestAgainstCPULarge|TestDeterministic|TestQLoRATrainingAgainstCPU|TestGenerateAgainstCPU)/device'
 
 section "mlbuild (CGO_ENABLED=0) starts"
 mlb=$root/bin/gpu-check/mlbuild

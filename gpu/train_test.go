@@ -3,9 +3,11 @@ package gpu
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/mlbuild/mlbuild/ml/config"
+	"github.com/mlbuild/mlbuild/ml/llama"
 	"github.com/mlbuild/mlbuild/ml/tensor"
 	"github.com/mlbuild/mlbuild/ml/train"
 )
@@ -100,5 +102,42 @@ func qloraAgainstCPU(t *testing.T, gpu *Backend) {
 	}
 	if !(got.BestValLoss < got.InitialValLoss) {
 		t.Errorf("validation loss did not fall on the CUDA backend: %v -> %v", got.InitialValLoss, got.BestValLoss)
+	}
+}
+
+// TestGenerateAgainstCPU generates with the KV cache (one-row attention
+// over cached keys, cache writes into row views) on the CPU backend and on
+// the CUDA backend: the same tokens, and the prompt's last logits within
+// float32 rounding.
+func TestGenerateAgainstCPU(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			base, _ := tinyBase(t)
+			run := func(be tensor.Backend) ([]int, []float32) {
+				m, err := llama.Load(base, be)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids, err := m.Generate(context.Background(), []int{1, 5, 9, 13}, llama.GenOptions{MaxTokens: 12}, func(int) error { return nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := m.NewCache(8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				logits, err := m.Forward(c, []int{1, 5, 9, 13}, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ids, logits
+			}
+			wantIDs, wantLogits := run(tensor.NewCPU(2))
+			gotIDs, gotLogits := run(b.open(t))
+			if !slices.Equal(gotIDs, wantIDs) {
+				t.Errorf("tokens %v, CPU %v", gotIDs, wantIDs)
+			}
+			compare(t, "last logits", gotLogits, wantLogits, 1e-5)
+		})
 	}
 }
