@@ -108,9 +108,10 @@ type astEncoder struct {
 	src  []byte
 	prev hcl.Pos
 	strs map[string]uint64
-	// last is the string encoded last, lastIndex its index (0 for none).
-	last      string
-	lastIndex uint64
+	// file is the file name of the range encoded last, fileIndex its
+	// index in strs.
+	file      string
+	fileIndex uint64
 	anon      map[*hclsyntax.AnonSymbolExpr]uint64
 	nanon     uint64
 	depth     int
@@ -153,14 +154,8 @@ func (e *astEncoder) bool(v bool) {
 }
 
 func (e *astEncoder) str(s string) {
-	if s == e.last && e.lastIndex > 0 {
-		// Most strings are the file name of a range.
-		e.uint(e.lastIndex)
-		return
-	}
 	if i, ok := e.strs[s]; ok {
 		e.uint(i)
-		e.last, e.lastIndex = s, i
 		return
 	}
 	e.strs[s] = uint64(len(e.strs) + 1)
@@ -186,7 +181,13 @@ func (e *astEncoder) pos(p hcl.Pos) {
 }
 
 func (e *astEncoder) rng(r hcl.Range) {
-	e.str(r.Filename)
+	if r.Filename == e.file && e.fileIndex > 0 {
+		// Every range of a file but a few names it.
+		e.uint(e.fileIndex)
+	} else {
+		e.str(r.Filename)
+		e.file, e.fileIndex = r.Filename, e.strs[r.Filename]
+	}
 	e.pos(r.Start)
 	e.pos(r.End)
 }
@@ -285,7 +286,7 @@ func (e *astEncoder) expr(x hclsyntax.Expression) {
 	switch x := x.(type) {
 	case *hclsyntax.LiteralValueExpr:
 		e.b = append(e.b, exprLiteral)
-		e.value(x.Val, e.text(x.SrcRange))
+		e.value(x.Val, x.SrcRange, false)
 		e.rng(x.SrcRange)
 	case *hclsyntax.ScopeTraversalExpr:
 		e.b = append(e.b, exprScopeTraversal)
@@ -422,9 +423,7 @@ func (e *astEncoder) traversal(t hcl.Traversal) {
 			e.rng(s.SrcRange)
 		case hcl.TraverseIndex:
 			e.b = append(e.b, stepIndex)
-			// An index's range covers its brackets (or the dot of the
-			// legacy a.0 form) and the key.
-			e.value(s.Key, strings.TrimSpace(strings.Trim(e.text(s.SrcRange), ".[]")))
+			e.value(s.Key, s.SrcRange, true)
 			e.rng(s.SrcRange)
 		case hcl.TraverseSplat:
 			e.b = append(e.b, stepSplat)
@@ -437,10 +436,12 @@ func (e *astEncoder) traversal(t hcl.Traversal) {
 	}
 }
 
-// value encodes a literal's value; text is the source it was parsed from,
-// if known, which a number is encoded as when it reads back to the very
-// value (same precision, accuracy and mantissa).
-func (e *astEncoder) value(v cty.Value, text string) {
+// value encodes a literal's value, parsed from the source r covers (with
+// index, a traversal step's: brackets, or the dot of the legacy a.0
+// form, around the key). A number is encoded as its text in the source
+// when that reads back to the very value (same precision, accuracy and
+// mantissa), else as its shortest decimal if that does.
+func (e *astEncoder) value(v cty.Value, r hcl.Range, index bool) {
 	switch {
 	case v.IsMarked():
 		e.fail("a marked value")
@@ -464,6 +465,10 @@ func (e *astEncoder) value(v cty.Value, text string) {
 			e.b = append(e.b, valFalse)
 		}
 	case v.Type() == cty.Number:
+		text := e.text(r)
+		if index {
+			text = strings.TrimSpace(strings.Trim(text, ".[]"))
+		}
 		for _, t := range []string{text, v.AsBigFloat().Text('g', -1)} {
 			if t == "" {
 				continue
