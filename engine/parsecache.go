@@ -49,7 +49,7 @@ const ParseCacheDirName = "parse"
 func ParseCacheDir(cacheDir string) string { return filepath.Join(cacheDir, ParseCacheDirName) }
 
 // parseCacheMin is the size from which a file's parse is cached. A hit
-// is about 9 times faster than a parse at every size, but below this a
+// is about 10 times faster than a parse at every size, but below this a
 // parse takes under a millisecond (twainbot.hcl, 10 KB: 0.7 ms; a hit 0.08
 // ms), less than a process's noise, so small pipelines keep the plain
 // parse and add nothing to the cache (a variable for tests).
