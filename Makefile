@@ -65,7 +65,9 @@ test: vet lint nocgo kernels-check
 # Each fuzz target for a while (FUZZTIME=30s by default).
 FUZZTIME ?= 30s
 # FuzzLoadCheckpoint's progress lines stall at 0/sec (golang/go#51484),
-# though it runs (about 700 inputs a second on two cores).
+# though it runs (about 700 inputs a second on two cores). FuzzParseCache's
+# seeds are encoded ASTs of a few KB: minimizing each new input would take
+# the default minute, with no progress line meanwhile.
 fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./steps/csvclean -run '^$$' -fuzz '^FuzzCSVClean$$' -fuzztime $(FUZZTIME)
@@ -77,6 +79,7 @@ fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzVar$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseInPieces$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./gpu/ptx -run '^$$' -fuzz '^FuzzLoadModule$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseCache$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./engine/lockfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cache -run '^$$' -fuzz '^FuzzMaterializeTree$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cache/remote -run '^$$' -fuzz '^FuzzParseAction$$' -fuzztime $(FUZZTIME)

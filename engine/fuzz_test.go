@@ -4,8 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/mlbuild/mlbuild/steps"
 )
@@ -52,5 +57,48 @@ func FuzzLoad(f *testing.F) {
 		}
 		_ = pl.DOT()
 		_ = pl.Mermaid()
+	})
+}
+
+// FuzzParseCache: arbitrary bytes given to the parse cache's decoder, bare
+// or in a well-formed entry, never panic, and what decodes encodes to
+// what decodes the same; a source that parses without diagnostics decodes
+// from its encoding to its very AST (roundTrip).
+func FuzzParseCache(f *testing.F) {
+	f.Add([]byte(everySyntax))
+	f.Add([]byte(cachedPipeline(3)))
+	f.Add([]byte("a = [for k, v in x : v[*].b if k > 0]\nb = c.*.d.0\n"))
+	for _, src := range []string{everySyntax, cachedPipeline(3)} {
+		file, _ := hclsyntax.ParseConfig([]byte(src), "p.hcl", hcl.InitialPos)
+		enc, err := encodeBody(file.Body.(*hclsyntax.Body), []byte(src))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(enc)
+		f.Add(encodeEntry(parseKey("p.hcl", []byte(src)), enc))
+	}
+	key := parseKey("p.hcl", nil)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = decodeEntry(b, key)
+		_, _ = decodeEntry(encodeEntry(key, b), key)
+		if body, err := decodeBody(string(b)); err == nil {
+			if enc, err := encodeBody(body, nil); err == nil {
+				again, err := decodeBody(string(enc))
+				if err != nil || !reflect.DeepEqual(again, body) {
+					t.Fatalf("a decoded AST encodes to %v, %v", again, err)
+				}
+			}
+		}
+		file, diags := hclsyntax.ParseConfig(b, "p.hcl", hcl.InitialPos)
+		if len(diags) > 0 {
+			return
+		}
+		if _, err := encodeBody(file.Body.(*hclsyntax.Body), b); err != nil {
+			if strings.Contains(err.Error(), "nested more than") {
+				return
+			}
+			t.Fatal(err)
+		}
+		roundTrip(t, "p.hcl", b)
 	})
 }

@@ -142,6 +142,11 @@ type LoadOptions struct {
 	// not reported. An address that names no step is left to the engine
 	// to report.
 	Targets []string
+	// ParseCache, when set, is the parse cache's folder (ParseCacheDir of
+	// the cache folder): a pipeline file parsed before is decoded from it
+	// instead of parsed again, and a file parsed is recorded there. The
+	// pipeline is the same with or without it.
+	ParseCache string
 }
 
 // Load parses and evaluates a pipeline. Every problem is reported as an
@@ -181,6 +186,7 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 	var (
 		parsed []*hcl.File
 		diags  hcl.Diagnostics
+		cache  []*pendingEntry
 	)
 	for _, f := range files {
 		reads.file(f)
@@ -188,9 +194,12 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read pipeline %s: %w", displayName(f), unwrapPathErr(err))
 		}
-		file, d := parseFile(l.parser, src, displayName(f))
+		file, d, entry := parseCached(l.parser, opts.ParseCache, src, displayName(f))
 		diags = append(diags, d...)
 		parsed = append(parsed, file)
+		if entry != nil {
+			cache = append(cache, entry)
+		}
 	}
 	p.files = l.parser.Files()
 	if diags.HasErrors() {
@@ -201,6 +210,9 @@ func Load(path string, opts LoadOptions) (*Pipeline, error) {
 		body = hcl.MergeFiles(parsed)
 	}
 	diags = l.load(body, opts)
+	// The files parsed are cached once the pipeline is evaluated: encoding
+	// then overlaps with what the command does next, not with the load.
+	writeParseEntries(cache)
 	p.files = l.parser.Files()
 	if diags.HasErrors() {
 		return nil, &DiagError{Diags: diags, Files: p.files}

@@ -574,11 +574,18 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
+	// The parse cache's entries of files no load read for the age (they
+	// need no lock: an entry only spares a load a parse).
+	parseRes, err := engine.CollectParseCache(store.Dir(), opts.OlderThan, opts.DryRun)
+	if err != nil {
+		return err
+	}
 	if c.json {
 		return json.NewEncoder(stdout).Encode(struct {
 			cache.GCResult
 			engine.StateGCResult
-		}{res, stateRes})
+			engine.ParseCacheGCResult
+		}{res, stateRes, parseRes})
 	}
 	verb := "removed"
 	if opts.DryRun {
@@ -588,6 +595,9 @@ func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		verb, res.ActionsRemoved, res.BlobsRemoved, humanize.IBytes(uint64(res.BytesFreed)), res.ActionsKept, res.Protected)
 	if stateRes.Removed > 0 {
 		fmt.Fprintf(stdout, "gc %s %d stale checkpoint folders from %s/.state (%s)\n", verb, stateRes.Removed, engine.BuildDirName, humanize.IBytes(uint64(stateRes.Bytes)))
+	}
+	if parseRes.Removed > 0 {
+		fmt.Fprintf(stdout, "gc %s %d parse cache entries (%s)\n", verb, parseRes.Removed, humanize.IBytes(uint64(parseRes.Bytes)))
 	}
 	return nil
 }

@@ -90,6 +90,8 @@ func exitCode(err error) int {
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// Loading a pipeline caches the files it parsed in the background.
+	defer engine.FlushParseCache()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitError{2}
@@ -411,9 +413,18 @@ func (c *common) parseFile(fs *flag.FlagSet, args []string) (file string, rest [
 	return pipelineFile(pos, c.stepArgs)
 }
 
-// loadOptions are the options the pipeline is loaded with.
+// loadOptions are the options the pipeline is loaded with: through the
+// parse cache of the workspace's cache folder.
 func (c *common) loadOptions() engine.LoadOptions {
-	return engine.LoadOptions{Vars: c.vars, VarFiles: c.varFiles, Targets: c.targets}
+	opts := engine.LoadOptions{Vars: c.vars, VarFiles: c.varFiles, Targets: c.targets}
+	ws := c.workspace
+	if ws == "" {
+		ws, _ = os.Getwd()
+	}
+	if ws, err := filepath.Abs(ws); err == nil {
+		opts.ParseCache = engine.ParseCacheDir(engine.CacheDir(ws, ""))
+	}
+	return opts
 }
 
 // load parses the pipeline; diagnostics are printed as they are, with
