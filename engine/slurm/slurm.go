@@ -273,8 +273,10 @@ func (x *Executor) script(j *engine.Job) string {
 	b.WriteString("#!/bin/sh\n")
 	fmt.Fprintf(&b, "# mlbuild: builds %s on this node; its inputs and its result go through the remote cache.\n", j.Step)
 	b.WriteString("set -eu\n")
-	b.WriteString("scratch=\"${TMPDIR:-/tmp}/mlbuild-job-${SLURM_JOB_ID}\"\n")
-	b.WriteString("mkdir -p \"$scratch\"\ntrap 'rm -rf \"$scratch\"' EXIT\ncd \"$scratch\"\n")
+	// A folder of its own even where two clusters' job ids meet on one
+	// node's /tmp (as the tests' one-node clusters do).
+	b.WriteString("scratch=$(mktemp -d \"${TMPDIR:-/tmp}/mlbuild-job-${SLURM_JOB_ID}.XXXXXX\")\n")
+	b.WriteString("trap 'rm -rf \"$scratch\"' EXIT\ncd \"$scratch\"\n")
 	argv := []string{x.cfg.Binary, "exec-step", "--step", j.Step}
 	if x.run.StateDir != "" {
 		argv = append(argv, "--state-dir", x.run.StateDir)
