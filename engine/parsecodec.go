@@ -489,9 +489,7 @@ func (e *astEncoder) value(v cty.Value, r hcl.Range, index bool) {
 // share s; any inconsistency sets bad (and decoding stops early with
 // whatever it made, which the caller discards).
 type astDecoder struct {
-	s     string
-	pos   int
-	bad   bool
+	varintReader
 	prev  hcl.Pos
 	strs  []string
 	anon  []*hclsyntax.AnonSymbolExpr
@@ -501,7 +499,7 @@ type astDecoder struct {
 // decodeBody decodes a body that encodeBody encoded; it never panics,
 // whatever b holds.
 func decodeBody(b string) (*hclsyntax.Body, error) {
-	d := &astDecoder{s: b}
+	d := &astDecoder{varintReader: varintReader{s: b}}
 	body := d.body()
 	if d.bad || d.pos != len(d.s) {
 		return nil, errBadAST
@@ -509,31 +507,7 @@ func decodeBody(b string) (*hclsyntax.Body, error) {
 	return body, nil
 }
 
-func (d *astDecoder) uint() uint64 {
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		if d.pos >= len(d.s) {
-			break
-		}
-		c := d.s[d.pos]
-		d.pos++
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-	d.bad = true
-	return 0
-}
-
-func (d *astDecoder) int() int {
-	u := d.uint()
-	v := int64(u >> 1)
-	if u&1 != 0 {
-		v = ^v
-	}
-	return int(v)
-}
+func (d *astDecoder) int() int { return int(d.sint()) }
 
 func (d *astDecoder) byte() byte {
 	if d.pos >= len(d.s) {

@@ -115,37 +115,9 @@ func encodeStamp(st *stamp) []byte {
 
 // stampDecoder reads an encoded stamp; every string it returns shares the
 // data, so decoding allocates per record, not per field.
-type stampDecoder struct {
-	s   string
-	pos int
-	bad bool
-}
+type stampDecoder struct{ varintReader }
 
-func (d *stampDecoder) uint() uint64 {
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		if d.pos >= len(d.s) {
-			break
-		}
-		c := d.s[d.pos]
-		d.pos++
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-	d.bad = true
-	return 0
-}
-
-func (d *stampDecoder) int() int64 {
-	u := d.uint()
-	v := int64(u >> 1)
-	if u&1 != 0 {
-		v = ^v
-	}
-	return v
-}
+func (d *stampDecoder) int() int64 { return d.sint() }
 
 func (d *stampDecoder) bool() bool { return d.uint() != 0 }
 
@@ -205,7 +177,7 @@ func decodeStamp(b []byte) (*stamp, error) {
 	}
 	// The decoded strings alias b, which nothing writes to afterwards:
 	// a copy would double the memory a no-op of a large pipeline needs.
-	d := &stampDecoder{s: unsafe.String(unsafe.SliceData(b), len(b)), pos: len(stampMagic)}
+	d := &stampDecoder{varintReader{s: unsafe.String(unsafe.SliceData(b), len(b)), pos: len(stampMagic)}}
 	st := &stamp{Token: d.str(), Fingerprint: d.str()}
 	if d.bool() {
 		r := &loadRecord{Version: d.str()}
