@@ -200,10 +200,7 @@ func (d *dec) param() {
 		p.next()
 		switch {
 		case a.text == ".align":
-			align = p.number()
-			if align <= 0 || align&(align-1) != 0 || align > 1<<12 {
-				p.fail(a, "bad alignment %d", align)
-			}
+			align = p.alignment(a)
 		case a.text == ".ptr" || a.text == ".global" || a.text == ".shared" || a.text == ".const" || a.text == ".local":
 		case kindNames[a.text[1:]] != kNone && a.text != ".pred":
 			k = kindNames[a.text[1:]]

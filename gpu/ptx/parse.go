@@ -208,6 +208,16 @@ func (p *parser) ident() token {
 }
 
 // number reads a non-negative integer that fits an int.
+// alignment reads the number after the .align token a: a power of two up
+// to 4096.
+func (p *parser) alignment(a token) int {
+	n := p.number()
+	if n <= 0 || n&(n-1) != 0 || n > 1<<12 {
+		p.fail(a, "bad alignment %d", n)
+	}
+	return n
+}
+
 func (p *parser) number() int {
 	t := p.next()
 	if t.kind != tNum {
@@ -425,10 +435,7 @@ func (p *parser) variable(k *kernel, extern bool) *symbol {
 		p.next()
 		switch {
 		case a.text == ".align":
-			s.align = p.number()
-			if s.align <= 0 || s.align&(s.align-1) != 0 || s.align > 1<<12 {
-				p.fail(a, "bad alignment %d", s.align)
-			}
+			s.align = p.alignment(a)
 		case a.text == ".v2":
 			vec = 2
 		case a.text == ".v4":
