@@ -106,3 +106,45 @@ func TestLearnsContentLookup(t *testing.T) {
 		t.Fatalf("the model did not learn to find the token: validation loss %.3f", res.BestValLoss)
 	}
 }
+
+// inductionExamples are sequences "BOS x1..xn SEP x1..xn" whose length n
+// varies (4 to 20) over vocab-4 random tokens, trained on the second half
+// after its first token: with the offset back to the source varying, only
+// an induction circuit (a head that finds the earlier occurrence of the
+// current token and copies the token after it) solves it.
+func inductionExamples(n, vocab int, seed uint64) []Example {
+	rng := seeded.New(seed, 1)
+	var out []Example
+	for i := 0; i < n; i++ {
+		length := 4 + rng.IntN(17)
+		ids := []int{1}
+		for j := 0; j < length; j++ {
+			ids = append(ids, 4+rng.IntN(vocab-4))
+		}
+		ids = append(ids, 3)
+		ids = append(ids, ids[1:length+1]...)
+		labels := make([]int, len(ids))
+		for j := range labels {
+			labels[j] = tensor.IgnoreIndex
+			if j > length+2 {
+				labels[j] = ids[j]
+			}
+		}
+		out = append(out, Example{IDs: ids, Labels: labels})
+	}
+	return out
+}
+
+// TestLearnsInduction: two layers learn to continue a repeated sequence
+// at any offset. Measured with these settings: 0.018 over 64 tokens; over
+// 512 tokens 0.86 and over 4,096 tokens (each seen about 25 times) 1.43;
+// trained on the random first half as well, the 4,096-token model stays
+// near chance on the second. What a small model learns to copy in few
+// steps is what it has seen often (docs/steps.md, pretrain).
+func TestLearnsInduction(t *testing.T) {
+	res := trainToy(t, 64, true, inductionExamples(4096, 64, 1), inductionExamples(64, 64, 2), 4)
+	t.Logf("validation loss %.3f -> %.3f (chance: ln 60 = 4.09)", res.InitialValLoss, res.BestValLoss)
+	if res.BestValLoss > 0.3 {
+		t.Fatalf("the model did not learn induction: validation loss %.3f", res.BestValLoss)
+	}
+}
