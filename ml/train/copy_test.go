@@ -18,22 +18,29 @@ func copyExamples(n, length int, seed uint64) []Example {
 	rng := seeded.New(seed, 1)
 	var out []Example
 	for i := 0; i < n; i++ {
-		ids := []int{1}
-		for j := 0; j < length; j++ {
-			ids = append(ids, 4+rng.IntN(28))
-		}
-		ids = append(ids, 3)
-		ids = append(ids, ids[1:length+1]...)
-		labels := make([]int, len(ids))
-		for j := range labels {
-			labels[j] = tensor.IgnoreIndex
-			if j > length+1 {
-				labels[j] = ids[j]
-			}
-		}
-		out = append(out, Example{IDs: ids, Labels: labels})
+		out = append(out, repeated(rng, length, 32, length+2))
 	}
 	return out
+}
+
+// repeated draws one "BOS x1..xn SEP x1..xn" example of length n over
+// tokens 4..vocab-1, labelled from position from on (earlier positions
+// are IgnoreIndex).
+func repeated(rng *seeded.Rand, length, vocab, from int) Example {
+	ids := []int{1}
+	for j := 0; j < length; j++ {
+		ids = append(ids, 4+rng.IntN(vocab-4))
+	}
+	ids = append(ids, 3)
+	ids = append(ids, ids[1:length+1]...)
+	labels := make([]int, len(ids))
+	for j := range labels {
+		labels[j] = tensor.IgnoreIndex
+		if j >= from {
+			labels[j] = ids[j]
+		}
+	}
+	return Example{IDs: ids, Labels: labels}
 }
 
 // trainToy trains a 2-layer llama (hidden 64, 4 heads) with the given
@@ -117,20 +124,7 @@ func inductionExamples(n, vocab int, seed uint64) []Example {
 	var out []Example
 	for i := 0; i < n; i++ {
 		length := 4 + rng.IntN(17)
-		ids := []int{1}
-		for j := 0; j < length; j++ {
-			ids = append(ids, 4+rng.IntN(vocab-4))
-		}
-		ids = append(ids, 3)
-		ids = append(ids, ids[1:length+1]...)
-		labels := make([]int, len(ids))
-		for j := range labels {
-			labels[j] = tensor.IgnoreIndex
-			if j > length+2 {
-				labels[j] = ids[j]
-			}
-		}
-		out = append(out, Example{IDs: ids, Labels: labels})
+		out = append(out, repeated(rng, length, vocab, length+3))
 	}
 	return out
 }
