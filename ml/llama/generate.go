@@ -133,6 +133,16 @@ func (s *Sampler) Sample(logits []float32) int {
 // ctx is done, and returns the generated ids (emitted ones only). An emit
 // error other than ErrStop is returned with the ids so far.
 func (m *Model) Generate(ctx context.Context, prompt []int, opts GenOptions, emit func(id int) error) ([]int, error) {
+	return generate(ctx, m, prompt, opts, emit, func(c *Cache, ids []int, _ bool) ([]float32, error) {
+		return m.Forward(c, ids, false)
+	})
+}
+
+// generate is Generate with the model's steps run by step: the prompt
+// (prefill true), then one token at a time; step returns the logits of
+// the last position.
+func generate(ctx context.Context, m *Model, prompt []int, opts GenOptions, emit func(id int) error,
+	step func(c *Cache, ids []int, prefill bool) ([]float32, error)) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("llama: generation needs a prompt of at least one token (such as BOS)")
 	}
@@ -154,7 +164,7 @@ func (m *Model) Generate(ctx context.Context, prompt []int, opts GenOptions, emi
 	}
 	sampler := NewSampler(opts)
 	var out []int
-	logits, err := m.Forward(cache, prompt, false)
+	logits, err := step(cache, prompt, true)
 	for err == nil {
 		if err = ctx.Err(); err != nil {
 			break
@@ -172,7 +182,7 @@ func (m *Model) Generate(ctx context.Context, prompt []int, opts GenOptions, emi
 		if len(out) == opts.MaxTokens {
 			break
 		}
-		logits, err = m.Forward(cache, []int{id}, false)
+		logits, err = step(cache, []int{id}, false)
 	}
 	if errors.Is(err, ErrStop) {
 		err = nil

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/mlbuild/mlbuild/ml/config"
 	"github.com/mlbuild/mlbuild/ml/safetensors"
@@ -296,4 +297,92 @@ func (m *Model) rope(t *tensor.Tensor, positions []int, heads int) {
 		return
 	}
 	tensor.RoPEWithFreqs(m.be, t, positions, heads, m.Config.HeadDim, m.invFreq, false)
+}
+
+// MaxDecodeBatch is the most sequences Decode takes at once. Up to this
+// many rows the backend's matrix products take each row's dot products
+// in the order one row alone takes them, so a sequence decoded in a batch
+// gets exactly the logits it gets alone (tested).
+const MaxDecodeBatch = 4
+
+// Decode runs one token for each of up to MaxDecodeBatch sequences at
+// once: ids[i] at position caches[i].Len(), appended to caches[i]. It
+// returns the logits of every sequence ([len(ids)*VocabSize], row-major),
+// bit for bit what Forward(caches[i], ids[i:i+1], false) gives. The
+// weights are read once for the whole batch, which is what decoding is
+// bound by on a CPU.
+func (m *Model) Decode(caches []*Cache, ids []int) ([]float32, error) {
+	cfg := m.Config
+	b := len(ids)
+	switch {
+	case b == 0 || b > MaxDecodeBatch:
+		return nil, fmt.Errorf("llama: Decode takes 1 to %d sequences, not %d", MaxDecodeBatch, b)
+	case len(caches) != b:
+		return nil, fmt.Errorf("llama: Decode got %d caches for %d tokens", len(caches), b)
+	}
+	positions := make([]int, b)
+	for i, c := range caches {
+		if c.len+1 > c.max {
+			return nil, fmt.Errorf("llama: sequence %d is full (%d tokens)", i, c.max)
+		}
+		if ids[i] < 0 || ids[i] >= cfg.VocabSize {
+			return nil, fmt.Errorf("llama: token id %d is outside the vocabulary of %d tokens", ids[i], cfg.VocabSize)
+		}
+		if slices.Contains(caches[:i], c) {
+			return nil, fmt.Errorf("llama: Decode got sequence %d's cache twice", i)
+		}
+		positions[i] = c.len
+	}
+	be := m.be
+	h, qd, kvd, inter := cfg.HiddenSize, cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
+	eps := float32(cfg.RMSNormEps)
+
+	x := be.Zeros(tensor.F32, b, h)
+	xn := be.Zeros(tensor.F32, b, h)
+	q := be.Zeros(tensor.F32, b, qd)
+	k := be.Zeros(tensor.F32, b, kvd)
+	v := be.Zeros(tensor.F32, b, kvd)
+	att := be.Zeros(tensor.F32, b, qd)
+	gate := be.Zeros(tensor.F32, b, inter)
+	up := be.Zeros(tensor.F32, b, inter)
+	logits := be.Zeros(tensor.F32, b, cfg.VocabSize)
+	defer func() {
+		for _, t := range []*tensor.Tensor{x, xn, q, k, v, att, gate, up, logits} {
+			be.Free(t)
+		}
+	}()
+
+	be.Embedding(x, m.embed, ids)
+	for li, l := range m.layers {
+		be.RMSNorm(xn, x, l.inNorm, eps)
+		be.MatMul(q, xn, l.q, false, true, 1, 0)
+		be.MatMul(k, xn, l.k, false, true, 1, 0)
+		be.MatMul(v, xn, l.v, false, true, 1, 0)
+		m.rope(q, positions, cfg.NumAttentionHeads)
+		m.rope(k, positions, cfg.NumKeyValueHeads)
+		for i, c := range caches {
+			pos := positions[i]
+			be.Copy(c.k[li].Rows(pos, pos+1), k.Rows(i, i+1))
+			be.Copy(c.v[li].Rows(pos, pos+1), v.Rows(i, i+1))
+			be.Attention(att.Rows(i, i+1), q.Rows(i, i+1), c.k[li], c.v[li], tensor.AttnParams{
+				Batch: 1, SeqQ: 1, SeqKV: pos + 1, KVStride: c.max,
+				Heads: cfg.NumAttentionHeads, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim,
+				PosOffset: pos,
+			})
+		}
+		be.MatMul(x, att, l.o, false, true, 1, 1)
+		be.RMSNorm(xn, x, l.postNorm, eps)
+		be.MatMul(gate, xn, l.gate, false, true, 1, 0)
+		be.MatMul(up, xn, l.up, false, true, 1, 0)
+		be.SwiGLU(gate, gate, up)
+		be.MatMul(x, gate, l.down, false, true, 1, 1)
+	}
+	for _, c := range caches {
+		c.len++
+	}
+	be.RMSNorm(xn, x, m.norm, eps)
+	be.MatMul(logits, xn, m.lmHead, false, true, 1, 0)
+	out := make([]float32, b*cfg.VocabSize)
+	be.Read(logits, out)
+	return out, nil
 }
