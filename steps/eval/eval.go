@@ -50,6 +50,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/mlbuild/mlbuild/ml/chat"
+	"github.com/mlbuild/mlbuild/ml/llama"
 	"github.com/mlbuild/mlbuild/steps"
 	"github.com/mlbuild/mlbuild/steps/device"
 	"github.com/mlbuild/mlbuild/steps/trainingdata"
@@ -438,14 +439,20 @@ func runTest(ctx context.Context, gen generateFunc, rep *Report, key string, mr 
 		}
 		tallies[k].add(o)
 	}
-	for i, c := range convs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		o, err := scoreConversation(ctx, gen, c)
+	toolOuts := make([]ToolOutcome, len(convs))
+	err := eachParallel(ctx, len(convs), func(i int) error {
+		o, err := scoreConversation(ctx, gen, convs[i])
 		if err != nil {
-			return fmt.Errorf("test conversation %s: %w", c.src.where, err)
+			return fmt.Errorf("test conversation %s: %w", convs[i].src.where, err)
 		}
+		toolOuts[i] = o
+		return nil
+	}, func(done int) { step(fmt.Sprintf("tool conversation %d/%d", done, len(convs))) })
+	if err != nil {
+		return err
+	}
+	for i, c := range convs {
+		o := toolOuts[i]
 		if key == ModelBase {
 			rep.TestConversations[i].Base = o
 		} else {
@@ -457,7 +464,6 @@ func runTest(ctx context.Context, gen generateFunc, rep *Report, key string, mr 
 			add(sl.Phrasing+"_phrasing", o)
 		}
 		add("all", o)
-		step(fmt.Sprintf("tool conversation %d/%d", i+1, len(convs)))
 	}
 	questions := make([]string, len(noTool))
 	for i, c := range noTool {
@@ -670,16 +676,16 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 // each.
 func runGenerations(ctx context.Context, gen generateFunc, convs []toolConv, prompts []string, step func(string)) ([]ToolOutcome, []Outcome, error) {
 	outs := make([]ToolOutcome, len(convs))
-	for i, c := range convs {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		o, err := scoreConversation(ctx, gen, c)
+	err := eachParallel(ctx, len(convs), func(i int) error {
+		o, err := scoreConversation(ctx, gen, convs[i])
 		if err != nil {
-			return nil, nil, fmt.Errorf("tool conversation %s: %w", c.src.where, err)
+			return fmt.Errorf("tool conversation %s: %w", convs[i].src.where, err)
 		}
 		outs[i] = o
-		step(fmt.Sprintf("tool conversation %d/%d", i+1, len(convs)))
+		return nil
+	}, func(done int) { step(fmt.Sprintf("tool conversation %d/%d", done, len(convs))) })
+	if err != nil {
+		return nil, nil, err
 	}
 	exs, err := runPrompts(ctx, gen, convs, prompts, step)
 	if err != nil {
@@ -692,18 +698,85 @@ func runGenerations(ctx context.Context, gen generateFunc, convs []toolConv, pro
 // the held-out conversations' system prompt (see examplePrompt).
 func runPrompts(ctx context.Context, gen generateFunc, convs []toolConv, prompts []string, step func(string)) ([]Outcome, error) {
 	exs := make([]Outcome, len(prompts))
-	for i, p := range prompts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		o, err := runTurns(ctx, gen, examplePrompt(p, convs))
+	err := eachParallel(ctx, len(prompts), func(i int) error {
+		o, err := runTurns(ctx, gen, examplePrompt(prompts[i], convs))
 		if err != nil {
-			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
+			return fmt.Errorf("prompt %d: %w", i+1, err)
 		}
 		exs[i] = o
-		step(fmt.Sprintf("prompt %d/%d", i+1, len(prompts)))
+		return nil
+	}, func(done int) { step(fmt.Sprintf("prompt %d/%d", done, len(prompts))) })
+	if err != nil {
+		return nil, err
 	}
 	return exs, nil
+}
+
+// eachParallel calls fn(0) .. fn(n-1), llama.MaxDecodeBatch at a time, so
+// that the generations they run are decoded together (lm.generator), and
+// progress(done) after each returns, under one lock. Each fn writes only
+// its own results, so the outcome does not depend on the order they run
+// in. It returns ctx's error once ctx is done, else the error of the
+// lowest i that failed; a panic in fn (a device error, a bug) is raised
+// again in the caller's goroutine once every call has returned.
+func eachParallel(ctx context.Context, n int, fn func(i int) error, progress func(done int)) error {
+	errs := make([]error, n)
+	var (
+		mu       sync.Mutex
+		next     int
+		done     int
+		panicked any
+		wg       sync.WaitGroup
+	)
+	for range min(n, llama.MaxDecodeBatch) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = p
+					}
+					next = n // start nothing more
+					mu.Unlock()
+				}
+			}()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := i >= n || panicked != nil
+				mu.Unlock()
+				if stop || ctx.Err() != nil {
+					return
+				}
+				err := fn(i)
+				mu.Lock()
+				errs[i] = err
+				done++
+				if err != nil {
+					next = n
+				} else {
+					progress(done)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // validationLoss fills the loss metrics of mr.

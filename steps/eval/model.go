@@ -17,9 +17,12 @@ import (
 
 // lm is a loaded model with its own tokenizer.
 type lm struct {
-	m   *llama.Model
-	tok *tokenizer.Tokenizer
-	enc *trainingdata.Encoder
+	m *llama.Model
+	// batch runs the generations eval runs at once (see eachParallel)
+	// with their decoding steps batched.
+	batch *llama.Batcher
+	tok   *tokenizer.Tokenizer
+	enc   *trainingdata.Encoder
 	// stopIDs maps the ids that end a turn to the stop reason: the
 	// end-of-sequence ids and the chat tags that are single tokens.
 	stopIDs map[int]string
@@ -60,7 +63,7 @@ func loadLM(in steps.InputFile, be tensor.Backend) (*lm, error) {
 	if err != nil {
 		return nil, rename(err)
 	}
-	l := &lm{m: m, tok: tok, enc: trainingdata.NewEncoderFor(tok, tpl), stopIDs: map[int]string{}}
+	l := &lm{m: m, batch: llama.NewBatcher(m), tok: tok, enc: trainingdata.NewEncoderFor(tok, tpl), stopIDs: map[int]string{}}
 	for _, tag := range l.enc.Stops() {
 		if id, ok := tok.TokenID(tag); ok {
 			l.stopIDs[id] = tag
@@ -133,7 +136,8 @@ func crossEntropy(logits []float32, label int) float64 {
 // maxNew tokens (fewer when the context is nearly full), stopping at a
 // stop id (checked before the token is decoded) or when the decoded text
 // reaches a chat tag (for tokenizers that spell the tags as several
-// tokens).
+// tokens). It is safe for concurrent use: generations under way at once
+// are decoded in batches, each with exactly the tokens it gets alone.
 func (l *lm) generator(maxNew int) generateFunc {
 	stops := l.enc.Stops()
 	return func(ctx context.Context, msgs []chat.Message) (generation, error) {
@@ -155,7 +159,7 @@ func (l *lm) generator(maxNew int) generateFunc {
 			return ok
 		}
 		dec := l.tok.NewStreamDecoder(true)
-		out, err := l.m.Generate(ctx, ids, llama.GenOptions{MaxTokens: budget}, func(id int) error {
+		out, err := l.batch.Generate(ctx, ids, llama.GenOptions{MaxTokens: budget}, func(id int) error {
 			if reason, ok := l.stopIDs[id]; ok {
 				stop = reason
 				return llama.ErrStop

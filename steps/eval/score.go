@@ -36,7 +36,8 @@ type generation struct {
 
 // generateFunc writes the next assistant turn of a conversation: the
 // continuation of twainbot().Render(msgs, true), greedy, up to a stop.
-// Tests script it; Run uses a model.
+// Tests script it; Run uses a model. It must be safe for concurrent use:
+// eval runs several conversations at once (eachParallel).
 type generateFunc func(ctx context.Context, msgs []chat.Message) (generation, error)
 
 // Turn is one message of a transcript. Stop is set on generated (assistant)

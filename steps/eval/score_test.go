@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mlbuild/mlbuild/ml/chat"
@@ -18,11 +19,14 @@ import (
 type script struct {
 	first  map[string]string
 	answer map[string]func(weather.Result) string
+	mu     sync.Mutex // eval runs several conversations at once
 	seen   [][]chat.Message
 }
 
 func (s *script) gen(_ context.Context, msgs []chat.Message) (generation, error) {
+	s.mu.Lock()
 	s.seen = append(s.seen, append([]chat.Message(nil), msgs...))
+	s.mu.Unlock()
 	q := ""
 	for _, m := range msgs {
 		if m.Role == chat.RoleUser {
