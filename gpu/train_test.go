@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/mlbuild/mlbuild/ml/config"
@@ -121,6 +122,26 @@ func TestGenerateAgainstCPU(t *testing.T) {
 				ids, err := m.Generate(context.Background(), []int{1, 5, 9, 13}, llama.GenOptions{MaxTokens: 12}, func(int) error { return nil })
 				if err != nil {
 					t.Fatal(err)
+				}
+				// Two generations at once through a Batcher (one sequence
+				// per step here: the backend is not tensor.RowStable) get
+				// Generate's tokens.
+				bt := llama.NewBatcher(m)
+				var batched [2][]int
+				var errs [2]error
+				var wg sync.WaitGroup
+				for i := range batched {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						batched[i], errs[i] = bt.Generate(context.Background(), []int{1, 5, 9, 13}, llama.GenOptions{MaxTokens: 12}, nil)
+					}()
+				}
+				wg.Wait()
+				for i := range batched {
+					if errs[i] != nil || !slices.Equal(batched[i], ids) {
+						t.Errorf("batched generation %d: %v, %v; alone %v", i, batched[i], errs[i], ids)
+					}
 				}
 				c, err := m.NewCache(8)
 				if err != nil {

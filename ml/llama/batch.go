@@ -13,7 +13,10 @@ import (
 // generations under way are run together, up to MaxDecodeBatch tokens per
 // Model.Decode, so that the weights are read once for all of them. Every
 // generation gets exactly the tokens Model.Generate gives it alone: the
-// batching changes only the speed.
+// batching changes only the speed. On a backend that is not
+// tensor.RowStable (the CUDA backend: cuBLAS picks its algorithm by
+// shape) the steps are run one sequence at a time, so that a generation
+// never depends on which others ran beside it.
 //
 //	b := llama.NewBatcher(m)
 //	var wg sync.WaitGroup
@@ -120,7 +123,7 @@ func (b *Batcher) runBatch(batch []*stepReq) {
 }
 
 // run runs a batch: the prefills one by one, then the single tokens in
-// groups of up to MaxDecodeBatch. A device error fails the steps it hit.
+// groups of up to decodeRows. A device error fails the steps it hit.
 func (b *Batcher) run(batch []*stepReq) {
 	var decode []*stepReq
 	for _, r := range batch {
@@ -132,9 +135,9 @@ func (b *Batcher) run(batch []*stepReq) {
 			r.err = err
 		}
 	}
-	vocab := b.m.Config.VocabSize
-	for lo := 0; lo < len(decode); lo += MaxDecodeBatch {
-		group := decode[lo:min(lo+MaxDecodeBatch, len(decode))]
+	vocab, rows := b.m.Config.VocabSize, b.m.decodeRows()
+	for lo := 0; lo < len(decode); lo += rows {
+		group := decode[lo:min(lo+rows, len(decode))]
 		caches, ids := make([]*Cache, len(group)), make([]int, len(group))
 		for i, r := range group {
 			caches[i], ids[i] = r.cache, r.ids[0]

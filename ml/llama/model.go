@@ -299,18 +299,27 @@ func (m *Model) rope(t *tensor.Tensor, positions []int, heads int) {
 	tensor.RoPEWithFreqs(m.be, t, positions, heads, m.Config.HeadDim, m.invFreq, false)
 }
 
-// MaxDecodeBatch is the most sequences Decode takes at once. Up to this
-// many rows the backend's matrix products take each row's dot products
-// in the order one row alone takes them, so a sequence decoded in a batch
-// gets exactly the logits it gets alone (tested).
+// MaxDecodeBatch is the most sequences Decode takes at once.
 const MaxDecodeBatch = 4
+
+// decodeRows is how many sequences Decode can take at once and still give
+// each exactly the logits it gets alone: as many as the backend's matrix
+// products keep row by row (tensor.RowStable), else one.
+func (m *Model) decodeRows() int {
+	if rs, ok := m.be.(tensor.RowStable); ok {
+		return max(1, min(MaxDecodeBatch, rs.RowStableRows()))
+	}
+	return 1
+}
 
 // Decode runs one token for each of up to MaxDecodeBatch sequences at
 // once: ids[i] at position caches[i].Len(), appended to caches[i]. It
-// returns the logits of every sequence ([len(ids)*VocabSize], row-major),
-// bit for bit what Forward(caches[i], ids[i:i+1], false) gives. The
-// weights are read once for the whole batch, which is what decoding is
-// bound by on a CPU.
+// returns the logits of every sequence ([len(ids)*VocabSize], row-major).
+// The weights are read once for the whole batch, which is what decoding
+// is bound by on a CPU. On a tensor.RowStable backend (the CPU's) and up
+// to its RowStableRows sequences, each sequence's logits are bit for bit
+// what Forward(caches[i], ids[i:i+1], false) gives; elsewhere they agree
+// to rounding.
 func (m *Model) Decode(caches []*Cache, ids []int) ([]float32, error) {
 	cfg := m.Config
 	b := len(ids)

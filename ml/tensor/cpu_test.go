@@ -488,3 +488,43 @@ func TestMatMulEmpty(t *testing.T) {
 	near(t, "k=0 beta=0", read(be, c), []float64{0, 0, 0, 0}, 0)
 	be.MatMul(be.Zeros(F32, 0, 2), be.Zeros(F32, 0, 3), be.Zeros(F32, 3, 2), false, false, 1, 0)
 }
+
+// TestMatMulRowStable: up to RowStableRows rows, each row of a product has
+// the bits it has alone, for float32 and bf16 weights, with and without
+// accumulation into C, with any worker count.
+func TestMatMulRowStable(t *testing.T) {
+	r := newRand(5)
+	n, k := 70, 131
+	for _, be := range []*CPU{NewCPU(1), cpu7} {
+		rows := be.RowStableRows()
+		if rows < 1 {
+			t.Fatalf("RowStableRows %d", rows)
+		}
+		a := randVec(r, rows*k)
+		c0 := randVec(r, rows*n)
+		for _, dt := range []DType{F32, BF16} {
+			var w *Tensor
+			if dt == F32 {
+				w = be.FromFloat32(randVec(r, n*k), n, k)
+			} else {
+				w, _ = halfTensor(t, be, BF16, randVec(r, n*k), n, k)
+			}
+			for _, beta := range []float32{0, 1} {
+				for m := 1; m <= rows; m++ {
+					c := be.FromFloat32(c0[:m*n], m, n)
+					be.MatMul(c, be.FromFloat32(a[:m*k], m, k), w, false, true, 1, beta)
+					got := read(be, c)
+					for i := range m {
+						one := be.FromFloat32(c0[i*n:(i+1)*n], 1, n)
+						be.MatMul(one, be.FromFloat32(a[i*k:(i+1)*k], 1, k), w, false, true, 1, beta)
+						for j, v := range read(be, one) {
+							if math.Float32bits(v) != math.Float32bits(got[i*n+j]) {
+								t.Fatalf("%s beta %v, %d rows: row %d col %d is %v, alone %v", dt, beta, m, i, j, got[i*n+j], v)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

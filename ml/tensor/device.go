@@ -216,3 +216,12 @@ type MemoryInfo struct {
 type MemoryReporter interface {
 	Memory() MemoryInfo
 }
+
+// RowStable is implemented by backends whose MatMul gives each row of its
+// result the same bits whatever the number of rows, up to RowStableRows
+// rows: several sequences decoded in one product then get exactly what
+// each gets alone (llama.Batcher relies on it). A backend without it
+// (cuBLAS picks its algorithm by shape) is decoded one sequence at a time.
+type RowStable interface {
+	RowStableRows() int
+}

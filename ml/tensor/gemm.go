@@ -434,6 +434,11 @@ func kernelGo(kc int, a, b []float32, tile *[gemmMR * gemmNR]float32) {
 	}
 }
 
+// RowStableRows is gemvMaxM: up to that many rows MatMul takes the GEMV
+// path, in which every row's dot products are the same whatever the
+// number of rows (tested), so the CPU backend is RowStable.
+func (c *CPU) RowStableRows() int { return gemvMaxM }
+
 // gemv handles small M (token-by-token decoding): each task owns a fixed
 // range of output columns.
 func gemv(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta float32) {
