@@ -102,6 +102,18 @@ variable "answer_fraction" {
   description = "Fraction of the tool conversations that go on to the tool's result and a final answer; the rest end at the call."
 }
 
+variable "places" {
+  type        = string
+  default     = "listed"
+  description = "Which places the fine-tuning questions name: \"listed\" (the tool's 81) or \"any\" (also real places from a gazetteer and generated names, so that a model learns to copy the place; the demo's own base cannot, see docs/steps.md, pretrain)."
+}
+
+variable "train_persona" {
+  type        = bool
+  default     = true
+  description = "Fine-tune on the Twain and Onion prose as well as the conversations (false: the conversations only, whose answers are in the voice already)."
+}
+
 variable "reading_count" {
   type        = number
   default     = 1200
@@ -139,8 +151,9 @@ step "gutenberg_chunk" "books" {
 }
 
 step "synth_tools" "weather" {
-  count = var.synth_count
-  seed  = var.seed
+  count  = var.synth_count
+  seed   = var.seed
+  places = var.places
   # Most conversations end at the tool call, as in most function-calling
   # datasets: the call is what is hard to learn, and a conversation cut
   # there costs a fifth of the tokens of one that goes on to the tool's
@@ -256,7 +269,7 @@ step "pretrain" "base" {
 
 step "qlora_train" "twainbot" {
   base          = var.base_model != "" ? var.base_model : pretrain.base.output
-  train         = [split.persona.train, split.tools.train]
+  train         = var.train_persona ? [split.persona.train, split.tools.train] : [split.tools.train]
   # The adapter kept is the one best on the held-out tool conversations:
   # the persona's few held-out records start to rise while the calls still
   # improve (eval reports both). Measured: exact arguments 91% -> 93%

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlbuild/mlbuild/engine"
 	"github.com/mlbuild/mlbuild/ml/train"
 )
 
@@ -129,5 +130,21 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestPipelineVarFiles: every variable file beside twainbot.hcl loads with
+// it (a file that sets a variable the pipeline does not declare, or gives
+// one a value of the wrong type, fails here rather than in a user's run).
+func TestPipelineVarFiles(t *testing.T) {
+	t.Chdir(filepath.Join("..", "..", "pipelines"))
+	files, err := filepath.Glob("*.vars.hcl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no *.vars.hcl in pipelines/: %v", err)
+	}
+	for _, f := range files {
+		if _, err := engine.Load("twainbot.hcl", engine.LoadOptions{VarFiles: []string{f}}); err != nil {
+			t.Errorf("twainbot.hcl with %s: %v", f, err)
+		}
 	}
 }
