@@ -222,10 +222,8 @@ func (m *Model) Forward(c *Cache, ids []int, all bool) ([]float32, error) {
 	case c.len+n > c.max:
 		return nil, fmt.Errorf("llama: %d tokens exceed the cache's capacity of %d (%d already used)", n, c.max, c.len)
 	}
-	for _, id := range ids {
-		if id < 0 || id >= cfg.VocabSize {
-			return nil, fmt.Errorf("llama: token id %d is outside the vocabulary of %d tokens", id, cfg.VocabSize)
-		}
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
 	}
 	be := m.be
 	h, qd, inter := cfg.HiddenSize, cfg.QDim(), cfg.IntermediateSize
@@ -250,11 +248,7 @@ func (m *Model) Forward(c *Cache, ids []int, all bool) ([]float32, error) {
 	}()
 
 	be.Embedding(x, m.embed, ids)
-	p := tensor.AttnParams{
-		Batch: 1, SeqQ: n, SeqKV: pos0 + n, KVStride: c.max,
-		Heads: cfg.NumAttentionHeads, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim,
-		PosOffset: pos0,
-	}
+	p := m.attnParams(c, n)
 	for li, l := range m.layers {
 		be.RMSNorm(xn, x, l.inNorm, eps)
 		k := c.k[li].Rows(pos0, pos0+n)
@@ -265,12 +259,7 @@ func (m *Model) Forward(c *Cache, ids []int, all bool) ([]float32, error) {
 		m.rope(q, positions, cfg.NumAttentionHeads)
 		m.rope(k, positions, cfg.NumKeyValueHeads)
 		be.Attention(att, q, c.k[li], c.v[li], p)
-		be.MatMul(x, att, l.o, false, true, 1, 1) // residual: x += o(att)
-		be.RMSNorm(xn, x, l.postNorm, eps)
-		be.MatMul(gate, xn, l.gate, false, true, 1, 0)
-		be.MatMul(up, xn, l.up, false, true, 1, 0)
-		be.SwiGLU(gate, gate, up)
-		be.MatMul(x, gate, l.down, false, true, 1, 1) // residual: x += down(...)
+		m.finishLayer(l, x, xn, att, gate, up)
 	}
 	c.len += n
 
@@ -287,6 +276,40 @@ func (m *Model) Forward(c *Cache, ids []int, all bool) ([]float32, error) {
 	out := make([]float32, r*cfg.VocabSize)
 	be.Read(logits, out)
 	return out, nil
+}
+
+// checkIDs refuses token ids outside the vocabulary.
+func (m *Model) checkIDs(ids []int) error {
+	for _, id := range ids {
+		if id < 0 || id >= m.Config.VocabSize {
+			return fmt.Errorf("llama: token id %d is outside the vocabulary of %d tokens", id, m.Config.VocabSize)
+		}
+	}
+	return nil
+}
+
+// attnParams describes attention for n new tokens of one sequence whose
+// keys and values are already in c (c.len counts the earlier ones).
+func (m *Model) attnParams(c *Cache, n int) tensor.AttnParams {
+	cfg := m.Config
+	return tensor.AttnParams{
+		Batch: 1, SeqQ: n, SeqKV: c.len + n, KVStride: c.max,
+		Heads: cfg.NumAttentionHeads, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim,
+		PosOffset: c.len,
+	}
+}
+
+// finishLayer ends a decoder layer once att holds the attention output:
+// x += o(att), then x += down(SwiGLU(gate(norm x), up(norm x))); xn, gate
+// and up are scratch of x's rows.
+func (m *Model) finishLayer(l layer, x, xn, att, gate, up *tensor.Tensor) {
+	be := m.be
+	be.MatMul(x, att, l.o, false, true, 1, 1)
+	be.RMSNorm(xn, x, l.postNorm, float32(m.Config.RMSNormEps))
+	be.MatMul(gate, xn, l.gate, false, true, 1, 0)
+	be.MatMul(up, xn, l.up, false, true, 1, 0)
+	be.SwiGLU(gate, gate, up)
+	be.MatMul(x, gate, l.down, false, true, 1, 1)
 }
 
 // rope rotates t [n, heads*HeadDim] in place: on the backend for plain
@@ -334,13 +357,13 @@ func (m *Model) Decode(caches []*Cache, ids []int) ([]float32, error) {
 		if c.len+1 > c.max {
 			return nil, fmt.Errorf("llama: sequence %d is full (%d tokens)", i, c.max)
 		}
-		if ids[i] < 0 || ids[i] >= cfg.VocabSize {
-			return nil, fmt.Errorf("llama: token id %d is outside the vocabulary of %d tokens", ids[i], cfg.VocabSize)
-		}
 		if slices.Contains(caches[:i], c) {
 			return nil, fmt.Errorf("llama: Decode got sequence %d's cache twice", i)
 		}
 		positions[i] = c.len
+	}
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
 	}
 	be := m.be
 	h, qd, kvd, inter := cfg.HiddenSize, cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
@@ -373,18 +396,9 @@ func (m *Model) Decode(caches []*Cache, ids []int) ([]float32, error) {
 			pos := positions[i]
 			be.Copy(c.k[li].Rows(pos, pos+1), k.Rows(i, i+1))
 			be.Copy(c.v[li].Rows(pos, pos+1), v.Rows(i, i+1))
-			be.Attention(att.Rows(i, i+1), q.Rows(i, i+1), c.k[li], c.v[li], tensor.AttnParams{
-				Batch: 1, SeqQ: 1, SeqKV: pos + 1, KVStride: c.max,
-				Heads: cfg.NumAttentionHeads, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim,
-				PosOffset: pos,
-			})
+			be.Attention(att.Rows(i, i+1), q.Rows(i, i+1), c.k[li], c.v[li], m.attnParams(c, 1))
 		}
-		be.MatMul(x, att, l.o, false, true, 1, 1)
-		be.RMSNorm(xn, x, l.postNorm, eps)
-		be.MatMul(gate, xn, l.gate, false, true, 1, 0)
-		be.MatMul(up, xn, l.up, false, true, 1, 0)
-		be.SwiGLU(gate, gate, up)
-		be.MatMul(x, gate, l.down, false, true, 1, 1)
+		m.finishLayer(l, x, xn, att, gate, up)
 	}
 	for _, c := range caches {
 		c.len++
