@@ -75,6 +75,13 @@ func Load() (*Lib, error) { return LoadFrom(DefaultLibrary) }
 
 // LoadFrom is Load with another library path or name.
 func LoadFrom(path string) (*Lib, error) {
+	// dlopen and dlsym report failures through dlerror, whose message is
+	// per OS thread: purego calls them one after the other, so the
+	// goroutine must not move to another thread in between (it did, and
+	// the message came back empty, a missing driver then reading as a
+	// broken one).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	l, err := openLib(path)
 	if err != nil {
 		return nil, err
