@@ -24,6 +24,11 @@ func TestNoToolPromptsAreHeldOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	small, _, err := synthtools.Generate(synthtools.Options{Count: 5000, Seed: 1, NoToolFraction: 1, SmallTalkFraction: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, small...)
 	norm := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
 	held := map[string]bool{}
 	for _, p := range DefaultNoToolPrompts {

@@ -115,12 +115,16 @@ var answers = []answerTemplate{
 	{"a25-telegraph", "News by telegraph from {City}: {cond} {when}, {tf}°F ({tc}°C), a {rain}% chance of {wet}. {Advice} Reports of my death were exaggerated; this report, so far as I can tell, is not."},
 }
 
-// condPhrase turns the tool's condition into a noun phrase that contains it.
-func condPhrase(cond string) string {
+// condPhrase turns the tool's condition into a noun phrase that contains
+// it (in an answer of the given style).
+func condPhrase(cond, style string) string {
 	switch cond {
 	case "sunny", "clear", "partly cloudy", "cloudy":
 		return cond + " skies"
 	case "windy":
+		if style == AnswerSimple {
+			return "windy skies"
+		}
 		return "windy weather"
 	default: // fog, drizzle, rain, thunderstorms, light snow, snow
 		return cond
@@ -282,12 +286,12 @@ func advice(r *rng, topic string, res weather.Result) (string, string) {
 }
 
 // finalAnswer fills an answer template from the tool result.
-func finalAnswer(t answerTemplate, loc locChoice, date dateChoice, res weather.Result, adviceText string) string {
+func finalAnswer(t answerTemplate, loc locChoice, date dateChoice, res weather.Result, adviceText, style string) string {
 	wet := "rain"
 	if res.TempC <= 1 {
 		wet = "snow"
 	}
-	cond := condPhrase(res.Condition)
+	cond := condPhrase(res.Condition, style)
 	itoa := strconv.Itoa
 	return strings.NewReplacer(
 		"{City}", loc.Place.City(),
@@ -305,4 +309,39 @@ func finalAnswer(t answerTemplate, loc locChoice, date dateChoice, res weather.R
 		"{hum}", itoa(res.Humidity),
 		"{Advice}", adviceText,
 	).Replace(t.Text)
+}
+
+// Answer styles (synth_tools' answer_style attribute).
+const (
+	// AnswerFull: °F with °C beside it ("19°F (-7°C)"), highs and lows in
+	// °C as the tool reports them, and "windy weather".
+	AnswerFull = "full"
+	// AnswerSimple: what a small model copies reliably: °F alone (never
+	// negative in the tool's range, where "(-7°C)" is the number a small
+	// model most often gets wrong: it drops the sign), no highs or lows
+	// (the tool gives those in °C only), and every condition as the
+	// tool's word before "skies" or alone ("windy skies", not "windy
+	// weather", which a small model rewrites into "wind-chill skies").
+	AnswerSimple = "simple"
+)
+
+// AnswerStyles lists the valid styles.
+var AnswerStyles = []string{AnswerFull, AnswerSimple}
+
+// answerTemplates returns the answer templates for a style: all of them
+// for AnswerFull; for AnswerSimple, with " ({tc}°C)" cut, those that then
+// state no other temperature than {tf}.
+func answerTemplates(style string) []answerTemplate {
+	if style != AnswerSimple {
+		return answers
+	}
+	var out []answerTemplate
+	for _, t := range answers {
+		text := strings.ReplaceAll(t.Text, " ({tc}°C)", "")
+		if strings.Contains(text, "{tc}") || strings.Contains(text, "{hi}") || strings.Contains(text, "{lo}") {
+			continue
+		}
+		out = append(out, answerTemplate{t.ID, text})
+	}
+	return out
 }

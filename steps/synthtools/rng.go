@@ -38,3 +38,10 @@ func shuffle[T any](r *rng, xs []T) {
 const streamErrors = 0x746f6f6c20657272
 
 func newErrorRNG(seed int64) *rng { return &rng{seeded.New(uint64(seed), streamErrors)} }
+
+// streamSmallTalk ("smalltlk" in ASCII) is the stream of the small-talk
+// conversations (smalltalk.go), apart from the other no-tool ones' so that
+// small_talk = 0 leaves the output as it was.
+const streamSmallTalk = 0x736d616c6c746c6b
+
+func newSmallTalkRNG(seed int64) *rng { return &rng{seeded.New(uint64(seed), streamSmallTalk)} }

@@ -80,6 +80,15 @@ func (Kind) Schema() steps.Schema {
 					`the rest real places from a gazetteer, the world's capitals and subdivisions, and realistic generated names, written alone or with their country, ` +
 					`lower-cased by lower-case questions and now and then misspelt; the call copies the place as the user wrote it). ` +
 					`A fifth of the unlisted names, chosen by a hash of the name, is never used, so that an eval can ask about places never seen.`},
+			{Name: "call_location", Type: cty.String, Default: cty.StringVal(CallCanonical),
+				Doc: `How the call names a place the tool lists: "canonical" (its canonical name: "SF" → "San Francisco, CA", so the model learns the tool's names and aliases) ` +
+					`or "as_written" (as the user wrote it, as calls to places the tool does not list always do; the tool resolves names, aliases, case and diacritics, ` +
+					`so the model has one rule to learn: copy the place).`},
+			{Name: "answer_style", Type: cty.String, Default: cty.StringVal(AnswerFull),
+				Doc: `The final answers: "full" (°F with °C beside it, highs and lows in °C) or "simple" (°F alone, no highs or lows, the condition in the tool's word: what a small model copies reliably from the result).`},
+			{Name: "small_talk", Type: cty.Number, Default: cty.NumberIntVal(0),
+				Doc: "Fraction of the no-tool conversations (spread evenly) that are small talk naming a day or a time (\"Happy Friday!\", \"Any plans for tonight?\"), " +
+					"answered without a call, so that the model learns that a day in a message does not make it a weather question. 0 to 1."},
 			{Name: "no_tool_fraction", Type: cty.Number, Default: cty.NumberIntVal(0),
 				Doc: "Fraction of the conversations (spread evenly) that need no tool: rewrites in Twain's voice (some of sentences about the weather), jokes, chit-chat and questions about Twain and his books, " +
 					"answered in the voice without a call, so that the model learns when not to call. Their phrasings are not eval's default no-tool prompts. 0 to 1."},
@@ -125,6 +134,15 @@ type Options struct {
 	NoToolFraction float64
 	// Set is SetTrain or SetTest ("" is SetTrain).
 	Set string
+	// CallLocation is how a call names a listed place, one of CallLocations
+	// ("" is CallCanonical).
+	CallLocation string
+	// AnswerStyle is the final answers' style, one of AnswerStyles ("" is
+	// AnswerFull).
+	AnswerStyle string
+	// SmallTalkFraction of the no-tool conversations, spread evenly, are
+	// small talk naming a day (smalltalk.go), from a stream of their own.
+	SmallTalkFraction float64
 	// ErrorFraction of the conversations that need the tool, spread
 	// evenly, ask about a day that has passed: the tool answers with an
 	// error and the assistant explains what it can do instead
@@ -148,6 +166,30 @@ const (
 
 // Sets lists the valid sets.
 var Sets = []string{SetTrain, SetTest}
+
+// How a call names a place the tool lists (synth_tools' call_location).
+const (
+	// CallCanonical: by its canonical name ("SF" → "San Francisco, CA").
+	CallCanonical = "canonical"
+	// CallAsWritten: as the user wrote it ("SF", lower-cased in a
+	// lower-case question); the tool resolves it.
+	CallAsWritten = "as_written"
+)
+
+// errAsWrittenSystemPrompt: the default system message (weather.SystemPrompt)
+// asks for canonical names.
+var errAsWrittenSystemPrompt = errors.New(`"as_written" calls contradict the default system message, which asks the model to expand abbreviations; set system_prompt (to "" for none)`)
+
+// CallLocations lists the valid values of call_location.
+var CallLocations = []string{CallCanonical, CallAsWritten}
+
+// checkOneOf checks that v is one of valid.
+func checkOneOf(v string, valid []string) error {
+	if !slices.Contains(valid, v) {
+		return fmt.Errorf("must be one of %q, got %q", valid, v)
+	}
+	return nil
+}
 
 // firstTurn is the assistant's turn that makes the call: the thought on
 // its own line, then the call (the call alone with ThoughtNone).
@@ -282,6 +324,25 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	if err := checkFraction(opts.ErrorFraction); err != nil {
 		return nil, nil, fmt.Errorf("the error fraction %w", err)
 	}
+	if err := checkFraction(opts.SmallTalkFraction); err != nil {
+		return nil, nil, fmt.Errorf("the small-talk fraction %w", err)
+	}
+	if opts.CallLocation == "" {
+		opts.CallLocation = CallCanonical
+	}
+	if err := checkOneOf(opts.CallLocation, CallLocations); err != nil {
+		return nil, nil, fmt.Errorf("call location %w", err)
+	}
+	if opts.AnswerStyle == "" {
+		opts.AnswerStyle = AnswerFull
+	}
+	if err := checkOneOf(opts.AnswerStyle, AnswerStyles); err != nil {
+		return nil, nil, fmt.Errorf("answer style %w", err)
+	}
+	if opts.CallLocation == CallAsWritten && opts.SystemPrompt == nil {
+		return nil, nil, errAsWrittenSystemPrompt
+	}
+	answerSet := answerTemplates(opts.AnswerStyle)
 	if opts.Set == "" {
 		opts.Set = SetTrain
 	}
@@ -345,7 +406,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	}
 
 	r := newRNG(opts.Seed)
-	rNoTool, rError := newNoToolRNG(opts.Seed), newErrorRNG(opts.Seed)
+	rNoTool, rError, rSmallTalk := newNoToolRNG(opts.Seed), newErrorRNG(opts.Seed), newSmallTalkRNG(opts.Seed)
 	if opts.NoToolFraction > 0 {
 		rep.NoToolKinds, rep.NoToolTemplates = map[string]int{}, map[string]int{}
 	}
@@ -356,10 +417,17 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 	seen := map[string]bool{}
 	records := make([]trainingdata.Record, 0, opts.Count)
 	// i counts all conversations, m those that need the tool, n those of
-	// them whose call succeeds.
-	for i, m, n := 0, 0, 0; i < opts.Count; i++ {
+	// them whose call succeeds, k those that need none.
+	for i, m, n, k := 0, 0, 0, 0; i < opts.Count; i++ {
 		if answered(i, opts.NoToolFraction) {
-			kind, id, question, answer := noToolConversation(rNoTool)
+			k++
+			var kind, id, question, answer string
+			if answered(k-1, opts.SmallTalkFraction) {
+				kind = noToolSmallTalk
+				id, question, answer = smallTalkConversation(rSmallTalk)
+			} else {
+				kind, id, question, answer = noToolConversation(rNoTool)
+			}
 			msgs := withSystem(system,
 				chat.Message{Role: chat.RoleUser, Content: question},
 				chat.Message{Role: chat.RoleAssistant, Content: answer})
@@ -444,7 +512,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		seen[normKey(text)] = true
 
 		callPlace := place.Name
-		if unlisted {
+		if unlisted || opts.CallLocation == CallAsWritten {
 			// The call copies the place as the question writes it.
 			callPlace = loc.Surface
 			if q.Style == styleLower {
@@ -457,7 +525,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 			return nil, nil, fmt.Errorf("conversation %d: %w", i+1, err) // a bug: the call is built from a place
 		}
 		adviceText, category := advice(r, q.Topic, res)
-		ans := pick(r, answers)
+		ans := pick(r, answerSet)
 
 		msgs := withSystem(system,
 			chat.Message{Role: chat.RoleUser, Content: text},
@@ -468,7 +536,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 		if full {
 			msgs = append(msgs,
 				chat.Message{Role: chat.RoleTool, Name: weather.ToolName, Content: res.JSON()},
-				chat.Message{Role: chat.RoleAssistant, Content: finalAnswer(ans, loc, date, res, adviceText)})
+				chat.Message{Role: chat.RoleAssistant, Content: finalAnswer(ans, loc, date, res, adviceText, opts.AnswerStyle)})
 			rep.Answered++
 			rep.AnswerTemplates[ans.ID]++
 			rep.Advice[category]++
@@ -521,6 +589,9 @@ type config struct {
 	NoToolFraction float64  `attr:"no_tool_fraction"`
 	Set            string   `attr:"set"`
 	ErrorFraction  float64  `attr:"error_fraction"`
+	CallLocation   string   `attr:"call_location"`
+	AnswerStyle    string   `attr:"answer_style"`
+	SmallTalk      float64  `attr:"small_talk"`
 	// SystemPrompt is nil when the attribute is unset (null):
 	// weather.SystemPrompt(); "" means no system message.
 	SystemPrompt *string `attr:"system_prompt"`
@@ -560,8 +631,21 @@ func options(inv *steps.Invocation) (Options, error) {
 	if err := checkFraction(c.ErrorFraction); err != nil {
 		return Options{}, &steps.AttrError{Attr: "error_fraction", Msg: err.Error()}
 	}
+	if err := checkOneOf(c.CallLocation, CallLocations); err != nil {
+		return Options{}, &steps.AttrError{Attr: "call_location", Msg: err.Error()}
+	}
+	if c.CallLocation == CallAsWritten && c.SystemPrompt == nil {
+		return Options{}, &steps.AttrError{Attr: "call_location", Msg: errAsWrittenSystemPrompt.Error()}
+	}
+	if err := checkOneOf(c.AnswerStyle, AnswerStyles); err != nil {
+		return Options{}, &steps.AttrError{Attr: "answer_style", Msg: err.Error()}
+	}
+	if err := checkFraction(c.SmallTalk); err != nil {
+		return Options{}, &steps.AttrError{Attr: "small_talk", Msg: err.Error()}
+	}
 	return Options{Count: c.Count, Seed: c.Seed, Holdout: c.Holdout, CallOnlyFraction: 1 - c.AnswerFraction,
-		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places, NoToolFraction: c.NoToolFraction, Set: c.Set, ErrorFraction: c.ErrorFraction}, nil
+		Thought: c.Thought, SystemPrompt: c.SystemPrompt, Places: c.Places, NoToolFraction: c.NoToolFraction, Set: c.Set, ErrorFraction: c.ErrorFraction,
+		CallLocation: c.CallLocation, AnswerStyle: c.AnswerStyle, SmallTalkFraction: c.SmallTalk}, nil
 }
 
 // Validate implements steps.Validator: config errors are reported when

@@ -381,6 +381,9 @@ func TestValidate(t *testing.T) {
 		{"holdout_locations", cty.ListVal([]cty.Value{cty.StringVal("Atlantis")})},
 		{"answer_fraction", cty.NumberFloatVal(1.5)},
 		{"answer_fraction", cty.NumberFloatVal(-0.1)},
+		{"call_location", cty.StringVal("canonicalized")},
+		{"answer_style", cty.StringVal("terse")},
+		{"small_talk", cty.NumberFloatVal(2)},
 	} {
 		var ae *steps.AttrError
 		if err := (Kind{}).Validate(cfg(tc.attr, tc.v)); !errors.As(err, &ae) || ae.Attr != tc.attr || strings.Contains(ae.Msg, "synth_tools.x") {
