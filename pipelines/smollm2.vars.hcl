@@ -14,8 +14,18 @@
 # the call for places it never saw. QLoRA trains it at about 170 tokens/s
 # on two cores, so the run is one epoch over 560 conversations, without
 # the persona prose (the conversations' answers are in the voice), and
-# eval replays 40 validation and 60 test conversations. README.md gives
-# its numbers and time.
+# eval replays 40 validation and 60 test conversations.
+#
+# The data is shaped for what a 135M model copies reliably: every call
+# names the place as the user wrote it (call_location = "as_written"; the
+# tool resolves "Beantown" or "sampa" itself), so there is one rule to
+# learn instead of copying some places and translating others (a model
+# that translates writes "Marrakech, France" and "Philly, NY"); answers
+# state °F alone and the condition in the tool's word (answer_style =
+# "simple": the °C figure's minus sign is what such a model drops); and
+# a share of the no-tool conversations is small talk that names a day
+# ("Any plans for Friday?"), so that a day alone does not mean a call.
+# README.md gives its numbers and time.
 base_model        = "../models/SmolLM2-135M-Instruct.Q4_1.gguf"
 places            = "any"
 train_persona     = false
@@ -24,3 +34,7 @@ synth_count       = 560
 answer_fraction   = 0.4
 eval_tool_prompts = 40
 test_count        = 60
+call_location     = "as_written"
+answer_style      = "simple"
+no_tool_fraction  = 0.3
+small_talk        = 0.4

@@ -108,6 +108,24 @@ variable "places" {
   description = "Which places the fine-tuning questions name: \"listed\" (the tool's 81) or \"any\" (also real places from a gazetteer and generated names, so that a model learns to copy the place; the demo's own base cannot, see docs/steps.md, pretrain)."
 }
 
+variable "call_location" {
+  type        = string
+  default     = "canonical"
+  description = "How the fine-tuning calls name a place the tool lists: \"canonical\" (\"SF\" becomes \"San Francisco, CA\") or \"as_written\" (as the user wrote it; the tool resolves it)."
+}
+
+variable "answer_style" {
+  type        = string
+  default     = "full"
+  description = "The fine-tuning answers: \"full\" (°F and °C, highs and lows) or \"simple\" (°F alone, the condition in the tool's word)."
+}
+
+variable "small_talk" {
+  type        = number
+  default     = 0
+  description = "Fraction of the no-tool conversations that are small talk naming a day (\"Happy Friday!\"), answered without a call."
+}
+
 variable "train_persona" {
   type        = bool
   default     = true
@@ -166,6 +184,12 @@ step "synth_tools" "weather" {
   # passed: the tool refuses, and the answer says so instead of inventing
   # a forecast.
   error_fraction = var.error_fraction
+  # How calls name the tool's listed places, the answers' style and the
+  # share of small talk (defaults: canonical names, °F and °C, none);
+  # smollm2.vars.hcl changes all three.
+  call_location = var.call_location
+  answer_style  = var.answer_style
+  small_talk    = var.small_talk
   # No system message: the model is trained for this one tool, and the
   # tool's description would be most of every call-only conversation.
   # (mlbuild chat prompts it the same way by default.)

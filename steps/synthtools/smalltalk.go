@@ -60,9 +60,6 @@ var (
 func smallTalkConversation(r *rng) (id, question, answer string) {
 	t := pick(r, smallTalk)
 	fill := strings.NewReplacer("{when}", pick(r, smallTalkWhen), "{part}", pick(r, smallTalkParts),
-		"{Weekday}", upperFirst(pick(r, weekdayNames)))
+		"{Weekday}", upperFirst(pick(r, weather.Weekdays())))
 	return t.ID, fill.Replace(pick(r, t.Prompts)), pick(r, t.Replies)
 }
-
-// weekdayNames are the tool's weekdays, Monday first.
-var weekdayNames = weather.Weekdays()
