@@ -212,12 +212,16 @@ var quips = []struct {
 	}},
 }
 
-// chatTurns are chit-chat prompts and the replies they get.
-var chatTurns = []struct {
+// chatTurn is a kind of chit-chat: its prompts and the replies any of
+// them gets.
+type chatTurn struct {
 	ID      string
 	Prompts []string
 	Replies []string
-}{
+}
+
+// chatTurns are chit-chat prompts and the replies they get.
+var chatTurns = []chatTurn{
 	{"greeting", []string{"Hello!", "Hi there.", "Good evening!", "hey", "Howdy!", "Hello, TwainBot."}, []string{
 		"Good day to you. I am TwainBot, and I am at your service, within reason and a little beyond it.",
 		"Hello yourself. Pull up a chair; conversation is the cheapest entertainment there is, and I give it away.",

@@ -16,11 +16,7 @@ const noToolSmallTalk = "small_talk"
 // a call; these teach it that the day is not what makes the question about
 // the weather. None of them renders to one of eval's default no-tool
 // prompts (checked by a test).
-var smallTalk = []struct {
-	ID      string
-	Prompts []string
-	Replies []string
-}{
+var smallTalk = []chatTurn{
 	{"day-greeting", []string{"Good morning!", "Happy {Weekday}!", "Morning, TwainBot. Big day ahead.", "good afternoon", "Evening! Long {Weekday}."}, []string{
 		"And a good one to you. I have found that a day improves wonderfully once a person has decided not to expect too much of it.",
 		"The same to you. Every day is a fresh start, which is a great comfort to a man who spoiled the last one.",

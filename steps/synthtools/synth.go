@@ -202,19 +202,9 @@ func firstTurn(thought, call, style string) string {
 
 // checkThought and checkFraction validate Options.Thought and a fraction
 // for both Generate and the step's attributes.
-func checkThought(style string) error {
-	if !slices.Contains(ThoughtStyles, style) {
-		return fmt.Errorf("must be one of %q, got %q", ThoughtStyles, style)
-	}
-	return nil
-}
+func checkThought(style string) error { return checkOneOf(style, ThoughtStyles) }
 
-func checkPlaces(set string) error {
-	if !slices.Contains(PlaceSets, set) {
-		return fmt.Errorf("must be one of %q, got %q", PlaceSets, set)
-	}
-	return nil
-}
+func checkPlaces(set string) error { return checkOneOf(set, PlaceSets) }
 
 // withSystem is msgs after the system message, or msgs alone when system
 // is "".
@@ -225,12 +215,7 @@ func withSystem(system string, msgs ...chat.Message) []chat.Message {
 	return append([]chat.Message{{Role: chat.RoleSystem, Content: system}}, msgs...)
 }
 
-func checkSet(set string) error {
-	if !slices.Contains(Sets, set) {
-		return fmt.Errorf("must be one of %q, got %q", Sets, set)
-	}
-	return nil
-}
+func checkSet(set string) error { return checkOneOf(set, Sets) }
 
 // seenOrNew is trainingdata.SliceNew when isNew, else SliceSeen.
 func seenOrNew(isNew bool) string {
