@@ -88,7 +88,7 @@ func (p *workerPool) run(n, grain int, fn func(lo, hi int)) {
 	seen := p.gen.Add(1)
 	for {
 		l := p.live.Load()
-		if int(l) >= p.workers-1 {
+		if int(l) >= w-1 {
 			break
 		}
 		if p.live.CompareAndSwap(l, l+1) {

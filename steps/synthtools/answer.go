@@ -31,10 +31,7 @@ var ThoughtStyles = []string{ThoughtFree, ThoughtArguments, ThoughtNone}
 // the plan; with ThoughtArguments the call's arguments come first. The
 // draws are the same whatever the style.
 func thought(r *rng, q question, loc locChoice, date dateChoice, style string) string {
-	surface := loc.Surface
-	if q.Style == styleLower {
-		surface = strings.ToLower(surface)
-	}
+	surface := writtenPlace(q, loc)
 	var parts []string
 	if surface != loc.Place.Name && (loc.Form == formAlias || r.chance(0.5)) {
 		parts = append(parts, pick(r, []string{
@@ -75,6 +72,15 @@ func thought(r *rng, q question, loc locChoice, date dateChoice, style string) s
 		"{adv}", date.Adverb,
 		"{date}", date.Call,
 	).Replace(strings.Join(parts, " "))
+}
+
+// writtenPlace is the place as the question writes it: the location's
+// surface form, lower-cased in a lower-case question.
+func writtenPlace(q question, loc locChoice) string {
+	if q.Style == styleLower {
+		return strings.ToLower(loc.Surface)
+	}
+	return loc.Surface
 }
 
 // answerTemplate is a final-answer template in a Mark Twain voice.

@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/zclconf/go-cty/cty"
@@ -498,11 +497,7 @@ func Generate(opts Options) ([]trainingdata.Record, *Report, error) {
 
 		callPlace := place.Name
 		if unlisted || opts.CallLocation == CallAsWritten {
-			// The call copies the place as the question writes it.
-			callPlace = loc.Surface
-			if q.Style == styleLower {
-				callPlace = strings.ToLower(callPlace)
-			}
+			callPlace = writtenPlace(q, loc)
 		}
 		call := weather.NewCall(callPlace, date.Call)
 		res, err := weather.Execute(call)
