@@ -60,17 +60,44 @@ type pass struct {
 	x         *tensor.Tensor // embedding output
 	layers    []layerActs
 	xf        *tensor.Tensor // last layer's output
-	normed    *tensor.Tensor
-	logits    *tensor.Tensor
-	training  bool
+	// scored are the positions whose logits are computed: those with a
+	// label, or nil for every position (see forward).
+	scored []int
+	// headIn is the LM head's input: the final norm's output at the
+	// scored positions (all of them when scored is nil).
+	headIn   *tensor.Tensor
+	logits   *tensor.Tensor
+	training bool
+}
+
+// scoredPositions returns the positions of b that have a label, or nil
+// when every position has one (no gather is needed).
+func scoredPositions(b *Batch) []int {
+	rows := make([]int, 0, len(b.Targets))
+	for i, t := range b.Targets {
+		if t != tensor.IgnoreIndex {
+			rows = append(rows, i)
+		}
+	}
+	if len(rows) == len(b.Targets) {
+		return nil
+	}
+	return rows
 }
 
 // forward runs the micro-batch through the model and returns the summed
-// loss and the number of scored positions. With training, activations are
+// loss and the number of scored positions. With allLogits the LM head
+// runs at every position (Logits); otherwise only at the positions that
+// have a label, which is the same loss and gradient: rows are
+// independent in the head and the cross-entropy, and a position without
+// a label adds nothing to either. In chat fine-tuning most positions
+// (the prompt, the tool's result, padding) have none, and the head of a
+// large vocabulary is a fifth of a small model's compute. With training,
+// activations are
 // kept for backward (with activation checkpointing, m.recompute, only each
 // layer's input) and LoRA dropout is drawn from a PCG seeded with
 // dropoutSeed.
-func (m *Model) forward(b *Batch, training bool, dropoutSeed uint64) (*pass, float64, int) {
+func (m *Model) forward(b *Batch, training, allLogits bool, dropoutSeed uint64) (*pass, float64, int) {
 	cfg, be := m.Config, m.be
 	n, h := b.Rows*b.Len, cfg.HiddenSize
 	eps := float32(cfg.RMSNormEps)
@@ -110,11 +137,33 @@ func (m *Model) forward(b *Batch, training bool, dropoutSeed uint64) (*pass, flo
 		x = out
 	}
 	ps.xf = x
-	ps.normed = be.Zeros(tensor.F32, n, h)
-	be.RMSNorm(ps.normed, x, m.norm.W, eps)
-	ps.logits = be.Zeros(tensor.F32, n, cfg.VocabSize)
-	be.MatMul(ps.logits, ps.normed, m.lmHead.W, false, true, 1, 0)
-	sum, count := be.CrossEntropy(ps.logits, b.Targets)
+	normed := be.Zeros(tensor.F32, n, h)
+	be.RMSNorm(normed, x, m.norm.W, eps)
+	ps.headIn = normed
+	targets := b.Targets
+	if !allLogits {
+		ps.scored = scoredPositions(b)
+	}
+	if ps.scored != nil {
+		// Gather the scored rows (an embedding lookup with normed as
+		// the table); the backward pass scatters their gradient back.
+		ps.headIn = be.Zeros(tensor.F32, len(ps.scored), h)
+		if len(ps.scored) > 0 {
+			be.Embedding(ps.headIn, normed, ps.scored)
+		}
+		be.Free(normed)
+		targets = make([]int, len(ps.scored))
+		for i, r := range ps.scored {
+			targets[i] = b.Targets[r]
+		}
+	}
+	rows := ps.headIn.Dim(0)
+	ps.logits = be.Zeros(tensor.F32, rows, cfg.VocabSize)
+	if rows == 0 {
+		return ps, 0, 0
+	}
+	be.MatMul(ps.logits, ps.headIn, m.lmHead.W, false, true, 1, 0)
+	sum, count := be.CrossEntropy(ps.logits, targets)
 	return ps, sum, count
 }
 
@@ -249,18 +298,36 @@ func (m *Model) backward(ps *pass, scale float32) {
 	// Every activation is freed as soon as the backward pass is done with
 	// it (Backend.Free: device memory is released now, not when the
 	// collector runs; a no-op on the CPU).
-	dlogits := be.Zeros(tensor.F32, n, cfg.VocabSize)
-	be.CrossEntropyBackward(dlogits, ps.logits, ps.b.Targets, scale)
-	be.Free(ps.logits)
-	ps.logits = nil
 	dnormed := be.Zeros(tensor.F32, n, h)
-	be.MatMul(dnormed, dlogits, m.lmHead.W, false, false, 1, 0)
-	if m.lmHead.trainable() {
-		be.MatMul(m.lmHead.G, dlogits, ps.normed, true, false, 1, 1)
+	if rows := ps.headIn.Dim(0); rows > 0 {
+		targets := ps.b.Targets
+		if ps.scored != nil {
+			targets = make([]int, rows)
+			for i, r := range ps.scored {
+				targets[i] = ps.b.Targets[r]
+			}
+		}
+		dlogits := be.Zeros(tensor.F32, rows, cfg.VocabSize)
+		be.CrossEntropyBackward(dlogits, ps.logits, targets, scale)
+		be.Free(ps.logits)
+		dhead := dnormed
+		if ps.scored != nil {
+			dhead = be.Zeros(tensor.F32, rows, h)
+		}
+		be.MatMul(dhead, dlogits, m.lmHead.W, false, false, 1, 0)
+		if m.lmHead.trainable() {
+			be.MatMul(m.lmHead.G, dlogits, ps.headIn, true, false, 1, 1)
+		}
+		be.Free(dlogits)
+		if ps.scored != nil {
+			be.EmbeddingBackward(dnormed, dhead, ps.scored) // scatter: the rows are distinct
+			be.Free(dhead)
+		}
+	} else {
+		be.Free(ps.logits)
 	}
-	be.Free(dlogits)
-	be.Free(ps.normed)
-	dlogits, ps.normed = nil, nil
+	be.Free(ps.headIn)
+	ps.logits, ps.headIn = nil, nil
 	dx := be.Zeros(tensor.F32, n, h)
 	be.RMSNormBackward(dx, gradOf(m.norm), dnormed, ps.xf, m.norm.W, eps)
 	be.Free(dnormed)

@@ -40,7 +40,7 @@ func tinyBatch() *Batch {
 
 // lossOf is the mean loss of b under m's current parameters.
 func lossOf(m *Model, b *Batch) float64 {
-	_, s, c := m.forward(b, false, 0)
+	_, s, c := m.forward(b, false, false, 0)
 	return s / float64(c)
 }
 
@@ -49,7 +49,7 @@ func lossOf(m *Model, b *Batch) float64 {
 func checkGrads(t *testing.T, m *Model, b *Batch) {
 	t.Helper()
 	be := m.be
-	ps, _, c := m.forward(b, true, 1)
+	ps, _, c := m.forward(b, true, false, 1)
 	m.backward(ps, float32(1/float64(c)))
 	rng := seeded.New(7, 7)
 	const h = 1e-2
@@ -101,9 +101,51 @@ func TestPaddingDoesNotChangeTheLoss(t *testing.T) {
 	for i := range padded.Targets[:7] {
 		padded.Targets[i] = tensor.IgnoreIndex
 	}
-	_, s1, c1 := m.forward(alone, false, 0)
-	_, s2, c2 := m.forward(padded, false, 0)
+	_, s1, c1 := m.forward(alone, false, false, 0)
+	_, s2, c2 := m.forward(padded, false, false, 0)
 	if c1 != c2 || math.Abs(s1-s2) > 1e-5*math.Abs(s1) {
 		t.Fatalf("padded loss %v over %d, alone %v over %d", s2, c2, s1, c1)
+	}
+}
+
+// TestHeadAtScoredPositionsOnly: running the LM head only where a label
+// is gives the loss and every gradient of running it everywhere, bit for
+// bit, with the head trained (tied embeddings) and frozen alike, and for
+// a batch with no label at all.
+func TestHeadAtScoredPositionsOnly(t *testing.T) {
+	grads := func(m *Model, b *Batch, all bool) (float64, int, [][]float32) {
+		for _, p := range m.params {
+			m.be.Write(p.G, make([]float32, p.G.Len()))
+		}
+		ps, s, c := m.forward(b, true, all, 1)
+		m.backward(ps, 0.25)
+		var out [][]float32
+		for _, p := range m.params {
+			g := make([]float32, p.G.Len())
+			m.be.Read(p.G, g)
+			out = append(out, g)
+		}
+		return s, c, out
+	}
+	unscored := makeBatch([][2][]int{{[]int{1, 5, 7}, []int{-100, -100, -100}}}, 0)
+	for _, tied := range []bool{false, true} {
+		m := NewPretrain(tinyConfig(t, "llama", tied), tensor.NewCPU(1), 3, 0.3)
+		for _, b := range []*Batch{tinyBatch(), unscored} {
+			if scoredPositions(b) == nil {
+				t.Fatal("the batch has no unlabelled position")
+			}
+			s1, c1, g1 := grads(m, b, true)
+			s2, c2, g2 := grads(m, b, false)
+			if s1 != s2 || c1 != c2 {
+				t.Fatalf("tied %v: loss %v over %d with the head everywhere, %v over %d at scored positions", tied, s1, c1, s2, c2)
+			}
+			for i := range g1 {
+				for j := range g1[i] {
+					if math.Float32bits(g1[i][j]) != math.Float32bits(g2[i][j]) {
+						t.Fatalf("tied %v: %s[%d]: %v with the head everywhere, %v at scored positions", tied, m.params[i].Name, j, g1[i][j], g2[i][j])
+					}
+				}
+			}
+		}
 	}
 }

@@ -25,7 +25,7 @@ func (m *Model) Logits(ids []int) ([]float32, error) {
 		}
 		targets[i] = tensor.IgnoreIndex
 	}
-	ps, _, _ := m.forward(&Batch{Rows: 1, Len: len(ids), IDs: ids, Targets: targets, Real: len(ids)}, false, 0)
+	ps, _, _ := m.forward(&Batch{Rows: 1, Len: len(ids), IDs: ids, Targets: targets, Real: len(ids)}, false, true, 0)
 	out := make([]float32, ps.logits.Len())
 	m.be.Read(ps.logits, out)
 	return out, nil

@@ -148,6 +148,8 @@ func PlanQLoRAMemory(cfg *config.Config, lc LoRAConfig, o PlanOptions) (MemoryPl
 		stack = layers * (out + lmh)
 	}
 	x := h * n * f // the embedding output
+	// The head runs only at labelled positions (forward), but a plan
+	// holds for any data: every position may have a label.
 	logits := v * n * f
 	widen := int64(0)
 	if o.WidenGEMM && wb != f {

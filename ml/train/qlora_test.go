@@ -134,7 +134,7 @@ func TestLoRADropoutGradients(t *testing.T) {
 	// With a fixed dropout seed the training forward is a deterministic
 	// function of the parameters: compare with finite differences of it.
 	b := tinyBatch()
-	ps, _, c := m.forward(b, true, 9)
+	ps, _, c := m.forward(b, true, false, 9)
 	m.backward(ps, float32(1/float64(c)))
 	lm := m.loras[0]
 	g := make([]float32, lm.A.G.Len())
@@ -142,7 +142,7 @@ func TestLoRADropoutGradients(t *testing.T) {
 	w := make([]float32, lm.A.W.Len())
 	m.be.Read(lm.A.W, w)
 	lossAt := func() float64 {
-		_, s, c := m.forward(b, true, 9)
+		_, s, c := m.forward(b, true, false, 9)
 		return s / float64(c)
 	}
 	for _, i := range []int{0, 5, 17} {
@@ -285,7 +285,7 @@ func TestMergedModelMatchesTheAdaptedModel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ps, _, _ := m.forward(makeBatch([][2][]int{{ids, ids}}, 0), false, 0)
+			ps, _, _ := m.forward(makeBatch([][2][]int{{ids, ids}}, 0), false, true, 0)
 			want := make([]float32, ps.logits.Len())
 			be.Read(ps.logits, want)
 			for i := range want {

@@ -271,7 +271,7 @@ func Evaluate(ctx context.Context, m *Model, examples []Example, batchSize, seqL
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		_, s, c := m.forward(paddedBatch(examples[lo:min(lo+batchSize, len(examples))], seqLen, pad), false, 0)
+		_, s, c := m.forward(paddedBatch(examples[lo:min(lo+batchSize, len(examples))], seqLen, pad), false, false, 0)
 		sum += s
 		count += c
 	}
@@ -369,7 +369,7 @@ func Train(ctx context.Context, m *Model, train, val []Example, opts Options) (*
 				break
 			}
 			seed := opts.Seed ^ (uint64(step)*0x9e3779b97f4a7c15 + uint64(k)*0xbf58476d1ce4e5b9)
-			ps, s, _ := m.forward(b, true, seed)
+			ps, s, _ := m.forward(b, true, false, seed)
 			lossSum += s
 			m.backward(ps, float32(1/float64(trained)))
 			n := int64(b.Real)
