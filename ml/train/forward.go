@@ -86,14 +86,17 @@ func scoredPositions(b *Batch) []int {
 }
 
 // forward runs the micro-batch through the model and returns the summed
-// loss and the number of scored positions. With allLogits the LM head
-// runs at every position (Logits); otherwise only at the positions that
-// have a label, which is the same loss and gradient: rows are
-// independent in the head and the cross-entropy, and a position without
-// a label adds nothing to either. In chat fine-tuning most positions
-// (the prompt, the tool's result, padding) have none, and the head of a
-// large vocabulary is a fifth of a small model's compute. With training,
-// activations are
+// loss and the number of scored positions. A frozen LM head (QLoRA's)
+// runs only at the positions that have a label, unless allLogits
+// (Logits): the loss and every gradient are the same, bit for bit, since
+// the head's and the cross-entropy's rows are independent and a position
+// without a label adds nothing to either. In chat fine-tuning most
+// positions (the prompt, the tool's result, padding) have none, and the
+// head of a large vocabulary is a fifth of a small model's compute. A
+// trained head runs everywhere: its weight gradient sums over positions,
+// and fewer rows would group that sum otherwise (the same gradient to
+// rounding, not to the bit, so earlier results would not reproduce).
+// With training, activations are
 // kept for backward (with activation checkpointing, m.recompute, only each
 // layer's input) and LoRA dropout is drawn from a PCG seeded with
 // dropoutSeed.
@@ -141,7 +144,7 @@ func (m *Model) forward(b *Batch, training, allLogits bool, dropoutSeed uint64) 
 	be.RMSNorm(normed, x, m.norm.W, eps)
 	ps.headIn = normed
 	targets := b.Targets
-	if !allLogits {
+	if !allLogits && !m.lmHead.trainable() {
 		ps.scored = scoredPositions(b)
 	}
 	if ps.scored != nil {

@@ -334,3 +334,52 @@ func TestActivationCheckpointingIsBitIdentical(t *testing.T) {
 		t.Fatal("the adapter trained with activation checkpointing differs")
 	}
 }
+
+// TestFrozenHeadAtLabelledPositionsOnly: QLoRA's frozen LM head, run only
+// at the positions with a label, gives the loss and every adapter
+// gradient of running it everywhere, bit for bit, also for a batch with
+// no label at all; a trained head (pretraining) runs everywhere.
+func TestFrozenHeadAtLabelledPositionsOnly(t *testing.T) {
+	m, err := LoadQLoRA(writeBase(t, "llama"), tensor.NewCPU(1), loraConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomizeB(m)
+	grads := func(b *Batch, all bool) (float64, int, [][]float32, *pass) {
+		for _, p := range m.params {
+			m.be.Write(p.G, make([]float32, p.G.Len()))
+		}
+		ps, s, c := m.forward(b, true, all, 1)
+		scored := ps.scored
+		m.backward(ps, 0.25)
+		var out [][]float32
+		for _, p := range m.params {
+			g := make([]float32, p.G.Len())
+			m.be.Read(p.G, g)
+			out = append(out, g)
+		}
+		return s, c, out, &pass{scored: scored}
+	}
+	unlabelled := makeBatch([][2][]int{{[]int{1, 5, 7}, []int{-100, -100, -100}}}, 0)
+	for _, b := range []*Batch{tinyBatch(), unlabelled} {
+		s1, c1, g1, _ := grads(b, true)
+		s2, c2, g2, ps := grads(b, false)
+		if ps.scored == nil || len(ps.scored) != b.Trained() {
+			t.Fatalf("the head ran at %v, want the %d labelled positions", ps.scored, b.Trained())
+		}
+		if s1 != s2 || c1 != c2 {
+			t.Fatalf("loss %v over %d with the head everywhere, %v over %d at labelled positions", s1, c1, s2, c2)
+		}
+		for i := range g1 {
+			for j := range g1[i] {
+				if math.Float32bits(g1[i][j]) != math.Float32bits(g2[i][j]) {
+					t.Fatalf("%s[%d]: %v with the head everywhere, %v at labelled positions", m.params[i].Name, j, g1[i][j], g2[i][j])
+				}
+			}
+		}
+	}
+	pre := NewPretrain(tinyConfig(t, "llama", true), tensor.NewCPU(1), 3, 0.3)
+	if ps, _, _ := pre.forward(tinyBatch(), true, false, 1); ps.scored != nil {
+		t.Fatal("a trained head ran at the labelled positions only")
+	}
+}
