@@ -325,7 +325,8 @@ const (
 	// AnswerSimple: what a small model copies reliably: °F alone (never
 	// negative in the tool's range, where "(-7°C)" is the number a small
 	// model most often gets wrong: it drops the sign), no highs or lows
-	// (the tool gives those in °C only), and every condition as the
+	// (the tool gives those in °C only), no wind or humidity, the facts
+	// before the advice (simpleTemplate), and every condition as the
 	// tool's word before "skies" or alone ("windy skies", not "windy
 	// weather", which a small model rewrites into "wind-chill skies").
 	AnswerSimple = "simple"
@@ -335,8 +336,8 @@ const (
 var AnswerStyles = []string{AnswerFull, AnswerSimple}
 
 // answerTemplates returns the answer templates for a style: all of them
-// for AnswerFull; for AnswerSimple, with " ({tc}°C)" cut, those that then
-// state no other temperature than {tf}.
+// for AnswerFull; for AnswerSimple, with " ({tc}°C)" cut, those whose
+// facts a small model copies in one run (see simpleTemplate).
 func answerTemplates(style string) []answerTemplate {
 	if style != AnswerSimple {
 		return answers
@@ -344,10 +345,26 @@ func answerTemplates(style string) []answerTemplate {
 	var out []answerTemplate
 	for _, t := range answers {
 		text := strings.ReplaceAll(t.Text, " ({tc}°C)", "")
-		if strings.Contains(text, "{tc}") || strings.Contains(text, "{hi}") || strings.Contains(text, "{lo}") {
-			continue
+		if simpleTemplate(text) {
+			out = append(out, answerTemplate{t.ID, text})
 		}
-		out = append(out, answerTemplate{t.ID, text})
 	}
 	return out
+}
+
+// simpleTemplate reports whether a template (°C cut) is one of
+// AnswerSimple's: it opens with the facts, not the advice, and states no
+// number besides {tf} and {rain}: no °C, no high or low, no wind or
+// humidity. A 135M model that read "with winds of 14 km/h" in some answers
+// wrote the wind in place of the temperature, and one that read answers
+// opening with advice drifted into advice and never stated the facts. Nor
+// does it open "The sky over {City}", which such a model ran into the
+// umbrella advice's "the sky has been saving up" and lost the facts.
+func simpleTemplate(text string) bool {
+	for _, field := range []string{"{tc}", "{hi}", "{lo}", "{wind}", "{hum}"} {
+		if strings.Contains(text, field) {
+			return false
+		}
+	}
+	return !strings.HasPrefix(text, "{Advice}") && !strings.HasPrefix(text, "The sky over")
 }

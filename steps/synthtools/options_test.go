@@ -47,8 +47,9 @@ func TestCallAsWritten(t *testing.T) {
 }
 
 // TestAnswerSimple: with answer_style "simple" every answer states the
-// result's °F and no other temperature, and its condition in the tool's
-// word; the templates left are those that need no °C.
+// result's °F and no other temperature, its condition in the tool's word,
+// and no wind or humidity; the templates left are those that need no °C
+// and open with the facts.
 func TestAnswerSimple(t *testing.T) {
 	recs, rep, err := Generate(Options{Count: 300, Seed: 5, AnswerStyle: AnswerSimple, SystemPrompt: new(string)})
 	if err != nil {
@@ -59,7 +60,7 @@ func TestAnswerSimple(t *testing.T) {
 			continue
 		}
 		ans := r.Messages[3].Content
-		if strings.Contains(ans, "°C") || strings.Count(ans, "°F") != 1 {
+		if strings.Contains(ans, "°C") || strings.Count(ans, "°F") != 1 || strings.Contains(ans, "km/h") || strings.Contains(ans, "umidity") {
 			t.Fatalf("conversation %d: %q", i+1, ans)
 		}
 		var res weather.Result
@@ -73,9 +74,14 @@ func TestAnswerSimple(t *testing.T) {
 			t.Fatalf("conversation %d: %q does not name the condition %q as the tool does", i+1, ans, res.Condition)
 		}
 	}
-	n := len(answerTemplates(AnswerSimple))
-	if n < 15 || n >= len(answers) || len(rep.AnswerTemplates) > n {
+	simple := answerTemplates(AnswerSimple)
+	if n := len(simple); n < 12 || n >= len(answers) || len(rep.AnswerTemplates) > n {
 		t.Fatalf("%d simple templates of %d, %d used", n, len(answers), len(rep.AnswerTemplates))
+	}
+	for _, tpl := range simple {
+		if strings.HasPrefix(tpl.Text, "{Advice}") || strings.HasPrefix(tpl.Text, "The sky over") {
+			t.Fatalf("template %s does not open with the facts: %q", tpl.ID, tpl.Text)
+		}
 	}
 	if !reflect.DeepEqual(answerTemplates(AnswerFull), answers) {
 		t.Fatal("full: not every template")

@@ -48,7 +48,7 @@ type Kind struct{}
 // config can change: templates, choice order, the chat format, and also
 // changes in package weather (Execute, SystemPrompt, Format, the places).
 // TestGoldenDigest fails when the output changes, as a reminder.
-const Version = "2"
+const Version = "3"
 
 const maxCount = 1_000_000
 
