@@ -77,6 +77,9 @@ type Model struct {
 
 	params  []*Param // trainable, in a fixed order
 	scratch *tensor.Tensor
+	// dequantized, when not nil, keeps each quantized linear's weight
+	// after it is first dequantized (CacheDequantized).
+	dequantized map[*linear]*tensor.Tensor
 	// recompute is activation checkpointing: a training forward pass keeps
 	// each decoder layer's input only, and the backward pass runs the
 	// layer forward again (Options.ActivationCheckpointing).
@@ -331,15 +334,50 @@ func (b *block) linears() []*linear {
 }
 
 // weight returns l's weight [out, in] as a tensor: the dense one, or the
-// NF4 one dequantized into the shared scratch (valid until the next call).
+// NF4 one dequantized: into the shared scratch (valid until the next
+// call), or once into a copy of its own when CacheDequantized is on.
 func (m *Model) weight(l *linear) *tensor.Tensor {
 	if l.dense != nil {
 		return l.dense.W
+	}
+	if m.dequantized != nil {
+		w := m.dequantized[l]
+		if w == nil {
+			w = m.be.Zeros(tensor.F32, l.out, l.in)
+			m.be.DequantizeNF4(w, l.q, l.lo, l.hi)
+			m.dequantized[l] = w
+		}
+		return w
 	}
 	n := l.out * l.in
 	w := m.scratch.Rows(0, n).Reshape(l.out, l.in)
 	m.be.DequantizeNF4(w, l.q, l.lo, l.hi)
 	return w
+}
+
+// CacheDequantized keeps every quantized linear's float32 weight once it
+// is first dequantized, instead of dequantizing it again into the shared
+// scratch at every use (twice a step, three times with activation
+// checkpointing), when those copies take at most maxBytes; it returns
+// their size and whether it keeps them. The weights are the same bits, so
+// every result is too; the copies cost 4 bytes a quantized parameter,
+// what QLoRA saves, which is why the caller decides (on a CPU, for a base
+// small enough that memory is not what limits it; dequantizing is a tenth
+// of such a base's training step there).
+func (m *Model) CacheDequantized(maxBytes int64) (int64, bool) {
+	var bytes int64
+	for _, b := range m.layers {
+		for _, l := range b.linears() {
+			if l.q != nil {
+				bytes += 4 * int64(l.out) * int64(l.in)
+			}
+		}
+	}
+	if bytes == 0 || bytes > maxBytes {
+		return bytes, false
+	}
+	m.dequantized = map[*linear]*tensor.Tensor{}
+	return bytes, true
 }
 
 // DenseWeightBytes is the size of one element of the base's dense frozen

@@ -383,3 +383,43 @@ func TestFrozenHeadAtLabelledPositionsOnly(t *testing.T) {
 		t.Fatal("a trained head ran at the labelled positions only")
 	}
 }
+
+// TestCacheDequantizedSameBits: training with the dequantized base kept
+// between steps gives the adapter of dequantizing at every use, bit for
+// bit; a budget below the copies' size keeps nothing.
+func TestCacheDequantizedSameBits(t *testing.T) {
+	dir := writeBase(t, "llama")
+	ex := []Example{{IDs: []int{1, 5, 7, 9, 3, 4, 11, 6}, Labels: []int{-100, -100, 7, 9, 3, 4, 11, 6}}, {IDs: []int{1, 8, 2, 6, 10}, Labels: []int{-100, 8, 2, 6, 10}}}
+	adapters := make([][][]float32, 2)
+	for i, cache := range []bool{false, true} {
+		m, err := LoadQLoRA(dir, tensor.NewCPU(1), loraConfig(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes, kept := m.CacheDequantized(1 << 20); kept != true || bytes <= 0 {
+			t.Fatalf("a %d-byte base not kept under 1 MiB", bytes)
+		}
+		if !cache {
+			m.dequantized = nil
+		}
+		opts := Options{BatchSize: 2, SeqLen: 16, MaxSteps: 3, Seed: 4, Schedule: Schedule{Kind: "constant", Peak: 1e-2}}
+		if _, err := Train(context.Background(), m, ex, nil, opts); err != nil {
+			t.Fatal(err)
+		}
+		if cache && len(m.dequantized) == 0 {
+			t.Fatal("nothing was kept")
+		}
+		adapters[i] = snapshot(m)
+	}
+	for p := range adapters[0] {
+		for j := range adapters[0][p] {
+			if math.Float32bits(adapters[0][p][j]) != math.Float32bits(adapters[1][p][j]) {
+				t.Fatalf("parameter %d[%d]: %v dequantizing each time, %v kept", p, j, adapters[0][p][j], adapters[1][p][j])
+			}
+		}
+	}
+	m, _ := LoadQLoRA(dir, tensor.NewCPU(1), loraConfig(), 1)
+	if _, kept := m.CacheDequantized(16); kept {
+		t.Fatal("kept under a 16-byte budget")
+	}
+}

@@ -130,6 +130,11 @@ func (QLoRA) Validate(inv *steps.Invocation) error {
 }
 
 // Run implements steps.Kind.
+// dequantizedCacheBytes is the most float32 copies of a base's quantized
+// linears qlora_train keeps on the CPU (train.Model.CacheDequantized):
+// SmolLM2-135M's take 425 MB, a 1B base's 4 GB, more than a laptop spares.
+const dequantizedCacheBytes = 1 << 30
+
 func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	c, err := readQLoRA(inv)
 	if err != nil {
@@ -174,6 +179,13 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	}
 	if opts.ActivationCheckpointing, err = c.checkpointing(inv, m, be); err != nil {
 		return err
+	}
+	if _, onCPU := be.(*tensor.CPU); onCPU {
+		// A small base's dequantized weights fit beside it: keep them
+		// rather than dequantize every linear twice a step (same bits).
+		if bytes, kept := m.CacheDequantized(dequantizedCacheBytes); kept {
+			inv.Logger().Info("qlora: the dequantized base is kept in float32 between steps", "bytes", bytes)
+		}
 	}
 	res, err := trainLoop(ctx, inv, m, trainSet, valSet, opts, padID(tok), QLoRAVersion)
 	if err != nil {
