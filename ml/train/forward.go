@@ -70,17 +70,32 @@ type pass struct {
 	training bool
 }
 
-// scoredPositions returns the positions of b that have a label, or nil
-// when every position has one (no gather is needed).
+// headRowQuantum is what the number of rows the LM head runs at is
+// rounded up to (scoredPositions), so that a device's allocation cache
+// sees a few shapes rather than a new one every micro-batch.
+var headRowQuantum = 64
+
+// scoredPositions returns the positions the LM head runs at: those of b
+// that have a label, then as many unlabelled ones (the first, repeated)
+// as round their number up to a multiple of headRowQuantum; nil when that
+// is every position (no gather is needed). A repeated unlabelled row adds
+// nothing: its logits are not scored and its gradient is zero.
 func scoredPositions(b *Batch) []int {
 	rows := make([]int, 0, len(b.Targets))
+	filler := -1
 	for i, t := range b.Targets {
 		if t != tensor.IgnoreIndex {
 			rows = append(rows, i)
+		} else if filler < 0 {
+			filler = i
 		}
 	}
-	if len(rows) == len(b.Targets) {
+	padded := (len(rows) + headRowQuantum - 1) / headRowQuantum * headRowQuantum
+	if padded >= len(b.Targets) {
 		return nil
+	}
+	for len(rows) < padded {
+		rows = append(rows, filler)
 	}
 	return rows
 }

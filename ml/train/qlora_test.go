@@ -360,12 +360,19 @@ func TestFrozenHeadAtLabelledPositionsOnly(t *testing.T) {
 		}
 		return s, c, out, &pass{scored: scored}
 	}
+	defer func(q int) { headRowQuantum = q }(headRowQuantum)
+	headRowQuantum = 4 // tinyBatch: 9 labelled positions of 14, padded to 12
 	unlabelled := makeBatch([][2][]int{{[]int{1, 5, 7}, []int{-100, -100, -100}}}, 0)
 	for _, b := range []*Batch{tinyBatch(), unlabelled} {
 		s1, c1, g1, _ := grads(b, true)
 		s2, c2, g2, ps := grads(b, false)
-		if ps.scored == nil || len(ps.scored) != b.Trained() {
-			t.Fatalf("the head ran at %v, want the %d labelled positions", ps.scored, b.Trained())
+		if want := (b.Trained() + 3) / 4 * 4; ps.scored == nil || len(ps.scored) != want {
+			t.Fatalf("the head ran at %v, want the %d labelled positions and fillers up to %d", ps.scored, b.Trained(), want)
+		}
+		for i, r := range ps.scored {
+			if labelled := b.Targets[r] != tensor.IgnoreIndex; labelled != (i < b.Trained()) {
+				t.Fatalf("row %d of the head is position %d (labelled %v)", i, r, labelled)
+			}
 		}
 		if s1 != s2 || c1 != c2 {
 			t.Fatalf("loss %v over %d with the head everywhere, %v over %d at labelled positions", s1, c1, s2, c2)
