@@ -131,8 +131,9 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	}
 	tmp := filepath.Join(inv.TempDir, "download")
 	stall := time.Duration(cfg.StallTimeout * float64(time.Second))
+	var got string
 	for try := 1; ; try++ {
-		err = fetch(ctx, inv, cfg.URL, tmp, stall)
+		got, err = fetch(ctx, inv, cfg.URL, tmp, stall)
 		var perm *permanentError
 		if err == nil || errors.As(err, &perm) || ctx.Err() != nil || try == tries {
 			break
@@ -146,10 +147,6 @@ func (Kind) Run(ctx context.Context, inv *steps.Invocation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", inv.Step, err)
-	}
-	got, err := fileSHA256(tmp)
 	if err != nil {
 		return fmt.Errorf("%s: %w", inv.Step, err)
 	}
@@ -172,14 +169,15 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// fetch GETs rawURL into path, reporting progress, and abandons the try
-// when no byte arrives for stall.
-func fetch(ctx context.Context, inv *steps.Invocation, rawURL, path string, stall time.Duration) error {
+// fetch GETs rawURL into path, reporting progress, and returns the hex
+// SHA-256 of what it wrote; it abandons the try when no byte arrives for
+// stall.
+func fetch(ctx context.Context, inv *steps.Invocation, rawURL, path string, stall time.Duration) (string, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return &permanentError{fmt.Errorf("GET %s: %w", rawURL, err)}
+		return "", &permanentError{fmt.Errorf("GET %s: %w", rawURL, err)}
 	}
 	req.Header.Set("User-Agent", "mlbuild")
 	errStalled := fmt.Errorf("no data for %v (stall_timeout)", stall)
@@ -190,20 +188,22 @@ func fetch(ctx context.Context, inv *steps.Invocation, rawURL, path string, stal
 		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
 			err = cause
 		}
-		return fmt.Errorf("GET %s: %w", rawURL, err)
+		return "", fmt.Errorf("GET %s: %w", rawURL, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		err := fmt.Errorf("GET %s: %s", rawURL, resp.Status)
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			return err
+			return "", err
 		}
-		return &permanentError{err}
+		return "", &permanentError{err}
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return &permanentError{err}
+		return "", &permanentError{err}
 	}
+	h := sha256.New()
+	w := io.MultiWriter(f, h)
 	total := float64(resp.ContentLength)
 	var done int64
 	buf := make([]byte, 1<<20)
@@ -211,9 +211,9 @@ func fetch(ctx context.Context, inv *steps.Invocation, rawURL, path string, stal
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			timer.Reset(stall)
-			if _, werr := f.Write(buf[:n]); werr != nil {
+			if _, werr := w.Write(buf[:n]); werr != nil {
 				_ = f.Close()
-				return &permanentError{fmt.Errorf("write %s: %w", path, werr)}
+				return "", &permanentError{fmt.Errorf("write %s: %w", path, werr)}
 			}
 			done += int64(n)
 			if total > 0 {
@@ -228,16 +228,16 @@ func fetch(ctx context.Context, inv *steps.Invocation, rawURL, path string, stal
 			if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
 				rerr = cause
 			}
-			return fmt.Errorf("GET %s: after %d bytes: %w", rawURL, done, rerr)
+			return "", fmt.Errorf("GET %s: after %d bytes: %w", rawURL, done, rerr)
 		}
 	}
 	if err := f.Close(); err != nil {
-		return &permanentError{err}
+		return "", &permanentError{err}
 	}
 	if resp.ContentLength >= 0 && done != resp.ContentLength {
-		return fmt.Errorf("GET %s: got %d bytes of the %d announced", rawURL, done, resp.ContentLength)
+		return "", fmt.Errorf("GET %s: got %d bytes of the %d announced", rawURL, done, resp.ContentLength)
 	}
-	return nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // extract copies the member name of the zip archive at archive to out.
@@ -289,18 +289,4 @@ func extract(archive, name, out string) error {
 		}
 	}
 	return fmt.Errorf("extract %q: %w%s", name, ErrNoMember, hint)
-}
-
-// fileSHA256 is the hex SHA-256 of the file at path.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = f.Close() }()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
