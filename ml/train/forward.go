@@ -65,7 +65,9 @@ type pass struct {
 	scored []int
 	// headIn is the LM head's input: the final norm's output at the
 	// scored positions (all of them when scored is nil).
-	headIn   *tensor.Tensor
+	headIn *tensor.Tensor
+	// targets are the labels of headIn's rows.
+	targets  []int
 	logits   *tensor.Tensor
 	training bool
 }
@@ -157,8 +159,7 @@ func (m *Model) forward(b *Batch, training, allLogits bool, dropoutSeed uint64) 
 	ps.xf = x
 	normed := be.Zeros(tensor.F32, n, h)
 	be.RMSNorm(normed, x, m.norm.W, eps)
-	ps.headIn = normed
-	targets := b.Targets
+	ps.headIn, ps.targets = normed, b.Targets
 	if !allLogits && !m.lmHead.trainable() {
 		ps.scored = scoredPositions(b)
 	}
@@ -170,9 +171,9 @@ func (m *Model) forward(b *Batch, training, allLogits bool, dropoutSeed uint64) 
 			be.Embedding(ps.headIn, normed, ps.scored)
 		}
 		be.Free(normed)
-		targets = make([]int, len(ps.scored))
+		ps.targets = make([]int, len(ps.scored))
 		for i, r := range ps.scored {
-			targets[i] = b.Targets[r]
+			ps.targets[i] = b.Targets[r]
 		}
 	}
 	rows := ps.headIn.Dim(0)
@@ -181,7 +182,7 @@ func (m *Model) forward(b *Batch, training, allLogits bool, dropoutSeed uint64) 
 		return ps, 0, 0
 	}
 	be.MatMul(ps.logits, ps.headIn, m.lmHead.W, false, true, 1, 0)
-	sum, count := be.CrossEntropy(ps.logits, targets)
+	sum, count := be.CrossEntropy(ps.logits, ps.targets)
 	return ps, sum, count
 }
 
@@ -318,15 +319,8 @@ func (m *Model) backward(ps *pass, scale float32) {
 	// collector runs; a no-op on the CPU).
 	dnormed := be.Zeros(tensor.F32, n, h)
 	if rows := ps.headIn.Dim(0); rows > 0 {
-		targets := ps.b.Targets
-		if ps.scored != nil {
-			targets = make([]int, rows)
-			for i, r := range ps.scored {
-				targets[i] = ps.b.Targets[r]
-			}
-		}
 		dlogits := be.Zeros(tensor.F32, rows, cfg.VocabSize)
-		be.CrossEntropyBackward(dlogits, ps.logits, targets, scale)
+		be.CrossEntropyBackward(dlogits, ps.logits, ps.targets, scale)
 		be.Free(ps.logits)
 		dhead := dnormed
 		if ps.scored != nil {
@@ -338,7 +332,7 @@ func (m *Model) backward(ps *pass, scale float32) {
 		}
 		be.Free(dlogits)
 		if ps.scored != nil {
-			be.EmbeddingBackward(dnormed, dhead, ps.scored) // scatter: the rows are distinct
+			be.EmbeddingBackward(dnormed, dhead, ps.scored) // scatter; a repeated filler row adds zeros
 			be.Free(dhead)
 		}
 	} else {
