@@ -355,6 +355,11 @@ func (m *Model) weight(l *linear) *tensor.Tensor {
 	return w
 }
 
+// CPUDequantizedCacheBytes is the most float32 copies of a base's
+// quantized linears that qlora_train keeps on the CPU (CacheDequantized):
+// SmolLM2-135M's take 425 MB, a 1B base's 4 GB, more than a laptop spares.
+const CPUDequantizedCacheBytes = 1 << 30
+
 // CacheDequantized keeps every quantized linear's float32 weight once it
 // is first dequantized, instead of dequantizing it again into the shared
 // scratch at every use (twice a step, three times with activation

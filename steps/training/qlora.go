@@ -130,11 +130,6 @@ func (QLoRA) Validate(inv *steps.Invocation) error {
 }
 
 // Run implements steps.Kind.
-// dequantizedCacheBytes is the most float32 copies of a base's quantized
-// linears qlora_train keeps on the CPU (train.Model.CacheDequantized):
-// SmolLM2-135M's take 425 MB, a 1B base's 4 GB, more than a laptop spares.
-const dequantizedCacheBytes = 1 << 30
-
 func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	c, err := readQLoRA(inv)
 	if err != nil {
@@ -183,7 +178,7 @@ func (QLoRA) Run(ctx context.Context, inv *steps.Invocation) error {
 	if _, onCPU := be.(*tensor.CPU); onCPU {
 		// A small base's dequantized weights fit beside it: keep them
 		// rather than dequantize every linear twice a step (same bits).
-		if bytes, kept := m.CacheDequantized(dequantizedCacheBytes); kept {
+		if bytes, kept := m.CacheDequantized(train.CPUDequantizedCacheBytes); kept {
 			inv.Logger().Info("qlora: the dequantized base is kept in float32 between steps", "bytes", bytes)
 		}
 	}
