@@ -130,6 +130,9 @@ func (c *CPU) f32(op string, t *Tensor) []float32 {
 func (c *CPU) src(op string, t *Tensor, rows, cols int, trans bool) *matSrc {
 	s := c.host(op, t)
 	m := &matSrc{dt: t.dtype, rows: rows, cols: cols, trans: trans}
+	if trans && t.packed != nil && t.packed.rows == rows && t.packed.cols == cols {
+		m.packed = t.packed
+	}
 	if t.dtype == F32 {
 		m.f32 = s.f32[t.offset : t.offset+rows*cols]
 	} else {

@@ -528,3 +528,42 @@ func TestMatMulRowStable(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepackSameBits: a product with a prepacked weight gives the bits
+// of packing it per call, over several N blocks and K slabs, ragged edges,
+// both dtypes and both betas; a view of the weight (Rows) is packed per
+// call and still right.
+func TestPrepackSameBits(t *testing.T) {
+	r := newRand(8)
+	be := NewCPU(2)
+	for _, sh := range [][3]int{{7, 37, 20}, {30, 1100, 600}, {13, 2080, 257}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		a := be.FromFloat32(randVec(r, m*k), m, k)
+		c0 := randVec(r, m*n)
+		for _, dt := range []DType{F32, BF16} {
+			var w, wp *Tensor
+			vals := randVec(r, n*k)
+			if dt == F32 {
+				w, wp = be.FromFloat32(vals, n, k), be.FromFloat32(vals, n, k)
+			} else {
+				w, _ = halfTensor(t, be, BF16, vals, n, k)
+				wp, _ = halfTensor(t, be, BF16, vals, n, k)
+			}
+			be.Prepack(wp)
+			for _, beta := range []float32{0, 1} {
+				want, got := be.FromFloat32(c0, m, n), be.FromFloat32(c0, m, n)
+				be.MatMul(want, a, w, false, true, 0.5, beta)
+				be.MatMul(got, a, wp, false, true, 0.5, beta)
+				g, wv := read(be, got), read(be, want)
+				for i := range wv {
+					if math.Float32bits(g[i]) != math.Float32bits(wv[i]) {
+						t.Fatalf("%dx%dx%d %s beta %v: element %d is %v prepacked, %v packed per call", m, n, k, dt, beta, i, g[i], wv[i])
+					}
+				}
+			}
+			if wp.packed == nil || wp.Rows(0, 3).packed != nil {
+				t.Fatal("the packing is not kept on the weight alone")
+			}
+		}
+	}
+}

@@ -98,6 +98,45 @@ type matSrc struct {
 	dt         DType
 	rows, cols int
 	trans      bool
+	// packed, for a transposed right operand that CPU.Prepack packed,
+	// holds every slab's panels as gemm packs them.
+	packed *packedB
+}
+
+// packedB is a rows×cols matrix packed once as gemm's transposed right
+// operand (op(B) = Bᵀ: k = cols, n = rows): slab (jc/gemmNC, pc/kcb) holds
+// what packB writes for that block, in gemm's layout.
+type packedB struct {
+	rows, cols int
+	kcb        int
+	slabs      [][]float32 // [jc/gemmNC * pcs + pc/kcb]
+	pcs        int
+}
+
+// slabDepth is the depth of gemm's K slabs for k: at most gemmKC, all
+// equal (576 is three of 192, not 256+256+64).
+func slabDepth(k int) int { return ceilDiv(k, ceilDiv(k, gemmKC)) }
+
+// packWhole packs b (transposed, n×k stored) into every slab gemm uses.
+func packWhole(pool *workerPool, b *matSrc) *packedB {
+	n, k := b.rows, b.cols
+	kcb := slabDepth(k)
+	p := &packedB{rows: n, cols: k, kcb: kcb, pcs: ceilDiv(k, kcb)}
+	for jc := 0; jc < n; jc += gemmNC {
+		nc := min(gemmNC, n-jc)
+		panels := ceilDiv(nc, gemmNR)
+		for pc := 0; pc < k; pc += kcb {
+			kc := min(kcb, k-pc)
+			slab := make([]float32, panels*kc*gemmNR)
+			pool.run(panels, 8, func(lo, hi int) {
+				for pnl := lo; pnl < hi; pnl++ {
+					packB(slab[pnl*kc*gemmNR:(pnl+1)*kc*gemmNR], b, pc, kc, jc+pnl*gemmNR, min(gemmNR, nc-pnl*gemmNR))
+				}
+			})
+			p.slabs = append(p.slabs, slab)
+		}
+	}
+	return p
 }
 
 // at returns op(M)[i,j] widened to float32.
@@ -150,7 +189,7 @@ func gemm(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta 
 	chooseWideKernel()
 	// Slabs of equal depth (at most gemmKC): 576 is three of 192, not
 	// 256+256+64. The depth depends on k alone.
-	kcb := ceilDiv(k, ceilDiv(k, gemmKC))
+	kcb := slabDepth(k)
 	bp := getBuf(gemmKC * gemmNC)
 	defer putBuf(bp)
 	for jc := 0; jc < n; jc += gemmNC {
@@ -159,12 +198,17 @@ func gemm(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta 
 		mb, mTasks, pp, nParts := gemmTasks(m, panels, pool.workers)
 		for pc := 0; pc < k; pc += kcb {
 			kc := min(kcb, k-pc)
-			packed := (*bp)[:panels*kc*gemmNR]
-			pool.run(panels, 8, func(lo, hi int) {
-				for pnl := lo; pnl < hi; pnl++ {
-					packB(packed[pnl*kc*gemmNR:(pnl+1)*kc*gemmNR], b, pc, kc, jc+pnl*gemmNR, min(gemmNR, nc-pnl*gemmNR))
-				}
-			})
+			var packed []float32
+			if b.packed != nil {
+				packed = b.packed.slabs[(jc/gemmNC)*b.packed.pcs+pc/kcb]
+			} else {
+				packed = (*bp)[:panels*kc*gemmNR]
+				pool.run(panels, 8, func(lo, hi int) {
+					for pnl := lo; pnl < hi; pnl++ {
+						packB(packed[pnl*kc*gemmNR:(pnl+1)*kc*gemmNR], b, pc, kc, jc+pnl*gemmNR, min(gemmNR, nc-pnl*gemmNR))
+					}
+				})
+			}
 			// The first slab applies beta (and does not read c when beta
 			// is 0); later ones add to c.
 			accum, bt := true, float32(1)
@@ -432,6 +476,18 @@ func kernelGo(kc int, a, b []float32, tile *[gemmMR * gemmNR]float32) {
 			}
 		}
 	}
+}
+
+// Prepack packs w, a 2-D weight used as the transposed right operand of
+// MatMul (x·wᵀ), once, the way every GEMM with more than RowStableRows
+// rows would pack it, and keeps that beside w: such products then skip
+// their packing (the same bits). It costs 4 bytes an element; w must not
+// change afterwards.
+func (c *CPU) Prepack(w *Tensor) {
+	if len(w.shape) != 2 || w.packed != nil {
+		return
+	}
+	w.packed = packWhole(c.pool, c.src("Prepack", w, w.shape[0], w.shape[1], true))
 }
 
 // RowStableRows is gemvMaxM: up to that many rows MatMul takes the GEMV

@@ -78,6 +78,9 @@ type Tensor struct {
 	dtype  DType
 	store  Storage
 	offset int
+	// packed, set by CPU.Prepack, is this tensor as the CPU GEMM packs a
+	// transposed right operand; nil otherwise.
+	packed *packedB
 }
 
 // NewTensor makes a handle; backends use it when they allocate.
