@@ -113,6 +113,16 @@ type packedB struct {
 	pcs        int
 }
 
+// packSlab packs the slab of op(b) at rows [pc, pc+kc) and columns
+// [jc, jc+nc) into dst, one NR-wide panel after another.
+func packSlab(pool *workerPool, dst []float32, b *matSrc, jc, nc, pc, kc int) {
+	pool.run(ceilDiv(nc, gemmNR), 8, func(lo, hi int) {
+		for pnl := lo; pnl < hi; pnl++ {
+			packB(dst[pnl*kc*gemmNR:(pnl+1)*kc*gemmNR], b, pc, kc, jc+pnl*gemmNR, min(gemmNR, nc-pnl*gemmNR))
+		}
+	})
+}
+
 // slabDepth is the depth of gemm's K slabs for k: at most gemmKC, all
 // equal (576 is three of 192, not 256+256+64).
 func slabDepth(k int) int { return ceilDiv(k, ceilDiv(k, gemmKC)) }
@@ -128,11 +138,7 @@ func packWhole(pool *workerPool, b *matSrc) *packedB {
 		for pc := 0; pc < k; pc += kcb {
 			kc := min(kcb, k-pc)
 			slab := make([]float32, panels*kc*gemmNR)
-			pool.run(panels, 8, func(lo, hi int) {
-				for pnl := lo; pnl < hi; pnl++ {
-					packB(slab[pnl*kc*gemmNR:(pnl+1)*kc*gemmNR], b, pc, kc, jc+pnl*gemmNR, min(gemmNR, nc-pnl*gemmNR))
-				}
-			})
+			packSlab(pool, slab, b, jc, nc, pc, kc)
 			p.slabs = append(p.slabs, slab)
 		}
 	}
@@ -203,11 +209,7 @@ func gemm(pool *workerPool, c []float32, a, b *matSrc, m, n, k int, alpha, beta 
 				packed = b.packed.slabs[(jc/gemmNC)*b.packed.pcs+pc/kcb]
 			} else {
 				packed = (*bp)[:panels*kc*gemmNR]
-				pool.run(panels, 8, func(lo, hi int) {
-					for pnl := lo; pnl < hi; pnl++ {
-						packB(packed[pnl*kc*gemmNR:(pnl+1)*kc*gemmNR], b, pc, kc, jc+pnl*gemmNR, min(gemmNR, nc-pnl*gemmNR))
-					}
-				})
+				packSlab(pool, packed, b, jc, nc, pc, kc)
 			}
 			// The first slab applies beta (and does not read c when beta
 			// is 0); later ones add to c.
